@@ -1,0 +1,396 @@
+//! JSON output laid out exactly as TF Serving's rapidjson `PrettyWriter` lays
+//! it out, with TF Serving's float formatting (`WriteDecimal`).
+
+use super::value::{Number, Value};
+
+/// Appends `bytes` as a JSON string the way rapidjson's writer escapes it:
+/// `"`, `\` and control characters escaped, everything else (including bytes
+/// that are not UTF-8) written as is.
+pub(crate) fn write_string(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    out.push(b'"');
+    for &b in bytes {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0..=0x1f => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// C's `printf("%.{precision}g", v)` for a finite `v`.
+///
+/// Hand-written because Rust's formatter has no `%g`; the digits come from
+/// Rust's exact decimal conversion, which rounds exact ties to even as glibc
+/// does.
+pub(crate) fn format_g(v: f64, precision: usize) -> String {
+    let precision = precision.max(1);
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
+    }
+    let sci = format!("{:.*e}", precision - 1, v);
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let p = i32::try_from(precision).unwrap_or(i32::MAX);
+    if exp < -4 || exp >= p {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!(
+            "{}e{sign}{:02}",
+            strip_fraction_zeros(mantissa),
+            exp.unsigned_abs()
+        )
+    } else {
+        let decimals = usize::try_from(p - 1 - exp).unwrap_or(0);
+        strip_fraction_zeros(&format!("{v:.decimals$}")).to_owned()
+    }
+}
+
+fn strip_fraction_zeros(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
+    }
+}
+
+/// TF Serving's `WriteDecimal` for one float type: shortest `%g` text if it
+/// reads back to the same value, else `max_digits10` digits; `.0` appended to
+/// plain integers; `NaN`, `Infinity`, `-Infinity` for non-finite values.
+fn write_decimal(out: &mut Vec<u8>, v: f64, round_trips: impl Fn(&str) -> bool, max_digits10: usize) {
+    if v.is_nan() {
+        out.extend_from_slice(b"NaN");
+        return;
+    }
+    if v.is_infinite() {
+        out.extend_from_slice(if v < 0.0 { b"-Infinity" } else { b"Infinity" });
+        return;
+    }
+    let mut text = format_g(v, 6);
+    if !round_trips(&text) {
+        text = format_g(v, max_digits10);
+    }
+    if !text.contains('.') && !text.contains('e') {
+        text.push_str(".0");
+    }
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// `WriteDecimal<float>`.
+pub(crate) fn write_f32(out: &mut Vec<u8>, v: f32) {
+    write_decimal(out, f64::from(v), |t| t.parse::<f32>() == Ok(v), 9);
+}
+
+/// `WriteDecimal<double>`.
+pub(crate) fn write_f64(out: &mut Vec<u8>, v: f64) {
+    write_decimal(out, v, |t| t.parse::<f64>() == Ok(v), 17);
+}
+
+#[derive(Clone, Copy)]
+struct Level {
+    in_array: bool,
+    count: usize,
+}
+
+/// A replica of rapidjson's `PrettyWriter` (4-space indent), including its
+/// single-line-array mode, so responses match TF Serving's byte for byte.
+pub(crate) struct PrettyWriter {
+    out: Vec<u8>,
+    levels: Vec<Level>,
+    single_line: bool,
+}
+
+impl PrettyWriter {
+    pub(crate) fn new() -> Self {
+        PrettyWriter {
+            out: Vec::new(),
+            levels: Vec::new(),
+            single_line: false,
+        }
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.out
+    }
+
+    /// rapidjson's `kFormatSingleLineArray` on or off.
+    pub(crate) fn set_single_line_arrays(&mut self, on: bool) {
+        self.single_line = on;
+    }
+
+    fn indent(&mut self) {
+        let n = self.levels.len() * 4;
+        self.out.extend(std::iter::repeat_n(b' ', n));
+    }
+
+    fn prefix(&mut self) {
+        let Some(level) = self.levels.last().copied() else {
+            return;
+        };
+        if level.in_array {
+            if level.count > 0 {
+                self.out.push(b',');
+                if self.single_line {
+                    self.out.push(b' ');
+                }
+            }
+            if !self.single_line {
+                self.out.push(b'\n');
+                self.indent();
+            }
+        } else {
+            if level.count == 0 {
+                self.out.push(b'\n');
+            } else if level.count % 2 == 0 {
+                self.out.extend_from_slice(b",\n");
+            } else {
+                self.out.extend_from_slice(b": ");
+            }
+            if level.count % 2 == 0 {
+                self.indent();
+            }
+        }
+        if let Some(top) = self.levels.last_mut() {
+            top.count += 1;
+        }
+    }
+
+    pub(crate) fn start_object(&mut self) {
+        self.prefix();
+        self.levels.push(Level {
+            in_array: false,
+            count: 0,
+        });
+        self.out.push(b'{');
+    }
+
+    pub(crate) fn end_object(&mut self) {
+        let empty = self.levels.pop().is_none_or(|l| l.count == 0);
+        if !empty {
+            self.out.push(b'\n');
+            self.indent();
+        }
+        self.out.push(b'}');
+    }
+
+    pub(crate) fn start_array(&mut self) {
+        self.prefix();
+        self.levels.push(Level {
+            in_array: true,
+            count: 0,
+        });
+        self.out.push(b'[');
+    }
+
+    pub(crate) fn end_array(&mut self) {
+        let empty = self.levels.pop().is_none_or(|l| l.count == 0);
+        if !empty && !self.single_line {
+            self.out.push(b'\n');
+            self.indent();
+        }
+        self.out.push(b']');
+    }
+
+    /// An object key (rapidjson writes keys as strings).
+    pub(crate) fn key(&mut self, key: &[u8]) {
+        self.string(key);
+    }
+
+    pub(crate) fn string(&mut self, s: &[u8]) {
+        self.prefix();
+        write_string(&mut self.out, s);
+    }
+
+    /// A value whose text is already JSON (numbers, `true`, `NaN`…).
+    pub(crate) fn raw(&mut self, text: &[u8]) {
+        self.prefix();
+        self.out.extend_from_slice(text);
+    }
+
+    pub(crate) fn f32(&mut self, v: f32) {
+        self.prefix();
+        write_f32(&mut self.out, v);
+    }
+
+    pub(crate) fn f64(&mut self, v: f64) {
+        self.prefix();
+        write_f64(&mut self.out, v);
+    }
+
+    pub(crate) fn display(&mut self, v: impl std::fmt::Display) {
+        self.raw(v.to_string().as_bytes());
+    }
+}
+
+/// Longest text of a value quoted in an error message. TF Serving quotes the
+/// whole value (its code has a TODO to truncate); a request of megabytes
+/// should not come back inside its own error.
+const SNIPPET_LIMIT: usize = 256;
+
+fn truncate(mut text: Vec<u8>) -> String {
+    if text.len() > SNIPPET_LIMIT {
+        text.truncate(SNIPPET_LIMIT);
+        text.extend_from_slice(b"...");
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Source text quoted in an error message, truncated.
+pub(crate) fn snippet(src: &[u8]) -> String {
+    truncate(src.to_vec())
+}
+
+/// A value as TF Serving's `JsonValueToString` prints it in error messages
+/// (pretty-printed; a decimal that fits a float printed as a float),
+/// truncated.
+pub(crate) fn describe(value: &Value) -> String {
+    let mut w = PrettyWriter::new();
+    write_value(&mut w, value);
+    truncate(w.into_bytes())
+}
+
+fn write_value(w: &mut PrettyWriter, value: &Value) {
+    match value {
+        Value::Null => w.raw(b"null"),
+        Value::Bool(b) => w.raw(if *b { b"true" } else { b"false" }),
+        Value::Number(Number::Int(i)) => w.display(i),
+        Value::Number(Number::Uint(u)) => w.display(u),
+        Value::Number(Number::Double(d)) => {
+            // rapidjson's IsFloat(): a double inside float range.
+            if (-3.402_823_4e38..=3.402_823_4e38).contains(d) {
+                w.f32(*d as f32)
+            } else {
+                w.f64(*d)
+            }
+        }
+        Value::String(s) => w.string(s),
+        Value::Array(items) => {
+            w.start_array();
+            for item in items {
+                write_value(w, item);
+            }
+            w.end_array();
+        }
+        Value::Object(members) => {
+            w.start_object();
+            for (k, v) in members {
+                w.key(k);
+                write_value(w, v);
+            }
+            w.end_object();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f32_text(v: f32) -> String {
+        let mut out = Vec::new();
+        write_f32(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn f64_text(v: f64) -> String {
+        let mut out = Vec::new();
+        write_f64(&mut out, v);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn float_examples_from_tf_serving() {
+        assert_eq!(f32_text(9_000_000.0), "9e+06");
+        assert_eq!(f32_text(999_999.0), "999999.0");
+        assert_eq!(f32_text(0.00003), "3e-05");
+        assert_eq!(f32_text(555_557.5), "555557.5");
+        assert_eq!(f32_text(3.0), "3.0");
+        assert_eq!(f32_text(16_777_216.0), "16777216.0");
+        assert_eq!(f32_text(1_435_774_336.0), "1.43577434e+09");
+        assert_eq!(f32_text(-0.0), "-0.0");
+        assert_eq!(f32_text(0.2), "0.2");
+        assert_eq!(f32_text(f32::NAN), "NaN");
+        assert_eq!(f32_text(f32::INFINITY), "Infinity");
+        assert_eq!(f32_text(f32::NEG_INFINITY), "-Infinity");
+        assert_eq!(f64_text(0.1), "0.1");
+        assert_eq!(f64_text(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(f64_text(1e100), "1e+100");
+        assert_eq!(f64_text(123456789.0), "123456789.0");
+    }
+
+    #[test]
+    fn format_g_matches_printf() {
+        // Values and their C printf output (glibc), including exact ties.
+        let cases: &[(f64, usize, &str)] = &[
+            (0.0001, 6, "0.0001"),
+            (0.00001, 6, "1e-05"),
+            (123456.0, 6, "123456"),
+            (1234567.0, 6, "1.23457e+06"),
+            (2.5, 1, "2"),
+            (3.5, 1, "4"),
+            (0.125, 2, "0.12"),
+            (-1.5e-300, 6, "-1.5e-300"),
+            (1e21, 17, "1e+21"),
+            (100.0, 3, "100"),
+            (1000.0, 3, "1e+03"),
+        ];
+        for &(v, p, want) in cases {
+            assert_eq!(format_g(v, p), want, "%.{p}g of {v}");
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_like_rapidjson() {
+        let mut out = Vec::new();
+        write_string(&mut out, b"a\"b\\c\n\x01/\xff");
+        assert_eq!(out, b"\"a\\\"b\\\\c\\n\\u0001/\xff\"");
+    }
+
+    #[test]
+    fn pretty_writer_single_line_rows() {
+        let mut w = PrettyWriter::new();
+        w.start_object();
+        w.key(b"predictions");
+        w.start_array();
+        for row in [[1.0f32, 2.0], [3.0, 4.5]] {
+            w.set_single_line_arrays(true);
+            w.start_array();
+            for v in row {
+                w.f32(v);
+            }
+            w.end_array();
+            w.set_single_line_arrays(false);
+        }
+        w.end_array();
+        w.end_object();
+        assert_eq!(
+            String::from_utf8(w.into_bytes()).unwrap(),
+            "{\n    \"predictions\": [[1.0, 2.0], [3.0, 4.5]\n    ]\n}"
+        );
+    }
+
+    #[test]
+    fn describe_pretty_prints_like_tf_serving() {
+        let v = super::super::parse::parse_value(br#"{"b64": 1, "x": [1.5, 1e300]}"#).unwrap();
+        assert_eq!(
+            describe(&v),
+            "{\n    \"b64\": 1,\n    \"x\": [\n        1.5,\n        1e+300\n    ]\n}"
+        );
+        let long = Value::String(vec![b'a'; 1000]);
+        assert!(describe(&long).ends_with("aaa..."));
+        assert_eq!(describe(&long).len(), SNIPPET_LIMIT + 3);
+    }
+}
