@@ -178,6 +178,13 @@ impl PredictRequest {
             Inputs::Named(map) => map.iter().map(|(k, t)| (Some(k.as_str()), t)).collect(),
         };
         let named = matches!(self.inputs, Inputs::Named(_));
+        for (name, t) in &tensors {
+            let written = match self.format {
+                Format::Row => t.shape().get(1..).unwrap_or_default(),
+                Format::Columnar => t.shape(),
+            };
+            check_json_shape(name.unwrap_or_default(), t.shape(), written)?;
+        }
         match self.format {
             Format::Row => {
                 w.key(b"instances");
@@ -187,16 +194,31 @@ impl PredictRequest {
                         "A row-format request needs at least one instance",
                     ));
                 }
-                write_rows(&mut w, &tensors, named, batch, |name, t| json::needs_b64(name, t))?;
+                write_rows(&mut w, &tensors, named, batch, json::needs_b64)?;
             }
             Format::Columnar => {
                 w.key(b"inputs");
-                write_columns(&mut w, &tensors, named, |name, t| json::needs_b64(name, t))?;
+                write_columns(&mut w, &tensors, named, json::needs_b64)?;
             }
         }
         w.end_object();
         Ok(w.into_bytes())
     }
+}
+
+/// JSON lists carry no shape: TF Serving reads it from the first element at
+/// each depth, so dimensions after a 0 cannot be written. Refused rather than
+/// sent as a different shape.
+fn check_json_shape(name: &str, shape: &[usize], written: &[usize]) -> Result<(), Error> {
+    let zero = written.iter().position(|&d| d == 0);
+    if zero.is_some_and(|z| z + 1 < written.len()) {
+        return Err(Error::invalid_argument(format!(
+            "Tensor {name} of shape {} cannot be written as JSON: TF Serving reads a list's shape from \
+             its first element, so the dimensions after a 0 would be lost",
+            crate::tensor::shape_string(shape)
+        )));
+    }
+    Ok(())
 }
 
 fn into_inputs(layout: Layout, tensors: BTreeMap<String, Tensor>) -> Inputs {

@@ -33,7 +33,7 @@ pub(crate) fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
     let pad = compact.len() - data_len;
     if pad > 0 {
         let all_pad = compact[data_len..].iter().all(|&c| c == b'=' || c == b'.');
-        if !all_pad || pad > 2 || (data_len + pad) % 4 != 0 {
+        if !all_pad || pad > 2 || !(data_len + pad).is_multiple_of(4) {
             return None;
         }
     }
