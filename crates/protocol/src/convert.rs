@@ -350,3 +350,203 @@ impl From<&tfs::GetModelStatusResponse> for ModelStatusResponse {
         }
     }
 }
+
+/// The `type_url` of the `Any` that TF Serving packs a metadata response's
+/// signatures in.
+pub const SIGNATURE_DEF_MAP_TYPE_URL: &str = "type.googleapis.com/tensorflow.serving.SignatureDefMap";
+
+fn shape_to_proto(s: &crate::TensorShape) -> tf::TensorShapeProto {
+    tf::TensorShapeProto {
+        dim: s
+            .dim
+            .iter()
+            .map(|d| tf::tensor_shape_proto::Dim {
+                size: d.size,
+                name: d.name.clone(),
+            })
+            .collect(),
+        unknown_rank: s.unknown_rank,
+    }
+}
+
+fn shape_from_proto(s: &tf::TensorShapeProto) -> crate::TensorShape {
+    crate::TensorShape {
+        dim: s
+            .dim
+            .iter()
+            .map(|d| crate::Dim {
+                size: d.size,
+                name: d.name.clone(),
+            })
+            .collect(),
+        unknown_rank: s.unknown_rank,
+    }
+}
+
+fn infos_to_proto(m: &BTreeMap<String, crate::TensorInfo>) -> BTreeMap<String, tf::TensorInfo> {
+    m.iter()
+        .map(|(k, i)| {
+            let info = tf::TensorInfo {
+                encoding: Some(tf::tensor_info::Encoding::Name(i.name.clone())),
+                dtype: i.dtype.to_proto(),
+                tensor_shape: Some(shape_to_proto(&i.tensor_shape)),
+            };
+            (k.clone(), info)
+        })
+        .collect()
+}
+
+fn infos_from_proto(
+    m: &BTreeMap<String, tf::TensorInfo>,
+) -> Result<BTreeMap<String, crate::TensorInfo>, Error> {
+    m.iter()
+        .map(|(k, i)| {
+            let name = match &i.encoding {
+                Some(tf::tensor_info::Encoding::Name(n)) => n.clone(),
+                None => String::new(),
+            };
+            let info = crate::TensorInfo {
+                dtype: DataType::from_proto(i.dtype).map_err(|e| e.with_prefix(format!("Tensor {k}: ")))?,
+                tensor_shape: i.tensor_shape.as_ref().map(shape_from_proto).unwrap_or_default(),
+                name,
+            };
+            Ok((k.clone(), info))
+        })
+        .collect()
+}
+
+impl From<&crate::ModelMetadataResponse> for tfs::GetModelMetadataResponse {
+    fn from(m: &crate::ModelMetadataResponse) -> Self {
+        use prost::Message;
+        let map = tfs::SignatureDefMap {
+            signature_def: m
+                .metadata
+                .signature_def
+                .signature_def
+                .iter()
+                .map(|(name, s)| {
+                    let def = tf::SignatureDef {
+                        inputs: infos_to_proto(&s.inputs),
+                        outputs: infos_to_proto(&s.outputs),
+                        method_name: s.method_name.clone(),
+                        // Defaults are rare and not needed to serve; they are
+                        // not carried into the gRPC form.
+                        defaults: BTreeMap::new(),
+                    };
+                    (name.clone(), def)
+                })
+                .collect(),
+        };
+        tfs::GetModelMetadataResponse {
+            model_spec: Some(tfs::ModelSpec::from(&m.model_spec)),
+            metadata: BTreeMap::from([(
+                "signature_def".to_owned(),
+                prost_types::Any {
+                    type_url: SIGNATURE_DEF_MAP_TYPE_URL.to_owned(),
+                    value: map.encode_to_vec(),
+                },
+            )]),
+        }
+    }
+}
+
+impl TryFrom<&tfs::GetModelMetadataResponse> for crate::ModelMetadataResponse {
+    type Error = Error;
+
+    fn try_from(m: &tfs::GetModelMetadataResponse) -> Result<Self, Error> {
+        use prost::Message;
+        let any = m
+            .metadata
+            .get("signature_def")
+            .ok_or_else(|| Error::invalid_argument("Model metadata has no signature_def entry"))?;
+        if any.type_url != SIGNATURE_DEF_MAP_TYPE_URL {
+            return Err(Error::invalid_argument(format!(
+                "Model metadata signature_def has type {:?}, expected {SIGNATURE_DEF_MAP_TYPE_URL:?}",
+                any.type_url
+            )));
+        }
+        let map = tfs::SignatureDefMap::decode(&any.value[..])
+            .map_err(|e| Error::invalid_argument(format!("Malformed SignatureDefMap: {e}")))?;
+        let signature_def = map
+            .signature_def
+            .iter()
+            .map(|(name, s)| {
+                let def = crate::SignatureDef {
+                    inputs: infos_from_proto(&s.inputs)?,
+                    outputs: infos_from_proto(&s.outputs)?,
+                    method_name: s.method_name.clone(),
+                    defaults: BTreeMap::new(),
+                };
+                Ok((name.clone(), def))
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(crate::ModelMetadataResponse {
+            model_spec: m.model_spec.as_ref().map(ModelSpec::from).unwrap_or_default(),
+            metadata: crate::Metadata {
+                signature_def: crate::SignatureDefMap { signature_def },
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ModelMetadataResponse, SignatureDef, TensorInfo, TensorShape};
+    use prost::Message;
+
+    #[test]
+    fn metadata_round_trips_through_the_grpc_message() {
+        let info = |name: &str, sizes: &[i64]| TensorInfo {
+            dtype: DataType::Float,
+            tensor_shape: TensorShape::from_sizes(sizes),
+            name: name.to_owned(),
+        };
+        let sig = SignatureDef {
+            inputs: BTreeMap::from([("input".to_owned(), info("input", &[-1, 3, 224, 224]))]),
+            outputs: BTreeMap::from([("logits".to_owned(), info("logits", &[-1, 1000]))]),
+            method_name: crate::PREDICT_METHOD.to_owned(),
+            defaults: BTreeMap::new(),
+        };
+        let m = ModelMetadataResponse {
+            model_spec: ModelSpec {
+                name: "m".into(),
+                version: Some(VersionSelector::Number(3)),
+                signature_name: String::new(),
+            },
+            metadata: crate::Metadata {
+                signature_def: crate::SignatureDefMap {
+                    signature_def: BTreeMap::from([("serving_default".to_owned(), sig)]),
+                },
+            },
+        };
+        let wire = tfs::GetModelMetadataResponse::from(&m).encode_to_vec();
+        let back = tfs::GetModelMetadataResponse::decode(&wire[..]).unwrap();
+        assert_eq!(ModelMetadataResponse::try_from(&back).unwrap(), m);
+        let mut wrong = back.clone();
+        wrong.metadata.get_mut("signature_def").unwrap().type_url = "x".into();
+        assert!(
+            ModelMetadataResponse::try_from(&wrong)
+                .unwrap_err()
+                .message()
+                .contains("expected")
+        );
+    }
+
+    #[test]
+    fn status_round_trips_through_the_grpc_message() {
+        let s = ModelStatusResponse {
+            model_version_status: vec![ModelVersionStatus {
+                version: 2,
+                state: ModelState::End,
+                status: StatusProto {
+                    error_code: Code::NotFound,
+                    error_message: "gone".into(),
+                },
+            }],
+        };
+        let wire = tfs::GetModelStatusResponse::from(&s).encode_to_vec();
+        let back = tfs::GetModelStatusResponse::decode(&wire[..]).unwrap();
+        assert_eq!(ModelStatusResponse::from(&back), s);
+    }
+}

@@ -37,7 +37,7 @@ pub use classify::{
     Class, ClassifyRequest, ClassifyResponse, Example, ExamplesRequest, Feature, RegressRequest,
     RegressResponse,
 };
-pub use convert::MAX_PROTO_ELEMENTS;
+pub use convert::{MAX_PROTO_ELEMENTS, SIGNATURE_DEF_MAP_TYPE_URL};
 pub use dtype::DataType;
 pub use error::{Code, Error};
 pub use metadata::{
