@@ -1,0 +1,313 @@
+//! The CPU backend: ONNX models run with `tract-onnx`, natively and in
+//! WebAssembly (where tract uses wasm SIMD when built with `simd128`).
+//!
+//! Loading parses the ONNX protobuf, names any operator tract cannot run,
+//! widens fp16 weights to f32 (tract 0.23 cannot mix them with f32 compute),
+//! declutters and optimises the graph once for batch 1, and keeps the plan.
+//! Other batch sizes share one plan optimised with a free batch dimension,
+//! built on first use.
+
+mod fp16;
+
+use edgeserve_engine::{
+    BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors, TensorSpec,
+};
+use edgeserve_protocol::{DataType, Tensor, TensorData};
+use std::sync::{Arc, OnceLock};
+use tract_onnx::prelude::{
+    Datum, DatumType, Framework, InferenceFact, InferenceModel, InferenceModelExt, IntoRunnable, TDim,
+    TValue, TVec, TractResult, TypedFact, TypedModel, TypedRunnableModel,
+};
+use tract_onnx::tract_hir::infer::Factoid;
+use tract_onnx::tract_hir::internal::DimLike;
+
+/// Options of the CPU backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpuOptions {
+    /// Threads for matrix products, natively (`None` or `Some(1)`: one; tract
+    /// is single-threaded in wasm without cross-origin isolation).
+    pub threads: Option<usize>,
+}
+
+/// A model loaded on the CPU.
+pub struct CpuEngine {
+    signature: ModelSignature,
+    inference: InferenceModel,
+    /// The plan for batch 1, or for the model's fixed input shape.
+    single: Arc<TypedRunnableModel>,
+    /// Whether the first input dimension is free (a batch dimension).
+    free_batch: bool,
+    any_batch: OnceLock<Result<Arc<TypedRunnableModel>, String>>,
+}
+
+fn tract_error(e: impl std::fmt::Display) -> String {
+    format!("{e:#}")
+}
+
+fn invalid(context: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::InvalidModel(format!("{context}: {}", tract_error(e)))
+}
+
+fn dtype_of(dt: DatumType) -> Option<DataType> {
+    Some(match dt {
+        DatumType::F32 => DataType::Float,
+        DatumType::F64 => DataType::Double,
+        DatumType::F16 => DataType::Half,
+        DatumType::I8 => DataType::Int8,
+        DatumType::I16 => DataType::Int16,
+        DatumType::I32 => DataType::Int32,
+        DatumType::I64 => DataType::Int64,
+        DatumType::U8 => DataType::Uint8,
+        DatumType::U16 => DataType::Uint16,
+        DatumType::U32 => DataType::Uint32,
+        DatumType::U64 => DataType::Uint64,
+        DatumType::Bool => DataType::Bool,
+        _ => return None,
+    })
+}
+
+fn spec(name: String, fact: &TypedFact) -> Result<TensorSpec, EngineError> {
+    let dtype = dtype_of(fact.datum_type).ok_or_else(|| {
+        EngineError::InvalidModel(format!(
+            "tensor {name:?} has type {:?}, which edgeserve cannot carry",
+            fact.datum_type
+        ))
+    })?;
+    let shape = fact.shape.iter().map(|d: &TDim| d.to_usize().ok()).collect();
+    Ok(TensorSpec { name, dtype, shape })
+}
+
+fn signature_of(model: &TypedModel) -> Result<ModelSignature, EngineError> {
+    let name = |o: &tract_onnx::prelude::OutletId| {
+        model
+            .outlet_label(*o)
+            .map(str::to_owned)
+            .unwrap_or_else(|| model.node(o.node).name.clone())
+    };
+    let inputs = model
+        .input_outlets()
+        .map_err(|e| invalid("reading inputs", e))?
+        .iter()
+        .map(|o| {
+            Ok(spec(
+                model.node(o.node).name.clone(),
+                model.outlet_fact(*o).map_err(|e| invalid("input", e))?,
+            )?)
+        })
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    let outputs = model
+        .output_outlets()
+        .map_err(|e| invalid("reading outputs", e))?
+        .iter()
+        .map(|o| {
+            Ok(spec(
+                name(o),
+                model.outlet_fact(*o).map_err(|e| invalid("output", e))?,
+            )?)
+        })
+        .collect::<Result<Vec<_>, EngineError>>()?;
+    Ok(ModelSignature { inputs, outputs })
+}
+
+/// Optimises `model` with input 0's first dimension fixed to `batch`, or
+/// as the model has it when `batch` is `None`.
+fn plan(model: &InferenceModel, batch: Option<usize>) -> TractResult<Arc<TypedRunnableModel>> {
+    let mut model = model.clone();
+    if let Some(batch) = batch {
+        for ix in 0..model.inputs.len() {
+            let fact = model.input_fact(ix)?.clone();
+            let mut shape: Vec<TDim> = match fact.shape.concretize() {
+                Some(dims) => dims.to_vec(),
+                None => continue,
+            };
+            if let Some(first) = shape.first_mut() {
+                *first = batch.into();
+            }
+            let dt = fact.datum_type.concretize().unwrap_or(DatumType::F32);
+            model.set_input_fact(ix, InferenceFact::dt_shape(dt, shape))?;
+        }
+    }
+    model.into_optimized()?.into_runnable()
+}
+
+impl CpuEngine {
+    /// Loads an ONNX model from its bytes.
+    pub fn load(bytes: &[u8], options: &CpuOptions) -> Result<CpuEngine, EngineError> {
+        set_threads(options.threads);
+        let onnx = tract_onnx::onnx();
+        let mut proto = onnx
+            .proto_model_for_read(&mut &bytes[..])
+            .map_err(|e| invalid("not a readable ONNX model (protobuf decoding failed)", e))?;
+        let graph = proto
+            .graph
+            .as_ref()
+            .ok_or_else(|| EngineError::InvalidModel("the ONNX model has no graph".into()))?;
+        if graph.node.is_empty() || graph.output.is_empty() {
+            return Err(EngineError::InvalidModel(format!(
+                "the ONNX graph has {} nodes and {} outputs; a model needs at least one of each",
+                graph.node.len(),
+                graph.output.len()
+            )));
+        }
+        if let Some(node) = graph
+            .node
+            .iter()
+            .find(|n| !onnx.op_register.0.contains_key(&n.op_type))
+        {
+            return Err(EngineError::UnsupportedOp {
+                op: node.op_type.clone(),
+                node: node.name.clone(),
+                backend: BackendKind::Cpu,
+            });
+        }
+        fp16::widen_to_f32(&mut proto);
+        let inference = onnx
+            .model_for_proto_model(&proto)
+            .map_err(|e| invalid("reading the ONNX graph", e))?;
+        let typed = inference
+            .clone()
+            .into_typed()
+            .map_err(|e| invalid("analysing the graph", e))?;
+        let typed = typed
+            .into_decluttered()
+            .map_err(|e| invalid("simplifying the graph", e))?;
+        let signature = signature_of(&typed)?;
+        let free_batch = signature
+            .inputs
+            .first()
+            .and_then(|i| i.shape.first())
+            .is_some_and(Option::is_none);
+        let single =
+            plan(&inference, free_batch.then_some(1)).map_err(|e| invalid("optimising the graph", e))?;
+        Ok(CpuEngine {
+            signature,
+            inference,
+            single,
+            free_batch,
+            any_batch: OnceLock::new(),
+        })
+    }
+
+    fn plan_for(&self, batch: usize) -> Result<Arc<TypedRunnableModel>, EngineError> {
+        if batch == 1 || !self.free_batch {
+            return Ok(self.single.clone());
+        }
+        self.any_batch
+            .get_or_init(|| plan(&self.inference, None).map_err(tract_error))
+            .clone()
+            .map_err(|reason| EngineError::Run {
+                backend: BackendKind::Cpu,
+                reason,
+            })
+    }
+
+    /// Runs synchronously (the CPU backend has nothing to wait for).
+    pub fn run_blocking(&self, mut inputs: NamedTensors) -> Result<NamedTensors, EngineError> {
+        let run_error = |reason: String| EngineError::Run {
+            backend: BackendKind::Cpu,
+            reason,
+        };
+        let batch = self
+            .signature
+            .inputs
+            .first()
+            .and_then(|s| inputs.get(&s.name))
+            .and_then(Tensor::batch_size)
+            .unwrap_or(1);
+        let plan = self.plan_for(batch)?;
+        let mut values: TVec<TValue> = TVec::new();
+        for s in &self.signature.inputs {
+            let t = inputs
+                .remove(&s.name)
+                .ok_or_else(|| run_error(format!("input {} is missing", s.name)))?;
+            values.push(to_tract(t).map_err(run_error)?.into());
+        }
+        let outputs = plan.run(values).map_err(|e| run_error(tract_error(e)))?;
+        self.signature
+            .outputs
+            .iter()
+            .zip(outputs)
+            .map(|(s, v)| Ok((s.name.clone(), from_tract(&v).map_err(run_error)?)))
+            .collect()
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn set_threads(threads: Option<usize>) {
+    use tract_linalg::multithread::{Executor, set_default_executor};
+    static DONE: OnceLock<()> = OnceLock::new();
+    if let Some(n) = threads.filter(|n| *n > 1) {
+        DONE.get_or_init(|| set_default_executor(Executor::multithread(n)));
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn set_threads(_: Option<usize>) {}
+
+fn to_tract(t: Tensor) -> Result<tract_onnx::prelude::Tensor, String> {
+    use tract_onnx::prelude::Tensor as T;
+    let (shape, data) = t.into_parts();
+    let r = match &data {
+        TensorData::Float(v) => T::from_shape(&shape, v),
+        TensorData::Double(v) => T::from_shape(&shape, v),
+        TensorData::Int8(v) => T::from_shape(&shape, v),
+        TensorData::Int16(v) => T::from_shape(&shape, v),
+        TensorData::Int32(v) => T::from_shape(&shape, v),
+        TensorData::Int64(v) => T::from_shape(&shape, v),
+        TensorData::Uint8(v) => T::from_shape(&shape, v),
+        TensorData::Uint16(v) => T::from_shape(&shape, v),
+        TensorData::Uint32(v) => T::from_shape(&shape, v),
+        TensorData::Uint64(v) => T::from_shape(&shape, v),
+        TensorData::Bool(v) => T::from_shape(&shape, v),
+        TensorData::Half(v) => T::from_shape(&shape, v),
+        other => return Err(format!("the CPU backend cannot take {} tensors", other.dtype())),
+    };
+    r.map_err(tract_error)
+}
+
+fn values<D: Datum + Copy>(t: &tract_onnx::prelude::Tensor) -> Result<Vec<D>, String> {
+    Ok(t.to_plain_array_view::<D>()
+        .map_err(tract_error)?
+        .iter()
+        .copied()
+        .collect())
+}
+
+fn from_tract(t: &tract_onnx::prelude::Tensor) -> Result<Tensor, String> {
+    let shape = t.shape().to_vec();
+    let data = match t.datum_type() {
+        DatumType::F32 => TensorData::Float(values(t)?),
+        DatumType::F64 => TensorData::Double(values(t)?),
+        DatumType::F16 => TensorData::Half(values(t)?),
+        DatumType::I8 => TensorData::Int8(values(t)?),
+        DatumType::I16 => TensorData::Int16(values(t)?),
+        DatumType::I32 => TensorData::Int32(values(t)?),
+        DatumType::I64 => TensorData::Int64(values(t)?),
+        DatumType::U8 => TensorData::Uint8(values(t)?),
+        DatumType::U16 => TensorData::Uint16(values(t)?),
+        DatumType::U32 => TensorData::Uint32(values(t)?),
+        DatumType::U64 => TensorData::Uint64(values(t)?),
+        DatumType::Bool => TensorData::Bool(values(t)?),
+        other => {
+            return Err(format!(
+                "the model produced a {other:?} tensor, which edgeserve cannot carry"
+            ));
+        }
+    };
+    Tensor::new(shape, data).map_err(|e| e.to_string())
+}
+
+impl Engine for CpuEngine {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cpu
+    }
+
+    fn signature(&self) -> &ModelSignature {
+        &self.signature
+    }
+
+    fn run(&self, inputs: NamedTensors) -> BoxFuture<'_, Result<NamedTensors, EngineError>> {
+        let result = self.run_blocking(inputs);
+        Box::pin(async move { result })
+    }
+}

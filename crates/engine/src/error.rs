@@ -1,0 +1,63 @@
+use edgeserve_protocol::{Code, Error as ProtocolError};
+
+/// Why loading or running a model failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    /// The model bytes are not a model this backend can read.
+    #[error("invalid model: {0}")]
+    InvalidModel(String),
+    /// The model uses an operator the backend cannot run.
+    #[error("unsupported operator {op} (node {node:?}) on the {backend} backend")]
+    UnsupportedOp {
+        /// The ONNX op type.
+        op: String,
+        /// The node's name.
+        node: String,
+        /// The backend.
+        backend: crate::BackendKind,
+    },
+    /// The bytes are not the file the manifest describes.
+    #[error("model file does not match its manifest: {0}")]
+    Integrity(String),
+    /// The manifest itself is wrong.
+    #[error("invalid manifest: {0}")]
+    Manifest(String),
+    /// The request does not fit the model (TF Serving's wording and code).
+    #[error("{0}")]
+    Request(#[from] ProtocolError),
+    /// Preprocessing or postprocessing failed (a bad image, labels…).
+    #[error("{0}")]
+    Vision(#[from] edgeserve_vision::VisionError),
+    /// The backend failed while running a valid request.
+    #[error("inference failed on the {backend} backend: {reason}")]
+    Run {
+        /// The backend.
+        backend: crate::BackendKind,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl EngineError {
+    /// The TF Serving status this error is answered with.
+    pub fn code(&self) -> Code {
+        match self {
+            EngineError::Request(e) => e.code(),
+            EngineError::Vision(_) => Code::InvalidArgument,
+            EngineError::UnsupportedOp { .. } => Code::Unimplemented,
+            EngineError::InvalidModel(_) | EngineError::Integrity(_) | EngineError::Manifest(_) => {
+                Code::FailedPrecondition
+            }
+            EngineError::Run { .. } => Code::Internal,
+        }
+    }
+}
+
+impl From<EngineError> for ProtocolError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Request(e) => e,
+            other => ProtocolError::new(other.code(), other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The model manifest: what an ONNX file does not say about itself.
+
+use crate::EngineError;
+use edgeserve_vision::{ChannelOrder, Crop, Layout, Normalize, Preprocessing, Resize};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The schema id every manifest carries; a future incompatible schema gets a
+/// new id, and loading an unknown one is refused.
+pub const MANIFEST_SCHEMA: &str = "edgeserve.model/v1";
+
+/// The model file and its identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// File name, relative to the manifest.
+    pub file: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+}
+
+/// The image input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// The input tensor's name in the model.
+    pub name: String,
+    /// NCHW or NHWC.
+    pub layout: Layout,
+    /// Input width in pixels.
+    pub width: u32,
+    /// Input height in pixels.
+    pub height: u32,
+}
+
+/// What the output holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    /// Raw scores; softmax gives probabilities.
+    Logits,
+    /// Already probabilities.
+    Probabilities,
+}
+
+/// The class-score output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// The output tensor's name in the model.
+    pub name: String,
+    /// Logits or probabilities.
+    pub kind: OutputKind,
+}
+
+/// Image preprocessing (the input size and layout come from [`InputSpec`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreprocessingSpec {
+    /// Resize policy.
+    pub resize: Resize,
+    /// Crop policy.
+    pub crop: Crop,
+    /// Normalisation.
+    pub normalize: Normalize,
+    /// Channel order.
+    pub channel_order: ChannelOrder,
+}
+
+/// The labels file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelsSpec {
+    /// File name, relative to the manifest.
+    pub file: String,
+    /// SHA-256 of the file, lowercase hex.
+    pub sha256: String,
+}
+
+/// A model manifest (`manifest.json` beside the model).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelManifest {
+    /// Always [`MANIFEST_SCHEMA`].
+    pub schema: String,
+    /// The model's name (the TF Serving model name it is served under).
+    pub name: String,
+    /// The model's version (TF Serving version number).
+    pub version: i64,
+    /// The model file.
+    pub model: ModelFile,
+    /// The image input.
+    pub input: InputSpec,
+    /// The class-score output.
+    pub output: OutputSpec,
+    /// Preprocessing.
+    pub preprocessing: PreprocessingSpec,
+    /// Class names, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<LabelsSpec>,
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl ModelManifest {
+    /// Parses and checks a manifest.
+    pub fn from_json(text: &[u8]) -> Result<ModelManifest, EngineError> {
+        let m: ModelManifest = serde_json::from_slice(text)
+            .map_err(|e| EngineError::Manifest(format!("{e} (line {}, column {})", e.line(), e.column())))?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    /// Checks the fields that serde cannot.
+    pub fn validate(&self) -> Result<(), EngineError> {
+        let bad = |m: String| Err(EngineError::Manifest(m));
+        if self.schema != MANIFEST_SCHEMA {
+            return bad(format!(
+                "schema is {:?}, this edgeserve reads {MANIFEST_SCHEMA:?}",
+                self.schema
+            ));
+        }
+        if self.name.is_empty() {
+            return bad("name is empty".into());
+        }
+        if self.version < 0 {
+            return bad(format!("version {} is negative", self.version));
+        }
+        let hex64 = |s: &str| {
+            s.len() == 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        if !hex64(&self.model.sha256) {
+            return bad(format!(
+                "model.sha256 {:?} is not 64 lowercase hex digits",
+                self.model.sha256
+            ));
+        }
+        if let Some(l) = &self.labels
+            && !hex64(&l.sha256)
+        {
+            return bad(format!(
+                "labels.sha256 {:?} is not 64 lowercase hex digits",
+                l.sha256
+            ));
+        }
+        self.preprocessing()
+            .validate()
+            .map_err(|e| EngineError::Manifest(e.to_string()))
+    }
+
+    /// The full preprocessing for the image input.
+    pub fn preprocessing(&self) -> Preprocessing {
+        Preprocessing {
+            width: self.input.width,
+            height: self.input.height,
+            resize: self.preprocessing.resize,
+            crop: self.preprocessing.crop,
+            normalize: self.preprocessing.normalize,
+            channel_order: self.preprocessing.channel_order,
+            layout: self.input.layout,
+        }
+    }
+
+    /// Checks that `bytes` are the model file: size, then SHA-256.
+    pub fn verify_model(&self, bytes: &[u8]) -> Result<(), EngineError> {
+        if bytes.len() as u64 != self.model.bytes {
+            return Err(EngineError::Integrity(format!(
+                "{} is {} bytes, the manifest says {}",
+                self.model.file,
+                bytes.len(),
+                self.model.bytes
+            )));
+        }
+        let got = sha256_hex(bytes);
+        if got != self.model.sha256 {
+            return Err(EngineError::Integrity(format!(
+                "{} has sha256 {got}, the manifest says {}",
+                self.model.file, self.model.sha256
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that `bytes` are the labels file.
+    pub fn verify_labels(&self, bytes: &[u8]) -> Result<(), EngineError> {
+        let Some(l) = &self.labels else { return Ok(()) };
+        let got = sha256_hex(bytes);
+        if got != l.sha256 {
+            return Err(EngineError::Integrity(format!(
+                "{} has sha256 {got}, the manifest says {}",
+                l.file, l.sha256
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MANIFEST: &str = r#"{
+      "schema": "edgeserve.model/v1", "name": "m", "version": 1,
+      "model": {"file": "m.onnx", "bytes": 3, "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+      "input": {"name": "input", "layout": "nchw", "width": 224, "height": 224},
+      "output": {"name": "logits", "kind": "logits"},
+      "preprocessing": {"resize": {"kind": "shorter_side", "size": 256}, "crop": "center",
+        "normalize": {"kind": "mean_std", "mean": [127, 127, 127], "std": [128, 128, 128]}, "channel_order": "rgb"}
+    }"#;
+
+    #[test]
+    fn parses_and_verifies() {
+        let m = ModelManifest::from_json(MANIFEST.as_bytes()).unwrap();
+        assert_eq!(m.preprocessing().width, 224);
+        assert!(m.verify_model(b"abc").is_ok());
+        assert_eq!(
+            m.verify_model(b"abd").unwrap_err().to_string(),
+            "model file does not match its manifest: m.onnx has sha256 \
+             a52d159f262b2c6ddb724a61840befc36eb30c88877a4030b65cbe86298449c9, the manifest says \
+             ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert!(
+            m.verify_model(b"abcd")
+                .unwrap_err()
+                .to_string()
+                .contains("is 4 bytes, the manifest says 3")
+        );
+    }
+
+    #[test]
+    fn refuses_unknown_schema_fields_and_bad_values() {
+        let e = ModelManifest::from_json(MANIFEST.replace("/v1", "/v9").as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("this edgeserve reads"), "{e}");
+        let e = ModelManifest::from_json(MANIFEST.replace("\"crop\"", "\"cropp\"").as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("unknown field `cropp`"), "{e}");
+        let e = ModelManifest::from_json(MANIFEST.replace("\"size\": 256", "\"size\": 100").as_bytes())
+            .unwrap_err();
+        assert!(e.to_string().contains("resize.size 100"), "{e}");
+        let e = ModelManifest::from_json(MANIFEST.replace("ba7816", "BA7816").as_bytes()).unwrap_err();
+        assert!(e.to_string().contains("not 64 lowercase hex"), "{e}");
+    }
+}

@@ -1,0 +1,190 @@
+//! Decoding encoded images and accepting raw pixel buffers.
+
+use crate::VisionError;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+use std::fmt;
+use std::io::Cursor;
+
+/// Default pixel limit: 40 megapixels (e.g. 8000×5000). Decoding needs about
+/// 4 bytes a pixel, so this keeps one image under ~160 MB.
+pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
+
+/// Limits for decoding untrusted images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecodeOptions {
+    /// Largest width × height accepted.
+    pub max_pixels: u64,
+}
+
+impl Default for DecodeOptions {
+    fn default() -> Self {
+        DecodeOptions {
+            max_pixels: DEFAULT_MAX_PIXELS,
+        }
+    }
+}
+
+/// An 8-bit RGB image, rows top to bottom, no padding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    width: u32,
+    height: u32,
+    pixels: Vec<u8>,
+}
+
+impl fmt::Debug for RgbImage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RgbImage({}x{})", self.width, self.height)
+    }
+}
+
+impl RgbImage {
+    /// Width in pixels.
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+
+    /// Height in pixels.
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// `width * height * 3` bytes, RGB interleaved.
+    pub fn pixels(&self) -> &[u8] {
+        &self.pixels
+    }
+
+    pub(crate) fn from_parts(width: u32, height: u32, pixels: Vec<u8>) -> Self {
+        RgbImage {
+            width,
+            height,
+            pixels,
+        }
+    }
+}
+
+/// The layout of a raw pixel buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PixelFormat {
+    /// 3 bytes a pixel.
+    Rgb8,
+    /// 4 bytes a pixel, as a canvas `ImageData` holds them; alpha is dropped
+    /// (not blended: a classifier sees the colour the pixel has).
+    Rgba8,
+}
+
+impl fmt::Display for PixelFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PixelFormat::Rgb8 => "RGB8",
+            PixelFormat::Rgba8 => "RGBA8",
+        })
+    }
+}
+
+fn check_size(width: u32, height: u32, opts: &DecodeOptions) -> Result<(), VisionError> {
+    if width == 0 || height == 0 {
+        return Err(VisionError::Empty { width, height });
+    }
+    let pixels = u64::from(width) * u64::from(height);
+    if pixels > opts.max_pixels {
+        return Err(VisionError::TooLarge {
+            width,
+            height,
+            pixels,
+            limit: opts.max_pixels,
+        });
+    }
+    Ok(())
+}
+
+/// An image from raw pixels (e.g. a canvas `ImageData`).
+pub fn from_pixels(
+    width: u32,
+    height: u32,
+    format: PixelFormat,
+    data: &[u8],
+    opts: &DecodeOptions,
+) -> Result<RgbImage, VisionError> {
+    check_size(width, height, opts)?;
+    let channels: u64 = match format {
+        PixelFormat::Rgb8 => 3,
+        PixelFormat::Rgba8 => 4,
+    };
+    let expected = u64::from(width) * u64::from(height) * channels;
+    if data.len() as u64 != expected {
+        return Err(VisionError::BufferSize {
+            width,
+            height,
+            format,
+            expected,
+            got: data.len() as u64,
+        });
+    }
+    let pixels = match format {
+        PixelFormat::Rgb8 => data.to_vec(),
+        PixelFormat::Rgba8 => data.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
+    };
+    Ok(RgbImage {
+        width,
+        height,
+        pixels,
+    })
+}
+
+fn format_name(f: ImageFormat) -> String {
+    format!("{f:?}").to_uppercase()
+}
+
+/// Decodes PNG, JPEG, WebP, GIF (first frame) or BMP bytes to RGB, turned
+/// upright as its EXIF orientation says, refusing images over the pixel
+/// limit before decoding them.
+pub fn decode(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, VisionError> {
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| VisionError::Decode {
+            format: "unknown".into(),
+            reason: e.to_string(),
+        })?;
+    let format = match reader.format() {
+        Some(
+            f @ (ImageFormat::Png
+            | ImageFormat::Jpeg
+            | ImageFormat::WebP
+            | ImageFormat::Gif
+            | ImageFormat::Bmp),
+        ) => f,
+        _ => {
+            let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
+            return Err(VisionError::UnknownFormat {
+                head: if head.is_empty() {
+                    "nothing (0 bytes)".into()
+                } else {
+                    head.join(" ")
+                },
+            });
+        }
+    };
+    let broken = |e: image::ImageError| VisionError::Decode {
+        format: format_name(format),
+        reason: e.to_string(),
+    };
+    let mut decoder = reader.into_decoder().map_err(broken)?;
+    let (width, height) = decoder.dimensions();
+    check_size(width, height, opts)?;
+    let mut limits = Limits::default();
+    // Header sizes are checked above; this bounds what a lying header or a
+    // format's extra buffers can make the decoder allocate.
+    limits.max_alloc = Some(opts.max_pixels.saturating_mul(8).max(1 << 20));
+    decoder.set_limits(limits).map_err(broken)?;
+    let orientation = decoder.orientation().map_err(broken)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(broken)?;
+    image.apply_orientation(orientation);
+    let rgb = image.into_rgb8();
+    let (width, height) = rgb.dimensions();
+    Ok(RgbImage {
+        width,
+        height,
+        pixels: rgb.into_raw(),
+    })
+}

@@ -1,0 +1,61 @@
+//! Preprocessing against the exact tensors of `shared/fixtures/inputs/`
+//! (made with PIL: antialiased bilinear, centre crop, (x − 127) / 128, NCHW).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use edgeserve_vision::{ChannelOrder, Crop, DecodeOptions, Layout, Normalize, Preprocessing, Resize, decode};
+use std::path::PathBuf;
+
+fn shared(rel: &str) -> Vec<u8> {
+    let root = std::env::var_os("EDGESERVE_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    let path = root.join(rel);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
+}
+
+fn efficientnet(size: u32) -> Preprocessing {
+    Preprocessing {
+        width: size,
+        height: size,
+        resize: Resize::ShorterSide {
+            size: (f64::from(size) * 256.0 / 224.0).round() as u32,
+        },
+        crop: Crop::Center,
+        normalize: Normalize::MeanStd {
+            mean: [127.0; 3],
+            std: [128.0; 3],
+        },
+        channel_order: ChannelOrder::Rgb,
+        layout: Layout::Nchw,
+    }
+}
+
+#[test]
+fn matches_the_reference_tensors() {
+    for name in ["chelsea", "coffee"] {
+        for size in [224u32, 260] {
+            let img = decode(
+                &shared(&format!("fixtures/images/{name}_orig.png")),
+                &DecodeOptions::default(),
+            )
+            .unwrap();
+            let t = efficientnet(size).to_tensor(&[img]).unwrap();
+            assert_eq!(t.shape(), &[1, 3, size as usize, size as usize]);
+            let want: Vec<f32> = shared(&format!("fixtures/inputs/{name}_{size}_nchw_f32le.bin"))
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            let got = t.as_slice::<f32>().unwrap();
+            let diffs: Vec<f32> = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).collect();
+            let max = diffs.iter().copied().fold(0.0, f32::max);
+            let exact = diffs.iter().filter(|d| **d == 0.0).count();
+            eprintln!(
+                "{name} {size}: max abs diff {max} ({:.1}% exact)",
+                100.0 * exact as f64 / diffs.len() as f64
+            );
+            // One 8-bit level is 1/128 after normalisation.
+            assert!(max <= 1.0 / 128.0 + 1e-6, "{name} {size}: max abs diff {max}");
+        }
+    }
+}
