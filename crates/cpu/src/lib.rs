@@ -89,22 +89,17 @@ fn signature_of(model: &TypedModel) -> Result<ModelSignature, EngineError> {
         .map_err(|e| invalid("reading inputs", e))?
         .iter()
         .map(|o| {
-            Ok(spec(
+            spec(
                 model.node(o.node).name.clone(),
                 model.outlet_fact(*o).map_err(|e| invalid("input", e))?,
-            )?)
+            )
         })
         .collect::<Result<Vec<_>, EngineError>>()?;
     let outputs = model
         .output_outlets()
         .map_err(|e| invalid("reading outputs", e))?
         .iter()
-        .map(|o| {
-            Ok(spec(
-                name(o),
-                model.outlet_fact(*o).map_err(|e| invalid("output", e))?,
-            )?)
-        })
+        .map(|o| spec(name(o), model.outlet_fact(*o).map_err(|e| invalid("output", e))?))
         .collect::<Result<Vec<_>, EngineError>>()?;
     Ok(ModelSignature { inputs, outputs })
 }

@@ -6,6 +6,7 @@
 mod decode;
 mod postprocess;
 mod preprocess;
+mod resample;
 
 pub use decode::{DEFAULT_MAX_PIXELS, DecodeOptions, PixelFormat, RgbImage, decode, from_pixels};
 pub use postprocess::{Labels, Scored, softmax, top_k};

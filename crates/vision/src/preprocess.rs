@@ -2,8 +2,6 @@
 
 use crate::{RgbImage, VisionError};
 use edgeserve_protocol::Tensor;
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use serde::{Deserialize, Serialize};
 
 /// How the image is scaled before cropping.
@@ -231,24 +229,10 @@ impl Preprocessing {
     }
 }
 
-/// Antialiased bilinear resize (a triangle filter widened by the scale when
-/// shrinking), the algorithm of PIL's `Image.resize(BILINEAR)`, via
-/// `fast_image_resize`, which ports Pillow's convolution (SIMD, incl. wasm
-/// simd128).
+/// Antialiased bilinear resize, as Pillow computes it (see `resample`).
 fn resize(image: &RgbImage, width: u32, height: u32) -> Result<RgbImage, VisionError> {
     if (width, height) == (image.width(), image.height()) {
         return Ok(image.clone());
     }
-    let failed = |e: String| VisionError::Config(format!("resize to {width}x{height} failed: {e}"));
-    let src = ImageRef::new(image.width(), image.height(), image.pixels(), PixelType::U8x3)
-        .map_err(|e| failed(e.to_string()))?;
-    let mut dst = Image::new(width, height, PixelType::U8x3);
-    Resizer::new()
-        .resize(
-            &src,
-            &mut dst,
-            &ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)),
-        )
-        .map_err(|e| failed(e.to_string()))?;
-    Ok(RgbImage::from_parts(width, height, dst.into_vec()))
+    Ok(crate::resample::resize(image, width, height))
 }

@@ -1,0 +1,24 @@
+//! edgeserve's facade: a [`Classifier`] loads a model with its manifest and
+//! labels, classifies images (top-k with labels) or answers TF Serving
+//! requests, and says in a [`Report`] which backend ran, why, and how long
+//! each step took.
+//!
+//! ```no_run
+//! use edgeserve::{Classifier, ImageInput, LoadOptions};
+//! # async fn demo(model: &[u8], manifest: &[u8], labels: &str, photo: &[u8]) -> Result<(), edgeserve::EngineError> {
+//! let classifier = Classifier::load(model, manifest, Some(labels), &LoadOptions::default())?;
+//! let result = classifier.classify(ImageInput::Encoded(photo), 5).await?;
+//! println!("{} ({:.1}%) on {}", result.classes[0].label.as_deref().unwrap_or("?"),
+//!          100.0 * result.classes[0].score, result.report.backend);
+//! # Ok(()) }
+//! ```
+
+mod classifier;
+
+pub use classifier::{
+    Backend, ClassScore, Classification, Classifier, ImageInput, LoadOptions, Report, Timings, Why,
+};
+pub use edgeserve_cpu::CpuOptions;
+pub use edgeserve_engine::{BackendKind, Engine, EngineError, ModelManifest, ModelSignature};
+pub use edgeserve_protocol as protocol;
+pub use edgeserve_vision::{DecodeOptions, PixelFormat};

@@ -1,0 +1,195 @@
+//! The whole path, image file to top-5, against onnxruntime's references,
+//! and the typed errors of every bad input.
+
+#![cfg(not(target_arch = "wasm32"))]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use edgeserve::protocol::PredictRequest;
+use edgeserve::{BackendKind, Classifier, DecodeOptions, EngineError, ImageInput, LoadOptions, PixelFormat};
+use edgeserve_conformance as suite;
+use std::sync::OnceLock;
+
+fn bundled(file: &str) -> Vec<u8> {
+    std::fs::read(suite::repo_dir().join("models/efficientnet-lite0").join(file)).unwrap()
+}
+
+fn labels() -> String {
+    String::from_utf8(bundled("imagenet_labels.txt")).unwrap()
+}
+
+fn load(options: &LoadOptions) -> Result<Classifier, EngineError> {
+    Classifier::load(
+        &suite::bundled_lite0(),
+        &bundled("manifest.json"),
+        Some(&labels()),
+        options,
+    )
+}
+
+fn lite0() -> &'static Classifier {
+    static C: OnceLock<Classifier> = OnceLock::new();
+    C.get_or_init(|| load(&LoadOptions::default()).unwrap())
+}
+
+fn photo(name: &str) -> Vec<u8> {
+    suite::shared(&format!("fixtures/images/{name}_orig.png"))
+}
+
+#[test]
+fn from_the_photo_files_top5_and_logits_match_onnxruntime() {
+    let c = lite0();
+    for name in ["chelsea", "coffee"] {
+        let image = edgeserve_vision::decode(&photo(name), &DecodeOptions::default()).unwrap();
+        let input = c.manifest().preprocessing().to_tensor(&[image]).unwrap();
+        let response = suite::block_on(c.predict(PredictRequest::instances(input))).unwrap();
+        let logits = response.outputs["logits"].as_slice::<f32>().unwrap();
+        let want = suite::reference_logits("efficientnet-lite0.onnx", name);
+        let diff = suite::max_abs_diff(logits, &want);
+        eprintln!("{name}: full path max abs diff vs onnxruntime {diff:.4}");
+        assert!(diff <= 0.05, "{name}: {diff}");
+        assert_eq!(
+            suite::top_k_indices(logits, 5),
+            suite::reference_top5("efficientnet-lite0.onnx", name)
+        );
+    }
+}
+
+#[test]
+fn classify_names_the_class_and_what_ran() {
+    let r = suite::block_on(lite0().classify(ImageInput::Encoded(&photo("coffee")), 5)).unwrap();
+    assert_eq!(r.classes.len(), 5);
+    assert_eq!(r.classes[0].label.as_deref(), Some("espresso"));
+    assert_eq!(r.classes[0].index, 967);
+    assert!(r.classes[0].score > 0.9, "{}", r.classes[0].score);
+    assert!(r.classes.windows(2).all(|w| w[0].score >= w[1].score));
+    assert_eq!(r.report.backend, BackendKind::Cpu);
+    assert_eq!(r.report.why.to_string(), "auto: the only backend available");
+    assert!(r.report.timings.inference_ms > 0.0 && r.report.timings.decode_ms > 0.0);
+    let top5: Vec<usize> = r.classes.iter().map(|c| c.index).collect();
+    assert_eq!(top5, suite::reference_top5("efficientnet-lite0.onnx", "coffee"));
+}
+
+#[test]
+fn a_batch_gives_what_single_images_give() {
+    let (cat, coffee) = (photo("chelsea"), photo("coffee"));
+    let c = lite0();
+    let batch =
+        suite::block_on(c.classify_batch(&[ImageInput::Encoded(&cat), ImageInput::Encoded(&coffee)], 3))
+            .unwrap();
+    let one = suite::block_on(c.classify(ImageInput::Encoded(&cat), 3)).unwrap();
+    assert_eq!(batch.len(), 2);
+    for (a, b) in batch[0].classes.iter().zip(&one.classes) {
+        assert_eq!(a.index, b.index);
+        assert!((a.score - b.score).abs() < 1e-5);
+    }
+    assert_eq!(batch[1].classes[0].label.as_deref(), Some("espresso"));
+}
+
+#[test]
+fn canvas_pixels_classify_like_the_file() {
+    let img = image::load_from_memory(&photo("coffee")).unwrap().to_rgba8();
+    let (w, h) = img.dimensions();
+    let input = ImageInput::Pixels {
+        width: w,
+        height: h,
+        format: PixelFormat::Rgba8,
+        data: img.as_raw(),
+    };
+    let r = suite::block_on(lite0().classify(input, 1)).unwrap();
+    assert_eq!(r.classes[0].label.as_deref(), Some("espresso"));
+}
+
+#[test]
+fn bad_images_are_typed_errors() {
+    let c = lite0();
+    let err = |input: ImageInput<'_>| suite::block_on(c.classify(input, 5)).unwrap_err();
+    // A GIF signature followed by junk: the junk reads as a 25133x29813 header.
+    let e = err(ImageInput::Encoded(b"GIF89a-but-not-really"));
+    assert!(
+        matches!(
+            e,
+            EngineError::Vision(edgeserve_vision::VisionError::TooLarge { .. })
+        ),
+        "{e:?}"
+    );
+    let png = photo("coffee");
+    let e = err(ImageInput::Encoded(&png[..png.len() / 3]));
+    assert!(
+        matches!(
+            e,
+            EngineError::Vision(edgeserve_vision::VisionError::Decode { .. })
+        ),
+        "{e:?}"
+    );
+    let e = err(ImageInput::Encoded(&bundled("manifest.json")));
+    assert!(e.to_string().starts_with("not a supported image"), "{e}");
+    let e = err(ImageInput::Pixels {
+        width: 0,
+        height: 0,
+        format: PixelFormat::Rgba8,
+        data: &[],
+    });
+    assert_eq!(e.to_string(), "the image is empty (0x0 pixels)");
+    let small = load(&LoadOptions {
+        decode: DecodeOptions { max_pixels: 1000 },
+        ..LoadOptions::default()
+    })
+    .unwrap();
+    let e = suite::block_on(small.classify(ImageInput::Encoded(&photo("coffee")), 5)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the image is 600x400 = 240000 pixels, over the limit of 1000 pixels"
+    );
+}
+
+#[test]
+fn a_model_that_is_not_the_manifests_is_refused() {
+    let mut model = suite::bundled_lite0();
+    model[1000] ^= 1;
+    let e = Classifier::load(
+        &model,
+        &bundled("manifest.json"),
+        Some(&labels()),
+        &LoadOptions::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(e, EngineError::Integrity(_)), "{e:?}");
+    assert!(e.to_string().contains("the manifest says ad5c487b"), "{e}");
+    let e = Classifier::load(
+        &suite::bundled_lite0(),
+        &bundled("manifest.json"),
+        Some("a\nb\n"),
+        &LoadOptions::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(matches!(e, EngineError::Integrity(_)), "{e:?}");
+    let manifest = String::from_utf8(bundled("manifest.json"))
+        .unwrap()
+        .replace("\"input\", \"layout\"", "\"image\", \"layout\"");
+    let e = Classifier::load(
+        &suite::bundled_lite0(),
+        manifest.as_bytes(),
+        Some(&labels()),
+        &LoadOptions::default(),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(
+        e.to_string(),
+        "invalid manifest: input \"image\" is not in the model (its inputs: [\"input\"])"
+    );
+}
+
+#[test]
+fn metadata_is_tf_servings() {
+    let m = lite0().metadata();
+    assert_eq!(m.model_spec.name, "efficientnet-lite0");
+    let def = m.metadata.signature_def.get("serving_default").unwrap();
+    assert_eq!(
+        def.inputs["input"].tensor_shape.sizes(),
+        Some(vec![-1, 3, 224, 224])
+    );
+    assert_eq!(def.outputs["logits"].tensor_shape.sizes(), Some(vec![-1, 1000]));
+}
