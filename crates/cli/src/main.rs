@@ -163,5 +163,6 @@ fn main() -> ExitCode {
 fn edgeserve_cpu_options(threads: Option<u16>) -> edgeserve::CpuOptions {
     edgeserve::CpuOptions {
         threads: threads.map(usize::from),
+        ..Default::default()
     }
 }

@@ -21,12 +21,26 @@ use tract_onnx::prelude::{
 use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
+/// The data layout convolutions run in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConvLayout {
+    /// As the model has it (NCHW for ONNX).
+    AsModel,
+    /// Channels last (NHWC), through tract's `conv_nhwc` transform: depthwise
+    /// convolutions then vectorise over channels. The default, chosen by
+    /// measurement (`benches/`).
+    #[default]
+    ChannelsLast,
+}
+
 /// Options of the CPU backend.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CpuOptions {
     /// Threads for matrix products, natively (`None` or `Some(1)`: one; tract
     /// is single-threaded in wasm without cross-origin isolation).
     pub threads: Option<usize>,
+    /// The layout convolutions run in.
+    pub layout: ConvLayout,
 }
 
 /// A model loaded on the CPU.
@@ -37,6 +51,7 @@ pub struct CpuEngine {
     single: Arc<TypedRunnableModel>,
     /// Whether the first input dimension is free (a batch dimension).
     free_batch: bool,
+    layout: ConvLayout,
     any_batch: OnceLock<Result<Arc<TypedRunnableModel>, String>>,
 }
 
@@ -106,7 +121,11 @@ fn signature_of(model: &TypedModel) -> Result<ModelSignature, EngineError> {
 
 /// Optimises `model` with input 0's first dimension fixed to `batch`, or
 /// as the model has it when `batch` is `None`.
-fn plan(model: &InferenceModel, batch: Option<usize>) -> TractResult<Arc<TypedRunnableModel>> {
+fn plan(
+    model: &InferenceModel,
+    batch: Option<usize>,
+    layout: ConvLayout,
+) -> TractResult<Arc<TypedRunnableModel>> {
     let mut model = model.clone();
     if let Some(batch) = batch {
         for ix in 0..model.inputs.len() {
@@ -122,7 +141,13 @@ fn plan(model: &InferenceModel, batch: Option<usize>) -> TractResult<Arc<TypedRu
             model.set_input_fact(ix, InferenceFact::dt_shape(dt, shape))?;
         }
     }
-    model.into_optimized()?.into_runnable()
+    let mut typed = model.into_typed()?.into_decluttered()?;
+    if layout == ConvLayout::ChannelsLast
+        && let Some(t) = tract_onnx::tract_core::transform::get_transform("conv_nhwc")?
+    {
+        t.transform(&mut typed)?;
+    }
+    typed.into_optimized()?.into_runnable()
 }
 
 impl CpuEngine {
@@ -172,13 +197,14 @@ impl CpuEngine {
             .first()
             .and_then(|i| i.shape.first())
             .is_some_and(Option::is_none);
-        let single =
-            plan(&inference, free_batch.then_some(1)).map_err(|e| invalid("optimising the graph", e))?;
+        let single = plan(&inference, free_batch.then_some(1), options.layout)
+            .map_err(|e| invalid("optimising the graph", e))?;
         Ok(CpuEngine {
             signature,
             inference,
             single,
             free_batch,
+            layout: options.layout,
             any_batch: OnceLock::new(),
         })
     }
@@ -188,7 +214,7 @@ impl CpuEngine {
             return Ok(self.single.clone());
         }
         self.any_batch
-            .get_or_init(|| plan(&self.inference, None).map_err(tract_error))
+            .get_or_init(|| plan(&self.inference, None, self.layout).map_err(tract_error))
             .clone()
             .map_err(|reason| EngineError::Run {
                 backend: BackendKind::Cpu,
@@ -224,6 +250,62 @@ impl CpuEngine {
             .zip(outputs)
             .map(|(s, v)| Ok((s.name.clone(), from_tract(&v).map_err(run_error)?)))
             .collect()
+    }
+}
+
+/// Time spent in one kind of operator during a profiled run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpTime {
+    /// tract's name for the (optimised) operator, e.g. `Conv` or `OptMatMul`.
+    pub op: String,
+    /// How many nodes of the plan run it.
+    pub nodes: usize,
+    /// Total time in microseconds.
+    pub micros: f64,
+}
+
+impl CpuEngine {
+    /// Runs once and reports where the time went, per operator kind,
+    /// slowest first (for finding what to optimise).
+    pub fn profile(&self, mut inputs: NamedTensors) -> Result<Vec<OpTime>, EngineError> {
+        use std::collections::HashMap;
+        use web_time::Instant;
+        let run_error = |reason: String| EngineError::Run {
+            backend: BackendKind::Cpu,
+            reason,
+        };
+        let batch = self
+            .signature
+            .inputs
+            .first()
+            .and_then(|s| inputs.get(&s.name))
+            .and_then(Tensor::batch_size);
+        let plan = self.plan_for(batch.unwrap_or(1))?;
+        let mut values: TVec<TValue> = TVec::new();
+        for s in &self.signature.inputs {
+            let t = inputs
+                .remove(&s.name)
+                .ok_or_else(|| run_error(format!("input {} is missing", s.name)))?;
+            values.push(to_tract(t).map_err(run_error)?.into());
+        }
+        let mut state = plan.spawn().map_err(|e| run_error(tract_error(e)))?;
+        let mut times: HashMap<String, (usize, f64)> = HashMap::new();
+        state
+            .run_plan_with_eval(values, |ctx, op_state, node, input| {
+                let t = Instant::now();
+                let out = tract_onnx::tract_core::plan::eval(ctx, op_state, node, input);
+                let e = times.entry(node.op().name().to_string()).or_default();
+                e.0 += 1;
+                e.1 += t.elapsed().as_secs_f64() * 1e6;
+                out
+            })
+            .map_err(|e| run_error(tract_error(e)))?;
+        let mut out: Vec<OpTime> = times
+            .into_iter()
+            .map(|(op, (nodes, micros))| OpTime { op, nodes, micros })
+            .collect();
+        out.sort_by(|a, b| b.micros.total_cmp(&a.micros));
+        Ok(out)
     }
 }
 

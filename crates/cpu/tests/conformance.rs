@@ -94,3 +94,17 @@ fn an_unsupported_operator_is_named_at_load() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn both_conv_layouts_match_onnxruntime() {
+    use edgeserve_cpu::ConvLayout;
+    for layout in [ConvLayout::AsModel, ConvLayout::ChannelsLast] {
+        let options = CpuOptions {
+            layout,
+            ..CpuOptions::default()
+        };
+        let e = CpuEngine::load(&suite::bundled_lite0(), &options).unwrap();
+        suite::reference_logits_match(&e, "efficientnet-lite0.onnx", 224, 1e-3);
+        suite::batch_equals_singles(&e, 224);
+    }
+}

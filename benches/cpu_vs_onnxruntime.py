@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Latency of edgeserve's CPU backend (tract) against onnxruntime (PyPI).
+
+Same model, same input, same thread count, interleaved run for run in one
+session (the order alternates every run), each timed inside its own process;
+medians of --runs runs and their ratio (tract / onnxruntime) are printed. A
+benchmark, not a test: it asserts nothing. Run it with `./x bench`.
+"""
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+
+def ort_session(path, threads):
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle pool threads would spin-wait and take the cores from the other side
+    # of the interleaving (tract's run right after).
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+class Worker:
+    def __init__(self, exe, model, data, threads, layout):
+        self.p = subprocess.Popen([exe, model, data, str(threads), layout], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        ready = self.p.stdout.readline().split()
+        if not ready or ready[0] != "ready":
+            raise SystemExit(f"worker failed to start: {ready}")
+        self.load_ms = float(ready[1])
+
+    def ask(self, cmd):
+        self.p.stdin.write(cmd + "\n")
+        self.p.stdin.flush()
+        return self.p.stdout.readline().strip()
+
+    def run_us(self):
+        return float(self.ask("run"))
+
+    def profile(self):
+        self.p.stdin.write("profile\n")
+        self.p.stdin.flush()
+        rows = []
+        while (line := self.p.stdout.readline().strip()) != "end":
+            op, nodes, us = line.split()
+            rows.append((op, int(nodes), float(us)))
+        return rows
+
+    def close(self):
+        self.ask("quit")
+        self.p.wait(timeout=10)
+
+
+def bench(exe, name, model, data, size, threads, runs, warmup, layout):
+    sess = ort_session(model, threads)
+    inp = sess.get_inputs()[0].name
+    x = np.fromfile(data, dtype="<f4").reshape(1, 3, size, size)
+    w = Worker(exe, model, data, threads, layout)
+    ort_us, tract_us = [], []
+
+    def run_ort():
+        t = time.perf_counter_ns()
+        sess.run(None, {inp: x})
+        return (time.perf_counter_ns() - t) / 1e3
+
+    for _ in range(warmup):
+        run_ort()
+        w.run_us()
+    for i in range(runs):
+        if i % 2 == 0:
+            ort_us.append(run_ort())
+            tract_us.append(w.run_us())
+        else:
+            tract_us.append(w.run_us())
+            ort_us.append(run_ort())
+    prof = w.profile()
+    w.close()
+    o, t = statistics.median(ort_us), statistics.median(tract_us)
+    return {"name": name, "threads": threads, "ort_ms": o / 1e3, "tract_ms": t / 1e3, "ratio": t / o,
+            "profile": prof, "load_ms": w.load_ms}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--worker", required=True)
+    ap.add_argument("--model", action="append", required=True, help="NAME=MODEL.onnx=INPUT.bin=SIZE")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--runs", type=int, default=40)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--layout", default="nhwc", help="tract conv layout(s): nchw, nhwc or both, comma-separated")
+    a = ap.parse_args()
+    results = []
+    for spec in a.model:
+        name, model, data, size = spec.split("=")
+        for threads, layout in [(int(t), l) for t in a.threads.split(",") for l in a.layout.split(",")]:
+            r = bench(a.worker, name, model, data, int(size), threads, a.runs, a.warmup, layout)
+            results.append(r)
+            print(f"{name:6} {layout} threads={threads}  onnxruntime {r['ort_ms']:7.2f} ms  tract {r['tract_ms']:7.2f} ms"
+                  f"  ratio {r['ratio']:.2f}x  (median of {a.runs}, interleaved; tract load {r['load_ms']:.0f} ms)",
+                  flush=True)
+            total = sum(us for _, _, us in r["profile"])
+            for op, nodes, us in r["profile"][:6]:
+                print(f"    {op:28} {nodes:3} nodes {us / 1e3:7.2f} ms  {100 * us / total:5.1f}%")
+    print(f"onnxruntime {ort.__version__}, python {sys.version.split()[0]}")
+
+
+if __name__ == "__main__":
+    main()
