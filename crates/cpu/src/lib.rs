@@ -55,6 +55,13 @@ pub struct CpuEngine {
     any_batch: OnceLock<Result<Arc<TypedRunnableModel>, String>>,
 }
 
+fn run_error(reason: String) -> EngineError {
+    EngineError::Run {
+        backend: BackendKind::Cpu,
+        reason,
+    }
+}
+
 fn tract_error(e: impl std::fmt::Display) -> String {
     format!("{e:#}")
 }
@@ -222,12 +229,12 @@ impl CpuEngine {
             })
     }
 
-    /// Runs synchronously (the CPU backend has nothing to wait for).
-    pub fn run_blocking(&self, mut inputs: NamedTensors) -> Result<NamedTensors, EngineError> {
-        let run_error = |reason: String| EngineError::Run {
-            backend: BackendKind::Cpu,
-            reason,
-        };
+    /// The plan for these inputs' batch size and the inputs in model order,
+    /// as tract values.
+    fn prepare(
+        &self,
+        mut inputs: NamedTensors,
+    ) -> Result<(Arc<TypedRunnableModel>, TVec<TValue>), EngineError> {
         let batch = self
             .signature
             .inputs
@@ -243,6 +250,12 @@ impl CpuEngine {
                 .ok_or_else(|| run_error(format!("input {} is missing", s.name)))?;
             values.push(to_tract(t).map_err(run_error)?.into());
         }
+        Ok((plan, values))
+    }
+
+    /// Runs synchronously (the CPU backend has nothing to wait for).
+    pub fn run_blocking(&self, inputs: NamedTensors) -> Result<NamedTensors, EngineError> {
+        let (plan, values) = self.prepare(inputs)?;
         let outputs = plan.run(values).map_err(|e| run_error(tract_error(e)))?;
         self.signature
             .outputs
@@ -267,27 +280,10 @@ pub struct OpTime {
 impl CpuEngine {
     /// Runs once and reports where the time went, per operator kind,
     /// slowest first (for finding what to optimise).
-    pub fn profile(&self, mut inputs: NamedTensors) -> Result<Vec<OpTime>, EngineError> {
+    pub fn profile(&self, inputs: NamedTensors) -> Result<Vec<OpTime>, EngineError> {
         use std::collections::HashMap;
         use web_time::Instant;
-        let run_error = |reason: String| EngineError::Run {
-            backend: BackendKind::Cpu,
-            reason,
-        };
-        let batch = self
-            .signature
-            .inputs
-            .first()
-            .and_then(|s| inputs.get(&s.name))
-            .and_then(Tensor::batch_size);
-        let plan = self.plan_for(batch.unwrap_or(1))?;
-        let mut values: TVec<TValue> = TVec::new();
-        for s in &self.signature.inputs {
-            let t = inputs
-                .remove(&s.name)
-                .ok_or_else(|| run_error(format!("input {} is missing", s.name)))?;
-            values.push(to_tract(t).map_err(run_error)?.into());
-        }
+        let (plan, values) = self.prepare(inputs)?;
         let mut state = plan.spawn().map_err(|e| run_error(tract_error(e)))?;
         let mut times: HashMap<String, (usize, f64)> = HashMap::new();
         state
