@@ -57,8 +57,11 @@ pub fn encode_component(s: &str) -> String {
 /// Whether TF Serving's dispatcher claims the path (`(?i)/v1/.*`); any other
 /// path gets a plain 404 page, not a JSON error.
 pub fn is_api_path(path: &str) -> bool {
-    let path = strip_query(path);
-    path.len() >= 4 && path[..4].eq_ignore_ascii_case("/v1/")
+    // Bytes, not a str slice: byte 4 may fall inside a multi-byte character.
+    strip_query(path)
+        .as_bytes()
+        .get(..4)
+        .is_some_and(|head| head.eq_ignore_ascii_case(b"/v1/"))
 }
 
 fn strip_query(path: &str) -> &str {

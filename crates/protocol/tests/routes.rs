@@ -97,6 +97,10 @@ fn only_v1_paths_are_api_paths() {
     assert!(!is_api_path("/v1"));
     assert!(!is_api_path("/v2/models/m"));
     assert!(!is_api_path("/"));
+    assert!(!is_api_path("/v1é/models"));
+    assert!(!is_api_path("/vé"));
+    assert!(Route::parse("GET", "/v1/modelé").is_err());
+    assert!(Route::parse("POST", "/v1/models/é:predicté").is_err());
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Classifier preprocessing: resize, crop, normalise, lay out as a tensor.
 
+use crate::resample::{Window, resize_window};
 use crate::{RgbImage, VisionError};
 use edgeserve_protocol::Tensor;
 use serde::{Deserialize, Serialize};
@@ -134,15 +135,20 @@ impl Preprocessing {
             Resize::Exact => (self.width, self.height),
             Resize::ShorterSide { size } => {
                 let scale = f64::from(size) / f64::from(w.min(h));
-                // round(), as PIL-based pipelines compute the other side;
-                // never below the crop size.
-                let sw = (f64::from(w) * scale).round() as u32;
-                let sh = (f64::from(h) * scale).round() as u32;
-                if w <= h {
-                    (size, sh.max(self.height))
+                // round(), as PIL-based pipelines compute the other side.
+                let sw = if w <= h {
+                    size
                 } else {
-                    (sw.max(self.width), size)
-                }
+                    (f64::from(w) * scale).round() as u32
+                };
+                let sh = if w <= h {
+                    (f64::from(h) * scale).round() as u32
+                } else {
+                    size
+                };
+                // Never smaller than the crop: a non-square input may need
+                // more than `size` on one side.
+                (sw.max(self.width), sh.max(self.height))
             }
         }
     }
@@ -151,25 +157,27 @@ impl Preprocessing {
     pub fn resize_and_crop(&self, image: &RgbImage) -> Result<RgbImage, VisionError> {
         self.validate()?;
         let (rw, rh) = self.resized_size(image.width(), image.height());
-        let resized = resize(image, rw, rh)?;
-        let (left, top) = match self.crop {
-            Crop::Center => ((rw - self.width) / 2, (rh - self.height) / 2),
-            Crop::None => (0, 0),
-        };
         if self.crop == Crop::None && (rw, rh) != (self.width, self.height) {
             return Err(VisionError::Config(format!(
                 "resized to {rw}x{rh} but the input is {}x{} and there is no crop",
                 self.width, self.height
             )));
         }
-        let (w, h) = (self.width as usize, self.height as usize);
-        let mut out = Vec::with_capacity(w * h * 3);
-        let stride = rw as usize * 3;
-        for y in 0..h {
-            let start = (top as usize + y) * stride + left as usize * 3;
-            out.extend_from_slice(&resized.pixels()[start..start + w * 3]);
-        }
-        Ok(RgbImage::from_parts(self.width, self.height, out))
+        // `resized_size` never goes below the input size, so these do not
+        // underflow.
+        let (x, y) = match self.crop {
+            Crop::Center => ((rw - self.width) / 2, (rh - self.height) / 2),
+            Crop::None => (0, 0),
+        };
+        let window = Window {
+            total_width: rw,
+            total_height: rh,
+            x,
+            y,
+            width: self.width,
+            height: self.height,
+        };
+        Ok(resize_window(image, window))
     }
 
     /// Writes one image's normalised values into `out` (one batch item, in
@@ -227,12 +235,4 @@ impl Preprocessing {
         };
         Tensor::from_vec(shape, data).map_err(|e| VisionError::Config(e.to_string()))
     }
-}
-
-/// Antialiased bilinear resize, as Pillow computes it (see `resample`).
-fn resize(image: &RgbImage, width: u32, height: u32) -> Result<RgbImage, VisionError> {
-    if (width, height) == (image.width(), image.height()) {
-        return Ok(image.clone());
-    }
-    Ok(crate::resample::resize(image, width, height))
 }

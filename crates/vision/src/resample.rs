@@ -29,20 +29,23 @@ fn triangle(x: f64) -> f64 {
     if x < 1.0 { 1.0 - x } else { 0.0 }
 }
 
-fn taps(in_size: usize, out_size: usize) -> Taps {
+/// Taps for output positions `start..start + count` of a resize from
+/// `in_size` to `out_size`. Each position's taps depend only on the
+/// position, so a window gives the same values as the whole resize.
+fn taps(in_size: usize, out_size: usize, start: usize, count: usize) -> Taps {
     let scale = in_size as f64 / out_size as f64;
     let filter_scale = scale.max(1.0);
     let support = filter_scale; // the triangle's support is 1
     let ksize = support.ceil() as usize * 2 + 1;
     let mut t = Taps {
-        first: Vec::with_capacity(out_size),
-        count: Vec::with_capacity(out_size),
-        weights: vec![0; out_size * ksize],
+        first: Vec::with_capacity(count),
+        count: Vec::with_capacity(count),
+        weights: vec![0; count * ksize],
         ksize,
     };
     let mut k = vec![0f64; ksize];
-    for xx in 0..out_size {
-        let center = (xx as f64 + 0.5) * scale;
+    for (xx, pos) in (start..start + count).enumerate() {
+        let center = (pos as f64 + 0.5) * scale;
         // Truncation toward zero, then clamping, as Pillow's C casts do.
         let first = ((center - support + 0.5) as i64).max(0) as usize;
         let last = ((center + support + 0.5) as i64).min(in_size as i64) as usize;
@@ -74,8 +77,9 @@ fn clip8(v: i64) -> u8 {
 
 const HALF: i64 = 1 << (PRECISION_BITS - 1);
 
-fn horizontal(src: &[u8], w: usize, h: usize, out_w: usize) -> Vec<u8> {
-    let t = taps(w, out_w);
+/// Columns `x0..x0 + out_w` of the horizontal pass to `total_w` columns.
+fn horizontal(src: &[u8], w: usize, h: usize, total_w: usize, x0: usize, out_w: usize) -> Vec<u8> {
+    let t = taps(w, total_w, x0, out_w);
     let mut out = vec![0u8; out_w * h * 3];
     for y in 0..h {
         let row = &src[y * w * 3..(y + 1) * w * 3];
@@ -97,8 +101,9 @@ fn horizontal(src: &[u8], w: usize, h: usize, out_w: usize) -> Vec<u8> {
     out
 }
 
-fn vertical(src: &[u8], w: usize, h: usize, out_h: usize) -> Vec<u8> {
-    let t = taps(h, out_h);
+/// Rows `y0..y0 + out_h` of the vertical pass to `total_h` rows.
+fn vertical(src: &[u8], w: usize, h: usize, total_h: usize, y0: usize, out_h: usize) -> Vec<u8> {
+    let t = taps(h, total_h, y0, out_h);
     let mut out = vec![0u8; w * out_h * 3];
     let stride = w * 3;
     for yy in 0..out_h {
@@ -115,18 +120,49 @@ fn vertical(src: &[u8], w: usize, h: usize, out_h: usize) -> Vec<u8> {
     out
 }
 
-/// Resizes to `out_w`×`out_h` (both at least 1).
-pub(crate) fn resize(image: &RgbImage, out_w: u32, out_h: u32) -> RgbImage {
+/// The part of a resized image to compute: `width`×`height` pixels from
+/// (`x`, `y`) of the image resized to `total_width`×`total_height`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    pub total_width: u32,
+    pub total_height: u32,
+    pub x: u32,
+    pub y: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Resizes and crops in one go, computing only the window's pixels: the
+/// same pixels as resizing the whole image and cropping (as Pillow-based
+/// pipelines do), in memory bounded by the window and the source, whatever
+/// the aspect ratio.
+pub(crate) fn resize_window(image: &RgbImage, win: Window) -> RgbImage {
     let (w, h) = (image.width() as usize, image.height() as usize);
-    let (ow, oh) = (out_w as usize, out_h as usize);
-    let mut pixels = image.pixels().to_vec();
-    if ow != w {
-        pixels = horizontal(&pixels, w, h, ow);
-    }
-    if oh != h {
-        pixels = vertical(&pixels, ow, h, oh);
-    }
-    RgbImage::from_parts(out_w, out_h, pixels)
+    let (tw, th) = (win.total_width as usize, win.total_height as usize);
+    let (x0, y0, ow, oh) = (
+        win.x as usize,
+        win.y as usize,
+        win.width as usize,
+        win.height as usize,
+    );
+    // Like Pillow, a pass whose size does not change is skipped: the window
+    // is then cut straight from the source.
+    let cols = if tw != w {
+        horizontal(image.pixels(), w, h, tw, x0, ow)
+    } else {
+        image
+            .pixels()
+            .chunks_exact(w * 3)
+            .flat_map(|row| &row[x0 * 3..(x0 + ow) * 3])
+            .copied()
+            .collect()
+    };
+    let pixels = if th != h {
+        vertical(&cols, ow, h, th, y0, oh)
+    } else {
+        cols[y0 * ow * 3..(y0 + oh) * ow * 3].to_vec()
+    };
+    RgbImage::from_parts(win.width, win.height, pixels)
 }
 
 #[cfg(test)]
@@ -136,7 +172,7 @@ mod tests {
     #[test]
     fn weights_sum_to_one_in_fixed_point() {
         for (i, o) in [(600, 385), (400, 256), (3, 7), (7, 3), (1, 5), (5, 1)] {
-            let t = taps(i, o);
+            let t = taps(i, o, 0, o);
             for xx in 0..o {
                 let sum: i64 = t.weights[xx * t.ksize..xx * t.ksize + t.count[xx]].iter().sum();
                 assert!(
@@ -150,7 +186,44 @@ mod tests {
     #[test]
     fn a_flat_image_stays_flat() {
         let img = RgbImage::from_parts(5, 3, [10u8, 200, 77].repeat(15));
-        let r = resize(&img, 11, 2);
+        let win = Window {
+            total_width: 11,
+            total_height: 2,
+            x: 0,
+            y: 0,
+            width: 11,
+            height: 2,
+        };
+        let r = resize_window(&img, win);
         assert!(r.pixels().chunks_exact(3).all(|p| p == [10, 200, 77]));
+    }
+
+    #[test]
+    fn a_window_is_the_crop_of_the_whole_resize() {
+        let img = RgbImage::from_parts(7, 5, (0..105).map(|i| (i * 37 % 251) as u8).collect());
+        let whole = Window {
+            total_width: 13,
+            total_height: 3,
+            x: 0,
+            y: 0,
+            width: 13,
+            height: 3,
+        };
+        let full = resize_window(&img, whole);
+        let part = resize_window(
+            &img,
+            Window {
+                x: 4,
+                y: 1,
+                width: 6,
+                height: 2,
+                ..whole
+            },
+        );
+        for y in 0..2 {
+            let a = &full.pixels()[((y + 1) * 13 + 4) * 3..((y + 1) * 13 + 10) * 3];
+            let b = &part.pixels()[y * 6 * 3..(y + 1) * 6 * 3];
+            assert_eq!(a, b, "row {y}");
+        }
     }
 }

@@ -65,3 +65,37 @@ fn matches_the_reference_tensors() {
         }
     }
 }
+
+#[test]
+fn non_square_inputs_and_tiny_images_crop_without_underflow() {
+    use edgeserve_vision::{PixelFormat, from_pixels};
+    let pre = Preprocessing {
+        width: 320,
+        height: 240,
+        resize: Resize::ShorterSide { size: 256 },
+        crop: Crop::Center,
+        normalize: Normalize::ScaleOffset {
+            scale: 1.0 / 255.0,
+            offset: 0.0,
+        },
+        channel_order: ChannelOrder::Bgr,
+        layout: Layout::Nhwc,
+    };
+    for (w, h) in [(100, 400), (400, 100), (1, 1), (3, 2000)] {
+        let img = from_pixels(
+            w,
+            h,
+            PixelFormat::Rgb8,
+            &vec![200u8; (w * h * 3) as usize],
+            &DecodeOptions::default(),
+        )
+        .unwrap();
+        let t = pre.to_tensor(&[img]).unwrap();
+        assert_eq!(t.shape(), &[1, 240, 320, 3], "{w}x{h}");
+        let v = t.as_slice::<f32>().unwrap();
+        assert!(
+            v.iter().all(|x| (x - 200.0 / 255.0).abs() < 1e-6),
+            "{w}x{h}: a flat image stays flat"
+        );
+    }
+}
