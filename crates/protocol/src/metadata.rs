@@ -362,10 +362,10 @@ impl ModelMetadataResponse {
             .map_err(|e| Error::invalid_argument(format!("Malformed model metadata: {e}")))
     }
 
-    /// The body as TF Serving prints it (pretty, 2-space indent as its proto3
-    /// JSON printer does).
+    /// The body as TF Serving prints it (protobuf's JSON printer with
+    /// whitespace: one space per indent level).
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec_pretty(self).unwrap_or_default()
+        proto_json(self)
     }
 }
 
@@ -376,9 +376,22 @@ impl ModelStatusResponse {
             .map_err(|e| Error::invalid_argument(format!("Malformed model status: {e}")))
     }
 
-    /// The body as TF Serving prints it.
+    /// The body as TF Serving prints it (protobuf's JSON printer with
+    /// whitespace: one space per indent level).
     pub fn to_json(&self) -> Vec<u8> {
-        serde_json::to_vec_pretty(self).unwrap_or_default()
+        proto_json(self)
+    }
+}
+
+/// Pretty JSON indented as protobuf's `MessageToJsonString` with
+/// `add_whitespace` indents it. Serialising these plain structs cannot fail.
+fn proto_json<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut ser =
+        serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b" "));
+    match value.serialize(&mut ser) {
+        Ok(()) => out,
+        Err(_) => Vec::new(),
     }
 }
 
@@ -395,6 +408,11 @@ mod tests {
                 status: StatusProto::default(),
             }],
         };
+        assert!(
+            String::from_utf8(s.to_json())
+                .unwrap()
+                .starts_with("{\n \"model_version_status\": [\n  {\n   \"version\": \"123\",")
+        );
         let v: serde_json::Value = serde_json::from_slice(&s.to_json()).unwrap();
         assert_eq!(
             v,
