@@ -37,7 +37,9 @@ pub enum ConvLayout {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CpuOptions {
     /// Threads for matrix products, natively (`None` or `Some(1)`: one; tract
-    /// is single-threaded in wasm without cross-origin isolation).
+    /// is single-threaded in wasm without cross-origin isolation). tract's
+    /// thread pool is process-wide: the first engine loaded with more than
+    /// one thread sets it, and later values are ignored.
     pub threads: Option<usize>,
     /// The layout convolutions run in.
     pub layout: ConvLayout,
