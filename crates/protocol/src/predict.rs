@@ -59,6 +59,14 @@ fn signature_member(kept: &[(String, Value)]) -> Result<Option<String>, Error> {
     }
 }
 
+/// TF Serving treats an absent and an empty `signature_name` alike.
+fn signature_or_default(name: Option<&str>) -> &str {
+    match name {
+        None | Some("") => DEFAULT_SIGNATURE,
+        Some(name) => name,
+    }
+}
+
 fn take(kept: &mut Vec<(String, Value)>, key: &str) -> Option<Value> {
     let at = kept.iter().position(|(k, _)| k == key)?;
     Some(kept.swap_remove(at).1)
@@ -87,10 +95,7 @@ impl PredictRequest {
     /// The signature this request asks for: its `signature_name`, or
     /// [`DEFAULT_SIGNATURE`] when that is absent or empty.
     pub fn signature(&self) -> &str {
-        match self.signature_name.as_deref() {
-            None | Some("") => DEFAULT_SIGNATURE,
-            Some(name) => name,
-        }
+        signature_or_default(self.signature_name.as_deref())
     }
 
     /// Reads a request body as TF Serving does. `input_types` is asked for
@@ -103,10 +108,7 @@ impl PredictRequest {
     ) -> Result<Self, Error> {
         let mut kept = json::parse_object(body, &["signature_name", "instances", "inputs"])?;
         let signature_name = signature_member(&kept)?;
-        let signature = match signature_name.as_deref() {
-            None | Some("") => DEFAULT_SIGNATURE,
-            Some(name) => name,
-        };
+        let signature = signature_or_default(signature_name.as_deref());
         let types = input_types(signature)?;
         if types.is_empty() {
             return Err(Error::invalid_argument(format!(
