@@ -8,25 +8,8 @@
 use edgeserve_engine::{Engine, EngineError};
 use edgeserve_protocol::{Code, DataType, Format, Inputs, PredictRequest, Tensor};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
-/// `../shared` beside the checkout (or `EDGESERVE_SHARED`).
-pub fn shared_dir() -> PathBuf {
-    std::env::var_os("EDGESERVE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
-}
-
-/// A file under `shared/`; panics with the path when it is missing.
-pub fn shared(rel: &str) -> Vec<u8> {
-    let path = shared_dir().join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
-}
-
-/// The repository root.
-pub fn repo_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+pub use edgeserve_fixtures::{repo_dir, shared, shared_dir};
 
 /// The bundled default model's bytes.
 pub fn bundled_lite0() -> Vec<u8> {

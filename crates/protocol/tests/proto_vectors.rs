@@ -5,6 +5,7 @@
 // Tests fail by panicking; helpers outside #[test] fns are tests too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use edgeserve_fixtures::shared;
 use edgeserve_protocol::pb::tensorflow::serving as tfs;
 use edgeserve_protocol::pb::tensorflow::{DataType as PbDataType, TensorProto};
 use edgeserve_protocol::{
@@ -12,17 +13,6 @@ use edgeserve_protocol::{
     VersionSelector,
 };
 use prost::Message;
-use std::path::PathBuf;
-
-/// `../shared` beside the checkout, or `EDGESERVE_SHARED`. A missing fixture
-/// fails the test: these vectors are the only wire reference we have.
-fn shared(rel: &str) -> Vec<u8> {
-    let root = std::env::var_os("EDGESERVE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let path = root.join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
-}
 
 fn f32_le(bytes: &[u8]) -> Vec<f32> {
     bytes

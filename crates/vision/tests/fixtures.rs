@@ -3,16 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use edgeserve_fixtures::shared;
 use edgeserve_vision::{ChannelOrder, Crop, DecodeOptions, Layout, Normalize, Preprocessing, Resize, decode};
-use std::path::PathBuf;
-
-fn shared(rel: &str) -> Vec<u8> {
-    let root = std::env::var_os("EDGESERVE_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    let path = root.join(rel);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading fixture {}: {e}", path.display()))
-}
 
 fn efficientnet(size: u32) -> Preprocessing {
     Preprocessing {
