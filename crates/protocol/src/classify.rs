@@ -69,14 +69,7 @@ fn add_value(name: &str, v: &Value, feature: &mut Feature) -> Result<(), Error> 
     match v {
         Value::Null | Value::Array(_) => Err(unexpected()),
         Value::Object(_) if !v.is_b64_object() => Err(unexpected()),
-        Value::Object(members) => {
-            let bytes = match &members[0].1 {
-                Value::String(s) => json::decode_base64(s)
-                    .ok_or_else(|| Error::invalid_argument("Unable to base64 decode"))?,
-                _ => return Err(unexpected()),
-            };
-            push_bytes(feature, bytes).map_err(|f| incompatible(&f))
-        }
+        Value::Object(_) => push_bytes(feature, json::b64_bytes(v)?).map_err(|f| incompatible(&f)),
         Value::String(s) => push_bytes(feature, s.clone()).map_err(|f| incompatible(&f)),
         Value::Bool(b) => push_int(feature, i64::from(*b)).map_err(|f| incompatible(&f)),
         Value::Number(Number::Double(d)) => match feature {
@@ -180,16 +173,7 @@ impl ExamplesRequest {
     pub fn from_json(body: &[u8]) -> Result<Self, Error> {
         let kept = json::parse_object(body, &["signature_name", "context", "examples"])?;
         let get = |key: &str| kept.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-        let signature_name = match get("signature_name") {
-            None => None,
-            Some(Value::String(s)) => Some(String::from_utf8_lossy(s).into_owned()),
-            Some(v) => {
-                return Err(Error::invalid_argument(format!(
-                    "JSON Value: {} not formatted correctly. 'signature_name' key must be a string value.",
-                    json::describe(v)
-                )));
-            }
-        };
+        let signature_name = json::signature_member(&kept)?;
         let context = get("context").map(example_from).transpose()?;
         let examples = match get("examples") {
             None => {

@@ -47,18 +47,6 @@ pub struct PredictRequest {
     pub inputs: Inputs,
 }
 
-/// The `signature_name` member, checked as TF Serving checks it.
-fn signature_member(kept: &[(String, Value)]) -> Result<Option<String>, Error> {
-    match kept.iter().find(|(k, _)| k == "signature_name") {
-        None => Ok(None),
-        Some((_, Value::String(s))) => Ok(Some(String::from_utf8_lossy(s).into_owned())),
-        Some((_, v)) => Err(Error::invalid_argument(format!(
-            "JSON Value: {} not formatted correctly. 'signature_name' key must be a string value.",
-            json::describe(v)
-        ))),
-    }
-}
-
 /// TF Serving treats an absent and an empty `signature_name` alike.
 fn signature_or_default(name: Option<&str>) -> &str {
     match name {
@@ -107,7 +95,7 @@ impl PredictRequest {
         input_types: impl FnOnce(&str) -> Result<TensorTypes, Error>,
     ) -> Result<Self, Error> {
         let mut kept = json::parse_object(body, &["signature_name", "instances", "inputs"])?;
-        let signature_name = signature_member(&kept)?;
+        let signature_name = json::signature_member(&kept)?;
         let signature = signature_or_default(signature_name.as_deref());
         let types = input_types(signature)?;
         if types.is_empty() {

@@ -20,7 +20,7 @@ fn type_error(v: &Value, dtype: DataType) -> Error {
 
 /// absl's `Base64Unescape`: standard alphabet, whitespace anywhere ignored,
 /// padding optional but exact when present (`=` or `.`).
-pub(crate) fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
+fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
     let compact: Vec<u8> = text
         .iter()
         .copied()
@@ -46,7 +46,9 @@ pub(crate) fn encode_base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-fn b64_bytes(v: &Value) -> Result<Vec<u8>, Error> {
+/// The bytes of a `{"b64": "…"}` object (TF Serving's
+/// `JsonDecodeBase64Object`).
+pub(crate) fn b64_bytes(v: &Value) -> Result<Vec<u8>, Error> {
     match v {
         Value::Object(members) if v.is_b64_object() => match &members[0].1 {
             Value::String(s) => {
