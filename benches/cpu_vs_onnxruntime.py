@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Latency of edgeserve's CPU backend (tract) against onnxruntime (PyPI).
+"""Latency of edgeserve's CPU backend (tract plus its own kernels) against onnxruntime (PyPI).
 
 Same model, same input, same thread count, interleaved run for run in one
 session (the order alternates every run), each timed inside its own process;
-medians of --runs runs and their ratio (tract / onnxruntime) are printed. A
+medians of --runs runs and their ratio (edgeserve / onnxruntime) are printed. A
 benchmark, not a test: it asserts nothing. Run it with `./x bench`.
 """
 
@@ -96,7 +96,9 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--layout", default="nhwc", help="tract conv layout(s): nchw, nhwc or both, comma-separated")
+    ap.add_argument("--layout", default="nchw",
+                    help="conv layout(s), comma-separated: nchw (the default: edgeserve's depthwise and"
+                         " pointwise kernels, tract for the rest) or nhwc (tract's channels-last kernels)")
     a = ap.parse_args()
     results = []
     for spec in a.model:
@@ -104,8 +106,8 @@ def main():
         for threads, layout in [(int(t), l) for t in a.threads.split(",") for l in a.layout.split(",")]:
             r = bench(a.worker, name, model, data, int(size), threads, a.runs, a.warmup, layout)
             results.append(r)
-            print(f"{name:6} {layout} threads={threads}  onnxruntime {r['ort_ms']:7.2f} ms  tract {r['tract_ms']:7.2f} ms"
-                  f"  ratio {r['ratio']:.2f}x  (median of {a.runs}, interleaved; tract load {r['load_ms']:.0f} ms)",
+            print(f"{name:6} {layout} threads={threads}  onnxruntime {r['ort_ms']:7.2f} ms  edgeserve {r['tract_ms']:7.2f} ms"
+                  f"  ratio {r['ratio']:.2f}x  (median of {a.runs}, interleaved; edgeserve load {r['load_ms']:.0f} ms)",
                   flush=True)
             total = sum(us for _, _, us in r["profile"])
             for op, nodes, us in r["profile"][:6]:
