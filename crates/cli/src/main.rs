@@ -1,5 +1,6 @@
 //! `edgeserve`: classify images on the CPU with the bundled
-//! EfficientNet-Lite0 (or any model directory with a manifest).
+//! EfficientNet-Lite0 (or any model directory with a manifest), or serve
+//! models over TF Serving's REST API.
 
 use clap::{Parser, Subcommand};
 use edgeserve::{Classification, Classifier, DecodeOptions, ImageInput, LoadOptions};
@@ -43,6 +44,30 @@ enum Command {
         /// Refuse images with more pixels than this.
         #[arg(long, default_value_t = edgeserve_default_max_pixels())]
         max_pixels: u64,
+    },
+    /// Serve a model over TF Serving's REST API (flags named as TF
+    /// Serving's). Prints the address once it listens; stops on SIGINT or
+    /// SIGTERM after the requests in flight.
+    Serve {
+        /// The REST port; 0 asks the OS for a free one.
+        #[arg(long = "rest_api_port", default_value_t = 8501)]
+        rest_api_port: u16,
+        /// The address to listen on (loopback unless told otherwise).
+        #[arg(long = "rest_api_bind", default_value = "127.0.0.1")]
+        rest_api_bind: std::net::IpAddr,
+        /// The model's name in URLs.
+        #[arg(long = "model_name", default_value = "model")]
+        model_name: String,
+        /// The model's base path: version directories (`1/`, `2/`…) each
+        /// holding manifest.json, the model and its labels.
+        #[arg(long = "model_base_path")]
+        model_base_path: PathBuf,
+        /// Requests taking longer get 504 DEADLINE_EXCEEDED.
+        #[arg(long = "rest_api_timeout_in_ms", default_value_t = 30_000)]
+        rest_api_timeout_in_ms: u64,
+        /// Threads for matrix products (default 1).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
     },
 }
 
@@ -104,14 +129,96 @@ fn print_text(image: &str, c: &Classification) {
 }
 
 fn main() -> ExitCode {
-    let Command::Classify {
-        images,
-        model,
-        top_k,
-        json,
-        threads,
-        max_pixels,
-    } = Cli::parse().command;
+    match Cli::parse().command {
+        Command::Classify {
+            images,
+            model,
+            top_k,
+            json,
+            threads,
+            max_pixels,
+        } => classify(images, model, top_k, json, threads, max_pixels),
+        Command::Serve {
+            rest_api_port,
+            rest_api_bind,
+            model_name,
+            model_base_path,
+            rest_api_timeout_in_ms,
+            threads,
+        } => {
+            let options = edgeserve_server::ServeOptions {
+                addr: std::net::SocketAddr::new(rest_api_bind, rest_api_port),
+                timeout: std::time::Duration::from_millis(rest_api_timeout_in_ms),
+                ..Default::default()
+            };
+            let load = LoadOptions {
+                cpu: edgeserve_cpu_options(threads),
+                ..LoadOptions::default()
+            };
+            match serve(&model_name, &model_base_path, &load, options) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("edgeserve: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
+
+fn serve(
+    name: &str,
+    base: &Path,
+    load: &LoadOptions,
+    options: edgeserve_server::ServeOptions,
+) -> Result<(), String> {
+    let mut store = edgeserve_server::ModelStore::new();
+    let version = store.load_latest(name, base, load).map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let bound = edgeserve_server::bind(store, options)
+            .await
+            .map_err(|e| e.to_string())?;
+        let addr = bound.local_addr().ok_or("the socket has no address")?;
+        // Tests and scripts read this line to find an OS-assigned port.
+        println!("edgeserve: serving model {name} version {version} on http://{addr}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        bound.run(shutdown_signal()).await.map_err(|e| e.to_string())
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
+
+fn classify(
+    images: Vec<PathBuf>,
+    model: Option<PathBuf>,
+    top_k: u16,
+    json: bool,
+    threads: Option<u16>,
+    max_pixels: u64,
+) -> ExitCode {
     let options = LoadOptions {
         decode: DecodeOptions { max_pixels },
         cpu: edgeserve_cpu_options(threads),

@@ -1,0 +1,240 @@
+//! `edgeserve serve` as a real process on 127.0.0.1 with an OS-assigned
+//! port, spoken to over real HTTP: TF Serving's status, metadata, predict
+//! (row and columnar) and error bodies, and the answers against
+//! onnxruntime's reference logits.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use edgeserve::protocol::PredictRequest;
+use edgeserve_conformance as suite;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// A server process serving the bundled Lite0 as `lite0` version 1, killed
+/// (by its own pid) and its model directory removed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn start(tag: &str) -> Server {
+        let dir = std::env::temp_dir().join(format!("edgeserve-serve-{}-{tag}", std::process::id()));
+        let version = dir.join("1");
+        std::fs::create_dir_all(&version).unwrap();
+        // A directory that is not a number is not a version (TF Serving).
+        std::fs::create_dir_all(dir.join("not-a-version")).unwrap();
+        let bundled = suite::repo_dir().join("models/efficientnet-lite0");
+        for f in ["efficientnet-lite0.onnx", "manifest.json", "imagenet_labels.txt"] {
+            std::fs::copy(bundled.join(f), version.join(f)).unwrap();
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_edgeserve"))
+            .args([
+                "serve",
+                "--rest_api_port",
+                "0",
+                "--model_name",
+                "lite0",
+                "--model_base_path",
+            ])
+            .arg(&dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .trim()
+            .to_owned();
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        assert!(line.contains("model lite0 version 1"), "{line}");
+        Server { child, addr, dir }
+    }
+
+    /// One request; the status, the content type and the body.
+    fn call(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let content_type = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-type: ")
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        (status, content_type, raw[split + 4..].to_vec())
+    }
+
+    fn json(&self, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        let (status, content_type, body) = self.call(method, path, body);
+        assert_eq!(content_type, "application/json", "{method} {path}");
+        (status, serde_json::from_slice(&body).unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn logits(v: &serde_json::Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+#[test]
+fn status_and_metadata_are_tf_servings() {
+    let s = Server::start("status");
+    let (status, body) = s.json("GET", "/v1/models/lite0", b"");
+    assert_eq!(status, 200);
+    let v = &body["model_version_status"];
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["version"], "1");
+    assert_eq!(v[0]["state"], "AVAILABLE");
+    assert_eq!(v[0]["status"]["error_code"], "OK");
+
+    let (status, body) = s.json("GET", "/v1/models/lite0/versions/1/metadata", b"");
+    assert_eq!(status, 200);
+    assert_eq!(body["model_spec"]["name"], "lite0");
+    assert_eq!(body["model_spec"]["version"], "1");
+    let sig = &body["metadata"]["signature_def"]["signature_def"]["serving_default"];
+    assert_eq!(sig["inputs"]["input"]["dtype"], "DT_FLOAT");
+    let dims: Vec<&str> = sig["inputs"]["input"]["tensor_shape"]["dim"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["size"].as_str().unwrap())
+        .collect();
+    assert_eq!(dims, ["-1", "3", "224", "224"]);
+    assert_eq!(sig["method_name"], "tensorflow/serving/predict");
+}
+
+#[test]
+fn errors_have_tf_servings_codes_and_bodies() {
+    let s = Server::start("errors");
+    let cases: [(&str, &str, &[u8], u16, &str); 7] = [
+        (
+            "GET",
+            "/v1/models/nope",
+            b"",
+            404,
+            "Could not find any versions of model nope",
+        ),
+        (
+            "GET",
+            "/v1/models/lite0/versions/7",
+            b"",
+            404,
+            "Could not find version 7 of model lite0",
+        ),
+        (
+            "POST",
+            "/v1/models/nope:predict",
+            b"{}",
+            404,
+            "Servable not found for request: Latest(nope)",
+        ),
+        (
+            "GET",
+            "/v1/models/lite0/versions/2/metadata",
+            b"",
+            404,
+            "Servable not found for request: Specific(lite0, 2)",
+        ),
+        (
+            "POST",
+            "/v1/models/lite0:predict",
+            b"{\"instances\": [1",
+            400,
+            "JSON Parse error: Missing a comma or ']' after an array element. at offset: 16",
+        ),
+        ("GET", "/v1/models", b"", 400, "Missing model name in request."),
+        (
+            "POST",
+            "/v1/models/lite0/metadata",
+            b"",
+            400,
+            "Malformed request: POST /v1/models/lite0/metadata",
+        ),
+    ];
+    for (method, path, body, code, message) in cases {
+        let (status, json) = s.json(method, path, body);
+        assert_eq!(
+            (status, json["error"].as_str()),
+            (code, Some(message)),
+            "{method} {path}"
+        );
+    }
+    // A request naming an input the model does not have: TF Serving's codec
+    // names the one it expected.
+    let (status, json) = s.json(
+        "POST",
+        "/v1/models/lite0:predict",
+        br#"{"inputs": {"image": [1.0]}}"#,
+    );
+    assert_eq!(
+        (status, json["error"].as_str()),
+        (400, Some("Missing named input: input in 'inputs' object."))
+    );
+    // Outside /v1/: a plain 404 page, as TF Serving's HTTP library answers.
+    let (status, content_type, _) = s.call("GET", "/healthz", b"");
+    assert_eq!((status, content_type.as_str()), (404, "text/html"));
+    // Still serving after all that.
+    assert_eq!(s.json("GET", "/v1/models/lite0", b"").0, 200);
+}
+
+#[test]
+fn predict_row_and_columnar_match_onnxruntime() {
+    let s = Server::start("predict");
+    let input = suite::fixture_input("chelsea", 224);
+    let reference = suite::reference_logits("efficientnet-lite0.onnx", "chelsea");
+
+    let body = PredictRequest::instances(input.clone()).to_json().unwrap();
+    let (status, json) = s.json("POST", "/v1/models/lite0:predict", &body);
+    assert_eq!(status, 200, "{json}");
+    let rows = json["predictions"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    let row = logits(&rows[0]);
+    assert!(suite::max_abs_diff(&row, &reference) <= 1e-3);
+    assert_eq!(
+        suite::top_k_indices(&row, 5),
+        suite::reference_top5("efficientnet-lite0.onnx", "chelsea")
+    );
+
+    let columnar = format!(
+        "{{\"signature_name\": \"serving_default\", \"inputs\": {{\"input\": {}}}}}",
+        serde_json::to_string(&serde_json::from_slice::<serde_json::Value>(&body).unwrap()["instances"])
+            .unwrap()
+    );
+    let (status, json) = s.json("POST", "/v1/models/lite0/versions/1:predict", columnar.as_bytes());
+    assert_eq!(status, 200, "{json}");
+    let col = logits(&json["outputs"][0]);
+    assert!(suite::max_abs_diff(&col, &row) <= 1e-6);
+}

@@ -1,0 +1,153 @@
+//! One TF Serving REST request to one reply, with no HTTP library in sight,
+//! so that any host (this crate's tokio server, later an edge Worker) answers
+//! exactly alike.
+
+use crate::store::{ModelStore, Servable};
+use edgeserve::protocol::{
+    Endpoint, Error, ModelState, ModelStatusResponse, ModelVersionStatus, PredictRequest, Route, StatusProto,
+    VersionSelector, is_api_path,
+};
+use std::sync::Arc;
+
+/// What a host sends back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// `application/json` for every API path, as TF Serving; `text/html` for
+    /// paths outside `/v1/` (libevent's default 404 page).
+    pub content_type: &'static str,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(body: Vec<u8>) -> Reply {
+        Reply {
+            status: 200,
+            content_type: "application/json",
+            body,
+        }
+    }
+
+    fn error(e: &Error) -> Reply {
+        Reply {
+            status: e.http_status(),
+            content_type: "application/json",
+            body: e.to_json_body(),
+        }
+    }
+
+    fn not_an_api_path() -> Reply {
+        Reply {
+            status: 404,
+            content_type: "text/html",
+            body: b"<html><body><h1>404 Not Found</h1></body></html>\n".to_vec(),
+        }
+    }
+}
+
+/// Picks the servable a route names, with TF Serving's errors.
+fn servable(store: &ModelStore, route: &Route) -> Result<Arc<Servable>, Error> {
+    let not_found = || {
+        Error::not_found(match &route.version {
+            None => format!("Servable not found for request: Latest({})", route.model),
+            Some(VersionSelector::Number(v)) => {
+                format!("Servable not found for request: Specific({}, {v})", route.model)
+            }
+            Some(VersionSelector::Label(l)) => format!("Unrecognized servable version label: {l}"),
+        })
+    };
+    let versions = store.versions_of(&route.model).ok_or_else(not_found)?;
+    let found = match &route.version {
+        None => versions.values().next_back(),
+        Some(VersionSelector::Number(v)) => versions.get(v),
+        Some(VersionSelector::Label(l)) => {
+            return Err(Error::invalid_argument(format!(
+                "Unrecognized servable version label: {l}"
+            )));
+        }
+    };
+    found.cloned().ok_or_else(not_found)
+}
+
+fn status(store: &ModelStore, route: &Route) -> Result<Vec<u8>, Error> {
+    let versions = store
+        .versions_of(&route.model)
+        .ok_or_else(|| Error::not_found(format!("Could not find any versions of model {}", route.model)))?;
+    let wanted: Vec<i64> = match &route.version {
+        None => versions.keys().rev().copied().collect(),
+        Some(VersionSelector::Number(v)) if versions.contains_key(v) => vec![*v],
+        Some(VersionSelector::Number(v)) => {
+            return Err(Error::not_found(format!(
+                "Could not find version {v} of model {}",
+                route.model
+            )));
+        }
+        Some(VersionSelector::Label(l)) => {
+            return Err(Error::invalid_argument(format!(
+                "Unrecognized servable version label: {l}"
+            )));
+        }
+    };
+    let response = ModelStatusResponse {
+        model_version_status: wanted
+            .into_iter()
+            .map(|version| ModelVersionStatus {
+                version,
+                state: ModelState::Available,
+                status: StatusProto::default(),
+            })
+            .collect(),
+    };
+    Ok(response.to_json())
+}
+
+fn metadata(servable: &Servable, name: &str) -> edgeserve::protocol::ModelMetadataResponse {
+    let mut m = servable.classifier.metadata();
+    // The name and version are the server's (the URL's and the directory's),
+    // not the manifest's.
+    m.model_spec.name = name.to_owned();
+    m.model_spec.version = Some(VersionSelector::Number(servable.version));
+    m
+}
+
+async fn predict(servable: &Servable, name: &str, body: &[u8]) -> Result<Vec<u8>, Error> {
+    let meta = metadata(servable, name);
+    let request = PredictRequest::from_json(body, |signature| {
+        Ok(meta.metadata.signature_def.get(signature)?.input_types())
+    })?;
+    let response = servable.classifier.predict(request).await?;
+    response.to_json()
+}
+
+/// Answers one request. `body` is the request body, already gunzipped.
+pub async fn handle(store: &ModelStore, method: &str, path: &str, body: &[u8]) -> Reply {
+    if !is_api_path(path) {
+        return Reply::not_an_api_path();
+    }
+    let result = async {
+        let route = Route::parse(method, path)?;
+        match route.endpoint {
+            Endpoint::Status => status(store, &route),
+            Endpoint::Metadata => Ok(metadata(&*servable(store, &route)?, &route.model).to_json()),
+            Endpoint::Predict => predict(&*servable(store, &route)?, &route.model, body).await,
+            Endpoint::Classify | Endpoint::Regress => {
+                servable(store, &route)?;
+                Err(Error::unimplemented(format!(
+                    "edgeserve serve does not answer :{} yet; use :predict",
+                    if route.endpoint == Endpoint::Classify {
+                        "classify"
+                    } else {
+                        "regress"
+                    }
+                )))
+            }
+        }
+    }
+    .await;
+    match result {
+        Ok(body) => Reply::json(body),
+        Err(e) => Reply::error(&e),
+    }
+}
