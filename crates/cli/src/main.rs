@@ -65,6 +65,9 @@ enum Command {
         /// Requests taking longer get 504 DEADLINE_EXCEEDED.
         #[arg(long = "rest_api_timeout_in_ms", default_value_t = 30_000)]
         rest_api_timeout_in_ms: u64,
+        /// Add CORS headers (allow any origin) to every `/v1/` response.
+        #[arg(long = "rest_api_enable_cors_support")]
+        rest_api_enable_cors_support: bool,
         /// Threads for matrix products (default 1).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: Option<u16>,
@@ -144,11 +147,13 @@ fn main() -> ExitCode {
             model_name,
             model_base_path,
             rest_api_timeout_in_ms,
+            rest_api_enable_cors_support,
             threads,
         } => {
             let options = edgeserve_server::ServeOptions {
                 addr: std::net::SocketAddr::new(rest_api_bind, rest_api_port),
                 timeout: std::time::Duration::from_millis(rest_api_timeout_in_ms),
+                cors: rest_api_enable_cors_support,
                 ..Default::default()
             };
             let load = LoadOptions {

@@ -22,6 +22,10 @@ struct Server {
 
 impl Server {
     fn start(tag: &str) -> Server {
+        Server::start_with(tag, &[])
+    }
+
+    fn start_with(tag: &str, flags: &[&str]) -> Server {
         let dir = std::env::temp_dir().join(format!("edgeserve-serve-{}-{tag}", std::process::id()));
         let version = dir.join("1");
         std::fs::create_dir_all(&version).unwrap();
@@ -41,6 +45,7 @@ impl Server {
                 "--model_base_path",
             ])
             .arg(&dir)
+            .args(flags)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -61,10 +66,21 @@ impl Server {
 
     /// One request; the status, the content type and the body.
     fn call(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+        let (status, head, body) = self.call_with(method, path, "", body);
+        let content_type = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-type: ").map(str::to_owned))
+            .unwrap_or_default();
+        (status, content_type, body)
+    }
+
+    /// One request with extra header lines; the status, the response head
+    /// (lower-cased) and the body.
+    fn call_with(&self, method: &str, path: &str, extra: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
             self.addr,
             body.len()
         )
@@ -73,17 +89,11 @@ impl Server {
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
         let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        let head = String::from_utf8(raw[..split].to_vec()).unwrap();
+        let head = String::from_utf8(raw[..split].to_vec())
+            .unwrap()
+            .to_ascii_lowercase();
         let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        let content_type = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-type: ")
-                    .map(str::to_owned)
-            })
-            .unwrap_or_default();
-        (status, content_type, raw[split + 4..].to_vec())
+        (status, head, raw[split + 4..].to_vec())
     }
 
     fn json(&self, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {
@@ -237,4 +247,49 @@ fn predict_row_and_columnar_match_onnxruntime() {
     assert_eq!(status, 200, "{json}");
     let col = logits(&json["outputs"][0]);
     assert!(suite::max_abs_diff(&col, &row) <= 1e-6);
+}
+
+const CORS: [&str; 3] = [
+    "access-control-allow-origin: *",
+    "access-control-allow-methods: post, get",
+    "access-control-allow-headers: content-type",
+];
+
+#[test]
+fn cors_headers_only_with_the_flag_and_preflight_as_tf_serving() {
+    let plain = Server::start("nocors");
+    let (status, head, _) =
+        plain.call_with("GET", "/v1/models/lite0", "Origin: https://app.example\r\n", b"");
+    assert_eq!(status, 200);
+    assert!(!head.contains("access-control-"), "{head}");
+    // Preflight is answered whatever the flag: 200 for an http(s) origin,
+    // 400 otherwise, both with an empty body.
+    let preflights = [
+        ("Origin: https://app.example\r\n", 200),
+        ("Origin: http://localhost:5173\r\n", 200),
+        ("Origin: null\r\n", 400),
+        ("", 400),
+    ];
+    for (origin, code) in preflights {
+        let (status, _, body) = plain.call_with("OPTIONS", "/v1/models/lite0:predict", origin, b"");
+        assert_eq!((status, body.len()), (code, 0), "{origin:?}");
+    }
+    drop(plain);
+
+    let cors = Server::start_with("cors", &["--rest_api_enable_cors_support"]);
+    for (path, code) in [("/v1/models/lite0", 200), ("/v1/models/nope", 404)] {
+        let (status, head, _) = cors.call_with("GET", path, "Origin: https://app.example\r\n", b"");
+        assert_eq!(status, code);
+        for h in CORS {
+            assert!(head.contains(h), "{path}: {h} missing from {head}");
+        }
+    }
+    let (status, head, _) = cors.call_with(
+        "OPTIONS",
+        "/v1/models/lite0",
+        "Origin: https://a.example\r\n",
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert!(head.contains(CORS[0]), "{head}");
 }

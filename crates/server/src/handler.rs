@@ -19,7 +19,24 @@ pub struct Reply {
     pub content_type: &'static str,
     /// The body.
     pub body: Vec<u8>,
+    /// Further headers (CORS).
+    pub headers: Vec<(&'static str, &'static str)>,
 }
+
+/// How the handler answers beyond TF Serving's defaults.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HandlerOptions {
+    /// `--rest_api_enable_cors_support`: CORS headers on every `/v1/`
+    /// response.
+    pub cors: bool,
+}
+
+/// The headers TF Serving adds with `--rest_api_enable_cors_support`.
+const CORS_HEADERS: [(&str, &str); 3] = [
+    ("access-control-allow-origin", "*"),
+    ("access-control-allow-methods", "POST, GET"),
+    ("access-control-allow-headers", "Content-Type"),
+];
 
 impl Reply {
     fn json(body: Vec<u8>) -> Reply {
@@ -27,6 +44,7 @@ impl Reply {
             status: 200,
             content_type: "application/json",
             body,
+            headers: Vec::new(),
         }
     }
 
@@ -35,6 +53,7 @@ impl Reply {
             status: e.http_status(),
             content_type: "application/json",
             body: e.to_json_body(),
+            headers: Vec::new(),
         }
     }
 
@@ -43,6 +62,7 @@ impl Reply {
             status: 404,
             content_type: "text/html",
             body: b"<html><body><h1>404 Not Found</h1></body></html>\n".to_vec(),
+            headers: Vec::new(),
         }
     }
 }
@@ -121,11 +141,47 @@ async fn predict(servable: &Servable, name: &str, body: &[u8]) -> Result<Vec<u8>
     response.to_json()
 }
 
-/// Answers one request. `body` is the request body, already gunzipped.
+/// Answers one request with TF Serving's defaults (no CORS headers).
+/// `body` is the request body, already gunzipped.
 pub async fn handle(store: &ModelStore, method: &str, path: &str, body: &[u8]) -> Reply {
+    handle_with(store, HandlerOptions::default(), method, path, None, body).await
+}
+
+/// Answers one request. `origin` is the request's `Origin` header.
+///
+/// A preflight (`OPTIONS`) is answered before anything else, whatever the
+/// options, as TF Serving does: 200 with an empty body when the origin is
+/// `http://…` or `https://…`, else 400 with an empty body. With
+/// [`HandlerOptions::cors`], every `/v1/` reply carries the CORS headers.
+pub async fn handle_with(
+    store: &ModelStore,
+    options: HandlerOptions,
+    method: &str,
+    path: &str,
+    origin: Option<&str>,
+    body: &[u8],
+) -> Reply {
     if !is_api_path(path) {
         return Reply::not_an_api_path();
     }
+    let mut reply = if method == "OPTIONS" {
+        let allowed = origin.is_some_and(|o| o.starts_with("http://") || o.starts_with("https://"));
+        Reply {
+            status: if allowed { 200 } else { 400 },
+            content_type: "application/json",
+            body: Vec::new(),
+            headers: Vec::new(),
+        }
+    } else {
+        answer(store, method, path, body).await
+    };
+    if options.cors {
+        reply.headers.extend(CORS_HEADERS);
+    }
+    reply
+}
+
+async fn answer(store: &ModelStore, method: &str, path: &str, body: &[u8]) -> Reply {
     let result = async {
         let route = Route::parse(method, path)?;
         match route.endpoint {

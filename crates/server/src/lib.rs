@@ -11,7 +11,7 @@
 pub mod handler;
 pub mod store;
 
-pub use handler::{Reply, handle};
+pub use handler::{HandlerOptions, Reply, handle, handle_with};
 pub use store::{ModelStore, Servable};
 
 use axum::body::{Body, to_bytes};
@@ -62,6 +62,8 @@ pub struct ServeOptions {
     pub timeout: Duration,
     /// The largest request body taken, in bytes (413 above it).
     pub max_body_bytes: usize,
+    /// `--rest_api_enable_cors_support`.
+    pub cors: bool,
 }
 
 impl Default for ServeOptions {
@@ -70,6 +72,7 @@ impl Default for ServeOptions {
             addr: SocketAddr::from(([127, 0, 0, 1], 8501)),
             timeout: Duration::from_millis(30_000),
             max_body_bytes: 64 << 20,
+            cors: false,
         }
     }
 }
@@ -82,9 +85,11 @@ struct Shared {
 fn reply(r: Reply) -> Response {
     let mut response = Response::new(Body::from(r.body));
     *response.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(r.content_type));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(r.content_type));
+    for (name, value) in r.headers {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     response
 }
 
@@ -93,6 +98,7 @@ fn error_reply(e: &edgeserve::protocol::Error) -> Response {
         status: e.http_status(),
         content_type: "application/json",
         body: e.to_json_body(),
+        headers: Vec::new(),
     })
 }
 
@@ -104,6 +110,11 @@ async fn any_request(State(shared): State<Arc<Shared>>, request: Request) -> Res
         .path_and_query()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let limit = shared.options.max_body_bytes;
     let body = match to_bytes(request.into_body(), limit).await {
         Ok(b) => b,
@@ -119,7 +130,17 @@ async fn any_request(State(shared): State<Arc<Shared>>, request: Request) -> Res
     };
     let timeout = shared.options.timeout;
     let work = tokio::task::spawn_blocking(move || {
-        pollster::block_on(handler::handle(&shared.store, &method, &path, &body))
+        let options = HandlerOptions {
+            cors: shared.options.cors,
+        };
+        pollster::block_on(handler::handle_with(
+            &shared.store,
+            options,
+            &method,
+            &path,
+            origin.as_deref(),
+            &body,
+        ))
     });
     match tokio::time::timeout(timeout, work).await {
         Ok(Ok(r)) => reply(r),
