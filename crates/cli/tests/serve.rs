@@ -293,3 +293,45 @@ fn cors_headers_only_with_the_flag_and_preflight_as_tf_serving() {
     assert_eq!(status, 200);
     assert!(head.contains(CORS[0]), "{head}");
 }
+
+#[test]
+fn gzip_request_bodies_are_inflated() {
+    use flate2::{Compression, write::GzEncoder};
+    let s = Server::start("gzip");
+    let body = PredictRequest::instances(suite::fixture_input("coffee", 224))
+        .to_json()
+        .unwrap();
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(&body).unwrap();
+    let gz = gz.finish().unwrap();
+    let plain = s.call("POST", "/v1/models/lite0:predict", &body);
+    let zipped = s.call_with(
+        "POST",
+        "/v1/models/lite0:predict",
+        "Content-Encoding: gzip\r\n",
+        &gz,
+    );
+    assert_eq!(plain.0, 200);
+    assert_eq!((zipped.0, &zipped.2), (200, &plain.2));
+    let json: serde_json::Value = serde_json::from_slice(&zipped.2).unwrap();
+    assert_eq!(
+        suite::top_k_indices(&logits(&json["predictions"][0]), 5),
+        suite::reference_top5("efficientnet-lite0.onnx", "coffee")
+    );
+    // Not gzip at all: a 400 with TF Serving's error body.
+    let (status, _, body) = s.call_with(
+        "POST",
+        "/v1/models/lite0:predict",
+        "Content-Encoding: gzip\r\n",
+        b"{}",
+    );
+    let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(status, 400);
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Failed to decompress"),
+        "{json}"
+    );
+}

@@ -141,13 +141,55 @@ async fn predict(servable: &Servable, name: &str, body: &[u8]) -> Result<Vec<u8>
     response.to_json()
 }
 
-/// Answers one request with TF Serving's defaults (no CORS headers).
-/// `body` is the request body, already gunzipped.
+/// Answers one request with TF Serving's defaults (no CORS headers, an
+/// uncompressed body).
 pub async fn handle(store: &ModelStore, method: &str, path: &str, body: &[u8]) -> Reply {
-    handle_with(store, HandlerOptions::default(), method, path, None, body).await
+    let head = RequestHead {
+        method,
+        path,
+        origin: None,
+        content_encoding: None,
+    };
+    handle_with(store, HandlerOptions::default(), head, body).await
 }
 
-/// Answers one request. `origin` is the request's `Origin` header.
+/// What the handler reads of a request besides its body.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    /// The HTTP method.
+    pub method: &'a str,
+    /// The path, with its query if any.
+    pub path: &'a str,
+    /// The `Origin` header.
+    pub origin: Option<&'a str>,
+    /// The `Content-Encoding` header.
+    pub content_encoding: Option<&'a str>,
+}
+
+/// The most bytes a gzip request body may inflate to (TF Serving's limit).
+pub const MAX_INFLATED_BYTES: u64 = 100 << 20;
+
+/// The body as sent, or gunzipped when `Content-Encoding` names gzip, as
+/// TF Serving does (up to [`MAX_INFLATED_BYTES`]).
+fn inflate<'a>(content_encoding: Option<&str>, body: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, Error> {
+    use std::io::Read;
+    if !content_encoding.is_some_and(|e| e.to_ascii_lowercase().contains("gzip")) {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    }
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(MAX_INFLATED_BYTES + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::invalid_argument(format!("Failed to decompress the gzip request body: {e}")))?;
+    if out.len() as u64 > MAX_INFLATED_BYTES {
+        return Err(Error::invalid_argument(format!(
+            "The gzip request body inflates to more than {MAX_INFLATED_BYTES} bytes"
+        )));
+    }
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+/// Answers one request.
 ///
 /// A preflight (`OPTIONS`) is answered before anything else, whatever the
 /// options, as TF Serving does: 200 with an empty body when the origin is
@@ -156,11 +198,15 @@ pub async fn handle(store: &ModelStore, method: &str, path: &str, body: &[u8]) -
 pub async fn handle_with(
     store: &ModelStore,
     options: HandlerOptions,
-    method: &str,
-    path: &str,
-    origin: Option<&str>,
+    head: RequestHead<'_>,
     body: &[u8],
 ) -> Reply {
+    let RequestHead {
+        method,
+        path,
+        origin,
+        content_encoding,
+    } = head;
     if !is_api_path(path) {
         return Reply::not_an_api_path();
     }
@@ -173,7 +219,10 @@ pub async fn handle_with(
             headers: Vec::new(),
         }
     } else {
-        answer(store, method, path, body).await
+        match inflate(content_encoding, body) {
+            Ok(body) => answer(store, method, path, &body).await,
+            Err(e) => Reply::error(&e),
+        }
     };
     if options.cors {
         reply.headers.extend(CORS_HEADERS);

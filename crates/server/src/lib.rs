@@ -11,7 +11,7 @@
 pub mod handler;
 pub mod store;
 
-pub use handler::{HandlerOptions, Reply, handle, handle_with};
+pub use handler::{HandlerOptions, Reply, RequestHead, handle, handle_with};
 pub use store::{ModelStore, Servable};
 
 use axum::body::{Body, to_bytes};
@@ -115,6 +115,11 @@ async fn any_request(State(shared): State<Arc<Shared>>, request: Request) -> Res
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let content_encoding = request
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let limit = shared.options.max_body_bytes;
     let body = match to_bytes(request.into_body(), limit).await {
         Ok(b) => b,
@@ -133,14 +138,13 @@ async fn any_request(State(shared): State<Arc<Shared>>, request: Request) -> Res
         let options = HandlerOptions {
             cors: shared.options.cors,
         };
-        pollster::block_on(handler::handle_with(
-            &shared.store,
-            options,
-            &method,
-            &path,
-            origin.as_deref(),
-            &body,
-        ))
+        let head = RequestHead {
+            method: &method,
+            path: &path,
+            origin: origin.as_deref(),
+            content_encoding: content_encoding.as_deref(),
+        };
+        pollster::block_on(handler::handle_with(&shared.store, options, head, &body))
     });
     match tokio::time::timeout(timeout, work).await {
         Ok(Ok(r)) => reply(r),
