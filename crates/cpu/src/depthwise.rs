@@ -111,7 +111,6 @@ impl EvalOp for DepthwiseConv {
         let x = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let weights = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
         let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
-        let (lo, hi) = (self.bounds.lo(), self.bounds.hi());
         let plane_in = g.in_h * g.in_w;
         let plane_out = g.out_h * g.out_w;
         let mut out = vec![0f32; batch * g.channels * plane_out];
@@ -123,7 +122,7 @@ impl EvalOp for DepthwiseConv {
                 &x[ix * plane_in..][..plane_in],
                 &weights[c * taps..][..taps],
                 bias[c],
-                (lo, hi),
+                self.bounds,
                 out,
                 scratch,
             )
@@ -153,7 +152,7 @@ fn plane(
     input: &[f32],
     weights: &[f32],
     bias: f32,
-    (lo, hi): (f32, f32),
+    bounds: Bounds,
     out: &mut [f32],
     scratch: &mut Scratch,
 ) -> TractResult<()> {
@@ -206,8 +205,7 @@ fn plane(
         taps,
         acc,
         bias,
-        lo,
-        hi,
+        bounds,
     })?;
     for (dst, src) in out.chunks_exact_mut(g.out_w).zip(acc.chunks_exact(pw)) {
         dst.copy_from_slice(&src[..g.out_w]);
@@ -253,8 +251,7 @@ struct Accumulate<'a> {
     taps: &'a [(usize, f32)],
     acc: &'a mut [f32],
     bias: f32,
-    lo: f32,
-    hi: f32,
+    bounds: Bounds,
 }
 
 impl pulp::WithSimd for Accumulate<'_> {
@@ -267,11 +264,14 @@ impl pulp::WithSimd for Accumulate<'_> {
             taps,
             acc,
             bias,
-            lo,
-            hi,
+            bounds,
         } = self;
         let block = VECTORS * S::F32_LANES;
-        let (bias, lo, hi) = (simd.splat_f32s(bias), simd.splat_f32s(lo), simd.splat_f32s(hi));
+        let (bias, lo, hi) = (
+            simd.splat_f32s(bias),
+            simd.splat_f32s(bounds.lo()),
+            simd.splat_f32s(bounds.hi()),
+        );
         for (b, chunk) in acc.chunks_exact_mut(block).enumerate() {
             let q = b * block;
             let mut sum = [bias; VECTORS];

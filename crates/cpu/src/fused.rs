@@ -2,7 +2,9 @@
 //! clamp in the graph, and running independent pieces of work on tract's
 //! thread pool.
 
-use tract_onnx::prelude::{DatumType, OutletId, TractResult, TypedModel, TypedModelPatch, TypedNode};
+use tract_onnx::prelude::{
+    Arc, DatumType, OutletId, Tensor, TractResult, TypedModel, TypedModelPatch, TypedNode,
+};
 use tract_onnx::tract_core::internal::{Op, TypedOp};
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::math::{Max, Min};
@@ -38,6 +40,35 @@ impl std::fmt::Display for Bounds {
     }
 }
 
+/// The binary operator that alone consumes node `prev`'s output (which must
+/// not be a model output), when its other operand is an f32 constant: the
+/// node, its operator and that constant.
+pub(crate) fn next_binary_with_const(
+    model: &TypedModel,
+    prev: usize,
+) -> TractResult<Option<(&TypedNode, &TypedBinOp, Arc<Tensor>)>> {
+    if model.outputs.contains(&OutletId::new(prev, 0)) {
+        return Ok(None);
+    }
+    let Some(next) = model.single_succ(prev)? else {
+        return Ok(None);
+    };
+    let Some(bin) = next.op_as::<TypedBinOp>() else {
+        return Ok(None);
+    };
+    let &[a, b] = &next.inputs[..] else {
+        return Ok(None);
+    };
+    let other = if a.node == prev { b } else { a };
+    let Some(k) = model.outlet_fact(other)?.konst.clone() else {
+        return Ok(None);
+    };
+    if k.datum_type() != DatumType::F32 {
+        return Ok(None);
+    }
+    Ok(Some((next, bin, k)))
+}
+
 /// The clamp that follows node `id`'s only output, if any: up to one
 /// `max(x, lo)` and one `min(x, hi)` with one-element constants, in either
 /// order. Returns the bounds and the last node they cover (`id` itself when
@@ -46,69 +77,27 @@ pub(crate) fn following_clamp(model: &TypedModel, id: usize) -> TractResult<(Bou
     let (mut lo, mut hi) = (f32::NEG_INFINITY, f32::INFINITY);
     let mut last = id;
     for _ in 0..2 {
-        if model.outputs.contains(&OutletId::new(last, 0)) {
+        let Some((next, bin, k)) = next_binary_with_const(model, last)? else {
+            break;
+        };
+        // One element, and no higher rank than the output, so that it does
+        // not broadcast the output to another shape.
+        if k.len() != 1 || k.rank() > model.outlet_fact(OutletId::new(last, 0))?.rank() {
             break;
         }
-        let Some(next) = model.single_succ(last)? else {
+        let v = k.try_as_plain_ram()?.as_slice::<f32>()?[0];
+        // Applying max then min equals the model's order only when the
+        // bounds do not cross.
+        if bin.0.is::<Max>() && lo == f32::NEG_INFINITY && v <= hi {
+            lo = v;
+        } else if bin.0.is::<Min>() && hi == f32::INFINITY && v >= lo {
+            hi = v;
+        } else {
             break;
-        };
-        let Some(bound) = scalar_bound(model, next, last)? else {
-            break;
-        };
-        match bound {
-            // Applying max then min equals the model's order only when
-            // the bounds do not cross.
-            Bound::Lo(v) if lo == f32::NEG_INFINITY && v <= hi => lo = v,
-            Bound::Hi(v) if hi == f32::INFINITY && v >= lo => hi = v,
-            _ => break,
         }
         last = next.id;
     }
     Ok((Bounds::new(lo, hi), last))
-}
-
-enum Bound {
-    Lo(f32),
-    Hi(f32),
-}
-
-/// `next` as `max(prev, v)` or `min(prev, v)` with a one-element constant `v`
-/// whose shape does not broadcast the output beyond `prev`'s.
-fn scalar_bound(model: &TypedModel, next: &TypedNode, prev: usize) -> TractResult<Option<Bound>> {
-    let Some(v) = scalar_operand(model, next, prev)? else {
-        return Ok(None);
-    };
-    let Some(bin) = next.op_as::<TypedBinOp>() else {
-        return Ok(None);
-    };
-    Ok(if bin.0.is::<Max>() {
-        Some(Bound::Lo(v))
-    } else if bin.0.is::<Min>() {
-        Some(Bound::Hi(v))
-    } else {
-        None
-    })
-}
-
-/// The other operand of binary node `next` when it is a one-element f32
-/// constant of rank at most `prev`'s output rank.
-fn scalar_operand(model: &TypedModel, next: &TypedNode, prev: usize) -> TractResult<Option<f32>> {
-    if next.inputs.len() != 2 || !next.op_is::<TypedBinOp>() {
-        return Ok(None);
-    }
-    let other = if next.inputs[0].node == prev {
-        next.inputs[1]
-    } else {
-        next.inputs[0]
-    };
-    let prev_rank = model.outlet_fact(OutletId::new(prev, 0))?.rank();
-    let Some(k) = model.outlet_fact(other)?.konst.as_ref() else {
-        return Ok(None);
-    };
-    if k.len() != 1 || k.datum_type() != DatumType::F32 || k.rank() > prev_rank {
-        return Ok(None);
-    }
-    Ok(Some(k.try_as_plain_ram()?.as_slice::<f32>()?[0]))
 }
 
 /// Runs `f` on every item: on tract's thread pool when it has one

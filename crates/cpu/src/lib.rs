@@ -237,10 +237,7 @@ impl CpuEngine {
         self.any_batch
             .get_or_init(|| plan(&self.inference, None, self.layout).map_err(tract_error))
             .clone()
-            .map_err(|reason| EngineError::Run {
-                backend: BackendKind::Cpu,
-                reason,
-            })
+            .map_err(run_error)
     }
 
     /// The plan for these inputs' batch size and the inputs in model order,

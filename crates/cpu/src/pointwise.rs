@@ -13,11 +13,10 @@
 
 use crate::fused::{self, Bounds};
 use tract_onnx::prelude::{
-    Arc, DatumType, IntoTValue, IntoTensor, OutletId, TValue, TVec, Tensor, TractResult, TypedFact,
-    TypedModel, TypedModelPatch, tract_ndarray, tvec,
+    Arc, DatumType, IntoTValue, IntoTensor, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel,
+    TypedModelPatch, tract_ndarray, tvec,
 };
 use tract_onnx::tract_core::internal::{EvalContext, EvalOp, Op, StaticName, TypedOp};
-use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::Add;
 use tract_onnx::tract_core::{as_op, op_as_typed_op, op_out_of_plan};
@@ -415,25 +414,17 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
     // A following `Add` of a per-channel constant is the bias.
     let mut last = id;
     let mut bias = vec![0f32; cout];
-    if let Some(next) = model.single_succ(id)?
-        && !model.outputs.contains(&OutletId::new(id, 0))
-        && next.op_as::<TypedBinOp>().is_some_and(|b| b.0.is::<Add>())
-        && next.inputs.len() == 2
+    if let Some((next, bin, b)) = fused::next_binary_with_const(model, id)?
+        && bin.0.is::<Add>()
+        && b.len() == cout
+        // Per output channel: `cout` on the channel axis, ones elsewhere.
+        // A `[cout]` or `[cout, 1]` constant would broadcast along W or H.
+        && b.rank() >= 3
+        && b.rank() <= out_rank
+        && b.shape()[b.rank() - 3] == cout
     {
-        let other = if next.inputs[0].node == id {
-            next.inputs[1]
-        } else {
-            next.inputs[0]
-        };
-        if let Some(b) = model.outlet_fact(other)?.konst.as_ref()
-            && b.datum_type() == DatumType::F32
-            && b.len() == cout
-            && b.rank() <= out_rank
-            && b.shape().iter().rev().skip(2).take(1).all(|&d| d == cout)
-        {
-            bias.copy_from_slice(b.try_as_plain_ram()?.as_slice::<f32>()?);
-            last = next.id;
-        }
+        bias.copy_from_slice(b.try_as_plain_ram()?.as_slice::<f32>()?);
+        last = next.id;
     }
     let (bounds, last) = fused::following_clamp(model, last)?;
 

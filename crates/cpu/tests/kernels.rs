@@ -178,7 +178,11 @@ fn run(bytes: &[u8], layout: ConvLayout, input: &Tensor, kernel: &str) -> Tensor
 }
 
 fn check(c: Case) {
-    let bytes = model(&c);
+    check_model(c, &model(&c));
+}
+
+/// Runs `bytes`, a model shaped like `c`, both ways and compares.
+fn check_model(c: Case, bytes: &[u8]) {
     let n = c.batch * c.channels * c.h * c.w;
     // Scaled so that a clip to [0, 6] cuts on both sides.
     let x: Vec<f32> = values(n, 3).iter().map(|v| v * 8.0).collect();
@@ -187,8 +191,8 @@ fn check(c: Case) {
         Some(_) => "EdgeservePointwiseConv",
         None => "EdgeserveDepthwiseConv",
     };
-    let ours = run(&bytes, ConvLayout::AsModel, &input, kernel);
-    let tract = run(&bytes, ConvLayout::ChannelsLast, &input, kernel);
+    let ours = run(bytes, ConvLayout::AsModel, &input, kernel);
+    let tract = run(bytes, ConvLayout::ChannelsLast, &input, kernel);
     assert_eq!(ours.shape(), tract.shape(), "{c:?}");
     let (TensorData::Float(a), TensorData::Float(b)) = (ours.data(), tract.data()) else {
         panic!("{c:?}: not f32 outputs")
@@ -338,4 +342,30 @@ fn pointwise_batch_of_two_and_large_sizes() {
         clip: None,
         ..POINTWISE
     });
+}
+
+#[test]
+fn a_constant_added_along_the_width_is_not_taken_for_a_bias() {
+    // A 1×1 convolution without bias followed by `Add` of a `[w]` constant,
+    // with w equal to the output channels: it broadcasts along W, so it must
+    // stay an `Add`, not become a per-channel bias.
+    let c = Case {
+        w: 13,
+        clip: None,
+        ..POINTWISE
+    };
+    let mut proto = ModelProto::decode(&model(&c)[..]).unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    graph.node[0].input.truncate(2);
+    graph.node[0].output = vec!["conv".into()];
+    graph.initializer.retain(|t| t.name != "b");
+    graph.initializer.push(float_tensor("row", &[13], values(13, 4)));
+    graph.node.push(NodeProto {
+        name: "add".into(),
+        op_type: "Add".into(),
+        input: vec!["conv".into(), "row".into()],
+        output: vec!["y".into()],
+        ..Default::default()
+    });
+    check_model(c, &proto.encode_to_vec());
 }
