@@ -101,19 +101,7 @@ fn load(model: Option<&Path>, options: &LoadOptions) -> Result<Classifier, Strin
         return Classifier::load(BUNDLED_MODEL, BUNDLED_MANIFEST, Some(BUNDLED_LABELS), options)
             .map_err(|e| format!("bundled model: {e}"));
     };
-    let manifest_bytes = read(&dir.join("manifest.json"))?;
-    let manifest = edgeserve::ModelManifest::from_json(&manifest_bytes)
-        .map_err(|e| format!("{}: {e}", dir.join("manifest.json").display()))?;
-    let model_bytes = read(&dir.join(&manifest.model.file))?;
-    let labels = match &manifest.labels {
-        Some(l) => {
-            let bytes = read(&dir.join(&l.file))?;
-            Some(String::from_utf8(bytes).map_err(|_| format!("{}: labels are not UTF-8", l.file))?)
-        }
-        None => None,
-    };
-    Classifier::load(&model_bytes, &manifest_bytes, labels.as_deref(), options)
-        .map_err(|e| format!("{}: {e}", dir.display()))
+    edgeserve_server::store::load_model_dir(dir, options).map_err(|e| e.to_string())
 }
 
 fn print_text(image: &str, c: &Classification) {

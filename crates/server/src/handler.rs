@@ -48,7 +48,8 @@ impl Reply {
         }
     }
 
-    fn error(e: &Error) -> Reply {
+    /// TF Serving's answer for an error: its HTTP status and `{"error": …}`.
+    pub fn error(e: &Error) -> Reply {
         Reply {
             status: e.http_status(),
             content_type: "application/json",
@@ -123,19 +124,14 @@ fn status(store: &ModelStore, route: &Route) -> Result<Vec<u8>, Error> {
     Ok(response.to_json())
 }
 
-fn metadata(servable: &Servable, name: &str) -> edgeserve::protocol::ModelMetadataResponse {
-    let mut m = servable.classifier.metadata();
-    // The name and version are the server's (the URL's and the directory's),
-    // not the manifest's.
-    m.model_spec.name = name.to_owned();
-    m.model_spec.version = Some(VersionSelector::Number(servable.version));
-    m
-}
-
-async fn predict(servable: &Servable, name: &str, body: &[u8]) -> Result<Vec<u8>, Error> {
-    let meta = metadata(servable, name);
+async fn predict(servable: &Servable, body: &[u8]) -> Result<Vec<u8>, Error> {
     let request = PredictRequest::from_json(body, |signature| {
-        Ok(meta.metadata.signature_def.get(signature)?.input_types())
+        Ok(servable
+            .metadata
+            .metadata
+            .signature_def
+            .get(signature)?
+            .input_types())
     })?;
     let response = servable.classifier.predict(request).await?;
     response.to_json()
@@ -235,8 +231,8 @@ async fn answer(store: &ModelStore, method: &str, path: &str, body: &[u8]) -> Re
         let route = Route::parse(method, path)?;
         match route.endpoint {
             Endpoint::Status => status(store, &route),
-            Endpoint::Metadata => Ok(metadata(&*servable(store, &route)?, &route.model).to_json()),
-            Endpoint::Predict => predict(&*servable(store, &route)?, &route.model, body).await,
+            Endpoint::Metadata => Ok(servable(store, &route)?.metadata.to_json()),
+            Endpoint::Predict => predict(&*servable(store, &route)?, body).await,
             Endpoint::Classify | Endpoint::Regress => {
                 servable(store, &route)?;
                 Err(Error::unimplemented(format!(

@@ -94,12 +94,7 @@ fn reply(r: Reply) -> Response {
 }
 
 fn error_reply(e: &edgeserve::protocol::Error) -> Response {
-    reply(Reply {
-        status: e.http_status(),
-        content_type: "application/json",
-        body: e.to_json_body(),
-        headers: Vec::new(),
-    })
+    reply(Reply::error(e))
 }
 
 async fn any_request(State(shared): State<Arc<Shared>>, request: Request) -> Response {

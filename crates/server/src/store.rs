@@ -2,6 +2,7 @@
 //! `<base_path>/<version>/` with the model, its manifest and its labels.
 
 use crate::ServeError;
+use edgeserve::protocol::{ModelMetadataResponse, VersionSelector};
 use edgeserve::{Classifier, LoadOptions};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,25 @@ pub struct Servable {
     pub version: i64,
     /// The loaded model.
     pub classifier: Classifier,
+    /// TF Serving's metadata for it, built once: every predict request reads
+    /// its signature.
+    pub metadata: ModelMetadataResponse,
+}
+
+impl Servable {
+    /// `classifier` served as version `version` of model `name`.
+    pub fn new(name: &str, version: i64, classifier: Classifier) -> Servable {
+        let mut metadata = classifier.metadata();
+        // The name and version are the server's (the URL's and the
+        // directory's), not the manifest's.
+        metadata.model_spec.name = name.to_owned();
+        metadata.model_spec.version = Some(VersionSelector::Number(version));
+        Servable {
+            version,
+            classifier,
+            metadata,
+        }
+    }
 }
 
 /// Models by name, each with its loaded versions.
@@ -49,12 +69,12 @@ fn read(path: &Path) -> Result<Vec<u8>, ServeError> {
     })
 }
 
-/// Loads one version directory: its manifest, the model file the manifest
-/// names, and the labels file if it names one.
-pub fn load_version(dir: &Path, version: i64, options: &LoadOptions) -> Result<Servable, ServeError> {
+/// Loads a model directory: its manifest, the model file the manifest names,
+/// and the labels file if it names one.
+pub fn load_model_dir(dir: &Path, options: &LoadOptions) -> Result<Classifier, ServeError> {
     let manifest_bytes = read(&dir.join(MANIFEST_FILE))?;
     let manifest = edgeserve::ModelManifest::from_json(&manifest_bytes).map_err(|e| ServeError::Model {
-        path: dir.to_owned(),
+        path: dir.join(MANIFEST_FILE),
         reason: e.to_string(),
     })?;
     let model = read(&dir.join(&manifest.model.file))?;
@@ -68,13 +88,10 @@ pub fn load_version(dir: &Path, version: i64, options: &LoadOptions) -> Result<S
         }
         None => None,
     };
-    let classifier = Classifier::load(&model, &manifest_bytes, labels.as_deref(), options).map_err(|e| {
-        ServeError::Model {
-            path: dir.to_owned(),
-            reason: e.to_string(),
-        }
-    })?;
-    Ok(Servable { version, classifier })
+    Classifier::load(&model, &manifest_bytes, labels.as_deref(), options).map_err(|e| ServeError::Model {
+        path: dir.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 impl ModelStore {
@@ -90,15 +107,16 @@ impl ModelStore {
             path: base.to_owned(),
             reason: "no version directory (a child named by a number) was found".into(),
         })?;
-        let servable = load_version(&dir, version, options)?;
-        self.insert(name, servable);
+        let servable = Servable::new(name, version, load_model_dir(&dir, options)?);
+        self.insert(servable);
         Ok(version)
     }
 
-    /// Adds (or replaces) one version of a model.
-    pub fn insert(&mut self, name: &str, servable: Servable) {
+    /// Adds (or replaces) one version of a model, under the name it was
+    /// loaded as.
+    pub fn insert(&mut self, servable: Servable) {
         self.models
-            .entry(name.to_owned())
+            .entry(servable.metadata.model_spec.name.clone())
             .or_default()
             .insert(servable.version, Arc::new(servable));
     }
