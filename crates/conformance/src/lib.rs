@@ -13,7 +13,13 @@ pub use edgeserve_fixtures::{repo_dir, shared, shared_dir};
 
 /// The bundled default model's bytes.
 pub fn bundled_lite0() -> Vec<u8> {
-    let path = repo_dir().join("models/efficientnet-lite0/efficientnet-lite0.onnx");
+    bundled("efficientnet-lite0")
+}
+
+/// The bytes of a model the repository carries, by its directory under
+/// `models/` (`efficientnet-lite0`, `efficientnet-lite2`).
+pub fn bundled(model: &str) -> Vec<u8> {
+    let path = repo_dir().join(format!("models/{model}/{model}.onnx"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
@@ -69,17 +75,10 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-/// Blocks on a future (tests only; the CPU backend is ready at once).
+/// Blocks on a future, parking the thread while it waits (a remote backend
+/// waits on the network; spinning would take a core from the server).
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    use std::task::{Context, Poll, Waker};
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::yield_now();
-    }
+    pollster::block_on(f)
 }
 
 fn logits_of(engine: &dyn Engine, input: Tensor) -> Vec<f32> {

@@ -46,11 +46,7 @@ fn fp16_model_loads_and_gives_the_same_top5() {
 
 #[test]
 fn lite2_matches_onnxruntime() {
-    let e = CpuEngine::load(
-        &suite::shared("models/efficientnet-lite2.onnx"),
-        &CpuOptions::default(),
-    )
-    .unwrap();
+    let e = CpuEngine::load(&suite::bundled("efficientnet-lite2"), &CpuOptions::default()).unwrap();
     assert_eq!(
         e.signature().inputs[0].shape,
         vec![Some(1), Some(3), Some(260), Some(260)]
