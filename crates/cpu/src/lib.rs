@@ -106,7 +106,12 @@ fn spec(name: String, fact: &TypedFact) -> Result<TensorSpec, EngineError> {
         ))
     })?;
     let shape = fact.shape.iter().map(|d: &TDim| d.to_usize().ok()).collect();
-    Ok(TensorSpec { name, dtype, shape })
+    Ok(TensorSpec {
+        name,
+        dtype,
+        shape,
+        unknown_rank: false,
+    })
 }
 
 fn signature_of(model: &TypedModel) -> Result<ModelSignature, EngineError> {

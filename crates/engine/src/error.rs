@@ -28,6 +28,16 @@ pub enum EngineError {
     /// Preprocessing or postprocessing failed (a bad image, labels…).
     #[error("{0}")]
     Vision(#[from] edgeserve_vision::VisionError),
+    /// A remote backend gave no usable answer: no connection, a timeout, an
+    /// answer too large or not TF Serving's. (A TF Serving error answer is a
+    /// [`EngineError::Request`], worded and coded as the server said.)
+    #[error("remote backend: {message}")]
+    Remote {
+        /// The TF Serving code that fits (`UNAVAILABLE`, `DEADLINE_EXCEEDED`…).
+        code: Code,
+        /// What happened, with the URL.
+        message: String,
+    },
     /// The backend failed while running a valid request.
     #[error("inference failed on the {backend} backend: {reason}")]
     Run {
@@ -48,6 +58,7 @@ impl EngineError {
             EngineError::InvalidModel(_) | EngineError::Integrity(_) | EngineError::Manifest(_) => {
                 Code::FailedPrecondition
             }
+            EngineError::Remote { code, .. } => *code,
             EngineError::Run { .. } => Code::Internal,
         }
     }

@@ -13,6 +13,9 @@ pub struct TensorSpec {
     pub dtype: DataType,
     /// Dimensions; `None` where the model leaves a dimension free (batch).
     pub shape: Vec<Option<usize>>,
+    /// The rank itself is unknown (some TensorFlow signatures say so); then
+    /// `shape` is empty and any shape is accepted.
+    pub unknown_rank: bool,
 }
 
 impl TensorSpec {
@@ -22,7 +25,30 @@ impl TensorSpec {
             .iter()
             .map(|d| d.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX)))
             .collect();
-        TensorShape::from_sizes(&sizes)
+        let mut shape = TensorShape::from_sizes(&sizes);
+        shape.unknown_rank = self.unknown_rank;
+        shape
+    }
+
+    /// The spec of a TF Serving signature's tensor called `name` (its alias:
+    /// what requests use).
+    pub fn from_tensor_info(name: &str, info: &TensorInfo) -> Result<TensorSpec, Error> {
+        let sizes = info.tensor_shape.sizes().unwrap_or_default();
+        let shape = sizes
+            .iter()
+            .map(|&d| match d {
+                -1 => Ok(None),
+                d => usize::try_from(d).map(Some).map_err(|_| {
+                    Error::invalid_argument(format!("tensor {name}: dimension {d} is neither -1 nor a size"))
+                }),
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(TensorSpec {
+            name: name.to_owned(),
+            dtype: info.dtype,
+            shape,
+            unknown_rank: info.tensor_shape.unknown_rank,
+        })
     }
 
     fn shape_text(&self) -> String {
@@ -83,6 +109,20 @@ impl ModelSignature {
         }
     }
 
+    /// The signature of a TF Serving `SignatureDef` (a remote model's), with
+    /// its aliases as names.
+    pub fn from_signature_def(def: &SignatureDef) -> Result<ModelSignature, Error> {
+        let specs = |m: &BTreeMap<String, TensorInfo>| {
+            m.iter()
+                .map(|(name, info)| TensorSpec::from_tensor_info(name, info))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(ModelSignature {
+            inputs: specs(&def.inputs)?,
+            outputs: specs(&def.outputs)?,
+        })
+    }
+
     /// The input called `name`.
     pub fn input(&self, name: &str) -> Option<&TensorSpec> {
         self.inputs.iter().find(|s| s.name == name)
@@ -123,11 +163,12 @@ pub fn validate_inputs(signature: &ModelSignature, inputs: &NamedTensors) -> Res
                 t.dtype()
             )));
         }
-        let fits = t.shape().len() == spec.shape.len()
-            && t.shape()
-                .iter()
-                .zip(&spec.shape)
-                .all(|(got, want)| want.is_none_or(|w| w == *got));
+        let fits = spec.unknown_rank
+            || t.shape().len() == spec.shape.len()
+                && t.shape()
+                    .iter()
+                    .zip(&spec.shape)
+                    .all(|(got, want)| want.is_none_or(|w| w == *got));
         if !fits {
             return Err(Error::invalid_argument(format!(
                 "Input {}: expects shape {} but got {}",
@@ -151,11 +192,13 @@ mod tests {
                 name: "input".into(),
                 dtype: DataType::Float,
                 shape: vec![None, Some(3)],
+                unknown_rank: false,
             }],
             outputs: vec![TensorSpec {
                 name: "logits".into(),
                 dtype: DataType::Float,
                 shape: vec![None, Some(2)],
+                unknown_rank: false,
             }],
         }
     }
@@ -188,5 +231,31 @@ mod tests {
         let def = m.get("").unwrap();
         assert_eq!(def.inputs["input"].tensor_shape.sizes(), Some(vec![-1, 3]));
         assert_eq!(def.method_name, "tensorflow/serving/predict");
+    }
+
+    #[test]
+    fn reads_a_signature_def_back_and_accepts_any_shape_for_unknown_rank() {
+        let map = sig().to_signature_def_map();
+        let back = ModelSignature::from_signature_def(map.get("").unwrap()).unwrap();
+        assert_eq!(back, sig());
+
+        let mut def = map.get("").unwrap().clone();
+        let input = def.inputs.get_mut("input").unwrap();
+        input.tensor_shape = TensorShape {
+            dim: vec![],
+            unknown_rank: true,
+        };
+        let open = ModelSignature::from_signature_def(&def).unwrap();
+        let t = Tensor::from_vec(vec![2, 2, 2], vec![0f32; 8]).unwrap();
+        assert!(validate_inputs(&open, &NamedTensors::from([("input".into(), t.clone())])).is_ok());
+        assert!(validate_inputs(&sig(), &NamedTensors::from([("input".into(), t)])).is_err());
+
+        input_dim(&mut def, -7);
+        let e = ModelSignature::from_signature_def(&def).unwrap_err();
+        assert_eq!(e.message(), "tensor input: dimension -7 is neither -1 nor a size");
+    }
+
+    fn input_dim(def: &mut SignatureDef, size: i64) {
+        def.inputs.get_mut("input").unwrap().tensor_shape = TensorShape::from_sizes(&[size]);
     }
 }
