@@ -1,22 +1,37 @@
 use edgeserve_cpu::{CpuEngine, CpuOptions};
 use edgeserve_engine::{BackendKind, Engine, EngineError, ModelManifest, OutputKind};
 use edgeserve_protocol::{
-    Error as ProtocolError, Metadata, ModelMetadataResponse, ModelSpec, PredictRequest, PredictResponse,
-    Tensor, VersionSelector,
+    Code, Error as ProtocolError, Metadata, ModelMetadataResponse, ModelSpec, PredictRequest,
+    PredictResponse, Tensor, VersionSelector,
 };
+use edgeserve_remote::{RemoteConfig, RemoteEngine};
 use edgeserve_vision::{DecodeOptions, Labels, PixelFormat, Preprocessing, RgbImage, softmax, top_k};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use web_time::Instant;
 
 /// Which backend to run on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Backend {
-    /// The best available (today: the CPU).
+    /// Chosen per model: local when the model fits the local budget (or no
+    /// remote is configured), else the remote; a local failure falls back to
+    /// the remote when one is configured and fallback is allowed.
     #[default]
     Auto,
-    /// The CPU (tract).
+    /// The CPU (tract), never anything else.
     Cpu,
+    /// The configured TF Serving endpoint, never anything else.
+    Remote,
+}
+
+/// The default local budget: models larger than this go to the remote
+/// endpoint under `auto` (20 MB, decimal, as browsers report sizes).
+pub const DEFAULT_MAX_LOCAL_MODEL_BYTES: u64 = 20_000_000;
+
+/// Megabytes with one decimal, as the reports print sizes.
+fn mb(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
 /// Why a backend was chosen.
@@ -25,8 +40,44 @@ pub enum Backend {
 pub enum Why {
     /// The caller asked for it.
     Requested,
-    /// `auto` was asked for and it is the only backend available.
+    /// `auto`, no remote configured, and the model fits the budget.
     OnlyAvailable,
+    /// `auto`: the model fits the local budget (a remote is configured).
+    WithinBudget {
+        /// The model's size (the manifest's).
+        model_bytes: u64,
+        /// The local budget.
+        budget: u64,
+    },
+    /// `auto`: the model is over the local budget, so the remote runs it.
+    OverBudget {
+        /// The model's size (the manifest's).
+        model_bytes: u64,
+        /// The local budget.
+        budget: u64,
+    },
+    /// `auto`: the model is over the local budget but no remote is
+    /// configured, so it runs locally anyway.
+    OverBudgetNoRemote {
+        /// The model's size (the manifest's).
+        model_bytes: u64,
+        /// The local budget.
+        budget: u64,
+    },
+    /// `auto`: the local backend could not load the model; the remote runs it.
+    LocalLoadFailed {
+        /// The local backend that failed.
+        backend: BackendKind,
+        /// Its error.
+        error: String,
+    },
+    /// `auto`: the local backend failed on this request; the remote ran it.
+    LocalRunFailed {
+        /// The local backend that failed.
+        backend: BackendKind,
+        /// Its error.
+        error: String,
+    },
 }
 
 impl std::fmt::Display for Why {
@@ -34,12 +85,28 @@ impl std::fmt::Display for Why {
         match self {
             Why::Requested => f.write_str("requested by the caller"),
             Why::OnlyAvailable => f.write_str("auto: the only backend available"),
+            Why::WithinBudget { model_bytes, budget } => {
+                write!(f, "model {} <= local budget {}", mb(*model_bytes), mb(*budget))
+            }
+            Why::OverBudget { model_bytes, budget } => {
+                write!(f, "model {} > local budget {}", mb(*model_bytes), mb(*budget))
+            }
+            Why::OverBudgetNoRemote { model_bytes, budget } => write!(
+                f,
+                "model {} > local budget {}, but no remote is configured",
+                mb(*model_bytes),
+                mb(*budget)
+            ),
+            Why::LocalLoadFailed { backend, error } => {
+                write!(f, "the {backend} backend could not load the model: {error}")
+            }
+            Why::LocalRunFailed { backend, error } => write!(f, "the {backend} backend failed: {error}"),
         }
     }
 }
 
-/// Options for [`Classifier::load`].
-#[derive(Debug, Clone, Default)]
+/// Options for [`Classifier::load`] and [`Classifier::open`].
+#[derive(Debug, Clone)]
 pub struct LoadOptions {
     /// The backend.
     pub backend: Backend,
@@ -47,6 +114,27 @@ pub struct LoadOptions {
     pub decode: DecodeOptions,
     /// CPU backend options.
     pub cpu: CpuOptions,
+    /// The TF Serving endpoint serving the same model, if any.
+    pub remote: Option<RemoteConfig>,
+    /// Under `auto`, models larger than this (the manifest's size) run on the
+    /// remote when one is configured.
+    pub max_local_model_bytes: u64,
+    /// Under `auto`, whether a local failure (loading, or running a valid
+    /// request) is answered by the remote. `false` returns the local error.
+    pub fallback: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            backend: Backend::Auto,
+            decode: DecodeOptions::default(),
+            cpu: CpuOptions::default(),
+            remote: None,
+            max_local_model_bytes: DEFAULT_MAX_LOCAL_MODEL_BYTES,
+            fallback: true,
+        }
+    }
 }
 
 /// Milliseconds spent in each step.
@@ -58,7 +146,8 @@ pub struct Timings {
     pub preprocess_ms: f64,
     /// Running the model.
     pub inference_ms: f64,
-    /// Network time (remote backend only).
+    /// The remote backend's round trip (network and the server's inference;
+    /// TF Serving does not say how the two split).
     pub transfer_ms: f64,
 }
 
@@ -71,6 +160,13 @@ pub struct Report {
     pub why: Why,
     /// Time per step.
     pub timings: Timings,
+}
+
+impl std::fmt::Display for Report {
+    /// `backend: why`, e.g. `remote: model 24.3 MB > local budget 20.0 MB`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.backend, self.why)
+    }
 }
 
 /// One class of a result.
@@ -111,11 +207,37 @@ pub enum ImageInput<'a> {
     },
 }
 
+/// The remote that answers when the local backend fails on a request,
+/// connected on first need (a classifier that never fails never touches the
+/// network).
+struct Fallback {
+    config: RemoteConfig,
+    engine: Mutex<Option<Arc<RemoteEngine>>>,
+}
+
+impl Fallback {
+    async fn engine(&self) -> Result<Arc<RemoteEngine>, EngineError> {
+        if let Some(e) = self.engine.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+            return Ok(e);
+        }
+        let fresh = Arc::new(RemoteEngine::connect(self.config.clone()).await?);
+        *self.engine.lock().unwrap_or_else(PoisonError::into_inner) = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
+/// A failure of the backend itself, not of the request or the image: the
+/// only kind another backend may do better on.
+fn backend_failed(e: &EngineError) -> bool {
+    matches!(e, EngineError::Run { .. })
+}
+
 /// A model ready to classify images and answer TF Serving requests.
 pub struct Classifier {
     manifest: ModelManifest,
     engine: Box<dyn Engine>,
     why: Why,
+    fallback: Option<Fallback>,
     labels: Option<Labels>,
     preprocessing: Preprocessing,
     decode: DecodeOptions,
@@ -128,38 +250,108 @@ fn ms_since(t: Instant) -> f64 {
 }
 
 impl Classifier {
-    /// Loads a model from its bytes, its manifest (JSON) and its labels file,
-    /// checking the model's and labels' SHA-256 against the manifest and the
-    /// manifest's tensor names and sizes against the model.
+    /// Loads a model from its bytes, its manifest (JSON) and its labels file
+    /// onto a local backend, checking the model's and labels' SHA-256
+    /// against the manifest and the manifest's tensor names and sizes
+    /// against the model. Synchronous: it never uses the network, so
+    /// [`Backend::Remote`] and a configured remote are refused here; use
+    /// [`Classifier::open`] for those.
     pub fn load(
         model: &[u8],
         manifest_json: &[u8],
         labels: Option<&str>,
         options: &LoadOptions,
     ) -> Result<Classifier, EngineError> {
+        if options.backend == Backend::Remote || options.remote.is_some() {
+            return Err(EngineError::Manifest(
+                "a remote backend is configured: Classifier::load runs locally only, use Classifier::open"
+                    .into(),
+            ));
+        }
         let manifest = ModelManifest::from_json(manifest_json)?;
-        manifest.verify_model(model)?;
-        let labels = match (labels, &manifest.labels) {
-            (Some(text), Some(_)) => {
-                manifest.verify_labels(text.as_bytes())?;
-                Some(Labels::parse(text)?)
-            }
-            (None, Some(spec)) => {
-                return Err(EngineError::Manifest(format!(
-                    "the manifest names labels file {} but no labels were given",
-                    spec.file
-                )));
-            }
-            (text, None) => text.map(Labels::parse).transpose()?,
+        let labels = read_labels(&manifest, labels)?;
+        let why = match options.backend {
+            Backend::Auto => Why::OnlyAvailable,
+            _ => Why::Requested,
         };
-        let (engine, why): (Box<dyn Engine>, Why) = match options.backend {
-            Backend::Cpu => (Box::new(CpuEngine::load(model, &options.cpu)?), Why::Requested),
-            Backend::Auto => (
-                Box::new(CpuEngine::load(model, &options.cpu)?),
-                Why::OnlyAvailable,
-            ),
-        };
+        let engine = load_local(Some(model), &manifest, options)?;
         Classifier::new(manifest, engine, why, labels, options.decode)
+    }
+
+    /// Opens a model on the backend [`LoadOptions`] choose, and says why in
+    /// every report: locally, on the configured TF Serving endpoint, or
+    /// locally with the remote as fallback.
+    ///
+    /// `model` may be `None` when only the remote will run it; the routing
+    /// decision uses the manifest's declared size, so a model that goes
+    /// remote never needs downloading.
+    pub async fn open(
+        model: Option<&[u8]>,
+        manifest_json: &[u8],
+        labels: Option<&str>,
+        options: &LoadOptions,
+    ) -> Result<Classifier, EngineError> {
+        let manifest = ModelManifest::from_json(manifest_json)?;
+        let labels = read_labels(&manifest, labels)?;
+        let (model_bytes, budget) = (manifest.model.bytes, options.max_local_model_bytes);
+        let remote = options.remote.as_ref();
+        let local_why = match (options.backend, remote) {
+            (Backend::Remote, None) => {
+                return Err(EngineError::Remote {
+                    code: Code::InvalidArgument,
+                    message: "the remote backend was asked for but no remote endpoint is configured".into(),
+                });
+            }
+            (Backend::Remote, Some(config)) => {
+                return Classifier::on_remote(config, manifest, Why::Requested, labels, options).await;
+            }
+            (Backend::Cpu, _) => Why::Requested,
+            (Backend::Auto, Some(config)) if model_bytes > budget => {
+                let why = Why::OverBudget { model_bytes, budget };
+                return Classifier::on_remote(config, manifest, why, labels, options).await;
+            }
+            (Backend::Auto, Some(_)) => Why::WithinBudget { model_bytes, budget },
+            (Backend::Auto, None) if model_bytes > budget => Why::OverBudgetNoRemote { model_bytes, budget },
+            (Backend::Auto, None) => Why::OnlyAvailable,
+        };
+        let may_fall_back = options.backend == Backend::Auto && options.fallback;
+        let local = load_local(model, &manifest, options).and_then(|engine| {
+            Classifier::new(
+                manifest.clone(),
+                engine,
+                local_why,
+                labels.clone(),
+                options.decode,
+            )
+        });
+        match (local, remote) {
+            (Ok(mut classifier), Some(config)) if may_fall_back => {
+                classifier.fallback = Some(Fallback {
+                    config: config.clone(),
+                    engine: Mutex::new(None),
+                });
+                Ok(classifier)
+            }
+            (Err(e), Some(config)) if may_fall_back => {
+                let why = Why::LocalLoadFailed {
+                    backend: BackendKind::Cpu,
+                    error: e.to_string(),
+                };
+                Classifier::on_remote(config, manifest, why, labels, options).await
+            }
+            (local, _) => local,
+        }
+    }
+
+    async fn on_remote(
+        config: &RemoteConfig,
+        manifest: ModelManifest,
+        why: Why,
+        labels: Option<Labels>,
+        options: &LoadOptions,
+    ) -> Result<Classifier, EngineError> {
+        let engine = RemoteEngine::connect(config.clone()).await?;
+        Classifier::new(manifest, Box::new(engine), why, labels, options.decode)
     }
 
     /// A classifier over an already loaded engine.
@@ -208,6 +400,7 @@ impl Classifier {
             manifest,
             engine,
             why,
+            fallback: None,
             labels,
             preprocessing: pre,
             decode,
@@ -239,9 +432,66 @@ impl Classifier {
         }
     }
 
-    /// Answers a TF Serving predict request on the model.
+    /// Answers a TF Serving predict request on the model (on the remote if
+    /// the local backend fails on it and fallback is on; see
+    /// [`Classifier::predict_with_report`] to learn which ran).
     pub async fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ProtocolError> {
-        self.engine.predict(request).await.map_err(ProtocolError::from)
+        Ok(self.predict_with_report(request).await?.0)
+    }
+
+    /// [`Classifier::predict`], with the report of what ran and why.
+    pub async fn predict_with_report(
+        &self,
+        request: PredictRequest,
+    ) -> Result<(PredictResponse, Report), ProtocolError> {
+        let t = Instant::now();
+        let kept = self.fallback.as_ref().map(|_| request.clone());
+        let (result, backend, why) = match (self.engine.predict(request).await, kept, &self.fallback) {
+            (Err(e), Some(request), Some(fallback)) if backend_failed(&e) => {
+                let why = Why::LocalRunFailed {
+                    backend: self.backend(),
+                    error: e.to_string(),
+                };
+                let remote = fallback.engine().await?;
+                (remote.predict(request).await, BackendKind::Remote, why)
+            }
+            (result, _, _) => (result, self.backend(), self.why.clone()),
+        };
+        let response = result?;
+        let mut timings = Timings::default();
+        match backend {
+            BackendKind::Remote => timings.transfer_ms = ms_since(t),
+            _ => timings.inference_ms = ms_since(t),
+        }
+        Ok((
+            response,
+            Report {
+                backend,
+                why,
+                timings,
+            },
+        ))
+    }
+
+    /// Runs one batch on the chosen engine, or on the remote when the local
+    /// one fails and fallback is on; the backend that ran and why.
+    async fn run(
+        &self,
+        inputs: BTreeMap<String, Tensor>,
+    ) -> Result<(BTreeMap<String, Tensor>, BackendKind, Why), EngineError> {
+        let kept = self.fallback.as_ref().map(|_| inputs.clone());
+        match (self.engine.run(inputs).await, kept, &self.fallback) {
+            (Ok(outputs), _, _) => Ok((outputs, self.backend(), self.why.clone())),
+            (Err(e), Some(inputs), Some(fallback)) if backend_failed(&e) => {
+                let why = Why::LocalRunFailed {
+                    backend: self.backend(),
+                    error: e.to_string(),
+                };
+                let outputs = fallback.engine().await?.run(inputs).await?;
+                Ok((outputs, BackendKind::Remote, why))
+            }
+            (Err(e), _, _) => Err(e),
+        }
     }
 
     fn decode_one(&self, image: &ImageInput<'_>) -> Result<RgbImage, EngineError> {
@@ -299,19 +549,23 @@ impl Classifier {
 
         let t = Instant::now();
         let mut scores: Vec<Vec<f32>> = Vec::with_capacity(images.len());
+        let (mut backend, mut why) = (self.backend(), self.why.clone());
         for batch in batches {
             let n = batch.batch_size().unwrap_or(1);
             let inputs = BTreeMap::from([(self.manifest.input.name.clone(), batch)]);
             edgeserve_engine::validate_inputs(self.engine.signature(), &inputs)?;
-            let mut outputs = self.engine.run(inputs).await?;
+            let (mut outputs, ran, reason) = self.run(inputs).await?;
+            if ran != backend {
+                (backend, why) = (ran, reason);
+            }
             let out = outputs
                 .remove(&self.manifest.output.name)
                 .ok_or_else(|| EngineError::Run {
-                    backend: self.backend(),
+                    backend,
                     reason: format!("the model gave no output {:?}", self.manifest.output.name),
                 })?;
             let values = out.into_vec::<f32>().map_err(|t| EngineError::Run {
-                backend: self.backend(),
+                backend,
                 reason: format!(
                     "output {:?} is {}, not float",
                     self.manifest.output.name,
@@ -321,11 +575,14 @@ impl Classifier {
             let per = values.len() / n.max(1);
             scores.extend(values.chunks(per.max(1)).map(<[f32]>::to_vec));
         }
-        timings.inference_ms = ms_since(t);
+        match backend {
+            BackendKind::Remote => timings.transfer_ms = ms_since(t),
+            _ => timings.inference_ms = ms_since(t),
+        }
 
         let report = Report {
-            backend: self.backend(),
-            why: self.why.clone(),
+            backend,
+            why,
             timings,
         };
         Ok(scores
@@ -354,4 +611,35 @@ impl Classifier {
             })
             .collect())
     }
+}
+
+/// The labels, checked against the manifest.
+fn read_labels(manifest: &ModelManifest, labels: Option<&str>) -> Result<Option<Labels>, EngineError> {
+    match (labels, &manifest.labels) {
+        (Some(text), Some(_)) => {
+            manifest.verify_labels(text.as_bytes())?;
+            Ok(Some(Labels::parse(text)?))
+        }
+        (None, Some(spec)) => Err(EngineError::Manifest(format!(
+            "the manifest names labels file {} but no labels were given",
+            spec.file
+        ))),
+        (text, None) => Ok(text.map(Labels::parse).transpose()?),
+    }
+}
+
+/// The model on the local backend, after checking it is the manifest's.
+fn load_local(
+    model: Option<&[u8]>,
+    manifest: &ModelManifest,
+    options: &LoadOptions,
+) -> Result<Box<dyn Engine>, EngineError> {
+    let model = model.ok_or_else(|| {
+        EngineError::Manifest(format!(
+            "the local backend needs the bytes of {}, and none were given",
+            manifest.model.file
+        ))
+    })?;
+    manifest.verify_model(model)?;
+    Ok(Box::new(CpuEngine::load(model, &options.cpu)?))
 }

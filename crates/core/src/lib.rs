@@ -3,6 +3,11 @@
 //! requests, and says in a [`Report`] which backend ran, why, and how long
 //! each step took.
 //!
+//! [`Classifier::load`] runs on a local backend; [`Classifier::open`] also
+//! routes to a TF Serving endpoint ([`RemoteConfig`]): models over the local
+//! budget go remote, and a local failure falls back to the remote unless
+//! the caller forbids it. Every result's report says which path ran and why.
+//!
 //! ```no_run
 //! use edgeserve::{Classifier, ImageInput, LoadOptions};
 //! # async fn demo(model: &[u8], manifest: &[u8], labels: &str, photo: &[u8]) -> Result<(), edgeserve::EngineError> {
@@ -16,9 +21,11 @@
 mod classifier;
 
 pub use classifier::{
-    Backend, ClassScore, Classification, Classifier, ImageInput, LoadOptions, Report, Timings, Why,
+    Backend, ClassScore, Classification, Classifier, DEFAULT_MAX_LOCAL_MODEL_BYTES, ImageInput, LoadOptions,
+    Report, Timings, Why,
 };
 pub use edgeserve_cpu::CpuOptions;
 pub use edgeserve_engine::{BackendKind, Engine, EngineError, ModelManifest, ModelSignature};
 pub use edgeserve_protocol as protocol;
+pub use edgeserve_remote::{RemoteConfig, RemoteError, RetryPolicy};
 pub use edgeserve_vision::{DecodeOptions, PixelFormat};
