@@ -7,17 +7,17 @@
 
 use edgeserve::protocol::PredictRequest;
 use edgeserve_conformance as suite;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+
+mod common;
 
 /// A server process serving the bundled Lite0 as `lite0` version 1, killed
 /// (by its own pid) and its model directory removed when dropped.
 struct Server {
-    child: Child,
+    _proc: common::Proc,
     addr: String,
-    dir: PathBuf,
+    _dir: common::ModelDir,
 }
 
 impl Server {
@@ -26,42 +26,17 @@ impl Server {
     }
 
     fn start_with(tag: &str, flags: &[&str]) -> Server {
-        let dir = std::env::temp_dir().join(format!("edgeserve-serve-{}-{tag}", std::process::id()));
-        let version = dir.join("1");
-        std::fs::create_dir_all(&version).unwrap();
+        let dir = common::ModelDir::new(&format!("serve-{tag}"));
+        dir.add_version(1, "efficientnet-lite0");
         // A directory that is not a number is not a version (TF Serving).
-        std::fs::create_dir_all(dir.join("not-a-version")).unwrap();
-        let bundled = suite::repo_dir().join("models/efficientnet-lite0");
-        for f in ["efficientnet-lite0.onnx", "manifest.json", "imagenet_labels.txt"] {
-            std::fs::copy(bundled.join(f), version.join(f)).unwrap();
+        std::fs::create_dir_all(dir.path.join("not-a-version")).unwrap();
+        let proc = common::serve(&dir, "lite0", flags);
+        assert!(proc.banner.contains("model lite0 version 1"), "{}", proc.banner);
+        Server {
+            addr: proc.addr.clone(),
+            _proc: proc,
+            _dir: dir,
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_edgeserve"))
-            .args([
-                "serve",
-                "--rest_api_port",
-                "0",
-                "--model_name",
-                "lite0",
-                "--model_base_path",
-            ])
-            .arg(&dir)
-            .args(flags)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split("http://")
-            .nth(1)
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .trim()
-            .to_owned();
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        assert!(line.contains("model lite0 version 1"), "{line}");
-        Server { child, addr, dir }
     }
 
     /// One request; the status, the content type and the body.
@@ -100,14 +75,6 @@ impl Server {
         let (status, content_type, body) = self.call(method, path, body);
         assert_eq!(content_type, "application/json", "{method} {path}");
         (status, serde_json::from_slice(&body).unwrap())
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -1,0 +1,109 @@
+//! Real processes for the CLI's tests: `edgeserve serve` and the fault proxy
+//! on 127.0.0.1 with OS-assigned ports, each killed by its own pid when its
+//! handle is dropped, and temporary TF Serving model directories.
+
+#![allow(dead_code)]
+
+use edgeserve_conformance as suite;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A child process that printed `… http://ADDR` as its first line.
+pub struct Proc {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// The first line it printed.
+    pub banner: String,
+}
+
+impl Proc {
+    pub fn spawn(mut command: Command) -> Proc {
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let mut banner = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut banner)
+            .unwrap();
+        let addr = banner
+            .split("http://")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no address in {banner:?}"))
+            .trim()
+            .to_owned();
+        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+        Proc { child, addr, banner }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A temporary TF Serving base path (`<dir>/<version>/`), removed on drop.
+pub struct ModelDir {
+    pub path: PathBuf,
+}
+
+impl ModelDir {
+    pub fn new(tag: &str) -> ModelDir {
+        let path = std::env::temp_dir().join(format!("edgeserve-test-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        ModelDir { path }
+    }
+
+    /// Copies a bundled model (`models/<model>/`) in as `version`.
+    pub fn add_version(&self, version: u32, model: &str) -> PathBuf {
+        let dir = self.path.join(version.to_string());
+        copy_model(model, &dir);
+        dir
+    }
+}
+
+/// Copies a bundled model directory's files into `dir`.
+pub fn copy_model(model: &str, dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let bundled = suite::repo_dir().join("models").join(model);
+    for f in [
+        format!("{model}.onnx"),
+        "manifest.json".into(),
+        "imagenet_labels.txt".into(),
+    ] {
+        std::fs::copy(bundled.join(&f), dir.join(&f)).unwrap();
+    }
+}
+
+impl Drop for ModelDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// `edgeserve serve` of `dir` as model `name` on an OS-assigned port.
+pub fn serve(dir: &ModelDir, name: &str, flags: &[&str]) -> Proc {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_edgeserve"));
+    command
+        .args([
+            "serve",
+            "--rest_api_port",
+            "0",
+            "--model_name",
+            name,
+            "--model_base_path",
+        ])
+        .arg(&dir.path)
+        .args(flags);
+    Proc::spawn(command)
+}

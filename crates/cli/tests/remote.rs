@@ -1,0 +1,402 @@
+//! The remote client and backend against real servers: `edgeserve serve`
+//! (a separate process on 127.0.0.1) serving Lite2 and Lite0, and the fault
+//! proxy in front of it. Local and remote answers are compared, `auto`'s
+//! routing and reports are checked, and every client fault becomes a typed
+//! error.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{ModelDir, Proc};
+use edgeserve::protocol::{Code, ExamplesRequest, PredictRequest, VersionSelector};
+use edgeserve::{Backend, BackendKind, Classifier, Engine, EngineError, ImageInput, LoadOptions, Why};
+use edgeserve_conformance as suite;
+use edgeserve_cpu::{CpuEngine, CpuOptions};
+use edgeserve_remote::{RemoteClient, RemoteConfig, RemoteEngine, RemoteError, RetryPolicy};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    suite::block_on(f)
+}
+
+fn bundled_file(model: &str, file: &str) -> Vec<u8> {
+    std::fs::read(suite::repo_dir().join("models").join(model).join(file)).unwrap()
+}
+
+fn labels(model: &str) -> String {
+    String::from_utf8(bundled_file(model, "imagenet_labels.txt")).unwrap()
+}
+
+fn logits(engine: &dyn Engine, request: PredictRequest) -> Vec<f32> {
+    let response = block_on(engine.predict(request)).unwrap();
+    response.outputs["logits"].as_slice::<f32>().unwrap().to_vec()
+}
+
+fn serve(tag: &str, model: &str, name: &str) -> (ModelDir, Proc) {
+    let dir = ModelDir::new(tag);
+    dir.add_version(1, model);
+    let server = common::serve(&dir, name, &[]);
+    (dir, server)
+}
+
+#[test]
+fn remote_lite2_matches_onnxruntime_and_the_local_run() {
+    let (_dir, server) = serve("remote-lite2", "efficientnet-lite2", "lite2");
+    let remote = block_on(RemoteEngine::connect(RemoteConfig::new(server.url(), "lite2"))).unwrap();
+    assert_eq!(remote.kind(), BackendKind::Remote);
+    assert_eq!(
+        remote.signature().inputs[0].shape,
+        vec![Some(1), Some(3), Some(260), Some(260)]
+    );
+    // The conformance suite, unchanged, on the remote backend.
+    suite::reference_logits_match(&remote, "efficientnet-lite2.onnx", 260, 1e-3);
+    suite::bad_requests_are_refused(&remote, 260);
+
+    let local = CpuEngine::load(&suite::bundled("efficientnet-lite2"), &CpuOptions::default()).unwrap();
+    let gzipped = block_on(RemoteEngine::connect(RemoteConfig {
+        gzip_requests: true,
+        ..RemoteConfig::new(server.url(), "lite2")
+    }))
+    .unwrap();
+    for image in ["chelsea", "coffee"] {
+        let request = PredictRequest::instances(suite::fixture_input(image, 260));
+        let here = logits(&local, request.clone());
+        let there = logits(&remote, request.clone());
+        let diff = suite::max_abs_diff(&here, &there);
+        eprintln!("lite2 {image}: local vs remote max abs diff {diff:.2e}");
+        assert!(diff <= 1e-4, "{image}: local vs remote {diff}");
+        assert_eq!(logits(&gzipped, request), there, "gzip changes nothing");
+    }
+}
+
+#[test]
+fn client_reads_status_and_metadata_and_types_server_errors() {
+    let (_dir, server) = serve("remote-status", "efficientnet-lite0", "lite0");
+    let client = RemoteClient::new(RemoteConfig::new(server.url(), "lite0")).unwrap();
+    let status = block_on(client.status()).unwrap();
+    assert_eq!(status.model_version_status.len(), 1);
+    assert_eq!(status.model_version_status[0].version, 1);
+    let metadata = block_on(client.metadata()).unwrap();
+    assert_eq!(metadata.model_spec.name, "lite0");
+    assert!(metadata.metadata.signature_def.get("").is_ok());
+
+    let missing = RemoteClient::new(RemoteConfig {
+        version: Some(VersionSelector::Number(7)),
+        ..RemoteConfig::new(server.url(), "lite0")
+    })
+    .unwrap();
+    match block_on(missing.status()).unwrap_err() {
+        RemoteError::Status {
+            status,
+            error,
+            attempts,
+            url,
+        } => {
+            assert_eq!((status, error.code(), attempts), (404, Code::NotFound, 1));
+            assert_eq!(error.message(), "Could not find version 7 of model lite0");
+            assert!(url.ends_with("/v1/models/lite0/versions/7"), "{url}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let unknown = RemoteClient::new(RemoteConfig::new(server.url(), "nope")).unwrap();
+    let e = block_on(unknown.metadata()).unwrap_err();
+    assert_eq!(e.http_status(), Some(404));
+    assert_eq!(e.code(), Code::NotFound);
+
+    // The server runs predict signatures only and says so with a 501.
+    let examples = ExamplesRequest::from_json(br#"{"examples": [{"x": 1.0}]}"#).unwrap();
+    let e = block_on(client.classify(&examples)).unwrap_err();
+    assert_eq!(
+        (e.http_status(), e.code()),
+        (Some(501), Code::Unimplemented),
+        "{e}"
+    );
+    let e = block_on(client.regress(&examples)).unwrap_err();
+    assert_eq!(e.http_status(), Some(501), "{e}");
+
+    // Checked against the remote signature before anything is sent.
+    let nhwc =
+        edgeserve::protocol::Tensor::from_vec(vec![1, 224, 224, 3], vec![0f32; 224 * 224 * 3]).unwrap();
+    match block_on(client.predict(&PredictRequest::instances(nhwc))).unwrap_err() {
+        RemoteError::Signature { error, .. } => {
+            assert_eq!(
+                error.message(),
+                "Input input: expects shape [-1,3,224,224] but got [1,224,224,3]"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn open(
+    model: &str,
+    remote: Option<RemoteConfig>,
+    fallback: bool,
+    bytes: Option<Vec<u8>>,
+) -> Result<Classifier, EngineError> {
+    let options = LoadOptions {
+        remote,
+        fallback,
+        ..LoadOptions::default()
+    };
+    block_on(Classifier::open(
+        bytes.as_deref(),
+        &bundled_file(model, "manifest.json"),
+        Some(&labels(model)),
+        &options,
+    ))
+}
+
+#[test]
+fn auto_sends_lite2_remote_and_keeps_lite0_local_and_says_why() {
+    let (_d2, lite2) = serve("route-lite2", "efficientnet-lite2", "efficientnet-lite2");
+    let photo = suite::shared("fixtures/images/chelsea_orig.png");
+
+    // Lite2's manifest says 24.3 MB: over the default 20 MB budget, so the
+    // model bytes are not even needed.
+    let c = open(
+        "efficientnet-lite2",
+        Some(RemoteConfig::new(lite2.url(), "efficientnet-lite2")),
+        true,
+        None,
+    )
+    .unwrap();
+    let r = block_on(c.classify(ImageInput::Encoded(&photo), 5)).unwrap();
+    assert_eq!(r.report.backend, BackendKind::Remote);
+    assert_eq!(
+        r.report.to_string(),
+        "remote: model 24.3 MB > local budget 20.0 MB"
+    );
+    assert!(r.report.timings.transfer_ms > 0.0 && r.report.timings.inference_ms == 0.0);
+    let top: Vec<usize> = r.classes.iter().map(|c| c.index).collect();
+    assert_eq!(top, suite::reference_top5("efficientnet-lite2.onnx", "chelsea"));
+
+    // Lite0 (18.5 MB) stays local, with the remote configured.
+    let c = open(
+        "efficientnet-lite0",
+        Some(RemoteConfig::new(lite2.url(), "unused")),
+        true,
+        Some(suite::bundled_lite0()),
+    )
+    .unwrap();
+    let r = block_on(c.classify(ImageInput::Encoded(&photo), 5)).unwrap();
+    assert_eq!(r.report.backend, BackendKind::Cpu);
+    assert_eq!(r.report.to_string(), "cpu: model 18.5 MB <= local budget 20.0 MB");
+
+    // Without a remote, Lite2 runs locally and the report says the budget
+    // was exceeded.
+    let c = open(
+        "efficientnet-lite2",
+        None,
+        true,
+        Some(suite::bundled("efficientnet-lite2")),
+    )
+    .unwrap();
+    let r = block_on(c.classify(ImageInput::Encoded(&photo), 1)).unwrap();
+    assert_eq!(
+        r.report.to_string(),
+        "cpu: model 24.3 MB > local budget 20.0 MB, but no remote is configured"
+    );
+
+    // Asked for explicitly, the remote needs a configuration.
+    let options = LoadOptions {
+        backend: Backend::Remote,
+        ..LoadOptions::default()
+    };
+    let e = block_on(Classifier::open(
+        None,
+        &bundled_file("efficientnet-lite0", "manifest.json"),
+        Some(&labels("efficientnet-lite0")),
+        &options,
+    ))
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("no remote endpoint is configured"), "{e}");
+}
+
+#[test]
+fn a_local_load_failure_falls_back_to_the_remote_unless_forbidden() {
+    let (_dir, server) = serve("route-fallback", "efficientnet-lite0", "lite0");
+    // A damaged local copy: one byte changed, so the manifest's sha256 fails.
+    let mut damaged = suite::bundled_lite0();
+    damaged[1000] ^= 0xff;
+    let remote = || Some(RemoteConfig::new(server.url(), "lite0"));
+
+    let c = open("efficientnet-lite0", remote(), true, Some(damaged.clone())).unwrap();
+    let r = block_on(c.classify(
+        ImageInput::Encoded(&suite::shared("fixtures/images/coffee_orig.png")),
+        1,
+    ))
+    .unwrap();
+    assert_eq!(r.report.backend, BackendKind::Remote);
+    assert!(matches!(
+        r.report.why,
+        Why::LocalLoadFailed {
+            backend: BackendKind::Cpu,
+            ..
+        }
+    ));
+    let text = r.report.to_string();
+    assert!(
+        text.starts_with(
+            "remote: the cpu backend could not load the model: model file does not match its manifest"
+        ),
+        "{text}"
+    );
+    assert_eq!(r.classes[0].label.as_deref(), Some("espresso"));
+
+    let e = open("efficientnet-lite0", remote(), false, Some(damaged))
+        .err()
+        .unwrap();
+    assert!(matches!(e, EngineError::Integrity(_)), "{e}");
+}
+
+/// A fault proxy (a separate process) in front of `upstream`, answering
+/// POSTs by `script`.
+fn fault_proxy(upstream: &Proc, script: &str) -> Proc {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_edgeserve-fault-proxy"));
+    command.args(["--upstream", &upstream.addr, "--post", script]);
+    Proc::spawn(command)
+}
+
+/// The proxy's log: one line per request it saw.
+fn proxy_log(proxy: &Proc) -> Vec<String> {
+    // Not a TF Serving path: read raw.
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(&proxy.addr).unwrap();
+    write!(
+        s,
+        "GET /faults/log HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let body = raw.split("\r\n\r\n").nth(1).unwrap_or_default();
+    body.lines().map(str::to_owned).collect()
+}
+
+fn fast_retries(url: String) -> RemoteConfig {
+    RemoteConfig {
+        retry: RetryPolicy {
+            max_retries: 3,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(100),
+        },
+        timeout: Duration::from_secs(60),
+        ..RemoteConfig::new(url, "lite0")
+    }
+}
+
+#[test]
+fn client_faults_are_retried_or_typed_never_a_panic() {
+    let (_dir, server) = serve("faults", "efficientnet-lite0", "lite0");
+    let request = PredictRequest::instances(suite::fixture_input("chelsea", 224));
+    let want = {
+        let direct = block_on(RemoteEngine::connect(RemoteConfig::new(server.url(), "lite0"))).unwrap();
+        logits(&direct, request.clone())
+    };
+    let posts = |proxy: &Proc| proxy_log(proxy).iter().filter(|l| l.starts_with("POST")).count();
+
+    // 503 twice, then the real answer: retried, same logits.
+    let proxy = fault_proxy(&server, "503,503");
+    let engine = block_on(RemoteEngine::connect(fast_retries(proxy.url()))).unwrap();
+    assert_eq!(logits(&engine, request.clone()), want);
+    assert_eq!(posts(&proxy), 3, "{:?}", proxy_log(&proxy));
+
+    // 429, 502, 503, 504 then out of retries: the last status, typed.
+    let proxy = fault_proxy(&server, "429,502,504,503");
+    let client = RemoteClient::new(fast_retries(proxy.url())).unwrap();
+    match block_on(client.predict(&request)).unwrap_err() {
+        RemoteError::Status {
+            status,
+            attempts,
+            error,
+            ..
+        } => {
+            assert_eq!((status, attempts, error.code()), (503, 4, Code::Unavailable));
+            assert_eq!(error.message(), "injected fault: HTTP 503");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(posts(&proxy), 4);
+
+    // 400: not retried; TF Serving's code carried through the engine.
+    let proxy = fault_proxy(&server, "400");
+    let engine = block_on(RemoteEngine::connect(fast_retries(proxy.url()))).unwrap();
+    let e = block_on(engine.predict(request.clone())).unwrap_err();
+    assert_eq!(
+        (e.code(), e.to_string().as_str()),
+        (Code::InvalidArgument, "injected fault: HTTP 400")
+    );
+    assert_eq!(posts(&proxy), 1);
+
+    // A hang: the timeout fires, and is not retried.
+    let proxy = fault_proxy(&server, "hang");
+    let client = RemoteClient::new(RemoteConfig {
+        timeout: Duration::from_millis(700),
+        ..fast_retries(proxy.url())
+    })
+    .unwrap();
+    let t = Instant::now();
+    let e = block_on(client.predict(&request)).unwrap_err();
+    let waited = t.elapsed();
+    assert!(matches!(e, RemoteError::Timeout { timeout_ms: 700, .. }), "{e:?}");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    assert_eq!(posts(&proxy), 1);
+
+    // Bodies over the limit, announced or not, are refused unread.
+    let proxy = fault_proxy(&server, "big,big-chunked");
+    let client = RemoteClient::new(RemoteConfig {
+        max_response_bytes: 1 << 20,
+        ..fast_retries(proxy.url())
+    })
+    .unwrap();
+    let e = block_on(client.predict(&request)).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RemoteError::TooLarge {
+                limit: 1048576,
+                got: Some(268435456),
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let e = block_on(client.predict(&request)).unwrap_err();
+    assert!(matches!(e, RemoteError::TooLarge { got: None, .. }), "{e:?}");
+    assert_eq!(e.code(), Code::ResourceExhausted);
+
+    // A 200 that is not JSON.
+    let proxy = fault_proxy(&server, "garbage");
+    let engine = block_on(RemoteEngine::connect(fast_retries(proxy.url()))).unwrap();
+    let e = block_on(engine.predict(request.clone())).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            EngineError::Remote {
+                code: Code::Internal,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("invalid answer from http://"), "{e}");
+
+    // Nobody listening: connection errors are retried, then typed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = RemoteClient::new(fast_retries(format!("http://127.0.0.1:{port}"))).unwrap();
+    match block_on(client.status()).unwrap_err() {
+        RemoteError::Connect { attempts, reason, .. } => {
+            assert_eq!(attempts, 4);
+            assert!(reason.to_lowercase().contains("refused"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
