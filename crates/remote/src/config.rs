@@ -164,8 +164,12 @@ mod tests {
 
         let cases: Vec<(RemoteConfig, &str)> = vec![
             (
+                RemoteConfig::new("ftp://127.0.0.1:8501", "m"),
+                "the scheme must be http or https, not ftp",
+            ),
+            (
                 RemoteConfig::new("127.0.0.1:8501", "m"),
-                "the scheme must be http or https",
+                "relative URL without a base",
             ),
             (RemoteConfig::new("not a url", "m"), "relative URL without a base"),
             (RemoteConfig::new("http://h/?x=1", "m"), "a query or fragment"),
