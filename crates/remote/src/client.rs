@@ -185,6 +185,15 @@ impl RemoteClient {
         }
     }
 
+    /// A mismatch with the server's signature, named by the metadata URL the
+    /// signature came from.
+    pub(crate) fn signature_error(&self, error: ProtocolError) -> RemoteError {
+        RemoteError::Signature {
+            url: self.url(Endpoint::Metadata).unwrap_or_default(),
+            error,
+        }
+    }
+
     /// The signature a request names, from the server's metadata.
     pub async fn signature_def(&self, name: &str) -> Result<SignatureDef, RemoteError> {
         let metadata = self.metadata().await?;
@@ -193,10 +202,7 @@ impl RemoteClient {
             .signature_def
             .get(name)
             .cloned()
-            .map_err(|error| RemoteError::Signature {
-                url: self.url(Endpoint::Metadata).unwrap_or_default(),
-                error,
-            })
+            .map_err(|error| self.signature_error(error))
     }
 
     /// `POST …:predict`. The request is checked against the server's
@@ -205,10 +211,7 @@ impl RemoteClient {
     /// read with the signature's output names and dtypes.
     pub async fn predict(&self, request: &PredictRequest) -> Result<PredictResponse, RemoteError> {
         let def = self.signature_def(request.signature()).await?;
-        let mismatch = |error| RemoteError::Signature {
-            url: self.url(Endpoint::Metadata).unwrap_or_default(),
-            error,
-        };
+        let mismatch = |error| self.signature_error(error);
         let signature = ModelSignature::from_signature_def(&def).map_err(mismatch)?;
         let named = request.clone().into_named(&def.input_types()).map_err(mismatch)?;
         validate_inputs(&signature, &named).map_err(mismatch)?;

@@ -1,6 +1,6 @@
 use crate::{RemoteClient, RemoteConfig, RemoteError};
 use edgeserve_engine::{BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors};
-use edgeserve_protocol::{DEFAULT_SIGNATURE, Endpoint, PredictRequest, PredictResponse};
+use edgeserve_protocol::{DEFAULT_SIGNATURE, PredictRequest, PredictResponse};
 
 impl From<RemoteError> for EngineError {
     fn from(e: RemoteError) -> Self {
@@ -33,10 +33,8 @@ impl RemoteEngine {
     pub async fn connect(config: RemoteConfig) -> Result<RemoteEngine, RemoteError> {
         let client = RemoteClient::new(config)?;
         let def = client.signature_def(DEFAULT_SIGNATURE).await?;
-        let signature = ModelSignature::from_signature_def(&def).map_err(|error| RemoteError::Signature {
-            url: client.url(Endpoint::Metadata).unwrap_or_default(),
-            error,
-        })?;
+        let signature =
+            ModelSignature::from_signature_def(&def).map_err(|error| client.signature_error(error))?;
         Ok(RemoteEngine { client, signature })
     }
 
