@@ -1,5 +1,5 @@
 use edgeserve_cpu::{CpuEngine, CpuOptions};
-use edgeserve_engine::{BackendKind, Engine, EngineError, ModelManifest, OutputKind};
+use edgeserve_engine::{BackendKind, BoxFuture, Engine, EngineError, ModelManifest, OutputKind};
 use edgeserve_protocol::{
     Code, Error as ProtocolError, Metadata, ModelMetadataResponse, ModelSpec, PredictRequest,
     PredictResponse, Tensor, VersionSelector,
@@ -149,6 +149,17 @@ pub struct Timings {
     /// The remote backend's round trip (network and the server's inference;
     /// TF Serving does not say how the two split).
     pub transfer_ms: f64,
+}
+
+impl Timings {
+    /// Files the time a backend took: a remote round trip is transfer time,
+    /// a local run inference time.
+    fn record_run(&mut self, backend: BackendKind, ms: f64) {
+        match backend {
+            BackendKind::Remote => self.transfer_ms = ms,
+            _ => self.inference_ms = ms,
+        }
+    }
 }
 
 /// What ran, why, and how long it took.
@@ -445,24 +456,9 @@ impl Classifier {
         request: PredictRequest,
     ) -> Result<(PredictResponse, Report), ProtocolError> {
         let t = Instant::now();
-        let kept = self.fallback.as_ref().map(|_| request.clone());
-        let (result, backend, why) = match (self.engine.predict(request).await, kept, &self.fallback) {
-            (Err(e), Some(request), Some(fallback)) if backend_failed(&e) => {
-                let why = Why::LocalRunFailed {
-                    backend: self.backend(),
-                    error: e.to_string(),
-                };
-                let remote = fallback.engine().await?;
-                (remote.predict(request).await, BackendKind::Remote, why)
-            }
-            (result, _, _) => (result, self.backend(), self.why.clone()),
-        };
-        let response = result?;
+        let (response, backend, why) = self.with_fallback(request, |e, r| e.predict(r)).await?;
         let mut timings = Timings::default();
-        match backend {
-            BackendKind::Remote => timings.transfer_ms = ms_since(t),
-            _ => timings.inference_ms = ms_since(t),
-        }
+        timings.record_run(backend, ms_since(t));
         Ok((
             response,
             Report {
@@ -473,22 +469,25 @@ impl Classifier {
         ))
     }
 
-    /// Runs one batch on the chosen engine, or on the remote when the local
-    /// one fails and fallback is on; the backend that ran and why.
-    async fn run(
+    /// `call` on the chosen engine, or on the remote when the local one fails
+    /// and fallback is on; the result, the backend that ran and why. The
+    /// input is kept for the remote only when there is one to fall back to.
+    async fn with_fallback<I: Clone, T>(
         &self,
-        inputs: BTreeMap<String, Tensor>,
-    ) -> Result<(BTreeMap<String, Tensor>, BackendKind, Why), EngineError> {
-        let kept = self.fallback.as_ref().map(|_| inputs.clone());
-        match (self.engine.run(inputs).await, kept, &self.fallback) {
-            (Ok(outputs), _, _) => Ok((outputs, self.backend(), self.why.clone())),
-            (Err(e), Some(inputs), Some(fallback)) if backend_failed(&e) => {
+        input: I,
+        call: impl for<'a> Fn(&'a dyn Engine, I) -> BoxFuture<'a, Result<T, EngineError>>,
+    ) -> Result<(T, BackendKind, Why), EngineError> {
+        let kept = self.fallback.as_ref().map(|_| input.clone());
+        match (call(self.engine.as_ref(), input).await, kept, &self.fallback) {
+            (Ok(out), _, _) => Ok((out, self.backend(), self.why.clone())),
+            (Err(e), Some(input), Some(fallback)) if backend_failed(&e) => {
                 let why = Why::LocalRunFailed {
                     backend: self.backend(),
                     error: e.to_string(),
                 };
-                let outputs = fallback.engine().await?.run(inputs).await?;
-                Ok((outputs, BackendKind::Remote, why))
+                let remote = fallback.engine().await?;
+                let out = call(remote.as_ref(), input).await?;
+                Ok((out, BackendKind::Remote, why))
             }
             (Err(e), _, _) => Err(e),
         }
@@ -554,7 +553,7 @@ impl Classifier {
             let n = batch.batch_size().unwrap_or(1);
             let inputs = BTreeMap::from([(self.manifest.input.name.clone(), batch)]);
             edgeserve_engine::validate_inputs(self.engine.signature(), &inputs)?;
-            let (mut outputs, ran, reason) = self.run(inputs).await?;
+            let (mut outputs, ran, reason) = self.with_fallback(inputs, |e, i| e.run(i)).await?;
             if ran != backend {
                 (backend, why) = (ran, reason);
             }
@@ -575,10 +574,7 @@ impl Classifier {
             let per = values.len() / n.max(1);
             scores.extend(values.chunks(per.max(1)).map(<[f32]>::to_vec));
         }
-        match backend {
-            BackendKind::Remote => timings.transfer_ms = ms_since(t),
-            _ => timings.inference_ms = ms_since(t),
-        }
+        timings.record_run(backend, ms_since(t));
 
         let report = Report {
             backend,
