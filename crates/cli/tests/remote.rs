@@ -264,17 +264,13 @@ fn fault_proxy(upstream: &Proc, script: &str) -> Proc {
 /// The proxy's log: one line per request it saw.
 fn proxy_log(proxy: &Proc) -> Vec<String> {
     // Not a TF Serving path: read raw.
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(&proxy.addr).unwrap();
-    write!(
-        s,
-        "GET /faults/log HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let body = raw.split("\r\n\r\n").nth(1).unwrap_or_default();
-    body.lines().map(str::to_owned).collect()
+    let (status, _, body) = common::http(&proxy.addr, "GET", "/faults/log", "", b"");
+    assert_eq!(status, 200);
+    String::from_utf8(body)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn fast_retries(url: String) -> RemoteConfig {

@@ -7,8 +7,7 @@
 
 use edgeserve::protocol::PredictRequest;
 use edgeserve_conformance as suite;
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 
 mod common;
 
@@ -52,23 +51,7 @@ impl Server {
     /// One request with extra header lines; the status, the response head
     /// (lower-cased) and the body.
     fn call_with(&self, method: &str, path: &str, extra: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.addr,
-            body.len()
-        )
-        .unwrap();
-        s.write_all(body).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-        let head = String::from_utf8(raw[..split].to_vec())
-            .unwrap()
-            .to_ascii_lowercase();
-        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-        (status, head, raw[split + 4..].to_vec())
+        common::http(&self.addr, method, path, extra, body)
     }
 
     fn json(&self, method: &str, path: &str, body: &[u8]) -> (u16, serde_json::Value) {

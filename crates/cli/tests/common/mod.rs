@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use edgeserve_conformance as suite;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -106,4 +106,26 @@ pub fn serve(dir: &ModelDir, name: &str, flags: &[&str]) -> Proc {
         .arg(&dir.path)
         .args(flags);
     Proc::spawn(command)
+}
+
+/// One raw HTTP/1.1 exchange with extra header lines (each ending in
+/// `\r\n`); the status, the response head (lower-cased) and the body.
+/// Raw, so tests see exactly what went over the wire.
+pub fn http(addr: &str, method: &str, path: &str, extra: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8(raw[..split].to_vec())
+        .unwrap()
+        .to_ascii_lowercase();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, head, raw[split + 4..].to_vec())
 }
