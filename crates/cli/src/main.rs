@@ -59,9 +59,22 @@ enum Command {
         #[arg(long = "model_name", default_value = "model")]
         model_name: String,
         /// The model's base path: version directories (`1/`, `2/`…) each
-        /// holding manifest.json, the model and its labels.
-        #[arg(long = "model_base_path")]
-        model_base_path: PathBuf,
+        /// holding manifest.json, the model and its labels. The highest
+        /// version is served.
+        #[arg(long = "model_base_path", required_unless_present = "model_config_file")]
+        model_base_path: Option<PathBuf>,
+        /// Serve the models of a TF Serving `model_config_list` text file
+        /// (names, base paths, version policies, version labels) instead.
+        #[arg(long = "model_config_file", conflicts_with = "model_base_path")]
+        model_config_file: Option<PathBuf>,
+        /// Look for new and removed versions this often; 0 looks once at
+        /// start, a negative value never again either.
+        #[arg(
+            long = "file_system_poll_wait_seconds",
+            default_value_t = 1,
+            allow_negative_numbers = true
+        )]
+        file_system_poll_wait_seconds: i64,
         /// Requests taking longer get 504 DEADLINE_EXCEEDED.
         #[arg(long = "rest_api_timeout_in_ms", default_value_t = 30_000)]
         rest_api_timeout_in_ms: u64,
@@ -134,10 +147,30 @@ fn main() -> ExitCode {
             rest_api_bind,
             model_name,
             model_base_path,
+            model_config_file,
+            file_system_poll_wait_seconds,
             rest_api_timeout_in_ms,
             rest_api_enable_cors_support,
             threads,
         } => {
+            let configs = match (model_config_file, model_base_path) {
+                (Some(file), _) => match read_model_config(&file) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        eprintln!("edgeserve: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                (None, Some(base)) => vec![edgeserve_server::ModelConfig::single(model_name, base)],
+                (None, None) => {
+                    eprintln!("edgeserve: give --model_base_path or --model_config_file");
+                    return ExitCode::from(2);
+                }
+            };
+            let poll = u64::try_from(file_system_poll_wait_seconds)
+                .ok()
+                .filter(|s| *s > 0)
+                .map(std::time::Duration::from_secs);
             let options = edgeserve_server::ServeOptions {
                 addr: std::net::SocketAddr::new(rest_api_bind, rest_api_port),
                 timeout: std::time::Duration::from_millis(rest_api_timeout_in_ms),
@@ -148,7 +181,7 @@ fn main() -> ExitCode {
                 cpu: edgeserve_cpu_options(threads),
                 ..LoadOptions::default()
             };
-            match serve(&model_name, &model_base_path, &load, options) {
+            match serve(configs, load, poll, options) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("edgeserve: {e}");
@@ -159,22 +192,47 @@ fn main() -> ExitCode {
     }
 }
 
+fn read_model_config(file: &Path) -> Result<Vec<edgeserve_server::ModelConfig>, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    edgeserve_server::parse_model_config(&text, &file.display().to_string(), dir).map_err(|e| e.to_string())
+}
+
 fn serve(
-    name: &str,
-    base: &Path,
-    load: &LoadOptions,
+    configs: Vec<edgeserve_server::ModelConfig>,
+    load: LoadOptions,
+    poll: Option<std::time::Duration>,
     options: edgeserve_server::ServeOptions,
 ) -> Result<(), String> {
-    let mut store = edgeserve_server::ModelStore::new();
-    let version = store.load_latest(name, base, load).map_err(|e| e.to_string())?;
+    let models = edgeserve_server::Models::start(configs, load).map_err(|e| e.to_string())?;
+    // Reported on stderr: a caller may stop reading stdout after the banner.
+    let _poller = match poll {
+        Some(every) => Some(
+            models
+                .spawn_poller(every, |t| eprintln!("edgeserve: {t}"))
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+    let store = models.snapshot();
+    let serving: Vec<String> = store
+        .names()
+        .map(|name| {
+            let versions: Vec<String> = store
+                .model(name)
+                .map(|m| m.loaded_versions().iter().map(i64::to_string).collect())
+                .unwrap_or_default();
+            format!("model {name} version {}", versions.join(","))
+        })
+        .collect();
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let bound = edgeserve_server::bind(store, options)
+        let bound = edgeserve_server::bind(models, options)
             .await
             .map_err(|e| e.to_string())?;
         let addr = bound.local_addr().ok_or("the socket has no address")?;
         // Tests and scripts read this line to find an OS-assigned port.
-        println!("edgeserve: serving model {name} version {version} on http://{addr}");
+        println!("edgeserve: serving {} on http://{addr}", serving.join(", "));
         use std::io::Write;
         let _ = std::io::stdout().flush();
         bound.run(shutdown_signal()).await.map_err(|e| e.to_string())

@@ -3,9 +3,10 @@
 //! exactly alike.
 
 use crate::store::{ModelStore, Servable};
+use edgeserve::ImageInput;
 use edgeserve::protocol::{
-    Endpoint, Error, ModelState, ModelStatusResponse, ModelVersionStatus, PredictRequest, Route, StatusProto,
-    VersionSelector, is_api_path,
+    Class, ClassifyResponse, Endpoint, Error, Example, ExamplesRequest, Feature, ModelStatusResponse,
+    ModelVersionStatus, PredictRequest, Route, VersionSelector, is_api_path,
 };
 use std::sync::Arc;
 
@@ -70,54 +71,59 @@ impl Reply {
 
 /// Picks the servable a route names, with TF Serving's errors.
 fn servable(store: &ModelStore, route: &Route) -> Result<Arc<Servable>, Error> {
-    let not_found = || {
-        Error::not_found(match &route.version {
+    let model = store.model(&route.model);
+    let version =
+        match &route.version {
+            None => None,
+            Some(VersionSelector::Number(v)) => Some(*v),
+            Some(VersionSelector::Label(l)) => Some(model.and_then(|m| m.label(l)).ok_or_else(|| {
+                Error::invalid_argument(format!("Unrecognized servable version label: {l}"))
+            })?),
+        };
+    let found = match version {
+        None => model.and_then(|m| m.latest()),
+        Some(v) => model.and_then(|m| m.version(v)),
+    };
+    found.cloned().ok_or_else(|| {
+        Error::not_found(match version {
             None => format!("Servable not found for request: Latest({})", route.model),
-            Some(VersionSelector::Number(v)) => {
-                format!("Servable not found for request: Specific({}, {v})", route.model)
-            }
-            Some(VersionSelector::Label(l)) => format!("Unrecognized servable version label: {l}"),
+            Some(v) => format!("Servable not found for request: Specific({}, {v})", route.model),
         })
-    };
-    let versions = store.versions_of(&route.model).ok_or_else(not_found)?;
-    let found = match &route.version {
-        None => versions.values().next_back(),
-        Some(VersionSelector::Number(v)) => versions.get(v),
-        Some(VersionSelector::Label(l)) => {
-            return Err(Error::invalid_argument(format!(
-                "Unrecognized servable version label: {l}"
-            )));
-        }
-    };
-    found.cloned().ok_or_else(not_found)
+    })
 }
 
 fn status(store: &ModelStore, route: &Route) -> Result<Vec<u8>, Error> {
-    let versions = store
-        .versions_of(&route.model)
+    let states = store
+        .model(&route.model)
+        .map(|m| m.states())
+        .filter(|s| !s.is_empty())
         .ok_or_else(|| Error::not_found(format!("Could not find any versions of model {}", route.model)))?;
-    let wanted: Vec<i64> = match &route.version {
-        None => versions.keys().rev().copied().collect(),
-        Some(VersionSelector::Number(v)) if versions.contains_key(v) => vec![*v],
-        Some(VersionSelector::Number(v)) => {
-            return Err(Error::not_found(format!(
-                "Could not find version {v} of model {}",
-                route.model
-            )));
-        }
+    let one = |v: i64| {
+        states
+            .get_key_value(&v)
+            .map(|kv| vec![kv])
+            .ok_or_else(|| Error::not_found(format!("Could not find version {v} of model {}", route.model)))
+    };
+    let wanted = match &route.version {
+        None => states.iter().rev().collect(),
+        Some(VersionSelector::Number(v)) => one(*v)?,
         Some(VersionSelector::Label(l)) => {
-            return Err(Error::invalid_argument(format!(
-                "Unrecognized servable version label: {l}"
-            )));
+            let v = store
+                .model(&route.model)
+                .and_then(|m| m.label(l))
+                .ok_or_else(|| {
+                    Error::invalid_argument(format!("Unrecognized servable version label: {l}"))
+                })?;
+            one(v)?
         }
     };
     let response = ModelStatusResponse {
         model_version_status: wanted
             .into_iter()
-            .map(|version| ModelVersionStatus {
-                version,
-                state: ModelState::Available,
-                status: StatusProto::default(),
+            .map(|(version, s)| ModelVersionStatus {
+                version: *version,
+                state: s.state,
+                status: s.status.clone(),
             })
             .collect(),
     };
@@ -135,6 +141,91 @@ async fn predict(servable: &Servable, body: &[u8]) -> Result<Vec<u8>, Error> {
     })?;
     let response = servable.classifier.predict(request).await?;
     response.to_json()
+}
+
+/// The example feature that holds an image's encoded bytes (PNG, JPEG, …),
+/// named as in TF's image datasets and object-detection examples.
+pub const IMAGE_FEATURE: &str = "image/encoded";
+
+/// The encoded image of example `i`: its own [`IMAGE_FEATURE`], else the
+/// context's.
+fn image_of<'a>(i: usize, example: &'a Example, context: Option<&'a Example>) -> Result<&'a [u8], Error> {
+    let feature = example
+        .features
+        .get(IMAGE_FEATURE)
+        .or_else(|| context.and_then(|c| c.features.get(IMAGE_FEATURE)))
+        .ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "examples[{i}] has no feature '{IMAGE_FEATURE}' (the encoded image as a string or {{\"b64\": …}})"
+            ))
+        })?;
+    match feature {
+        Feature::Bytes(values) => match values.as_slice() {
+            [one] => Ok(one),
+            _ => Err(Error::invalid_argument(format!(
+                "Feature: {IMAGE_FEATURE} of examples[{i}] must hold one image, got {}",
+                values.len()
+            ))),
+        },
+        Feature::Float(_) | Feature::Int64(_) | Feature::Empty => Err(Error::invalid_argument(format!(
+            "Feature: {IMAGE_FEATURE} of examples[{i}] must be bytes (a string or {{\"b64\": …}}), got {}",
+            match feature {
+                Feature::Float(_) => "float",
+                Feature::Int64(_) => "int64",
+                _ => "an empty list",
+            }
+        ))),
+    }
+}
+
+/// `:classify` for an image classifier: each example's [`IMAGE_FEATURE`] is
+/// decoded and preprocessed as the manifest says, and its result lists every
+/// class as `[label, probability]`, highest first (a TF classification
+/// signature also returns every class; sorting saves clients the work).
+async fn classify(servable: &Servable, body: &[u8]) -> Result<Vec<u8>, Error> {
+    let request = ExamplesRequest::from_json(body)?;
+    servable
+        .metadata
+        .metadata
+        .signature_def
+        .get(request.signature_name.as_deref().unwrap_or_default())?;
+    let images = request
+        .examples
+        .iter()
+        .enumerate()
+        .map(|(i, e)| image_of(i, e, request.context.as_ref()).map(ImageInput::Encoded))
+        .collect::<Result<Vec<_>, _>>()?;
+    let results = servable.classifier.classify_batch(&images, usize::MAX).await?;
+    ClassifyResponse {
+        results: results
+            .into_iter()
+            .map(|r| {
+                r.classes
+                    .into_iter()
+                    .map(|c| Class {
+                        label: c.label.unwrap_or_default(),
+                        score: c.score,
+                    })
+                    .collect()
+            })
+            .collect(),
+    }
+    .to_json()
+}
+
+/// `:regress`: an image classifier has no regression signature, so this is
+/// TF Serving's answer for a signature of another method.
+fn regress(servable: &Servable, body: &[u8]) -> Result<Vec<u8>, Error> {
+    let request = ExamplesRequest::from_json(body)?;
+    let signature = servable
+        .metadata
+        .metadata
+        .signature_def
+        .get(request.signature_name.as_deref().unwrap_or_default())?;
+    Err(Error::invalid_argument(format!(
+        "Expected regression signature method_name to be tensorflow/serving/regress. Was: {}",
+        signature.method_name
+    )))
 }
 
 /// Answers one request with TF Serving's defaults (no CORS headers, an
@@ -233,17 +324,8 @@ async fn answer(store: &ModelStore, method: &str, path: &str, body: &[u8]) -> Re
             Endpoint::Status => status(store, &route),
             Endpoint::Metadata => Ok(servable(store, &route)?.metadata.to_json()),
             Endpoint::Predict => predict(&*servable(store, &route)?, body).await,
-            Endpoint::Classify | Endpoint::Regress => {
-                servable(store, &route)?;
-                Err(Error::unimplemented(format!(
-                    "edgeserve serve does not answer :{} yet; use :predict",
-                    if route.endpoint == Endpoint::Classify {
-                        "classify"
-                    } else {
-                        "regress"
-                    }
-                )))
-            }
+            Endpoint::Classify => classify(&*servable(store, &route)?, body).await,
+            Endpoint::Regress => regress(&*servable(store, &route)?, body),
         }
     }
     .await;

@@ -8,10 +8,14 @@
 //! libraries; [`bind`] and [`Bound::run`] host it on tokio + axum, running inference on the
 //! blocking pool so that it never stalls the reactor.
 
+pub mod config;
 pub mod handler;
+pub mod manager;
 pub mod store;
 
+pub use config::{ConfigError, ModelConfig, VersionPolicy, parse_model_config};
 pub use handler::{HandlerOptions, Reply, RequestHead, handle, handle_with};
+pub use manager::{Models, Poller, Transition};
 pub use store::{ModelStore, Servable};
 
 use axum::body::{Body, to_bytes};
@@ -78,7 +82,7 @@ impl Default for ServeOptions {
 }
 
 struct Shared {
-    store: ModelStore,
+    models: Arc<Models>,
     options: ServeOptions,
 }
 
@@ -139,7 +143,12 @@ async fn any_request(State(shared): State<Arc<Shared>>, request: Request) -> Res
             origin: origin.as_deref(),
             content_encoding: content_encoding.as_deref(),
         };
-        pollster::block_on(handler::handle_with(&shared.store, options, head, &body))
+        pollster::block_on(handler::handle_with(
+            &shared.models.snapshot(),
+            options,
+            head,
+            &body,
+        ))
     });
     match tokio::time::timeout(timeout, work).await {
         Ok(Ok(r)) => reply(r),
@@ -184,8 +193,8 @@ impl Bound {
     }
 }
 
-/// Opens the listening socket for `store`.
-pub async fn bind(store: ModelStore, options: ServeOptions) -> Result<Bound, ServeError> {
+/// Opens the listening socket for `models`.
+pub async fn bind(models: Arc<Models>, options: ServeOptions) -> Result<Bound, ServeError> {
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|e| ServeError::Bind {
@@ -194,6 +203,6 @@ pub async fn bind(store: ModelStore, options: ServeOptions) -> Result<Bound, Ser
         })?;
     Ok(Bound {
         listener,
-        shared: Arc::new(Shared { store, options }),
+        shared: Arc::new(Shared { models, options }),
     })
 }

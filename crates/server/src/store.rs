@@ -1,10 +1,14 @@
 //! The models a server holds, loaded from TF Serving's directory layout:
 //! `<base_path>/<version>/` with the model, its manifest and its labels.
+//!
+//! A [`ModelStore`] is an immutable snapshot: requests read one, and the
+//! [`Models`](crate::Models) manager publishes a new one whenever a version is
+//! loaded or unloaded, so a request never sees half a change.
 
 use crate::ServeError;
-use edgeserve::protocol::{ModelMetadataResponse, VersionSelector};
+use edgeserve::protocol::{Code, ModelMetadataResponse, ModelState, StatusProto, VersionSelector};
 use edgeserve::{Classifier, LoadOptions};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -38,10 +42,144 @@ impl Servable {
     }
 }
 
-/// Models by name, each with its loaded versions.
-#[derive(Default)]
+/// Where one version of a model stands, as TF Serving's status reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionState {
+    /// LOADING, AVAILABLE, UNLOADING or END.
+    pub state: ModelState,
+    /// OK, or why the version failed to load.
+    pub status: StatusProto,
+}
+
+impl VersionState {
+    fn ok(state: ModelState) -> VersionState {
+        VersionState {
+            state,
+            status: StatusProto::default(),
+        }
+    }
+}
+
+/// One model: its loaded versions, the state of every version it has known,
+/// and its version labels.
+#[derive(Clone, Default)]
+pub struct ModelEntry {
+    loaded: BTreeMap<i64, Arc<Servable>>,
+    states: BTreeMap<i64, VersionState>,
+    labels: BTreeMap<String, i64>,
+}
+
+impl ModelEntry {
+    /// The version serving requests that name no version: the highest one
+    /// loaded.
+    pub fn latest(&self) -> Option<&Arc<Servable>> {
+        self.loaded.values().next_back()
+    }
+
+    /// Version `v`, when it is loaded.
+    pub fn version(&self, v: i64) -> Option<&Arc<Servable>> {
+        self.loaded.get(&v)
+    }
+
+    /// The version a label points at.
+    pub fn label(&self, label: &str) -> Option<i64> {
+        self.labels.get(label).copied()
+    }
+
+    /// Every version this model has known, with its state, oldest first.
+    /// Unloaded and failed versions stay, as END.
+    pub fn states(&self) -> &BTreeMap<i64, VersionState> {
+        &self.states
+    }
+
+    /// The version numbers loaded now.
+    pub fn loaded_versions(&self) -> BTreeSet<i64> {
+        self.loaded.keys().copied().collect()
+    }
+}
+
+/// Models by name: a snapshot of what the server holds.
+#[derive(Clone, Default)]
 pub struct ModelStore {
-    models: BTreeMap<String, BTreeMap<i64, Arc<Servable>>>,
+    models: BTreeMap<String, ModelEntry>,
+}
+
+impl ModelStore {
+    /// An empty store.
+    pub fn new() -> ModelStore {
+        ModelStore::default()
+    }
+
+    /// Adds (or replaces) one version of a model, under the name it was
+    /// loaded as, and marks it AVAILABLE.
+    pub fn insert(&mut self, servable: Servable) {
+        let entry = self
+            .models
+            .entry(servable.metadata.model_spec.name.clone())
+            .or_default();
+        entry
+            .states
+            .insert(servable.version, VersionState::ok(ModelState::Available));
+        entry.loaded.insert(servable.version, Arc::new(servable));
+    }
+
+    /// Model `name`.
+    pub fn model(&self, name: &str) -> Option<&ModelEntry> {
+        self.models.get(name)
+    }
+
+    /// The names of the models held.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.models.keys().map(String::as_str)
+    }
+
+    /// Declares model `name` (so that its status answers while its first
+    /// version loads) with its labels.
+    pub(crate) fn declare(&mut self, name: &str, labels: BTreeMap<String, i64>) {
+        self.models.entry(name.to_owned()).or_default().labels = labels;
+    }
+
+    pub(crate) fn set_state(&mut self, name: &str, version: i64, state: VersionState) {
+        self.models
+            .entry(name.to_owned())
+            .or_default()
+            .states
+            .insert(version, state);
+    }
+
+    /// Takes version `version` out of service; its state becomes END.
+    pub(crate) fn unload(&mut self, name: &str, version: i64) {
+        if let Some(entry) = self.models.get_mut(name) {
+            entry.loaded.remove(&version);
+            entry.states.insert(version, VersionState::ok(ModelState::End));
+        }
+    }
+
+    pub(crate) fn failed(&mut self, name: &str, version: i64, error: &ServeError) {
+        let code = match error {
+            ServeError::Io { .. } => Code::NotFound,
+            _ => Code::InvalidArgument,
+        };
+        self.set_state(
+            name,
+            version,
+            VersionState {
+                state: ModelState::End,
+                status: StatusProto {
+                    error_code: code,
+                    error_message: error.to_string(),
+                },
+            },
+        );
+    }
+
+    pub(crate) fn loading(&mut self, name: &str, version: i64) {
+        self.set_state(name, version, VersionState::ok(ModelState::Loading));
+    }
+
+    pub(crate) fn unloading(&mut self, name: &str, version: i64) {
+        self.set_state(name, version, VersionState::ok(ModelState::Unloading));
+    }
 }
 
 /// The version directories under `base`: children whose name parses as an
@@ -92,42 +230,4 @@ pub fn load_model_dir(dir: &Path, options: &LoadOptions) -> Result<Classifier, S
         path: dir.to_owned(),
         reason: e.to_string(),
     })
-}
-
-impl ModelStore {
-    /// An empty store.
-    pub fn new() -> ModelStore {
-        ModelStore::default()
-    }
-
-    /// Loads the latest version (the highest number) under `base` as model
-    /// `name`: TF Serving's default policy, `latest { num_versions: 1 }`.
-    pub fn load_latest(&mut self, name: &str, base: &Path, options: &LoadOptions) -> Result<i64, ServeError> {
-        let (version, dir) = versions(base)?.pop_last().ok_or_else(|| ServeError::Model {
-            path: base.to_owned(),
-            reason: "no version directory (a child named by a number) was found".into(),
-        })?;
-        let servable = Servable::new(name, version, load_model_dir(&dir, options)?);
-        self.insert(servable);
-        Ok(version)
-    }
-
-    /// Adds (or replaces) one version of a model, under the name it was
-    /// loaded as.
-    pub fn insert(&mut self, servable: Servable) {
-        self.models
-            .entry(servable.metadata.model_spec.name.clone())
-            .or_default()
-            .insert(servable.version, Arc::new(servable));
-    }
-
-    /// The loaded versions of `name`, oldest first.
-    pub fn versions_of(&self, name: &str) -> Option<&BTreeMap<i64, Arc<Servable>>> {
-        self.models.get(name)
-    }
-
-    /// The names of the models held.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.models.keys().map(String::as_str)
-    }
 }

@@ -1,0 +1,264 @@
+//! Keeps the served versions in step with the disk, as TF Serving's file
+//! system poller and its availability-preserving policy do: a new version is
+//! loaded before the one it replaces is unloaded, so requests never meet a
+//! model with no version.
+
+use crate::ServeError;
+use crate::config::ModelConfig;
+use crate::store::{ModelStore, Servable, load_model_dir, versions};
+use edgeserve::LoadOptions;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How many times a version that fails to load is tried (TF Serving's
+/// `max_num_load_retries` is 5 retries after the first try).
+pub const MAX_LOAD_ATTEMPTS: u32 = 6;
+
+/// The models a server holds, and the means to reload them.
+pub struct Models {
+    configs: Vec<ModelConfig>,
+    load: LoadOptions,
+    current: RwLock<Arc<ModelStore>>,
+    /// Failed load attempts by (model, version); serialises polls too.
+    attempts: Mutex<BTreeMap<(String, i64), u32>>,
+}
+
+/// A version's change of state, as [`Models::poll`] made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// The version loaded and serves requests.
+    Loaded {
+        /// The model.
+        model: String,
+        /// The version.
+        version: i64,
+    },
+    /// The version was taken out of service.
+    Unloaded {
+        /// The model.
+        model: String,
+        /// The version.
+        version: i64,
+    },
+    /// The version failed to load.
+    Failed {
+        /// The model.
+        model: String,
+        /// The version.
+        version: i64,
+        /// Why.
+        error: String,
+    },
+}
+
+impl std::fmt::Display for Transition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Transition::Loaded { model, version } => write!(f, "model {model} version {version}: AVAILABLE"),
+            Transition::Unloaded { model, version } => {
+                write!(f, "model {model} version {version}: END (unloaded)")
+            }
+            Transition::Failed {
+                model,
+                version,
+                error,
+            } => {
+                write!(
+                    f,
+                    "model {model} version {version}: END (failed to load: {error})"
+                )
+            }
+        }
+    }
+}
+
+impl Models {
+    /// Loads what `configs` ask for, once. Fails when a model ends up with no
+    /// version, or a version label points at a version that did not load.
+    pub fn start(configs: Vec<ModelConfig>, load: LoadOptions) -> Result<Arc<Models>, ServeError> {
+        let mut store = ModelStore::new();
+        for c in &configs {
+            store.declare(&c.name, c.labels.clone());
+        }
+        let models = Arc::new(Models {
+            configs,
+            load,
+            current: RwLock::new(Arc::new(store)),
+            attempts: Mutex::new(BTreeMap::new()),
+        });
+        let transitions = models.poll();
+        let store = models.snapshot();
+        for c in &models.configs {
+            let loaded = store
+                .model(&c.name)
+                .map(|m| m.loaded_versions())
+                .unwrap_or_default();
+            if loaded.is_empty() {
+                versions(&c.base_path)?;
+                let reason = transitions
+                    .iter()
+                    .find_map(|t| match t {
+                        Transition::Failed { model, error, .. } if *model == c.name => Some(error.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_else(|| {
+                        "no version directory (a child named by a number) the policy serves".into()
+                    });
+                return Err(ServeError::Model {
+                    path: c.base_path.clone(),
+                    reason,
+                });
+            }
+            for (label, version) in &c.labels {
+                if !loaded.contains(version) {
+                    return Err(ServeError::Model {
+                        path: c.base_path.clone(),
+                        reason: format!(
+                            "version label '{label}' points at version {version} of model {}, which is not loaded",
+                            c.name
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(models)
+    }
+
+    /// What requests read now.
+    pub fn snapshot(&self) -> Arc<ModelStore> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The configured models.
+    pub fn configs(&self) -> &[ModelConfig] {
+        &self.configs
+    }
+
+    fn publish(&self, change: impl FnOnce(&mut ModelStore)) {
+        let mut guard = self.current.write().unwrap_or_else(PoisonError::into_inner);
+        let mut next = ModelStore::clone(&guard);
+        change(&mut next);
+        *guard = Arc::new(next);
+    }
+
+    /// Reads every base path once and brings the served versions in line:
+    /// loads the versions the policy wants and does not have (each visible as
+    /// LOADING meanwhile), then unloads those it no longer wants. A base path
+    /// that cannot be read leaves its model as it is.
+    pub fn poll(&self) -> Vec<Transition> {
+        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut transitions = Vec::new();
+        for c in &self.configs {
+            let Ok(on_disk) = versions(&c.base_path) else {
+                continue;
+            };
+            let numbers: BTreeSet<i64> = on_disk.keys().copied().collect();
+            let aspired = c.policy.aspired(&numbers);
+            let loaded = self
+                .snapshot()
+                .model(&c.name)
+                .map(|m| m.loaded_versions())
+                .unwrap_or_default();
+            attempts.retain(|(model, v), _| *model != c.name || numbers.contains(v));
+            for &v in aspired.difference(&loaded) {
+                let tries = attempts.entry((c.name.clone(), v)).or_insert(0);
+                if *tries >= MAX_LOAD_ATTEMPTS {
+                    continue;
+                }
+                self.publish(|s| s.loading(&c.name, v));
+                match load_model_dir(&on_disk[&v], &self.load) {
+                    Ok(classifier) => {
+                        let servable = Servable::new(&c.name, v, classifier);
+                        self.publish(|s| s.insert(servable));
+                        attempts.remove(&(c.name.clone(), v));
+                        transitions.push(Transition::Loaded {
+                            model: c.name.clone(),
+                            version: v,
+                        });
+                    }
+                    Err(e) => {
+                        *tries += 1;
+                        self.publish(|s| s.failed(&c.name, v, &e));
+                        transitions.push(Transition::Failed {
+                            model: c.name.clone(),
+                            version: v,
+                            error: e.to_string(),
+                        });
+                    }
+                }
+            }
+            // Availability first: a version the policy no longer wants stays
+            // while it is the only one serving, unless its directory is gone.
+            let serving_aspired = self
+                .snapshot()
+                .model(&c.name)
+                .is_some_and(|m| m.loaded_versions().intersection(&aspired).next().is_some());
+            for &v in loaded.difference(&aspired) {
+                if !serving_aspired && numbers.contains(&v) {
+                    continue;
+                }
+                self.publish(|s| s.unloading(&c.name, v));
+                // Requests already running hold their own Arc of the
+                // servable; it is freed when the last of them finishes.
+                self.publish(|s| s.unload(&c.name, v));
+                transitions.push(Transition::Unloaded {
+                    model: c.name.clone(),
+                    version: v,
+                });
+            }
+        }
+        transitions
+    }
+
+    /// Polls every `every` on a thread of its own, reporting each transition
+    /// to `report`, until the returned [`Poller`] is dropped.
+    pub fn spawn_poller(
+        self: &Arc<Self>,
+        every: Duration,
+        report: impl Fn(&Transition) + Send + 'static,
+    ) -> Result<Poller, ServeError> {
+        let (stop, stopped) = channel::<()>();
+        let models = Arc::clone(self);
+        let thread = std::thread::Builder::new()
+            .name("edgeserve-poller".into())
+            .spawn(move || poll_until(&models, every, &stopped, report))
+            .map_err(|e| ServeError::Io {
+                path: "edgeserve-poller thread".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Poller {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+fn poll_until(models: &Models, every: Duration, stopped: &Receiver<()>, report: impl Fn(&Transition)) {
+    loop {
+        match stopped.recv_timeout(every) {
+            Err(RecvTimeoutError::Timeout) => models.poll().iter().for_each(&report),
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// The polling thread; dropping it stops the thread and waits for it.
+pub struct Poller {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
