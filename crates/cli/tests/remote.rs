@@ -9,7 +9,7 @@
 mod common;
 
 use common::{ModelDir, Proc};
-use edgeserve::protocol::{Code, ExamplesRequest, PredictRequest, VersionSelector};
+use edgeserve::protocol::{Code, Example, ExamplesRequest, Feature, PredictRequest, VersionSelector};
 use edgeserve::{Backend, BackendKind, Classifier, Engine, EngineError, ImageInput, LoadOptions, Why};
 use edgeserve_conformance as suite;
 use edgeserve_cpu::{CpuEngine, CpuOptions};
@@ -105,16 +105,45 @@ fn client_reads_status_and_metadata_and_types_server_errors() {
     assert_eq!(e.http_status(), Some(404));
     assert_eq!(e.code(), Code::NotFound);
 
-    // The server runs predict signatures only and says so with a 501.
-    let examples = ExamplesRequest::from_json(br#"{"examples": [{"x": 1.0}]}"#).unwrap();
-    let e = block_on(client.classify(&examples)).unwrap_err();
+    // :classify through the client: the photo as an example's encoded
+    // image; the classes come back as (label, probability), highest first.
+    let coffee = suite::shared("fixtures/images/coffee_orig.png");
+    let examples = ExamplesRequest {
+        signature_name: None,
+        context: None,
+        examples: vec![Example {
+            features: [("image/encoded".to_owned(), Feature::Bytes(vec![coffee]))].into(),
+        }],
+    };
+    let classes = block_on(client.classify(&examples)).unwrap();
+    let first = &classes.results[0];
+    assert_eq!(first.len(), 1000, "every class, as a TF classification signature");
+    assert_eq!(first[0].label, "espresso");
+    assert!(first.windows(2).all(|w| w[0].score >= w[1].score));
+    let total: f32 = first.iter().map(|c| c.score).sum();
+    assert!((total - 1.0).abs() < 1e-3, "probabilities sum to {total}");
+
+    // A feature that is not an image is named in the error, with its path.
+    let floats = ExamplesRequest::from_json(br#"{"examples": [{"x": 1.0}]}"#).unwrap();
+    let e = block_on(client.classify(&floats)).unwrap_err();
     assert_eq!(
         (e.http_status(), e.code()),
-        (Some(501), Code::Unimplemented),
+        (Some(400), Code::InvalidArgument),
         "{e}"
     );
+    assert!(
+        e.to_string()
+            .contains("examples[0] has no feature 'image/encoded'"),
+        "{e}"
+    );
+    // An image classifier has no regression signature: TF Serving's answer.
     let e = block_on(client.regress(&examples)).unwrap_err();
-    assert_eq!(e.http_status(), Some(501), "{e}");
+    assert_eq!(e.http_status(), Some(400), "{e}");
+    assert!(
+        e.to_string()
+            .contains("Expected regression signature method_name to be tensorflow/serving/regress. Was: tensorflow/serving/predict"),
+        "{e}"
+    );
 
     // Checked against the remote signature before anything is sent.
     let nhwc =

@@ -285,3 +285,86 @@ fn gzip_request_bodies_are_inflated() {
         "{json}"
     );
 }
+
+fn image_example(bytes: Vec<u8>) -> edgeserve::protocol::Example {
+    edgeserve::protocol::Example {
+        features: [(
+            "image/encoded".to_owned(),
+            edgeserve::protocol::Feature::Bytes(vec![bytes]),
+        )]
+        .into(),
+    }
+}
+
+fn labels() -> Vec<String> {
+    let text =
+        std::fs::read_to_string(suite::repo_dir().join("models/efficientnet-lite0/imagenet_labels.txt"))
+            .unwrap();
+    text.lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn classify_answers_every_class_for_image_examples() {
+    let s = Server::start("classify");
+    let request = edgeserve::protocol::ExamplesRequest {
+        signature_name: Some("serving_default".into()),
+        context: None,
+        examples: ["chelsea", "coffee"]
+            .map(|i| image_example(suite::shared(&format!("fixtures/images/{i}_orig.png"))))
+            .into(),
+    };
+    let (status, json) = s.json("POST", "/v1/models/lite0:classify", &request.to_json().unwrap());
+    assert_eq!(status, 200, "{json}");
+    let results = json["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    let labels = labels();
+    for (result, image) in results.iter().zip(["chelsea", "coffee"]) {
+        let pairs = result.as_array().unwrap();
+        assert_eq!(pairs.len(), labels.len());
+        let top5: Vec<&str> = pairs[..5].iter().map(|p| p[0].as_str().unwrap()).collect();
+        let want: Vec<&str> = suite::reference_top5("efficientnet-lite0.onnx", image)
+            .into_iter()
+            .map(|i| labels[i].as_str())
+            .collect();
+        assert_eq!(top5, want, "{image}");
+    }
+
+    // The image may come in the context, shared by every example.
+    let body = edgeserve::protocol::ExamplesRequest {
+        signature_name: None,
+        context: Some(image_example(suite::shared("fixtures/images/coffee_orig.png"))),
+        examples: vec![edgeserve::protocol::Example::default()],
+    }
+    .to_json()
+    .unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("\"context\""));
+    let (status, json) = s.json("POST", "/v1/models/lite0/versions/1:classify", &body);
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["results"][0][0][0], "espresso");
+
+    let bad: [(&[u8], &str); 4] = [
+        (br#"{"examples": []}"#, "'examples' value is an empty array"),
+        (
+            br#"{"examples": [{"image/encoded": 3.5}]}"#,
+            "Feature: image/encoded of examples[0] must be bytes",
+        ),
+        (
+            br#"{"examples": [{"image/encoded": ["a", "b"]}]}"#,
+            "Feature: image/encoded of examples[0] must hold one image, got 2",
+        ),
+        (br#"{"examples": [{"image/encoded": "not an image"}]}"#, "image"),
+    ];
+    for (body, message) in bad {
+        let (status, json) = s.json("POST", "/v1/models/lite0:classify", body);
+        let error = json["error"].as_str().unwrap_or_default();
+        assert_eq!(status, 400, "{json}");
+        assert!(error.contains(message), "{error}");
+    }
+    let (status, json) = s.json("POST", "/v1/models/lite0:regress", br#"{"examples": [{}]}"#);
+    assert_eq!(status, 400);
+    assert_eq!(
+        json["error"],
+        "Expected regression signature method_name to be tensorflow/serving/regress. Was: tensorflow/serving/predict"
+    );
+    assert_eq!(s.json("GET", "/v1/models/lite0", b"").0, 200);
+}
