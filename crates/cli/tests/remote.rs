@@ -9,7 +9,7 @@
 mod common;
 
 use common::{ModelDir, Proc};
-use edgeserve::protocol::{Code, Example, ExamplesRequest, Feature, PredictRequest, VersionSelector};
+use edgeserve::protocol::{Code, Example, ExamplesRequest, Feature, PredictRequest, Tensor, VersionSelector};
 use edgeserve::{Backend, BackendKind, Classifier, Engine, EngineError, ImageInput, LoadOptions, Why};
 use edgeserve_conformance as suite;
 use edgeserve_cpu::{CpuEngine, CpuOptions};
@@ -424,4 +424,93 @@ fn client_faults_are_retried_or_typed_never_a_panic() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// Lite2's manifest, served with an encoded-image input.
+fn image_input_manifest() -> Vec<u8> {
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&bundled_file("efficientnet-lite2", "manifest.json")).unwrap();
+    manifest["input"]["encoding"] = "image".into();
+    serde_json::to_vec_pretty(&manifest).unwrap()
+}
+
+fn probabilities(r: &edgeserve::Classification) -> Vec<f32> {
+    let mut by_index: Vec<(usize, f32)> = r.classes.iter().map(|c| (c.index, c.score)).collect();
+    by_index.sort_by_key(|(i, _)| *i);
+    by_index.into_iter().map(|(_, s)| s).collect()
+}
+
+#[test]
+fn a_remote_that_takes_encoded_images_gets_the_file_as_b64() {
+    let dir = ModelDir::new("remote-b64");
+    let version = dir.add_version(1, "efficientnet-lite2");
+    std::fs::write(version.join("manifest.json"), image_input_manifest()).unwrap();
+    let server = common::serve(&dir, "lite2", &[]);
+    let config = RemoteConfig::new(server.url(), "lite2");
+
+    // The server's signature takes one encoded image per element.
+    let client = RemoteClient::new(config.clone()).unwrap();
+    let metadata = block_on(client.metadata()).unwrap();
+    let input = &metadata.metadata.signature_def.get("").unwrap().inputs["input"];
+    assert_eq!(input.dtype, edgeserve::protocol::DataType::String);
+
+    // The client's own manifest is the plain one: the remote signature alone
+    // decides that the photo goes as its file.
+    let remote = block_on(Classifier::open(
+        None,
+        &bundled_file("efficientnet-lite2", "manifest.json"),
+        Some(&labels("efficientnet-lite2")),
+        &LoadOptions {
+            backend: Backend::Remote,
+            remote: Some(config),
+            ..LoadOptions::default()
+        },
+    ))
+    .unwrap();
+    let photo = suite::shared("fixtures/images/chelsea_orig.png");
+    let there = block_on(remote.classify(ImageInput::Encoded(&photo), 1000)).unwrap();
+    assert_eq!(there.report.backend, BackendKind::Remote);
+    let top: Vec<usize> = there.classes[..5].iter().map(|c| c.index).collect();
+    assert_eq!(top, suite::reference_top5("efficientnet-lite2.onnx", "chelsea"));
+
+    // The same model locally, behind the same encoded-image signature.
+    let local = Classifier::load(
+        &suite::bundled("efficientnet-lite2"),
+        &image_input_manifest(),
+        Some(&labels("efficientnet-lite2")),
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let here = block_on(local.classify(ImageInput::Encoded(&photo), 1000)).unwrap();
+    let diff = suite::max_abs_diff(&probabilities(&here), &probabilities(&there));
+    assert!(diff <= 1e-5, "local vs remote probabilities differ by {diff}");
+
+    // Pixels go as a lossless PNG: the same answer as the file.
+    let decoded = edgeserve_vision::decode(&photo, &Default::default()).unwrap();
+    let pixels = ImageInput::Pixels {
+        width: decoded.width(),
+        height: decoded.height(),
+        format: edgeserve::PixelFormat::Rgb8,
+        data: decoded.pixels(),
+    };
+    let from_pixels = block_on(remote.classify(pixels, 1000)).unwrap();
+    assert!(suite::max_abs_diff(&probabilities(&from_pixels), &probabilities(&there)) <= 1e-6);
+
+    // One {"b64": …} predict request, locally and remotely: the same logits.
+    let file = |bytes: &[u8]| Tensor::from_vec(vec![1], vec![bytes.to_vec()]).unwrap();
+    let request = PredictRequest::instances(file(&photo));
+    let json = String::from_utf8(request.to_json().unwrap()).unwrap();
+    assert!(json.contains(r#""b64": "iVBORw0KGgo"#), "{}", &json[..60]);
+    let out =
+        |r: edgeserve::protocol::PredictResponse| r.outputs["logits"].as_slice::<f32>().unwrap().to_vec();
+    let l = out(block_on(local.predict(request.clone())).unwrap());
+    let r = out(block_on(remote.predict(request)).unwrap());
+    assert!(suite::max_abs_diff(&l, &r) <= 1e-4);
+
+    // A string that is not an image is named by its place in the input.
+    let bad = PredictRequest::instances(file(b"hello"));
+    let e = block_on(local.predict(bad.clone())).unwrap_err();
+    assert!(e.message().starts_with("input[0]: not a supported image"), "{e}");
+    let e = block_on(remote.predict(bad)).unwrap_err();
+    assert!(e.message().starts_with("input[0]: not a supported image"), "{e}");
 }

@@ -1,7 +1,10 @@
+use crate::encoded::EncodedImages;
 use edgeserve_cpu::{CpuEngine, CpuOptions};
-use edgeserve_engine::{BackendKind, BoxFuture, Engine, EngineError, ModelManifest, OutputKind};
+use edgeserve_engine::{
+    BackendKind, BoxFuture, Engine, EngineError, InputEncoding, ModelManifest, OutputKind,
+};
 use edgeserve_protocol::{
-    Code, Error as ProtocolError, Metadata, ModelMetadataResponse, ModelSpec, PredictRequest,
+    Code, DataType, Error as ProtocolError, Metadata, ModelMetadataResponse, ModelSpec, PredictRequest,
     PredictResponse, Tensor, VersionSelector,
 };
 use edgeserve_remote::{RemoteConfig, RemoteEngine};
@@ -254,6 +257,13 @@ pub struct Classifier {
     decode: DecodeOptions,
     /// Whether the model takes any batch size (else images run one by one).
     free_batch: bool,
+    /// Whether the engine's input takes encoded image files (`DT_STRING`):
+    /// a remote that decodes them itself. Images are then sent as files.
+    takes_files: bool,
+    /// Whether a local engine is served behind an encoded-image signature
+    /// (manifest `input.encoding: "image"`); images decoded here still go
+    /// in as tensors, which the adapter passes through.
+    served_as_files: bool,
 }
 
 fn ms_since(t: Instant) -> f64 {
@@ -389,24 +399,47 @@ impl Classifier {
             ));
         }
         let pre = manifest.preprocessing();
-        let (c, h, w) = (Some(3), Some(pre.height as usize), Some(pre.width as usize));
-        let want = match pre.layout {
-            edgeserve_vision::Layout::Nchw => [c, h, w],
-            edgeserve_vision::Layout::Nhwc => [h, w, c],
-        };
-        if input.shape.len() != 4 || input.shape[1..] != want {
-            return mismatch(format!(
-                "the manifest's {}x{} {:?} input does not fit the model's input shape {:?}",
-                pre.width, pre.height, pre.layout, input.shape
-            ));
+        // A string input takes encoded image files (a remote model that
+        // decodes them itself); anything else takes the preprocessed tensor.
+        let takes_files = input.dtype == DataType::String;
+        if takes_files {
+            if !input.unknown_rank && input.shape.len() != 1 {
+                return mismatch(format!(
+                    "input {:?} takes strings of shape {:?}; encoded images come as a list (shape [-1])",
+                    manifest.input.name, input.shape
+                ));
+            }
+        } else {
+            let (c, h, w) = (Some(3), Some(pre.height as usize), Some(pre.width as usize));
+            let want = match pre.layout {
+                edgeserve_vision::Layout::Nchw => [c, h, w],
+                edgeserve_vision::Layout::Nhwc => [h, w, c],
+            };
+            if input.shape.len() != 4 || input.shape[1..] != want {
+                return mismatch(format!(
+                    "the manifest's {}x{} {:?} input does not fit the model's input shape {:?}",
+                    pre.width, pre.height, pre.layout, input.shape
+                ));
+            }
         }
+        let free_batch = input.shape.first().is_none_or(Option::is_none);
         let Some(output) = sig.outputs.iter().find(|o| o.name == manifest.output.name) else {
             return mismatch(format!("output {:?} is not in the model", manifest.output.name));
         };
         if let (Some(labels), Some(Some(classes))) = (&labels, output.shape.last()) {
             labels.check_count(*classes)?;
         }
-        let free_batch = input.shape[0].is_none();
+        let served_as_files = !takes_files && manifest.input.encoding == InputEncoding::Image;
+        let engine: Box<dyn Engine> = if served_as_files {
+            Box::new(EncodedImages::new(
+                engine,
+                &manifest.input.name,
+                pre.clone(),
+                decode,
+            ))
+        } else {
+            engine
+        };
         Ok(Classifier {
             manifest,
             engine,
@@ -416,6 +449,8 @@ impl Classifier {
             preprocessing: pre,
             decode,
             free_batch,
+            takes_files,
+            served_as_files,
         })
     }
 
@@ -505,6 +540,49 @@ impl Classifier {
         })
     }
 
+    /// The images decoded and preprocessed here: one batch, or one per image
+    /// when the model takes a fixed batch of one.
+    fn tensors(&self, images: &[ImageInput<'_>]) -> Result<(Vec<Tensor>, Timings), EngineError> {
+        let t = Instant::now();
+        let decoded = images
+            .iter()
+            .map(|i| self.decode_one(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut timings = Timings {
+            decode_ms: ms_since(t),
+            ..Timings::default()
+        };
+        let t = Instant::now();
+        let batches: Vec<Tensor> = if self.free_batch {
+            vec![self.preprocessing.to_tensor(&decoded)?]
+        } else {
+            decoded
+                .chunks(1)
+                .map(|one| self.preprocessing.to_tensor(one))
+                .collect::<Result<_, _>>()?
+        };
+        timings.preprocess_ms = ms_since(t);
+        Ok((batches, timings))
+    }
+
+    /// The images as files for a model that decodes them itself: encoded
+    /// images as given (nothing re-encoded, nothing lost), pixels as PNG.
+    fn files(&self, images: &[ImageInput<'_>]) -> Result<(Vec<Tensor>, Timings), EngineError> {
+        let t = Instant::now();
+        let files = images
+            .iter()
+            .map(|image| match image {
+                ImageInput::Encoded(bytes) => Ok(bytes.to_vec()),
+                ImageInput::Pixels { .. } => Ok(edgeserve_vision::encode_png(&self.decode_one(image)?)?),
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
+        let timings = Timings {
+            preprocess_ms: ms_since(t),
+            ..Timings::default()
+        };
+        Ok((vec![Tensor::from_vec(vec![files.len()], files)?], timings))
+    }
+
     /// The top `k` classes of one image.
     pub async fn classify(&self, image: ImageInput<'_>, k: usize) -> Result<Classification, EngineError> {
         let mut all = self.classify_batch(&[image], k).await?;
@@ -525,34 +603,20 @@ impl Classifier {
         if images.is_empty() {
             return Ok(Vec::new());
         }
-        let t = Instant::now();
-        let decoded = images
-            .iter()
-            .map(|i| self.decode_one(i))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut timings = Timings {
-            decode_ms: ms_since(t),
-            ..Timings::default()
-        };
-
-        let t = Instant::now();
-        let batches: Vec<Tensor> = if self.free_batch {
-            vec![self.preprocessing.to_tensor(&decoded)?]
+        let (batches, mut timings) = if self.takes_files {
+            self.files(images)?
         } else {
-            decoded
-                .chunks(1)
-                .map(|one| self.preprocessing.to_tensor(one))
-                .collect::<Result<_, _>>()?
+            self.tensors(images)?
         };
-        timings.preprocess_ms = ms_since(t);
-
         let t = Instant::now();
         let mut scores: Vec<Vec<f32>> = Vec::with_capacity(images.len());
         let (mut backend, mut why) = (self.backend(), self.why.clone());
         for batch in batches {
             let n = batch.batch_size().unwrap_or(1);
             let inputs = BTreeMap::from([(self.manifest.input.name.clone(), batch)]);
-            edgeserve_engine::validate_inputs(self.engine.signature(), &inputs)?;
+            if !self.served_as_files {
+                edgeserve_engine::validate_inputs(self.engine.signature(), &inputs)?;
+            }
             let (mut outputs, ran, reason) = self.with_fallback(inputs, |e, i| e.run(i)).await?;
             if ran != backend {
                 (backend, why) = (ran, reason);

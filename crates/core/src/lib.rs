@@ -19,6 +19,7 @@
 //! ```
 
 mod classifier;
+mod encoded;
 
 pub use classifier::{
     Backend, ClassScore, Classification, Classifier, DEFAULT_MAX_LOCAL_MODEL_BYTES, ImageInput, LoadOptions,

@@ -9,7 +9,7 @@ mod signature;
 
 pub use error::EngineError;
 pub use manifest::{
-    InputSpec, LabelsSpec, MANIFEST_SCHEMA, ModelFile, ModelManifest, OutputKind, OutputSpec,
+    InputEncoding, InputSpec, LabelsSpec, MANIFEST_SCHEMA, ModelFile, ModelManifest, OutputKind, OutputSpec,
     PreprocessingSpec, sha256_hex,
 };
 pub use signature::{ModelSignature, TensorSpec, validate_inputs};

@@ -33,6 +33,30 @@ pub struct InputSpec {
     pub width: u32,
     /// Input height in pixels.
     pub height: u32,
+    /// What the served signature takes: the preprocessed tensor (the
+    /// default), or encoded images (`"image"`: a `DT_STRING` input of shape
+    /// `[-1]`, one PNG/JPEG/… per element, sent as `{"b64": …}`), decoded and
+    /// preprocessed as this manifest says, as TF Serving image models often
+    /// take them.
+    #[serde(default, skip_serializing_if = "InputEncoding::is_tensor")]
+    pub encoding: InputEncoding,
+}
+
+/// What a model's served input takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputEncoding {
+    /// The preprocessed float tensor.
+    #[default]
+    Tensor,
+    /// Encoded image files, one string per image.
+    Image,
+}
+
+impl InputEncoding {
+    fn is_tensor(&self) -> bool {
+        *self == InputEncoding::Tensor
+    }
 }
 
 /// What the output holds.

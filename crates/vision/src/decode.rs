@@ -132,6 +132,28 @@ pub fn from_pixels(
     })
 }
 
+/// The image as a PNG file: lossless, so a remote model that takes encoded
+/// images sees exactly these pixels.
+pub fn encode_png(image: &RgbImage) -> Result<Vec<u8>, VisionError> {
+    use image::ImageEncoder;
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new_with_quality(
+        &mut out,
+        image::codecs::png::CompressionType::Fast,
+        image::codecs::png::FilterType::Adaptive,
+    )
+    .write_image(
+        &image.pixels,
+        image.width,
+        image.height,
+        image::ExtendedColorType::Rgb8,
+    )
+    .map_err(|e| VisionError::Encode {
+        reason: e.to_string(),
+    })?;
+    Ok(out)
+}
+
 fn format_name(f: ImageFormat) -> String {
     format!("{f:?}").to_uppercase()
 }

@@ -8,7 +8,7 @@ mod postprocess;
 mod preprocess;
 mod resample;
 
-pub use decode::{DEFAULT_MAX_PIXELS, DecodeOptions, PixelFormat, RgbImage, decode, from_pixels};
+pub use decode::{DEFAULT_MAX_PIXELS, DecodeOptions, PixelFormat, RgbImage, decode, encode_png, from_pixels};
 pub use postprocess::{Labels, Scored, softmax, top_k};
 pub use preprocess::{ChannelOrder, Crop, Layout, Normalize, Preprocessing, Resize};
 
@@ -20,6 +20,12 @@ pub enum VisionError {
     UnknownFormat {
         /// The first bytes, in hex.
         head: String,
+    },
+    /// An image could not be encoded (to send it as a file).
+    #[error("cannot encode the image as PNG: {reason}")]
+    Encode {
+        /// The encoder's reason.
+        reason: String,
     },
     /// The format was recognised but the data is broken.
     #[error("cannot decode the {format} image: {reason}")]
