@@ -17,9 +17,11 @@ const CHELSEA: &[u8] = include_bytes!("../../../www/samples/chelsea_orig.png");
 const REFERENCE: &str = include_str!("../../../../shared/fixtures/reference_onnxruntime.json");
 
 #[wasm_bindgen(inline_js = "export function remote_url() { \
-    return (typeof process !== 'undefined' && process.env.EDGESERVE_REMOTE_URL) || ''; }")]
+    return (typeof process !== 'undefined' && process.env.EDGESERVE_REMOTE_URL) || ''; } \
+    export function sleep(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }")]
 extern "C" {
     fn remote_url() -> String;
+    fn sleep(ms: u32) -> js_sys::Promise;
 }
 
 #[wasm_bindgen_test]
@@ -72,4 +74,41 @@ async fn an_unreachable_remote_is_a_typed_error_not_a_trap() {
         text.contains("cannot connect to") && text.contains("after 2 attempt(s)"),
         "{text}"
     );
+}
+
+#[wasm_bindgen_test]
+async fn a_dropped_call_is_cancelled_cleanly() {
+    let mut config = RemoteConfig::new(remote_url(), "efficientnet-lite2");
+    config.timeout = std::time::Duration::from_millis(100);
+    let options = LoadOptions {
+        remote: Some(config),
+        ..LoadOptions::default()
+    };
+    let c = Classifier::open(None, MANIFEST, Some(LABELS), &options)
+        .await
+        .unwrap();
+    // Started (the fetch is sent on the first poll), then dropped.
+    let mut call = Box::pin(c.classify(ImageInput::Encoded(CHELSEA), 5));
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(call.as_mut().poll(cx).is_pending())).await;
+    assert!(first, "a remote call cannot finish without waiting");
+    drop(call);
+    // Past the dropped call's timeout: its timer must not fire into freed
+    // memory (Node would die of the uncaught error), and the classifier
+    // keeps working.
+    wasm_bindgen_futures::JsFuture::from(sleep(300)).await.unwrap();
+    let mut config = RemoteConfig::new(remote_url(), "efficientnet-lite2");
+    config.timeout = std::time::Duration::from_secs(60);
+    let c = Classifier::open(
+        None,
+        MANIFEST,
+        Some(LABELS),
+        &LoadOptions {
+            remote: Some(config),
+            ..LoadOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let r = c.classify(ImageInput::Encoded(CHELSEA), 1).await.unwrap();
+    assert_eq!(r.report.backend, BackendKind::Remote);
 }

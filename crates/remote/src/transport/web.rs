@@ -28,16 +28,21 @@ impl Transport {
 
     pub(crate) async fn send(&self, request: HttpRequest) -> Result<HttpResponse, Failure> {
         let controller = AbortController::new().map_err(|e| Failure::Other(describe(&e)))?;
-        let fire = {
+        let fire: Closure<dyn FnMut()> = {
             let controller = controller.clone();
             Closure::once(move || controller.abort())
         };
         let timer = set_timeout(fire.as_ref().unchecked_ref(), request.timeout.as_millis() as f64);
-        let result = exchange(&request, &controller).await;
-        clear_timeout(&timer);
-        drop(fire);
+        let guard = InFlight {
+            controller,
+            timer,
+            _fire: fire,
+        };
+        let result = exchange(&request, &guard.controller).await;
+        let timed_out = guard.controller.signal().aborted();
+        drop(guard);
         result.map_err(|e| match e {
-            _ if controller.signal().aborted() => Failure::Timeout,
+            _ if timed_out => Failure::Timeout,
             other => other,
         })
     }
@@ -49,6 +54,23 @@ impl Transport {
         });
         // A rejected sleep only shortens the wait.
         let _ = JsFuture::from(promise).await;
+    }
+}
+
+/// One fetch in flight. Dropped when it ends or when its caller drops the
+/// call (cancellation): the timer is cleared, so it never calls its freed
+/// closure, and the fetch is aborted so the browser stops the transfer.
+struct InFlight {
+    controller: AbortController,
+    timer: JsValue,
+    _fire: Closure<dyn FnMut()>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        clear_timeout(&self.timer);
+        // After completion this is a no-op; mid-flight it cancels.
+        self.controller.abort();
     }
 }
 
