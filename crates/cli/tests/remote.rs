@@ -214,6 +214,45 @@ fn auto_sends_lite2_remote_and_keeps_lite0_local_and_says_why() {
     assert_eq!(r.report.backend, BackendKind::Cpu);
     assert_eq!(r.report.to_string(), "cpu: model 18.5 MB <= local budget 20.0 MB");
 
+    // On a device with little memory (navigator.deviceMemory 0.25 GiB),
+    // Lite0 goes remote too: 6 × 18.5 MB for a local run is over a quarter of it.
+    // With 1 GiB it stays; with no remote it runs here and says why.
+    let small_device = |gib_quarters: u64, remote: Option<RemoteConfig>| {
+        let options = LoadOptions {
+            remote,
+            device_memory_bytes: Some(gib_quarters * (1 << 28)),
+            ..LoadOptions::default()
+        };
+        block_on(Classifier::open(
+            Some(&suite::bundled_lite0()),
+            &bundled_file("efficientnet-lite0", "manifest.json"),
+            Some(&labels("efficientnet-lite0")),
+            &options,
+        ))
+        .unwrap()
+    };
+    let (_d0, lite0) = serve("route-lite0", "efficientnet-lite0", "lite0");
+    let remote_lite0 = || Some(RemoteConfig::new(lite0.url(), "lite0"));
+    let reason = |c: &Classifier| {
+        let r = block_on(c.classify(ImageInput::Encoded(&photo), 1)).unwrap();
+        (r.report.backend, r.report.to_string())
+    };
+    let c = small_device(1, remote_lite0());
+    assert_eq!(
+        reason(&c),
+        (
+            BackendKind::Remote,
+            "remote: a local run needs ~111.3 MB, over 1/4 of the device's 268.4 MB memory".into()
+        )
+    );
+    assert_eq!(reason(&small_device(4, remote_lite0())).0, BackendKind::Cpu);
+    let (backend, text) = reason(&small_device(1, None));
+    assert_eq!(backend, BackendKind::Cpu);
+    assert!(
+        text.ends_with("268.4 MB memory, but no remote is configured"),
+        "{text}"
+    );
+
     // Without a remote, Lite2 runs locally and the report says the budget
     // was exceeded.
     let c = open(

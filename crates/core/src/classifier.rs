@@ -32,6 +32,17 @@ pub enum Backend {
 /// endpoint under `auto` (20 MB, decimal, as browsers report sizes).
 pub const DEFAULT_MAX_LOCAL_MODEL_BYTES: u64 = 20_000_000;
 
+/// Peak memory of a local run as a multiple of the model file's size:
+/// measured natively as peak resident memory of `edgeserve classify`,
+/// Lite0 120 MB for 18.5 MB (6.5×) and Lite2 159 MB for 24.3 MB (6.5×),
+/// rounded down since the native figure includes the binary itself.
+pub const LOCAL_MEMORY_PER_MODEL_BYTE: u64 = 6;
+
+/// The share of the device's memory (`navigator.deviceMemory`) a local run
+/// may take: one part in this many, leaving the rest to the page, the
+/// browser and other tabs.
+pub const DEVICE_MEMORY_SHARE: u64 = 4;
+
 /// Megabytes with one decimal, as the reports print sizes.
 fn mb(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
@@ -67,6 +78,22 @@ pub enum Why {
         /// The local budget.
         budget: u64,
     },
+    /// `auto`: running the model here would take too large a share of the
+    /// device's memory, so the remote runs it.
+    OverDeviceMemory {
+        /// The memory a local run would take (estimated from the model size).
+        needed: u64,
+        /// The device's memory.
+        device_memory: u64,
+    },
+    /// `auto`: as [`Why::OverDeviceMemory`], but no remote is configured, so
+    /// it runs locally anyway.
+    OverDeviceMemoryNoRemote {
+        /// The memory a local run would take (estimated from the model size).
+        needed: u64,
+        /// The device's memory.
+        device_memory: u64,
+    },
     /// `auto`: the local backend could not load the model; the remote runs it.
     LocalLoadFailed {
         /// The local backend that failed.
@@ -100,6 +127,24 @@ impl std::fmt::Display for Why {
                 mb(*model_bytes),
                 mb(*budget)
             ),
+            Why::OverDeviceMemory {
+                needed,
+                device_memory,
+            } => write!(
+                f,
+                "a local run needs ~{}, over 1/{DEVICE_MEMORY_SHARE} of the device's {} memory",
+                mb(*needed),
+                mb(*device_memory)
+            ),
+            Why::OverDeviceMemoryNoRemote {
+                needed,
+                device_memory,
+            } => write!(
+                f,
+                "a local run needs ~{}, over 1/{DEVICE_MEMORY_SHARE} of the device's {} memory, but no remote is configured",
+                mb(*needed),
+                mb(*device_memory)
+            ),
             Why::LocalLoadFailed { backend, error } => {
                 write!(f, "the {backend} backend could not load the model: {error}")
             }
@@ -125,6 +170,11 @@ pub struct LoadOptions {
     /// Under `auto`, whether a local failure (loading, or running a valid
     /// request) is answered by the remote. `false` returns the local error.
     pub fallback: bool,
+    /// The device's memory in bytes, where known (in browsers,
+    /// `navigator.deviceMemory` GiB). Under `auto`, a model whose local run
+    /// would take more than 1/[`DEVICE_MEMORY_SHARE`] of it
+    /// ([`LOCAL_MEMORY_PER_MODEL_BYTE`] × its size) runs on the remote.
+    pub device_memory_bytes: Option<u64>,
 }
 
 impl Default for LoadOptions {
@@ -136,6 +186,7 @@ impl Default for LoadOptions {
             remote: None,
             max_local_model_bytes: DEFAULT_MAX_LOCAL_MODEL_BYTES,
             fallback: true,
+            device_memory_bytes: None,
         }
     }
 }
@@ -316,6 +367,11 @@ impl Classifier {
         let labels = read_labels(&manifest, labels)?;
         let (model_bytes, budget) = (manifest.model.bytes, options.max_local_model_bytes);
         let remote = options.remote.as_ref();
+        let needed = model_bytes.saturating_mul(LOCAL_MEMORY_PER_MODEL_BYTE);
+        let over_memory = options
+            .device_memory_bytes
+            .filter(|memory| needed > memory / DEVICE_MEMORY_SHARE)
+            .map(|memory| (needed, memory));
         let local_why = match (options.backend, remote) {
             (Backend::Remote, None) => {
                 return Err(EngineError::Remote {
@@ -331,8 +387,21 @@ impl Classifier {
                 let why = Why::OverBudget { model_bytes, budget };
                 return Classifier::on_remote(config, manifest, why, labels, options).await;
             }
+            (Backend::Auto, Some(config)) if let Some((needed, device_memory)) = over_memory => {
+                let why = Why::OverDeviceMemory {
+                    needed,
+                    device_memory,
+                };
+                return Classifier::on_remote(config, manifest, why, labels, options).await;
+            }
             (Backend::Auto, Some(_)) => Why::WithinBudget { model_bytes, budget },
             (Backend::Auto, None) if model_bytes > budget => Why::OverBudgetNoRemote { model_bytes, budget },
+            (Backend::Auto, None) if let Some((needed, device_memory)) = over_memory => {
+                Why::OverDeviceMemoryNoRemote {
+                    needed,
+                    device_memory,
+                }
+            }
             (Backend::Auto, None) => Why::OnlyAvailable,
         };
         let may_fall_back = options.backend == Backend::Auto && options.fallback;
