@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Load on `edgeserve serve`, measured with wrk: requests/s and p50/p99
+latency of :predict for EfficientNet-Lite0 on loopback, at several
+concurrencies, with two bodies for the same photo: a float tensor (what a
+client that preprocesses sends) and the file as {"b64": ...} (a model whose
+manifest says `input.encoding: "image"`, so the server decodes).
+
+Not a test: it prints a markdown table. Every process it starts binds
+127.0.0.1 and is stopped by pid before it returns.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open(os.getenv("BODY"), "rb"))
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+def wrk_units(value, unit):
+    scale = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}[unit]
+    return float(value) * scale
+
+
+def run_wrk(url, body, connections, seconds):
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(LUA)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t", str(min(connections, 2)), "-c", str(connections),
+             "-d", f"{seconds}s", "--latency", "--timeout", "30s", "-s", lua.name, url],
+            env={**os.environ, "BODY": body}, capture_output=True, text=True, check=True,
+        ).stdout
+    finally:
+        os.unlink(lua.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {p: wrk_units(*re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s|m)\b", out).groups())
+           for p in ("50", "99")}
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket = re.search(r"Socket errors:.*", out)
+    return rps, lat["50"], lat["99"], int(errors.group(1)) if errors else 0, socket.group(0) if socket else ""
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True, help="edgeserve binary")
+    ap.add_argument("--payload", required=True, help="payload binary")
+    ap.add_argument("--model-dir", required=True, help="bundled Lite0 directory")
+    ap.add_argument("--image", required=True)
+    ap.add_argument("--connections", default="1,8,32")
+    ap.add_argument("--seconds", type=int, default=10)
+    args = ap.parse_args()
+
+    work = tempfile.mkdtemp(prefix="edgeserve-load-")
+    server = None
+    try:
+        for name, encoding in (("lite0", "tensor"), ("lite0_b64", "image")):
+            version = os.path.join(work, name, "1")
+            os.makedirs(version)
+            for f in os.listdir(args.model_dir):
+                if f.endswith((".onnx", ".txt")):
+                    os.symlink(os.path.abspath(os.path.join(args.model_dir, f)), os.path.join(version, f))
+            manifest = json.load(open(os.path.join(args.model_dir, "manifest.json")))
+            manifest["input"]["encoding"] = encoding
+            json.dump(manifest, open(os.path.join(version, "manifest.json"), "w"))
+        config = os.path.join(work, "models.config")
+        with open(config, "w") as f:
+            f.write("model_config_list {\n")
+            for name in ("lite0", "lite0_b64"):
+                f.write(f'  config {{ name: "{name}" base_path: "{name}" model_platform: "onnx" }}\n')
+            f.write("}\n")
+
+        sizes = json.loads(subprocess.run(
+            [args.payload, os.path.join(args.model_dir, "manifest.json"), args.image, work],
+            capture_output=True, text=True, check=True).stdout)
+
+        server = subprocess.Popen(
+            [args.server, "serve", "--rest_api_port", "0", "--model_config_file", config],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        deadline = time.time() + 120
+        url = None
+        while url is None and time.time() < deadline:
+            line = server.stdout.readline()
+            if not line:
+                sys.exit("edgeserve serve exited before printing its address")
+            m = re.search(r"on (http://\S+)", line)
+            url = m and m.group(1)
+        if url is None:
+            sys.exit("edgeserve serve did not print its address in 120 s")
+
+        rows = []
+        for label, model, body in (("float tensor", "lite0", "float.json"),
+                                   ("b64 file", "lite0_b64", "b64.json")):
+            endpoint = f"{url}/v1/models/{model}:predict"
+            run_wrk(endpoint, os.path.join(work, body), 1, 2)  # warm-up
+            for c in (int(x) for x in args.connections.split(",")):
+                rps, p50, p99, bad, sock = run_wrk(endpoint, os.path.join(work, body), c, args.seconds)
+                rows.append((label, c, rps, p50, p99, bad, sock))
+                print(f"{label:12} c={c:<3} {rps:8.1f} req/s  p50 {p50:8.2f} ms  p99 {p99:8.2f} ms"
+                      f"  non-2xx {bad} {sock}", file=sys.stderr)
+
+        print(f"\nimage {sizes['image_bytes']:,} B; float-tensor body {sizes['float']['bytes']:,} B "
+              f"(client encode {sizes['float']['encode_ms']:.2f} ms); b64 body {sizes['b64']['bytes']:,} B "
+              f"(client encode {sizes['b64']['encode_ms']:.2f} ms)\n")
+        print("| body | connections | requests/s | p50 | p99 | non-2xx |")
+        print("|---|---|---|---|---|---|")
+        for label, c, rps, p50, p99, bad, _ in rows:
+            print(f"| {label} | {c} | {rps:.1f} | {p50:.1f} ms | {p99:.1f} ms | {bad} |")
+    finally:
+        if server is not None:
+            os.kill(server.pid, signal.SIGTERM)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(server.pid, signal.SIGKILL)
+                server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
