@@ -32,39 +32,118 @@ pub(crate) fn write_string(out: &mut Vec<u8>, bytes: &[u8]) {
     out.push(b'"');
 }
 
-/// C's `printf("%.{precision}g", v)` for a finite `v`.
-///
-/// Hand-written because Rust's formatter has no `%g`; the digits come from
-/// Rust's exact decimal conversion, which rounds exact ties to even as glibc
-/// does.
-pub(crate) fn format_g(v: f64, precision: usize) -> String {
-    let precision = precision.max(1);
-    if v == 0.0 {
-        return if v.is_sign_negative() { "-0" } else { "0" }.to_owned();
+/// ASCII text of at most 40 bytes on the stack. `%g` text is at most a sign,
+/// 17 digits, a point and a 5-character exponent (the fixed form has an
+/// exponent in -4..17, so at most 4 leading zeros), so formatting a number
+/// never allocates: a float-tensor request is 150,528 of them.
+pub(crate) struct Text {
+    buf: [u8; 40],
+    len: usize,
+}
+
+impl Text {
+    fn new() -> Self {
+        Text { buf: [0; 40], len: 0 }
     }
-    let sci = format!("{:.*e}", precision - 1, v);
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let p = i32::try_from(precision).unwrap_or(i32::MAX);
-    if exp < -4 || exp >= p {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!(
-            "{}e{sign}{:02}",
-            strip_fraction_zeros(mantissa),
-            exp.unsigned_abs()
-        )
-    } else {
-        let decimals = usize::try_from(p - 1 - exp).unwrap_or(0);
-        strip_fraction_zeros(&format!("{v:.decimals$}")).to_owned()
+
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.push(b);
+        }
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 }
 
-fn strip_fraction_zeros(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
+impl std::fmt::Write for Text {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.len + s.len() > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.extend(s.as_bytes());
+        Ok(())
     }
+}
+
+fn trim_zeros(digits: &[u8]) -> &[u8] {
+    let keep = digits.iter().rposition(|&d| d != b'0').map_or(0, |i| i + 1);
+    &digits[..keep]
+}
+
+/// C's `printf("%.{precision}g", v)` for a finite `v`.
+///
+/// Hand-written because Rust's formatter has no `%g`. The digits come from
+/// one exact `{:e}` conversion (which rounds exact ties to even, as glibc
+/// does); the fixed form is laid out from the same digits, since `%g` takes
+/// its exponent from the rounded `%e` form.
+pub(crate) fn format_g(v: f64, precision: usize) -> Text {
+    use std::fmt::Write as _;
+    let precision = precision.clamp(1, 17);
+    let mut out = Text::new();
+    if v.is_sign_negative() {
+        out.push(b'-');
+    }
+    if v == 0.0 {
+        out.push(b'0');
+        return out;
+    }
+    let mut sci = Text::new();
+    // Cannot fail: at most 1 + 1 + 16 + 5 bytes.
+    let _ = write!(sci, "{:.*e}", precision - 1, v.abs());
+    let sci = sci.as_bytes();
+    let e = sci.iter().position(|&b| b == b'e').unwrap_or(sci.len());
+    let lead = sci.first().copied().unwrap_or(b'0');
+    let frac = sci.get(2..e).unwrap_or_default();
+    let exp: i32 = std::str::from_utf8(sci.get(e + 1..).unwrap_or_default())
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let p = i32::try_from(precision).unwrap_or(17);
+    if exp < -4 || exp >= p {
+        out.push(lead);
+        let frac = trim_zeros(frac);
+        if !frac.is_empty() {
+            out.push(b'.');
+            out.extend(frac);
+        }
+        out.push(b'e');
+        out.push(if exp < 0 { b'-' } else { b'+' });
+        if exp.unsigned_abs() < 10 {
+            out.push(b'0');
+        }
+        let _ = write!(out, "{}", exp.unsigned_abs());
+    } else if exp >= 0 {
+        // exp < precision, so the integer part is all in the digits.
+        let int_len = exp.unsigned_abs() as usize;
+        out.push(lead);
+        out.extend(frac.get(..int_len).unwrap_or_default());
+        let rest = trim_zeros(frac.get(int_len..).unwrap_or_default());
+        if !rest.is_empty() {
+            out.push(b'.');
+            out.extend(rest);
+        }
+    } else {
+        out.extend(b"0.");
+        for _ in 1..exp.unsigned_abs() {
+            out.push(b'0');
+        }
+        out.push(lead);
+        out.extend(trim_zeros(frac));
+    }
+    out
 }
 
 /// TF Serving's `WriteDecimal` for one float type: shortest `%g` text if it
@@ -80,13 +159,13 @@ fn write_decimal(out: &mut Vec<u8>, v: f64, round_trips: impl Fn(&str) -> bool, 
         return;
     }
     let mut text = format_g(v, 6);
-    if !round_trips(&text) {
+    if !round_trips(text.as_str()) {
         text = format_g(v, max_digits10);
     }
-    if !text.contains('.') && !text.contains('e') {
-        text.push_str(".0");
-    }
     out.extend_from_slice(text.as_bytes());
+    if !text.as_bytes().iter().any(|&b| b == b'.' || b == b'e') {
+        out.extend_from_slice(b".0");
+    }
 }
 
 /// `WriteDecimal<float>`.
@@ -348,7 +427,59 @@ mod tests {
             (1000.0, 3, "1e+03"),
         ];
         for &(v, p, want) in cases {
-            assert_eq!(format_g(v, p), want, "%.{p}g of {v}");
+            assert_eq!(format_g(v, p).as_str(), want, "%.{p}g of {v}");
+        }
+    }
+
+    /// `%g` the plain way: `{:e}` for the exponent, then `{:.N}` for the
+    /// fixed form. Slow (allocations), obviously right.
+    fn plain_g(v: f64, p: usize) -> String {
+        let sci = format!("{:.*e}", p - 1, v);
+        let (mantissa, exp) = sci.split_once('e').unwrap();
+        let exp: i32 = exp.parse().unwrap();
+        let strip = |s: &str| {
+            if s.contains('.') {
+                s.trim_end_matches('0').trim_end_matches('.').to_owned()
+            } else {
+                s.to_owned()
+            }
+        };
+        if exp < -4 || exp >= p as i32 {
+            let sign = if exp < 0 { '-' } else { '+' };
+            format!("{}e{sign}{:02}", strip(mantissa), exp.unsigned_abs())
+        } else {
+            strip(&format!("{v:.*}", (p as i32 - 1 - exp) as usize))
+        }
+    }
+
+    #[test]
+    fn format_g_agrees_with_the_plain_form() {
+        // Every exponent of f32 and f64 and many mantissas: a xorshift walk
+        // over bit patterns, plus powers of ten and their neighbours, where
+        // rounding carries into a new digit.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut values = Vec::new();
+        for _ in 0..60_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(f64::from(f32::from_bits(x as u32)));
+            values.push(f64::from_bits(x));
+        }
+        for e in -40..40 {
+            let t = 10f64.powi(e);
+            values.extend([
+                t,
+                t * (1.0 - 1e-7),
+                t * (1.0 + 1e-7),
+                9.999_995 * t,
+                9.999_994_9 * t,
+            ]);
+        }
+        for v in values.into_iter().filter(|v| v.is_finite() && *v != 0.0) {
+            for p in [6, 9, 17] {
+                assert_eq!(format_g(v, p).as_str(), plain_g(v, p), "%.{p}g of {v:e}");
+            }
         }
     }
 
