@@ -50,7 +50,7 @@ fn mb(bytes: u64) -> String {
 
 /// Why a backend was chosen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", rename_all_fields = "camelCase")]
 pub enum Why {
     /// The caller asked for it.
     Requested,
@@ -175,6 +175,11 @@ pub struct LoadOptions {
     /// would take more than 1/[`DEVICE_MEMORY_SHARE`] of it
     /// ([`LOCAL_MEMORY_PER_MODEL_BYTE`] × its size) runs on the remote.
     pub device_memory_bytes: Option<u64>,
+    /// The model file's SHA-256, when the caller already computed it: it is
+    /// compared with the manifest's instead of hashing the bytes again. In
+    /// browsers WebCrypto's native digest takes milliseconds where hashing
+    /// 18.5 MB in wasm took ~350 ms, most of a cold load.
+    pub model_sha256: Option<[u8; 32]>,
 }
 
 impl Default for LoadOptions {
@@ -187,12 +192,15 @@ impl Default for LoadOptions {
             max_local_model_bytes: DEFAULT_MAX_LOCAL_MODEL_BYTES,
             fallback: true,
             device_memory_bytes: None,
+            model_sha256: None,
         }
     }
 }
 
-/// Milliseconds spent in each step.
+/// Milliseconds spent in each step. Serialised in camelCase (`decodeMs`),
+/// as JS reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Timings {
     /// Decoding the image(s).
     pub decode_ms: f64,
@@ -317,6 +325,69 @@ pub struct Classifier {
     served_as_files: bool,
 }
 
+/// Where [`Classifier::open`] will run a model, decided from its manifest
+/// and the options alone (nothing is loaded or fetched).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// On a local backend, which needs the model's bytes.
+    Local(Why),
+    /// On the configured remote: the model's bytes are not needed.
+    Remote(Why),
+}
+
+impl Plan {
+    /// Whether the model's bytes are needed (a local run).
+    pub fn needs_model(&self) -> bool {
+        matches!(self, Plan::Local(_))
+    }
+}
+
+fn no_remote() -> EngineError {
+    EngineError::Remote {
+        code: Code::InvalidArgument,
+        message: "the remote backend was asked for but no remote endpoint is configured".into(),
+    }
+}
+
+/// Decides where a model runs: the explicit backend, else (under `auto`)
+/// the local budget, then the device's memory, with the reason. A plan to
+/// run locally may still end on the remote if the local load fails and
+/// fallback is on.
+pub fn plan(manifest: &ModelManifest, options: &LoadOptions) -> Result<Plan, EngineError> {
+    let (model_bytes, budget) = (manifest.model.bytes, options.max_local_model_bytes);
+    let has_remote = options.remote.is_some();
+    let needed = model_bytes.saturating_mul(LOCAL_MEMORY_PER_MODEL_BYTE);
+    let over_memory = options
+        .device_memory_bytes
+        .filter(|memory| needed > memory / DEVICE_MEMORY_SHARE)
+        .map(|memory| (needed, memory));
+    Ok(match (options.backend, has_remote) {
+        (Backend::Remote, false) => return Err(no_remote()),
+        (Backend::Remote, true) => Plan::Remote(Why::Requested),
+        (Backend::Cpu, _) => Plan::Local(Why::Requested),
+        (Backend::Auto, true) if model_bytes > budget => {
+            Plan::Remote(Why::OverBudget { model_bytes, budget })
+        }
+        (Backend::Auto, true) if let Some((needed, device_memory)) = over_memory => {
+            Plan::Remote(Why::OverDeviceMemory {
+                needed,
+                device_memory,
+            })
+        }
+        (Backend::Auto, true) => Plan::Local(Why::WithinBudget { model_bytes, budget }),
+        (Backend::Auto, false) if model_bytes > budget => {
+            Plan::Local(Why::OverBudgetNoRemote { model_bytes, budget })
+        }
+        (Backend::Auto, false) if let Some((needed, device_memory)) = over_memory => {
+            Plan::Local(Why::OverDeviceMemoryNoRemote {
+                needed,
+                device_memory,
+            })
+        }
+        (Backend::Auto, false) => Plan::Local(Why::OnlyAvailable),
+    })
+}
+
 fn ms_since(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
@@ -365,44 +436,14 @@ impl Classifier {
     ) -> Result<Classifier, EngineError> {
         let manifest = ModelManifest::from_json(manifest_json)?;
         let labels = read_labels(&manifest, labels)?;
-        let (model_bytes, budget) = (manifest.model.bytes, options.max_local_model_bytes);
         let remote = options.remote.as_ref();
-        let needed = model_bytes.saturating_mul(LOCAL_MEMORY_PER_MODEL_BYTE);
-        let over_memory = options
-            .device_memory_bytes
-            .filter(|memory| needed > memory / DEVICE_MEMORY_SHARE)
-            .map(|memory| (needed, memory));
-        let local_why = match (options.backend, remote) {
-            (Backend::Remote, None) => {
-                return Err(EngineError::Remote {
-                    code: Code::InvalidArgument,
-                    message: "the remote backend was asked for but no remote endpoint is configured".into(),
-                });
-            }
-            (Backend::Remote, Some(config)) => {
-                return Classifier::on_remote(config, manifest, Why::Requested, labels, options).await;
-            }
-            (Backend::Cpu, _) => Why::Requested,
-            (Backend::Auto, Some(config)) if model_bytes > budget => {
-                let why = Why::OverBudget { model_bytes, budget };
+        let local_why = match (plan(&manifest, options)?, remote) {
+            (Plan::Remote(why), Some(config)) => {
                 return Classifier::on_remote(config, manifest, why, labels, options).await;
             }
-            (Backend::Auto, Some(config)) if let Some((needed, device_memory)) = over_memory => {
-                let why = Why::OverDeviceMemory {
-                    needed,
-                    device_memory,
-                };
-                return Classifier::on_remote(config, manifest, why, labels, options).await;
-            }
-            (Backend::Auto, Some(_)) => Why::WithinBudget { model_bytes, budget },
-            (Backend::Auto, None) if model_bytes > budget => Why::OverBudgetNoRemote { model_bytes, budget },
-            (Backend::Auto, None) if let Some((needed, device_memory)) = over_memory => {
-                Why::OverDeviceMemoryNoRemote {
-                    needed,
-                    device_memory,
-                }
-            }
-            (Backend::Auto, None) => Why::OnlyAvailable,
+            // plan() only says remote when one is configured.
+            (Plan::Remote(_), None) => return Err(no_remote()),
+            (Plan::Local(why), _) => why,
         };
         let may_fall_back = options.backend == Backend::Auto && options.fallback;
         let local = load_local(model, &manifest, options).and_then(|engine| {
@@ -571,6 +612,18 @@ impl Classifier {
                 timings,
             },
         ))
+    }
+
+    /// A TF Serving REST predict body in, the response body out, read and
+    /// written exactly as TF Serving's REST API does (the signature named in
+    /// the body decides the input dtypes); with the report.
+    pub async fn predict_json(&self, body: &[u8]) -> Result<(Vec<u8>, Report), ProtocolError> {
+        let metadata = self.metadata();
+        let request = PredictRequest::from_json(body, |signature| {
+            Ok(metadata.metadata.signature_def.get(signature)?.input_types())
+        })?;
+        let (response, report) = self.predict_with_report(request).await?;
+        Ok((response.to_json()?, report))
     }
 
     /// `call` on the chosen engine, or on the remote when the local one fails
@@ -769,6 +822,12 @@ fn load_local(
             manifest.model.file
         ))
     })?;
-    manifest.verify_model(model)?;
+    match options.model_sha256 {
+        Some(digest) => {
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            manifest.verify_model_digest(model.len(), &hex)?;
+        }
+        None => manifest.verify_model(model)?,
+    }
     Ok(Box::new(CpuEngine::load(model, &options.cpu)?))
 }

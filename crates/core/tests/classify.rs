@@ -183,6 +183,42 @@ fn a_model_that_is_not_the_manifests_is_refused() {
 }
 
 #[test]
+fn a_digest_given_by_the_caller_is_checked_against_the_manifest() {
+    let manifest = bundled("manifest.json");
+    let sha256: String = edgeserve::ModelManifest::from_json(&manifest)
+        .unwrap()
+        .model
+        .sha256;
+    let digest: [u8; 32] =
+        std::array::from_fn(|i| u8::from_str_radix(&sha256[2 * i..2 * i + 2], 16).unwrap());
+    let with = |digest| LoadOptions {
+        model_sha256: Some(digest),
+        ..LoadOptions::default()
+    };
+    // The right digest is trusted (the bytes are not hashed again)…
+    let c = Classifier::load(&suite::bundled_lite0(), &manifest, Some(&labels()), &with(digest)).unwrap();
+    assert_eq!(c.backend(), BackendKind::Cpu);
+    // …a wrong one is refused, naming both…
+    let mut wrong = digest;
+    wrong[0] ^= 0xff;
+    let e = Classifier::load(&suite::bundled_lite0(), &manifest, Some(&labels()), &with(wrong))
+        .err()
+        .unwrap();
+    assert!(matches!(e, EngineError::Integrity(_)), "{e:?}");
+    assert!(e.to_string().contains("the manifest says ad5c487b"), "{e}");
+    // …and the length is still checked against the bytes themselves.
+    let e = Classifier::load(
+        &suite::bundled_lite0()[..1000],
+        &manifest,
+        Some(&labels()),
+        &with(digest),
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("is 1000 bytes"), "{e}");
+}
+
+#[test]
 fn metadata_is_tf_servings() {
     let m = lite0().metadata();
     assert_eq!(m.model_spec.name, "efficientnet-lite0");

@@ -194,18 +194,22 @@ impl ModelManifest {
 
     /// Checks that `bytes` are the model file: size, then SHA-256.
     pub fn verify_model(&self, bytes: &[u8]) -> Result<(), EngineError> {
-        if bytes.len() as u64 != self.model.bytes {
+        self.verify_model_digest(bytes.len(), &sha256_hex(bytes))
+    }
+
+    /// [`ModelManifest::verify_model`] for a file whose SHA-256 (lowercase
+    /// hex) the caller already computed, e.g. with the browser's native
+    /// WebCrypto, which is far faster than hashing in wasm.
+    pub fn verify_model_digest(&self, len: usize, sha256: &str) -> Result<(), EngineError> {
+        if len as u64 != self.model.bytes {
             return Err(EngineError::Integrity(format!(
-                "{} is {} bytes, the manifest says {}",
-                self.model.file,
-                bytes.len(),
-                self.model.bytes
+                "{} is {len} bytes, the manifest says {}",
+                self.model.file, self.model.bytes
             )));
         }
-        let got = sha256_hex(bytes);
-        if got != self.model.sha256 {
+        if sha256 != self.model.sha256 {
             return Err(EngineError::Integrity(format!(
-                "{} has sha256 {got}, the manifest says {}",
+                "{} has sha256 {sha256}, the manifest says {}",
                 self.model.file, self.model.sha256
             )));
         }
