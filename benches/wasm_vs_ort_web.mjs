@@ -1,0 +1,82 @@
+#!/usr/bin/env node
+// edgeserve's wasm CPU backend vs onnxruntime-web's wasm backend in the
+// same headless Chromium: Lite0 batch-1 latency, interleaved, medians and
+// ratios, with 1 and 2 onnxruntime-web threads (the page is cross-origin
+// isolated, so threads are allowed; edgeserve's wasm is single-threaded).
+// Also the package's wasm sizes. Not a test: it prints a table.
+//
+//   node benches/wasm_vs_ort_web.mjs [--runs 30] [--threads 1,2]
+
+import { chromium } from '../tests/js/node_modules/playwright-core/index.mjs';
+import { createServer } from 'node:http';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const shared = process.env.EDGESERVE_SHARED ?? path.resolve(root, '../shared');
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '30' }, threads: { type: 'string', default: '1,2' } } });
+
+const mounts = {
+  '/pkg/': path.join(root, 'pkg'),
+  '/ort/': path.join(root, 'tests/js/node_modules/onnxruntime-web/dist'),
+  '/models/': path.join(root, 'models'),
+  '/samples/': path.join(root, 'www/samples'),
+  '/inputs/': path.join(shared, 'fixtures/inputs'),
+  '/': path.join(here, 'web'),
+};
+const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
+
+const server = createServer((req, res) => {
+  const url = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  const [prefix, dir] = Object.entries(mounts).find(([p]) => url.startsWith(p));
+  const file = path.join(dir, url.slice(prefix.length));
+  if (!file.startsWith(dir) || !existsSync(file) || statSync(file).isDirectory()) return res.writeHead(404).end();
+  res.writeHead(200, {
+    'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+    // Cross-origin isolation: SharedArrayBuffer, so wasm threads.
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Embedder-Policy': 'require-corp',
+  });
+  res.end(readFileSync(file));
+});
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+const base = `http://127.0.0.1:${server.address().port}`;
+const profile = mkdtempSync(path.join(tmpdir(), 'edgeserve-bench-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-extensions'],
+});
+try {
+  const rows = [];
+  for (const threads of args.threads.split(',').map(Number)) {
+    const page = await context.newPage();
+    await page.goto(`${base}/bench.html?runs=${args.runs}&threads=${threads}`);
+    await page.waitForFunction(() => window.benchResult, null, { timeout: 600_000 });
+    const r = await page.evaluate(() => window.benchResult);
+    await page.close();
+    if (r.error) throw new Error(r.error);
+    rows.push(r);
+    console.error(JSON.stringify(r));
+  }
+  const wasm = path.join(root, 'pkg/dist/edgeserve_bg.wasm');
+  const bytes = readFileSync(wasm);
+  console.log(`\npkg/dist/edgeserve_bg.wasm: ${bytes.length.toLocaleString('en')} B, ${gzipSync(bytes, { level: 9 }).length.toLocaleString('en')} B gzipped\n`);
+  console.log('| onnxruntime-web threads | isolated | edgeserve (1 thread) | onnxruntime-web | ratio | edgeserve cold load / first result | edgeserve warm start | ort-web session |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const f = (x) => `${x.toFixed(1)} ms`;
+    console.log(
+      `| ${r.threads} | ${r.crossOriginIsolated} | ${f(r.edgeserve.medianMs)} | ${f(r.onnxruntimeWeb.medianMs)} | ${(r.edgeserve.medianMs / r.onnxruntimeWeb.medianMs).toFixed(2)}× | ${f(r.edgeserve.loadMs)} / ${f(r.edgeserve.firstResultMs)} | ${f(r.edgeserve.warmStartMs)} | ${f(r.onnxruntimeWeb.loadMs)} |`,
+    );
+  }
+} finally {
+  await context.close();
+  await new Promise((ok) => server.close(ok));
+  rmSync(profile, { recursive: true, force: true });
+}

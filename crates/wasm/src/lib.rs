@@ -1,0 +1,399 @@
+//! The wasm-bindgen exports behind the npm package (`pkg/`).
+//!
+//! These are the raw bindings: bytes and plain objects in, plain objects
+//! out. The package's JavaScript (`pkg/src/`) is the public face: it
+//! fetches models with progress and cancellation, turns browser images into
+//! pixels, and rethrows errors as `EdgeserveError`. Everything that checks
+//! input lives here, in Rust, so no input reaches a panic; errors cross as
+//! JS `Error`s carrying a stable `code` and TF Serving's `status`.
+//!
+//! TF Serving requests and responses cross as JSON text, read and written by
+//! the protocol crate exactly as TF Serving's REST API does: a request a
+//! user copied from TF Serving's docs means the same here (`b64`, row and
+//! columnar forms, `signature_name`), which a generic JS-object mapping
+//! would not guarantee.
+
+#![cfg(target_arch = "wasm32")]
+
+mod error;
+mod options;
+
+use edgeserve::protocol::Code;
+use edgeserve::{Classifier, ImageInput, PixelFormat, Report};
+use error::{JsError, disposed};
+use js_sys::{Reflect, Uint8Array};
+use serde::Serialize;
+use std::future::Future;
+use std::rc::Rc;
+use std::task::Poll;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// Reports a panic on the console before the instance traps. No input
+/// should reach one; this is for the bug that does.
+#[wasm_bindgen(start)]
+fn start() {
+    std::panic::set_hook(Box::new(|info| {
+        web_sys::console::error_1(
+            &format!("edgeserve: internal error (a bug, please report): {info}").into(),
+        );
+    }));
+}
+
+/// Where a model would run under these options, without loading anything:
+/// `{ needsModel, backend, reason }`. The package asks before downloading
+/// a model, so a model that goes to the remote is never fetched.
+#[wasm_bindgen]
+pub fn plan(manifest: &str, options: JsValue) -> Result<JsValue, JsValue> {
+    let manifest = edgeserve::ModelManifest::from_json(manifest.as_bytes()).map_err(JsError::from)?;
+    let options = options::load_options(options, &manifest)?;
+    let plan = edgeserve::plan(&manifest, &options).map_err(JsError::from)?;
+    let (backend, why) = match &plan {
+        edgeserve::Plan::Local(why) => ("cpu", why),
+        edgeserve::Plan::Remote(why) => ("remote", why),
+    };
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct PlanOut<'a> {
+        needs_model: bool,
+        backend: &'a str,
+        reason: String,
+    }
+    to_js(&PlanOut {
+        needs_model: plan.needs_model(),
+        backend,
+        reason: why.to_string(),
+    })
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new("internal", Code::Internal, e.to_string()).into())
+}
+
+/// A report as JS sees it: the backend, the reason as data and as text.
+#[derive(Serialize)]
+struct JsReport<'a> {
+    backend: String,
+    why: &'a edgeserve::Why,
+    reason: String,
+    timings: &'a edgeserve::Timings,
+}
+
+impl<'a> JsReport<'a> {
+    fn new(report: &'a Report) -> Self {
+        JsReport {
+            backend: report.backend.to_string(),
+            why: &report.why,
+            reason: report.to_string(),
+            timings: &report.timings,
+        }
+    }
+}
+
+/// An `abort` listener on a signal, removed when dropped: the closure it
+/// calls is freed with it, so neither outlives the call it guards.
+struct AbortListener {
+    signal: web_sys::AbortSignal,
+    on_abort: Closure<dyn FnMut()>,
+}
+
+impl Drop for AbortListener {
+    fn drop(&mut self) {
+        let target: &web_sys::EventTarget = self.signal.as_ref();
+        let _ = target.remove_event_listener_with_callback("abort", self.on_abort.as_ref().unchecked_ref());
+    }
+}
+
+/// Runs `work` unless `signal` aborts first; dropping `work` then cancels
+/// whatever it had in flight (a remote call aborts its fetch).
+async fn abortable<T>(
+    signal: Option<web_sys::AbortSignal>,
+    work: impl Future<Output = Result<T, JsValue>>,
+) -> Result<T, JsValue> {
+    let Some(signal) = signal else { return work.await };
+    if signal.aborted() {
+        return Err(error::aborted(&signal));
+    }
+    let mut reject = None;
+    let aborted = js_sys::Promise::new(&mut |_resolve, r| reject = Some(r));
+    let on_abort = Closure::<dyn FnMut()>::new(move || {
+        if let Some(reject) = &reject {
+            let _ = reject.call0(&JsValue::UNDEFINED);
+        }
+    });
+    let target: &web_sys::EventTarget = signal.as_ref();
+    let _ = target.add_event_listener_with_callback("abort", on_abort.as_ref().unchecked_ref());
+    let _listener = AbortListener {
+        signal: signal.clone(),
+        on_abort,
+    };
+    let mut aborted = JsFuture::from(aborted);
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        match std::pin::Pin::new(&mut aborted).poll(cx) {
+            Poll::Ready(_) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+    .unwrap_or_else(|| Err(error::aborted(&signal)))
+}
+
+/// The bytes of `array`, copied into wasm memory. An array over a detached
+/// buffer reads as empty: copying from it would throw inside the copy, and a
+/// JS exception unwinding through Rust frames leaves their state (borrow
+/// flags) broken.
+fn copy_bytes(array: &Uint8Array) -> Vec<u8> {
+    if array.byte_length() == 0 {
+        return Vec::new();
+    }
+    array.to_vec()
+}
+
+/// An image from JS: encoded bytes (`Uint8Array`), or pixels
+/// (`{ width, height, data, format? }` with `format` `"rgba"`, the
+/// default, as `ImageData` holds them, or `"rgb"`).
+enum JsImage {
+    Encoded(Vec<u8>),
+    Pixels {
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+        data: Vec<u8>,
+    },
+}
+
+impl JsImage {
+    fn read(value: &JsValue) -> Result<JsImage, JsError> {
+        let bad = |what: String| JsError::new("invalid_image", Code::InvalidArgument, what);
+        if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
+            return Ok(JsImage::Encoded(copy_bytes(bytes)));
+        }
+        if !value.is_object() {
+            return Err(bad(format!(
+                "image: expected encoded bytes (Uint8Array) or pixels ({{ width, height, data }}), got {}",
+                options::describe(value)
+            )));
+        }
+        let get = |name: &str| Reflect::get(value, &name.into()).unwrap_or(JsValue::UNDEFINED);
+        let dimension = |name: &str| {
+            let v = get(name);
+            v.as_f64()
+                .filter(|d| d.fract() == 0.0 && *d >= 0.0 && *d <= f64::from(u32::MAX))
+                .map(|d| d as u32)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "image.{name}: expected a whole number of pixels, got {}",
+                        options::describe(&v)
+                    ))
+                })
+        };
+        let (width, height) = (dimension("width")?, dimension("height")?);
+        let data = get("data");
+        let data = if let Some(d) = data.dyn_ref::<Uint8Array>() {
+            copy_bytes(d)
+        } else if let Some(d) = data.dyn_ref::<js_sys::Uint8ClampedArray>() {
+            // Detached reads as empty, as in `copy_bytes`.
+            if d.byte_length() == 0 {
+                Vec::new()
+            } else {
+                d.to_vec()
+            }
+        } else {
+            return Err(bad(format!(
+                "image.data: expected a Uint8Array or Uint8ClampedArray, got {}",
+                options::describe(&data)
+            )));
+        };
+        let format = match get("format").as_string().as_deref() {
+            None if get("format").is_undefined() => PixelFormat::Rgba8,
+            Some("rgba") => PixelFormat::Rgba8,
+            Some("rgb") => PixelFormat::Rgb8,
+            _ => {
+                return Err(bad(format!(
+                    "image.format: expected \"rgba\" or \"rgb\", got {}",
+                    options::describe(&get("format"))
+                )));
+            }
+        };
+        Ok(JsImage::Pixels {
+            width,
+            height,
+            format,
+            data,
+        })
+    }
+
+    fn input(&self) -> ImageInput<'_> {
+        match self {
+            JsImage::Encoded(bytes) => ImageInput::Encoded(bytes),
+            JsImage::Pixels {
+                width,
+                height,
+                format,
+                data,
+            } => ImageInput::Pixels {
+                width: *width,
+                height: *height,
+                format: *format,
+                data,
+            },
+        }
+    }
+}
+
+/// A loaded model (the raw export; the package's `Classifier` wraps it).
+#[wasm_bindgen]
+pub struct RawClassifier {
+    /// `None` once disposed. Calls in flight hold their own reference, so
+    /// disposing while one runs frees the model when it ends.
+    inner: Option<Rc<Classifier>>,
+}
+
+#[wasm_bindgen]
+impl RawClassifier {
+    /// Loads a model: `model` is the ONNX file (absent when the plan says
+    /// the remote runs it), `manifest` its manifest (JSON text), `labels`
+    /// its labels file, `options` the load options without the fields the
+    /// package handles itself. `model_sha256`, when given, is the model's
+    /// SHA-256 as WebCrypto computed it (32 bytes), checked against the
+    /// manifest instead of hashing the model again in wasm.
+    pub async fn open(
+        model: Option<Uint8Array>,
+        manifest: String,
+        labels: Option<String>,
+        options: JsValue,
+        model_sha256: Option<Vec<u8>>,
+    ) -> Result<RawClassifier, JsValue> {
+        let parsed = edgeserve::ModelManifest::from_json(manifest.as_bytes()).map_err(JsError::from)?;
+        let mut options = options::load_options(options, &parsed)?;
+        if let Some(digest) = model_sha256 {
+            let digest = <[u8; 32]>::try_from(digest.as_slice()).map_err(|_| {
+                JsError::new(
+                    "internal",
+                    Code::Internal,
+                    format!("a SHA-256 digest is 32 bytes, got {}", digest.len()),
+                )
+            })?;
+            options.model_sha256 = Some(digest);
+        }
+        let model = model.as_ref().map(copy_bytes);
+        let classifier = Classifier::open(model.as_deref(), manifest.as_bytes(), labels.as_deref(), &options)
+            .await
+            .map_err(JsError::from)?;
+        Ok(RawClassifier {
+            inner: Some(Rc::new(classifier)),
+        })
+    }
+
+    fn inner(&self) -> Result<Rc<Classifier>, JsValue> {
+        self.inner.clone().ok_or_else(disposed)
+    }
+
+    /// The top `top_k` classes of `image` with the report:
+    /// `{ classes: [{ index, label, score }], report }`.
+    pub fn classify(
+        &self,
+        image: JsValue,
+        top_k: JsValue,
+        signal: Option<web_sys::AbortSignal>,
+    ) -> Result<js_sys::Promise, JsValue> {
+        let inner = self.inner()?;
+        let image = JsImage::read(&image)?;
+        let k = options::top_k(&top_k)?;
+        Ok(wasm_bindgen_futures::future_to_promise(abortable(
+            signal,
+            async move {
+                let result = inner.classify(image.input(), k).await.map_err(JsError::from)?;
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    classes: &'a [edgeserve::ClassScore],
+                    report: JsReport<'a>,
+                }
+                to_js(&Out {
+                    classes: &result.classes,
+                    report: JsReport::new(&result.report),
+                })
+            },
+        )))
+    }
+
+    /// Answers a TF Serving predict request given as JSON text:
+    /// `{ body, report }`, the response as TF Serving's JSON text.
+    pub fn predict(
+        &self,
+        request: String,
+        signal: Option<web_sys::AbortSignal>,
+    ) -> Result<js_sys::Promise, JsValue> {
+        let inner = self.inner()?;
+        Ok(wasm_bindgen_futures::future_to_promise(abortable(
+            signal,
+            async move {
+                let (body, report) = inner
+                    .predict_json(request.as_bytes())
+                    .await
+                    .map_err(JsError::from)?;
+                let body = String::from_utf8(body).map_err(|e| {
+                    JsError::new(
+                        "internal",
+                        Code::Internal,
+                        format!("the response is not UTF-8: {e}"),
+                    )
+                })?;
+                #[derive(Serialize)]
+                struct Out<'a> {
+                    body: String,
+                    report: JsReport<'a>,
+                }
+                to_js(&Out {
+                    body,
+                    report: JsReport::new(&report),
+                })
+            },
+        )))
+    }
+
+    /// TF Serving's metadata response for the model, as JSON text.
+    pub fn metadata(&self) -> Result<String, JsValue> {
+        let body = self.inner()?.metadata().to_json();
+        String::from_utf8(body).map_err(|e| {
+            JsError::new("internal", Code::Internal, format!("metadata is not UTF-8: {e}")).into()
+        })
+    }
+
+    /// The backend the model runs on (`cpu` or `remote`).
+    pub fn backend(&self) -> Result<String, JsValue> {
+        Ok(self.inner()?.backend().to_string())
+    }
+
+    /// The model's manifest name and version: `{ name, version }`.
+    pub fn model(&self) -> Result<JsValue, JsValue> {
+        let inner = self.inner()?;
+        let m = inner.manifest();
+        #[derive(Serialize)]
+        struct Out<'a> {
+            name: &'a str,
+            version: i64,
+        }
+        to_js(&Out {
+            name: &m.name,
+            version: m.version,
+        })
+    }
+
+    /// Frees the model. Later calls fail with code `disposed`.
+    pub fn dispose(&mut self) {
+        self.inner = None;
+    }
+
+    /// Whether [`RawClassifier::dispose`] has run.
+    #[wasm_bindgen(getter)]
+    pub fn disposed(&self) -> bool {
+        self.inner.is_none()
+    }
+}

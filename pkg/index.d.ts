@@ -1,0 +1,232 @@
+// Types of the edgeserve package. Hand-written (wasm-bindgen's own are for
+// the raw exports, typed `any`); checked by `tsc --strict` on a consumer
+// file that uses every one (pkg/test/types/consumer.ts).
+
+/** Where a model runs. `"wasm"` is the CPU backend (tract in wasm). */
+export type Backend = 'auto' | 'webgpu' | 'wasm' | 'remote';
+
+/** The backend that ran, as reports name it. */
+export type BackendKind = 'cpu' | 'remote';
+
+/** A model file: a URL (absolute, or relative to the page), a fetch Response, or its bytes. */
+export type FileSource = string | URL | Response | ArrayBuffer | ArrayBufferView;
+
+/** TF Serving's remote endpoint serving the same model. */
+export interface RemoteOptions {
+  /** Base URL: `http(s)://host[:port][/prefix]`; `/v1/models/…` is appended. */
+  url: string;
+  /** The model's name on the server; default: the manifest's name. */
+  model?: string;
+  /** A version number; default: the latest. Not with `versionLabel`. */
+  version?: number;
+  /** A version label such as `"stable"`. Not with `version`. */
+  versionLabel?: string;
+  /** Headers on every request, e.g. `{ Authorization: 'Bearer …' }`. */
+  headers?: Record<string, string> | Headers;
+  /** Per-attempt timeout in ms; default 30000. */
+  timeoutMs?: number;
+  /** Retries of connection errors, 429, 502, 503, 504; default 3. */
+  retries?: number;
+  /** gzip request bodies; default false. */
+  gzip?: boolean;
+  /** Answers larger than this are refused; default 64 MiB. */
+  maxResponseBytes?: number;
+}
+
+/** Download progress of a model file. */
+export interface Progress {
+  file: 'model';
+  /** Bytes received so far. */
+  loaded: number;
+  /** The file's size, when the server says it. */
+  total: number | undefined;
+}
+
+/** The model's manifest (edgeserve.model/v1); see models/README.md. */
+export interface ModelManifest {
+  schema: 'edgeserve.model/v1';
+  name: string;
+  version: number;
+  model: { file: string; bytes: number; sha256: string };
+  input: {
+    name: string;
+    layout: 'nchw' | 'nhwc';
+    width: number;
+    height: number;
+    encoding?: 'tensor' | 'image';
+  };
+  output: { name: string; kind: 'logits' | 'probabilities' };
+  preprocessing: {
+    resize: { kind: 'shorter_side'; size: number } | { kind: 'exact' };
+    crop: 'center' | 'none';
+    normalize:
+      | { kind: 'mean_std'; mean: [number, number, number]; std: [number, number, number] }
+      | { kind: 'scale_offset'; scale: number; offset: number };
+    channel_order: 'rgb' | 'bgr';
+  };
+  labels?: { file: string; sha256: string };
+}
+
+/** Options of {@link Classifier.load}. */
+export interface LoadOptions {
+  /** The ONNX model. With a URL, the manifest defaults to `manifest.json` beside it. */
+  model?: FileSource;
+  /** The manifest: an object, or its file. Required when `model` is bytes or a Response. */
+  manifest?: ModelManifest | FileSource;
+  /** The labels file; default: the manifest's, beside the manifest's URL. */
+  labels?: FileSource;
+  /** Default `"auto"`: local when the model fits, else the remote. */
+  backend?: Backend;
+  /** The TF Serving endpoint for the remote backend and fallback. */
+  remote?: RemoteOptions;
+  /** Under `"auto"`, larger models go to the remote; default 20 000 000 bytes. */
+  maxLocalModelBytes?: number;
+  /** Under `"auto"`, whether a local failure is answered by the remote; default true. */
+  fallback?: boolean;
+  /** The device's memory in GiB; default `navigator.deviceMemory` where present. */
+  deviceMemory?: number;
+  /** Images with more pixels are refused (decompression bombs); default 40 000 000. */
+  maxImagePixels?: number;
+  /** Called as the model downloads. */
+  onProgress?: (progress: Progress) => void;
+  /** Aborts the download and the load. */
+  signal?: AbortSignal;
+}
+
+/** Raw pixels, as `ImageData` holds them (`rgba`, the default) or packed RGB. */
+export interface Pixels {
+  width: number;
+  height: number;
+  data: Uint8Array | Uint8ClampedArray;
+  format?: 'rgba' | 'rgb';
+}
+
+/** An image: encoded bytes (PNG, JPEG, WebP, GIF, BMP), a Blob, pixels, or (in browsers) anything drawable. */
+export type ImageSource =
+  | ArrayBuffer
+  | ArrayBufferView
+  | Blob
+  | ImageData
+  | Pixels
+  | HTMLImageElement
+  | HTMLCanvasElement
+  | HTMLVideoElement
+  | OffscreenCanvas
+  | ImageBitmap
+  | VideoFrame;
+
+/** Why a backend was chosen. */
+export type Why =
+  | { kind: 'requested' }
+  | { kind: 'only_available' }
+  | { kind: 'within_budget'; modelBytes: number; budget: number }
+  | { kind: 'over_budget'; modelBytes: number; budget: number }
+  | { kind: 'over_budget_no_remote'; modelBytes: number; budget: number }
+  | { kind: 'over_device_memory'; needed: number; deviceMemory: number }
+  | { kind: 'over_device_memory_no_remote'; needed: number; deviceMemory: number }
+  | { kind: 'local_load_failed'; backend: BackendKind; error: string }
+  | { kind: 'local_run_failed'; backend: BackendKind; error: string };
+
+/** What ran, why, and how long each step took (ms). */
+export interface Report {
+  backend: BackendKind;
+  why: Why;
+  /** `backend: why` in words, e.g. `remote: model 24.3 MB > local budget 20.0 MB`. */
+  reason: string;
+  timings: { decodeMs: number; preprocessMs: number; inferenceMs: number; transferMs: number };
+}
+
+/** One class of a result. */
+export interface ClassScore {
+  index: number;
+  label: string | null;
+  score: number;
+}
+
+/** The top classes of an image. */
+export interface Classification {
+  classes: ClassScore[];
+  report: Report;
+}
+
+/** A tensor value in TF Serving's JSON: numbers, strings, `{ b64 }`, nested lists. */
+export type TensorValue = number | boolean | string | { b64: string } | TensorValue[];
+
+/** TF Serving's REST PredictRequest: row (`instances`) or columnar (`inputs`) format. */
+export type PredictRequest =
+  | { signature_name?: string; instances: TensorValue[] | Record<string, TensorValue>[] }
+  | { signature_name?: string; inputs: TensorValue | Record<string, TensorValue> };
+
+/** TF Serving's REST PredictResponse, in the format of the request. */
+export type PredictResponse =
+  | { predictions: TensorValue[] | Record<string, TensorValue>[] }
+  | { outputs: TensorValue | Record<string, TensorValue> };
+
+/** One tensor of a signature, as TF Serving's metadata gives it. */
+export interface TensorInfo {
+  dtype: string;
+  tensor_shape: { dim: { size: string; name: string }[]; unknown_rank?: boolean };
+  name: string;
+}
+
+/** TF Serving's GetModelMetadata response. */
+export interface ModelMetadata {
+  model_spec: { name: string; signature_name: string; version: string };
+  metadata: {
+    signature_def: {
+      signature_def: Record<string, { inputs: Record<string, TensorInfo>; outputs: Record<string, TensorInfo>; method_name: string }>;
+    };
+  };
+}
+
+/** The `code` of an {@link EdgeserveError}. */
+export type ErrorCode =
+  | 'invalid_options'
+  | 'invalid_model'
+  | 'invalid_manifest'
+  | 'invalid_image'
+  | 'integrity'
+  | 'unsupported_op'
+  | 'request'
+  | 'remote'
+  | 'run_failed'
+  | 'fetch_failed'
+  | 'aborted'
+  | 'disposed'
+  | 'unavailable'
+  | 'internal';
+
+/** Every failure: a stable `code`, TF Serving's `status`, the message from Rust. */
+export class EdgeserveError extends Error {
+  readonly name: 'EdgeserveError';
+  readonly code: ErrorCode;
+  /** TF Serving's canonical code name, e.g. `INVALID_ARGUMENT`. */
+  readonly status: string;
+}
+
+/** A model ready to classify images and answer TF Serving requests. */
+export class Classifier {
+  private constructor();
+  /** Loads a model (downloading it only when it will run locally). */
+  static load(options: LoadOptions): Promise<Classifier>;
+  /** The top `topK` (default 5) classes of one image. */
+  classify(image: ImageSource, options?: { topK?: number; signal?: AbortSignal }): Promise<Classification>;
+  /** A TF Serving PredictResponse for a PredictRequest (object or JSON text). */
+  predict(request: PredictRequest | string, options?: { signal?: AbortSignal }): Promise<PredictResponse>;
+  /** `predict`, with the report of what ran and why. */
+  predictWithReport(
+    request: PredictRequest | string,
+    options?: { signal?: AbortSignal },
+  ): Promise<{ response: PredictResponse; report: Report }>;
+  /** TF Serving's metadata for the model. */
+  metadata(): ModelMetadata;
+  /** The backend in use. */
+  readonly backend: BackendKind;
+  /** The model's name and version (the manifest's). */
+  readonly model: { name: string; version: number };
+  /** Whether dispose() has run. */
+  readonly disposed: boolean;
+  /** Frees the model; later calls reject with code `disposed`. */
+  dispose(): void;
+  [Symbol.dispose](): void;
+}

@@ -1,0 +1,366 @@
+// The package's public API, shared by the browser, Node and workerd entry
+// points; each gives it the wasm exports and a way to initialise them.
+// Rust checks every input that reaches the model; this layer fetches files
+// (with progress and cancellation), turns browser images into pixels, and
+// makes every failure an EdgeserveError.
+
+const MAX_MANIFEST_BYTES = 1 << 20;
+const MAX_LABELS_BYTES = 16 << 20;
+
+/** An error from edgeserve: `code` is stable, `status` is TF Serving's. */
+export class EdgeserveError extends Error {
+  constructor(code, message, { status = 'UNKNOWN', cause } = {}) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'EdgeserveError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+const fail = (code, status, message, cause) => new EdgeserveError(code, message, { status, cause });
+const invalid = (message) => fail('invalid_options', 'INVALID_ARGUMENT', message);
+
+/** Any thrown value as an EdgeserveError (Rust's errors carry code and status). */
+function asEdgeserveError(e, signal) {
+  if (e instanceof EdgeserveError) return e;
+  if (signal?.aborted || e?.name === 'AbortError') {
+    return fail('aborted', 'CANCELLED', `the call was aborted: ${reason(signal?.reason ?? e)}`, signal?.reason ?? e);
+  }
+  if (e instanceof Error && typeof e.code === 'string' && typeof e.status === 'string') {
+    return fail(e.code, e.status, e.message, e.cause);
+  }
+  if (e instanceof WebAssembly.RuntimeError) {
+    return fail('internal', 'INTERNAL', `the wasm instance trapped (a bug, please report): ${e.message}`, e);
+  }
+  return fail('internal', 'INTERNAL', reason(e), e);
+}
+
+function reason(v) {
+  if (v instanceof Error) return v.message;
+  return v === undefined ? 'aborted' : String(v);
+}
+
+function describe(v) {
+  if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  if (typeof v !== 'object') return `a ${typeof v}`;
+  return `a ${v.constructor?.name || 'object'}`;
+}
+
+function checkSignal(signal, where) {
+  if (signal !== undefined && !(typeof AbortSignal !== 'undefined' && signal instanceof AbortSignal)) {
+    throw invalid(`${where}.signal: expected an AbortSignal, got ${describe(signal)}`);
+  }
+  if (signal?.aborted) throw asEdgeserveError(undefined, signal);
+}
+
+/** A string or URL as an absolute URL (relative to the page where there is one). */
+function toUrl(v, where) {
+  try {
+    return new URL(v, globalThis.location?.href);
+  } catch (e) {
+    throw invalid(`${where}: ${String(v)} is not a URL${globalThis.location ? '' : ' (relative URLs need a page to resolve against; give an absolute URL)'}`);
+  }
+}
+
+function bytesOf(v) {
+  if (v instanceof Uint8Array) return v;
+  if (v instanceof ArrayBuffer) {
+    // A detached buffer cannot be viewed; it holds nothing, so it reads as empty.
+    try {
+      return new Uint8Array(v);
+    } catch {
+      return new Uint8Array(0);
+    }
+  }
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  return undefined;
+}
+
+/** The body of `response`, streamed, reporting progress, refusing more than `limit` bytes. */
+async function readBody(response, { url, what, limit, onProgress, signal }) {
+  if (!response.ok) {
+    const status = response.status === 404 ? 'NOT_FOUND' : response.status === 401 || response.status === 403 ? 'PERMISSION_DENIED' : 'UNAVAILABLE';
+    throw fail('fetch_failed', status, `${what} ${url ?? response.url}: HTTP ${response.status} ${response.statusText}`.trimEnd());
+  }
+  // A compressed transfer's Content-Length is not the size of what we read.
+  const length = response.headers.get('content-encoding') ? NaN : Number(response.headers.get('content-length'));
+  const total = Number.isFinite(length) && length > 0 ? length : undefined;
+  if (total !== undefined && total > limit) {
+    throw fail('fetch_failed', 'FAILED_PRECONDITION', `${what} ${url ?? response.url}: ${total} bytes, over the ${limit} expected`);
+  }
+  const chunks = [];
+  let loaded = 0;
+  const reader = response.body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      loaded += value.byteLength;
+      if (loaded > limit) {
+        throw fail('fetch_failed', 'FAILED_PRECONDITION', `${what} ${url ?? response.url}: more than the ${limit} bytes expected`);
+      }
+      chunks.push(value);
+      onProgress?.({ file: what, loaded, total });
+    }
+  } catch (e) {
+    reader.cancel().catch(() => {});
+    throw asEdgeserveError(e, signal);
+  }
+  const out = new Uint8Array(loaded);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+/**
+ * The bytes of a model, manifest or labels file given as bytes, a URL or a
+ * Response; with the URL it came from, to resolve the files it names.
+ */
+async function load(source, { what, limit, onProgress, signal, where }) {
+  const bytes = bytesOf(source);
+  if (bytes) return { bytes };
+  if (typeof Response !== 'undefined' && source instanceof Response) {
+    if (source.bodyUsed) throw invalid(`${where}: the Response body was already read`);
+    return { bytes: await readBody(source, { what, limit, onProgress, signal }), url: source.url || undefined };
+  }
+  if (typeof source === 'string' || source instanceof URL) {
+    const url = toUrl(source, where);
+    let response;
+    try {
+      response = await fetch(url, { signal });
+    } catch (e) {
+      if (signal?.aborted) throw asEdgeserveError(e, signal);
+      throw fail('fetch_failed', 'UNAVAILABLE', `${what} ${url}: ${reason(e)}${e?.cause ? ` (${reason(e.cause)})` : ''}`, e);
+    }
+    return { bytes: await readBody(response, { url: String(url), what, limit, onProgress, signal }), url };
+  }
+  throw invalid(`${where}: expected a URL, a Response or bytes (ArrayBuffer, Uint8Array), got ${describe(source)}`);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function text(bytes, where) {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw fail('invalid_manifest', 'INVALID_ARGUMENT', `${where}: not UTF-8 text`);
+  }
+}
+
+const LOAD_KEYS = new Set(['model', 'manifest', 'labels', 'onProgress', 'signal']);
+
+/** Browser image sources, drawn to a canvas to read their pixels. */
+function drawable(image) {
+  const is = (name) => typeof globalThis[name] === 'function' && image instanceof globalThis[name];
+  if (is('HTMLImageElement') || is('SVGImageElement')) return { w: image.naturalWidth || image.width, h: image.naturalHeight || image.height, img: image };
+  if (is('HTMLVideoElement')) return { w: image.videoWidth, h: image.videoHeight };
+  if (is('VideoFrame')) return { w: image.displayWidth, h: image.displayHeight };
+  if (is('HTMLCanvasElement') || is('OffscreenCanvas') || is('ImageBitmap')) return { w: image.width, h: image.height };
+  return undefined;
+}
+
+/**
+ * `image` as the wasm exports take it: encoded bytes or pixels. Synchronous
+ * for bytes and pixels (so a call made before dispose() still runs); a
+ * promise for a Blob or a browser image, which must be read or drawn first.
+ */
+function toPixels(image) {
+  const bytes = bytesOf(image);
+  if (bytes) return bytes;
+  if (typeof Blob !== 'undefined' && image instanceof Blob) return image.arrayBuffer().then((b) => new Uint8Array(b));
+  const d = drawable(image);
+  if (d) return draw(image, d);
+  // ImageData and ImageData-like objects go to Rust, which checks them.
+  return image;
+}
+
+async function draw(image, d) {
+  if (d.img && !image.complete) await image.decode();
+  const w = d.w || image.naturalWidth || image.width;
+  const h = d.h || image.naturalHeight || image.height;
+  if (!w || !h) throw fail('invalid_image', 'INVALID_ARGUMENT', `image: the ${describe(image).slice(2)} has no pixels yet (${w}×${h})`);
+  const canvas = typeof OffscreenCanvas === 'function' ? new OffscreenCanvas(w, h) : Object.assign(document.createElement('canvas'), { width: w, height: h });
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(image, 0, 0, w, h);
+  const { data } = ctx.getImageData(0, 0, w, h);
+  return { width: w, height: h, data };
+}
+
+/** JSON text with TF Serving's bare NaN / Infinity tokens, parsed. */
+function parseTfJson(body) {
+  try {
+    return JSON.parse(body);
+  } catch {
+    const tag = '\u0000edgeserve-number:';
+    const marked = body.replace(/("(?:[^"\\]|\\.)*")|-?Infinity|NaN/g, (m, str) => str ?? JSON.stringify(tag + m));
+    return JSON.parse(marked, (_, v) => (typeof v === 'string' && v.startsWith(tag) ? Number(v.slice(tag.length)) : v));
+  }
+}
+
+/** The API over one set of wasm exports. */
+export function makeApi({ ready, RawClassifier, plan }) {
+  const token = Symbol('edgeserve');
+
+  class Classifier {
+    #raw;
+
+    constructor(key, raw) {
+      if (key !== token) throw new TypeError('use `await Classifier.load(options)` to make a Classifier');
+      this.#raw = raw;
+    }
+
+    /** Loads a model: see index.d.ts for the options. */
+    static async load(options) {
+      if (options === null || typeof options !== 'object') {
+        throw invalid(`Classifier.load: expected an options object, got ${describe(options)}`);
+      }
+      const { model, manifest, labels, onProgress, signal } = options;
+      checkSignal(signal, 'options');
+      if (onProgress !== undefined && typeof onProgress !== 'function') {
+        throw invalid(`options.onProgress: expected a function, got ${describe(onProgress)}`);
+      }
+      const rest = {};
+      for (const [k, v] of Object.entries(options)) if (!LOAD_KEYS.has(k) && v !== undefined) rest[k] = v;
+      if (rest.deviceMemory === undefined && typeof navigator !== 'undefined' && typeof navigator.deviceMemory === 'number') {
+        rest.deviceMemory = navigator.deviceMemory;
+      }
+      if (rest.remote && typeof rest.remote === 'object' && typeof Headers !== 'undefined' && rest.remote.headers instanceof Headers) {
+        rest.remote = { ...rest.remote, headers: Object.fromEntries(rest.remote.headers) };
+      }
+      try {
+        await ready();
+        if (model === undefined && manifest === undefined) throw invalid('options.model: required (a URL, a Response or the ONNX bytes)');
+        // The manifest: given, or `manifest.json` beside a model URL.
+        const modelUrl = typeof model === 'string' || model instanceof URL ? toUrl(model, 'options.model') : undefined;
+        let manifestText;
+        let manifestUrl;
+        if (manifest !== null && typeof manifest === 'object' && !bytesOf(manifest) && !(manifest instanceof URL) && !(typeof Response !== 'undefined' && manifest instanceof Response)) {
+          manifestText = JSON.stringify(manifest);
+        } else {
+          const source = manifest ?? (modelUrl && new URL('manifest.json', modelUrl));
+          if (source === undefined) throw invalid('options.manifest: required when the model is given as bytes or a Response');
+          const got = await load(source, { what: 'manifest', limit: MAX_MANIFEST_BYTES, signal, where: 'options.manifest' });
+          manifestText = text(got.bytes, 'options.manifest');
+          manifestUrl = got.url;
+        }
+        const where = plan(manifestText, rest);
+        const parsed = JSON.parse(manifestText);
+        // The labels: given, or the manifest's file beside the manifest.
+        let labelsText;
+        const labelsSource = labels ?? (parsed.labels?.file && (manifestUrl ?? modelUrl) ? new URL(parsed.labels.file, manifestUrl ?? modelUrl) : undefined);
+        if (labelsSource !== undefined) {
+          const got = await load(labelsSource, { what: 'labels', limit: MAX_LABELS_BYTES, signal, where: 'options.labels' });
+          labelsText = text(got.bytes, 'options.labels');
+        }
+        let modelBytes;
+        if (where.needsModel) {
+          const source = model ?? (manifestUrl && new URL(parsed.model.file, manifestUrl));
+          if (source === undefined) throw invalid('options.model: required to run the model locally');
+          const limit = Number(parsed.model?.bytes) || Infinity;
+          modelBytes = (await load(source, { what: 'model', limit, onProgress, signal, where: 'options.model' })).bytes;
+        }
+        // The browser's native SHA-256 when it has one (secure contexts,
+        // Node, workerd): hashing 18.5 MB in wasm took ~350 ms of a cold load.
+        const digest = modelBytes && globalThis.crypto?.subtle ? new Uint8Array(await crypto.subtle.digest('SHA-256', modelBytes)) : undefined;
+        checkSignal(signal, 'options');
+        const raw = await RawClassifier.open(modelBytes, manifestText, labelsText, rest, digest);
+        return new Classifier(token, raw);
+      } catch (e) {
+        throw asEdgeserveError(e, signal);
+      }
+    }
+
+    #live() {
+      if (this.#raw.disposed) throw fail('disposed', 'FAILED_PRECONDITION', 'the classifier was disposed; load the model again to use it');
+      return this.#raw;
+    }
+
+    /** The top classes of one image, with what ran and why. */
+    async classify(image, options = {}) {
+      if (options === null || typeof options !== 'object') throw invalid(`classify: expected an options object, got ${describe(options)}`);
+      const { topK, signal } = options;
+      try {
+        checkSignal(signal, 'classify options');
+        this.#live();
+        let input = toPixels(image);
+        if (input instanceof Promise) input = await input;
+        return await this.#live().classify(input, topK, signal);
+      } catch (e) {
+        throw asEdgeserveError(e, signal);
+      }
+    }
+
+    /** A TF Serving PredictResponse for a TF Serving PredictRequest. */
+    async predict(request, options = {}) {
+      return (await this.predictWithReport(request, options)).response;
+    }
+
+    /** `predict`, with the report of what ran and why. */
+    async predictWithReport(request, options = {}) {
+      if (options === null || typeof options !== 'object') throw invalid(`predict: expected an options object, got ${describe(options)}`);
+      const { signal } = options;
+      try {
+        checkSignal(signal, 'predict options');
+        const raw = this.#live();
+        let body;
+        if (typeof request === 'string') body = request;
+        else if (request !== null && typeof request === 'object' && !Array.isArray(request)) {
+          try {
+            body = JSON.stringify(request);
+          } catch (e) {
+            throw fail('request', 'INVALID_ARGUMENT', `request: not representable as JSON: ${reason(e)}`, e);
+          }
+        } else {
+          throw fail('request', 'INVALID_ARGUMENT', `request: expected a PredictRequest object or its JSON text, got ${describe(request)}`);
+        }
+        const out = await raw.predict(body, signal);
+        return { response: parseTfJson(out.body), report: out.report };
+      } catch (e) {
+        throw asEdgeserveError(e, signal);
+      }
+    }
+
+    /** TF Serving's GetModelMetadata response for the model. */
+    metadata() {
+      try {
+        return JSON.parse(this.#live().metadata());
+      } catch (e) {
+        throw asEdgeserveError(e);
+      }
+    }
+
+    /** The backend in use: `"cpu"` or `"remote"`. */
+    get backend() {
+      return this.#live().backend();
+    }
+
+    /** The model's name and version (the manifest's). */
+    get model() {
+      return this.#live().model();
+    }
+
+    /** Whether dispose() has run. */
+    get disposed() {
+      return this.#raw.disposed;
+    }
+
+    /** Frees the model's memory; later calls fail with code "disposed". */
+    dispose() {
+      if (!this.#raw.disposed) {
+        this.#raw.dispose();
+        this.#raw.free();
+        this.#raw = { disposed: true };
+      }
+    }
+
+    [Symbol.dispose ?? Symbol.for('Symbol.dispose')]() {
+      this.dispose();
+    }
+  }
+
+  return { Classifier, EdgeserveError };
+}

@@ -1,0 +1,328 @@
+// The package as a consumer uses it: imported by name through `exports`
+// (the `node` condition), against the bundled model and the shared
+// references; servers (a static file server, `edgeserve serve`, the fault
+// proxy) run on 127.0.0.1 and are stopped by the test that started them.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, mkdtempSync, mkdirSync, copyFileSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Classifier, EdgeserveError } from 'edgeserve';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const shared = process.env.EDGESERVE_SHARED ?? path.resolve(root, '../shared');
+const modelDir = path.join(root, 'models/efficientnet-lite0');
+const files = {
+  model: readFileSync(path.join(modelDir, 'efficientnet-lite0.onnx')),
+  manifest: readFileSync(path.join(modelDir, 'manifest.json')),
+  labels: readFileSync(path.join(modelDir, 'imagenet_labels.txt')),
+};
+const manifest = JSON.parse(files.manifest);
+const coffee = readFileSync(path.join(root, 'www/samples/coffee_orig.png'));
+const chelsea = readFileSync(path.join(root, 'www/samples/chelsea_orig.png'));
+const reference = JSON.parse(readFileSync(path.join(shared, 'fixtures/reference_onnxruntime.json'))).models[
+  'efficientnet-lite0.onnx'
+].results;
+
+/** Rejects with an EdgeserveError of `code` whose message contains `text`. */
+async function rejectsWith(promise, code, text) {
+  await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof EdgeserveError, `not an EdgeserveError: ${e?.stack ?? e}`);
+    assert.ok(e instanceof Error);
+    assert.equal(e.code, code, e.message);
+    if (text) assert.match(e.message, text);
+    return true;
+  });
+}
+
+function assertTop5(result, name) {
+  const want = reference[name].top5;
+  assert.deepEqual(
+    result.classes.map((c) => c.index),
+    want.map((c) => c.index),
+  );
+  assert.deepEqual(
+    result.classes.map((c) => c.label),
+    want.map((c) => c.label),
+  );
+  for (let i = 0; i < 5; i++) assert.ok(Math.abs(result.classes[i].score - want[i].prob) < 1e-3, `${name} #${i}`);
+}
+
+let local;
+before(async () => {
+  local = await Classifier.load({ model: files.model, manifest: files.manifest, labels: files.labels });
+});
+after(() => local?.dispose());
+
+test('the bundled model classifies the photos as onnxruntime does', async () => {
+  assert.equal(local.backend, 'cpu');
+  assert.deepEqual(local.model, { name: 'efficientnet-lite0', version: 1 });
+  const r = await local.classify(coffee);
+  assertTop5(r, 'coffee');
+  assert.equal(r.classes[0].label, 'espresso');
+  assert.equal(r.report.backend, 'cpu');
+  assert.deepEqual(r.report.why, { kind: 'only_available' });
+  assert.equal(r.report.reason, 'cpu: auto: the only backend available');
+  for (const k of ['decodeMs', 'preprocessMs', 'inferenceMs']) assert.ok(r.report.timings[k] > 0, k);
+  assert.equal(r.report.timings.transferMs, 0);
+  assertTop5(await local.classify(new Blob([chelsea])), 'chelsea');
+  assert.equal((await local.classify(chelsea.buffer.slice(chelsea.byteOffset, chelsea.byteOffset + chelsea.length), { topK: 2 })).classes.length, 2);
+});
+
+test('pixels (ImageData-like): RGB and its RGBA twin give the same answer', async () => {
+  const rgb = new Uint8Array([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]);
+  const rgba = new Uint8ClampedArray([255, 0, 0, 255, 0, 255, 0, 255, 0, 0, 255, 255, 255, 255, 255, 255]);
+  const a = await local.classify({ width: 2, height: 2, data: rgb, format: 'rgb' });
+  const b = await local.classify({ width: 2, height: 2, data: rgba });
+  assert.deepEqual(
+    a.classes.map((c) => [c.index, c.score]),
+    b.classes.map((c) => [c.index, c.score]),
+  );
+});
+
+function nested(values, shape) {
+  if (shape.length === 1) return Array.from(values.subarray(0, shape[0]));
+  const step = shape.slice(1).reduce((x, y) => x * y, 1);
+  return Array.from({ length: shape[0] }, (_, i) => nested(values.subarray(i * step), shape.slice(1)));
+}
+
+test('predict takes TF Serving requests as TF Serving does, and gives its responses', async () => {
+  const bin = readFileSync(path.join(shared, 'fixtures/inputs/chelsea_224_nchw_f32le.bin'));
+  const tensor = nested(new Float32Array(bin.buffer, bin.byteOffset, bin.length / 4), [1, 3, 224, 224]);
+  const want = reference.chelsea.logits;
+  const close = (logits) => {
+    assert.equal(logits.length, 1000);
+    assert.ok(logits.every((v, i) => Math.abs(v - want[i]) <= 1e-3));
+  };
+  const row = await local.predict({ instances: tensor });
+  close(row.predictions[0]);
+  const columnar = await local.predictWithReport({ signature_name: 'serving_default', inputs: { input: tensor } });
+  close(columnar.response.outputs[0]);
+  assert.equal(columnar.report.backend, 'cpu');
+  const text = await local.predict(JSON.stringify({ instances: tensor }));
+  close(text.predictions[0]);
+
+  const meta = local.metadata();
+  assert.equal(meta.model_spec.name, 'efficientnet-lite0');
+  const sig = meta.metadata.signature_def.signature_def.serving_default;
+  assert.equal(sig.method_name, 'tensorflow/serving/predict');
+  assert.equal(sig.inputs.input.dtype, 'DT_FLOAT');
+  assert.deepEqual(
+    sig.inputs.input.tensor_shape.dim.map((d) => d.size),
+    ['-1', '3', '224', '224'],
+  );
+});
+
+test('bad input from JS is a typed error, and the classifier keeps working', async () => {
+  await rejectsWith(Classifier.load(null), 'invalid_options', /expected an options object, got null/);
+  await rejectsWith(Classifier.load({ model: 42, manifest: files.manifest }), 'invalid_options', /options\.model/);
+  await rejectsWith(Classifier.load({ model: files.model }), 'invalid_options', /options\.manifest: required/);
+  await rejectsWith(
+    Classifier.load({ model: files.model, manifest: files.manifest, labels: files.labels, backnd: 'wasm' }),
+    'invalid_options',
+    /options\.backnd: unknown option/,
+  );
+  await rejectsWith(
+    Classifier.load({ model: files.model, manifest: files.manifest, labels: files.labels, remote: { url: 'http://127.0.0.1:9', timeoutMs: 'soon' } }),
+    'invalid_options',
+    /options\.remote\.timeoutMs/,
+  );
+  await rejectsWith(
+    Classifier.load({ model: files.model, manifest: files.manifest, labels: files.labels, backend: 'webgpu' }),
+    'unavailable',
+    /no WebGPU backend/,
+  );
+  const wrongSha = { ...manifest, model: { ...manifest.model, sha256: '0'.repeat(64) } };
+  await rejectsWith(Classifier.load({ model: files.model, manifest: wrongSha, labels: files.labels }), 'integrity');
+  await rejectsWith(
+    Classifier.load({ model: files.model.subarray(0, 5000), manifest: { ...manifest, model: { ...manifest.model, bytes: 5000 } }, labels: files.labels }),
+    'integrity',
+  );
+  await rejectsWith(Classifier.load({ model: files.model, manifest: '{"schema": 1', labels: files.labels }), 'invalid_options', /not a URL/);
+  await rejectsWith(Classifier.load({ model: files.model, manifest: new TextEncoder().encode('{"schema": 1'), labels: files.labels }), 'invalid_manifest');
+
+  await rejectsWith(local.classify(null), 'invalid_image', /got null/);
+  await rejectsWith(local.classify('coffee.png'), 'invalid_image', /got a string/);
+  await rejectsWith(local.classify(coffee.subarray(0, 1000)), 'invalid_image', /PNG/);
+  await rejectsWith(local.classify({ width: 2, height: 2, data: new Uint8Array(3) }), 'invalid_image');
+  await rejectsWith(local.classify({ width: 2.5, height: 2, data: new Uint8Array(20) }), 'invalid_image', /image\.width/);
+  await rejectsWith(local.classify(coffee, { topK: 0 }), 'invalid_options', /topK/);
+  await rejectsWith(local.classify(coffee, null), 'invalid_options');
+  const detached = new Uint8Array(coffee);
+  structuredClone(detached.buffer, { transfer: [detached.buffer] });
+  assert.equal(detached.byteLength, 0);
+  await rejectsWith(local.classify(detached), 'invalid_image');
+
+  await rejectsWith(local.predict({ instances: [{ wrong: [1] }] }), 'request', /input/);
+  await rejectsWith(local.predict({}), 'request', /instances/);
+  await rejectsWith(local.predict('{"instances": '), 'request');
+  await rejectsWith(local.predict(null), 'request', /got null/);
+  await rejectsWith(local.predict({ instances: [1n] }), 'request', /BigInt/);
+
+  const aborted = AbortSignal.abort(new Error('user gave up'));
+  await rejectsWith(local.classify(coffee, { signal: aborted }), 'aborted', /user gave up/);
+
+  assertTop5(await local.classify(coffee), 'coffee');
+});
+
+test('a disposed classifier says so', async () => {
+  const c = await Classifier.load({ model: files.model, manifest: files.manifest, labels: files.labels });
+  const pending = c.classify(coffee);
+  c.dispose();
+  // A call already running finishes; later ones are refused.
+  assertTop5(await pending, 'coffee');
+  assert.equal(c.disposed, true);
+  await rejectsWith(c.classify(coffee), 'disposed');
+  await rejectsWith(c.predict({ instances: [] }), 'disposed');
+  assert.throws(() => c.metadata(), (e) => e.code === 'disposed');
+  c.dispose();
+});
+
+/** A static file server on 127.0.0.1 for `dir`, counting requests per path. */
+async function serveFiles(dir) {
+  const seen = [];
+  const server = createServer((req, res) => {
+    seen.push(req.url);
+    const file = path.join(dir, decodeURIComponent(new URL(req.url, 'http://x').pathname));
+    if (!file.startsWith(dir) || !existsSync(file)) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    const body = readFileSync(file);
+    res.writeHead(200, { 'Content-Length': body.length });
+    // In pieces, so progress has steps to report.
+    let at = 0;
+    const next = () => {
+      if (at >= body.length) return res.end();
+      res.write(body.subarray(at, (at += 1 << 20)), next);
+    };
+    next();
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${server.address().port}`, seen, close: () => new Promise((ok) => server.close(ok)) };
+}
+
+test('a model URL downloads with progress, its manifest and labels beside it', async () => {
+  const files = await serveFiles(path.join(root, 'models'));
+  try {
+    const progress = [];
+    const c = await Classifier.load({
+      model: `${files.url}/efficientnet-lite0/efficientnet-lite0.onnx`,
+      onProgress: (p) => progress.push(p),
+    });
+    assert.ok(progress.length >= 2, `${progress.length} progress events`);
+    assert.ok(progress.every((p, i) => p.file === 'model' && p.total === manifest.model.bytes && (i === 0 || p.loaded > progress[i - 1].loaded)));
+    assert.equal(progress.at(-1).loaded, manifest.model.bytes);
+    assert.deepEqual(files.seen.sort(), [
+      '/efficientnet-lite0/efficientnet-lite0.onnx',
+      '/efficientnet-lite0/imagenet_labels.txt',
+      '/efficientnet-lite0/manifest.json',
+    ]);
+    assertTop5(await c.classify(coffee), 'coffee');
+    c.dispose();
+
+    await rejectsWith(Classifier.load({ model: `${files.url}/nothing/model.onnx` }), 'fetch_failed', /manifest .*nothing\/manifest\.json: HTTP 404/);
+    await rejectsWith(
+      Classifier.load({ model: `${files.url}/nothing.onnx`, manifest: files.manifest, labels: files.labels }),
+      'fetch_failed',
+      /HTTP 404/,
+    );
+    await rejectsWith(Classifier.load({ model: 'models/x.onnx', manifest: files.manifest }), 'invalid_options', /absolute URL/);
+    await rejectsWith(Classifier.load({ model: 'http://127.0.0.1:9/x.onnx', manifest: files.manifest, labels: files.labels }), 'fetch_failed');
+
+    // Aborted mid-download: the load rejects, nothing is left half-loaded.
+    const controller = new AbortController();
+    await rejectsWith(
+      Classifier.load({
+        model: `${files.url}/efficientnet-lite0/efficientnet-lite0.onnx`,
+        signal: controller.signal,
+        onProgress: () => controller.abort(new Error('stop')),
+      }),
+      'aborted',
+      /stop/,
+    );
+    assertTop5(await local.classify(chelsea), 'chelsea');
+  } finally {
+    await files.close();
+  }
+});
+
+/** Starts a binary whose first stdout line names its URL; stops it by pid. */
+async function start(bin, args) {
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((ok, fail) => {
+    lines.on('line', (l) => {
+      const m = l.match(/(http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) ok(m[1]);
+    });
+    child.on('exit', (code) => fail(new Error(`${bin} exited (${code}) before printing its address`)));
+  });
+  return { url, stop: () => new Promise((ok) => (child.exitCode !== null ? ok() : (child.once('exit', ok), process.kill(child.pid, 'SIGTERM')))) };
+}
+
+const server = process.env.EDGESERVE_BIN;
+const proxy = process.env.EDGESERVE_FAULT_PROXY_BIN;
+
+test('the remote backend: same answers, routed and reported, cancellable', { skip: !(server && proxy) && 'EDGESERVE_BIN and EDGESERVE_FAULT_PROXY_BIN are not set (./x test sets them)' }, async () => {
+  const base = mkdtempSync(path.join(tmpdir(), 'edgeserve-pkg-'));
+  mkdirSync(path.join(base, '1'));
+  for (const f of ['efficientnet-lite0.onnx', 'manifest.json', 'imagenet_labels.txt']) copyFileSync(path.join(modelDir, f), path.join(base, '1', f));
+  const tfs = await start(server, ['serve', '--rest_api_port', '0', '--model_name', 'efficientnet-lite0', '--model_base_path', base]);
+  try {
+    // Over a small budget, auto goes remote and never touches the model.
+    const progress = [];
+    const remote = await Classifier.load({
+      model: 'http://127.0.0.1:9/never-fetched.onnx',
+      manifest: files.manifest,
+      labels: files.labels,
+      remote: { url: tfs.url, headers: { 'X-Test': 'yes' } },
+      maxLocalModelBytes: 1_000_000,
+      onProgress: (p) => progress.push(p),
+    });
+    assert.equal(remote.backend, 'remote');
+    assert.equal(progress.length, 0);
+    const r = await remote.classify(chelsea);
+    assertTop5(r, 'chelsea');
+    assert.deepEqual(r.report.why, { kind: 'over_budget', modelBytes: manifest.model.bytes, budget: 1_000_000 });
+    assert.equal(r.report.reason, 'remote: model 18.5 MB > local budget 1.0 MB');
+    assert.ok(r.report.timings.transferMs > 0 && r.report.timings.inferenceMs === 0);
+    const [a, b] = [await local.classify(chelsea, { topK: 10 }), await remote.classify(chelsea, { topK: 10 })];
+    for (let i = 0; i < 10; i++) assert.ok(Math.abs(a.classes[i].score - b.classes[i].score) < 1e-5);
+    assert.equal(remote.metadata().model_spec.name, 'efficientnet-lite0');
+    await rejectsWith(remote.predict({ instances: [{ wrong: [1] }] }), 'request');
+    remote.dispose();
+
+    // The default budget keeps Lite0 local, with the remote as fallback.
+    const auto = await Classifier.load({ model: files.model, manifest: files.manifest, labels: files.labels, remote: { url: tfs.url } });
+    const ar = await auto.classify(coffee);
+    assert.equal(ar.report.reason, 'cpu: model 18.5 MB <= local budget 20.0 MB');
+    auto.dispose();
+
+    // A remote that hangs: the signal aborts the call (and its fetch) long
+    // before the 30 s timeout.
+    const faults = await start(proxy, ['--upstream', new URL(tfs.url).host, '--post', 'hang']);
+    try {
+      const hung = await Classifier.load({ manifest: files.manifest, labels: files.labels, backend: 'remote', remote: { url: faults.url, retries: 0 } });
+      const controller = new AbortController();
+      const t0 = Date.now();
+      setTimeout(() => controller.abort(new Error('took too long')), 300);
+      await rejectsWith(hung.classify(chelsea, { signal: controller.signal }), 'aborted', /took too long/);
+      assert.ok(Date.now() - t0 < 5000);
+      // The classifier still works (the next POST passes).
+      assertTop5(await hung.classify(chelsea), 'chelsea');
+      hung.dispose();
+    } finally {
+      await faults.stop();
+    }
+  } finally {
+    await tfs.stop();
+    rmSync(base, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,106 @@
+// Uses every public type of the package; `tsc --noEmit --strict` must
+// accept it, and the `@ts-expect-error` lines must stay errors (so the
+// types are precise, not `any`).
+import {
+  Classifier,
+  EdgeserveError,
+  type Backend,
+  type BackendKind,
+  type Classification,
+  type ClassScore,
+  type ErrorCode,
+  type FileSource,
+  type ImageSource,
+  type LoadOptions,
+  type ModelManifest,
+  type ModelMetadata,
+  type Pixels,
+  type PredictRequest,
+  type PredictResponse,
+  type Progress,
+  type RemoteOptions,
+  type Report,
+  type TensorInfo,
+  type TensorValue,
+  type Why,
+} from 'edgeserve';
+
+const manifest: ModelManifest = {
+  schema: 'edgeserve.model/v1',
+  name: 'efficientnet-lite0',
+  version: 1,
+  model: { file: 'efficientnet-lite0.onnx', bytes: 18547719, sha256: 'ad5c' },
+  input: { name: 'input', layout: 'nchw', width: 224, height: 224 },
+  output: { name: 'logits', kind: 'logits' },
+  preprocessing: {
+    resize: { kind: 'shorter_side', size: 256 },
+    crop: 'center',
+    normalize: { kind: 'mean_std', mean: [127, 127, 127], std: [128, 128, 128] },
+    channel_order: 'rgb',
+  },
+  labels: { file: 'imagenet_labels.txt', sha256: '4eb3' },
+};
+
+const remote: RemoteOptions = { url: 'https://tfs.example/', headers: { Authorization: 'Bearer x' }, timeoutMs: 5000, versionLabel: 'stable' };
+const backend: Backend = 'auto';
+const source: FileSource = new URL('https://cdn.example/model.onnx');
+
+async function main(signal: AbortSignal): Promise<void> {
+  const options: LoadOptions = {
+    model: source,
+    manifest,
+    backend,
+    remote,
+    maxLocalModelBytes: 20_000_000,
+    onProgress: (p: Progress) => console.log(p.loaded, p.total ?? '?'),
+    signal,
+  };
+  const classifier: Classifier = await Classifier.load(options);
+  const pixels: Pixels = { width: 1, height: 1, data: new Uint8Array(4) };
+  const images: ImageSource[] = [pixels, new Uint8Array(8), new Blob([]), new ImageData(1, 1)];
+  for (const image of images) {
+    const result: Classification = await classifier.classify(image, { topK: 3, signal });
+    const top: ClassScore | undefined = result.classes[0];
+    const label: string | null = top?.label ?? null;
+    const report: Report = result.report;
+    const ran: BackendKind = report.backend;
+    const why: Why = report.why;
+    if (why.kind === 'over_budget') {
+      const over: number = why.modelBytes - why.budget;
+      console.log(over);
+    }
+    console.log(label, ran, report.reason, report.timings.inferenceMs);
+  }
+  const row: TensorValue = [[0.5, 1], { b64: 'AAAA' }];
+  const request: PredictRequest = { signature_name: 'serving_default', instances: [row] };
+  const response: PredictResponse = await classifier.predict(request);
+  if ('predictions' in response) console.log(response.predictions.length);
+  const { report } = await classifier.predictWithReport(JSON.stringify(request));
+  console.log(report.why.kind);
+  const meta: ModelMetadata = classifier.metadata();
+  const info: TensorInfo | undefined = meta.metadata.signature_def.signature_def['serving_default']?.inputs['input'];
+  console.log(info?.dtype, classifier.backend, classifier.model.version, classifier.disposed);
+  classifier.dispose();
+  try {
+    await classifier.classify(pixels);
+  } catch (e) {
+    if (e instanceof EdgeserveError) {
+      const code: ErrorCode = e.code;
+      console.log(code, e.status, e.message);
+    }
+  }
+
+  // @ts-expect-error: not a backend
+  const wrong: Backend = 'gpu';
+  // @ts-expect-error: the constructor is private
+  new Classifier();
+  // @ts-expect-error: topK is a number
+  await classifier.classify(pixels, { topK: '3' });
+  // @ts-expect-error: a request has instances or inputs
+  await classifier.predict({ signature_name: 'x' });
+  // @ts-expect-error: labels are nullable
+  const sure: string = (await classifier.classify(pixels)).classes[0]!.label;
+  console.log(wrong, sure);
+}
+
+void main(new AbortController().signal);

@@ -1,0 +1,38 @@
+import { Classifier, EdgeserveError } from 'edgeserve';
+
+const result = document.getElementById('result');
+const show = (state, value) => {
+  result.dataset.state = state;
+  result.textContent = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+};
+
+const progress = [];
+const ready = Classifier.load({
+  model: new URL('/efficientnet-lite0/efficientnet-lite0.onnx', location.href),
+  onProgress: (p) => progress.push(p.loaded),
+});
+ready.then(
+  () => show('ready', `ready (${progress.length} progress events)`),
+  (e) => show('error', `${e.code}: ${e.message}`),
+);
+
+document.getElementById('file').addEventListener('change', async (event) => {
+  const file = event.target.files[0];
+  try {
+    const classifier = await ready;
+    const fromFile = await classifier.classify(file, { topK: 5 });
+    const img = document.getElementById('preview');
+    img.src = URL.createObjectURL(file);
+    await img.decode();
+    const fromImage = await classifier.classify(img, { topK: 5 });
+    let error;
+    try {
+      await classifier.classify(new Blob(['not an image']));
+    } catch (e) {
+      error = { isEdgeserveError: e instanceof EdgeserveError, code: e.code, message: e.message };
+    }
+    show('done', { fromFile, fromImage, error, progressEvents: progress.length });
+  } catch (e) {
+    show('error', `${e.code}: ${e.message}`);
+  }
+});
