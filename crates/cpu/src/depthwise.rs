@@ -8,7 +8,8 @@
 //! Stride is handled by splitting the padded input into `stride²` phase
 //! planes once, so that every tap reads contiguous memory, and the
 //! multiply-adds run with the widest SIMD the CPU has (`pulp`: AVX-512 or
-//! AVX2+FMA chosen at run time, `simd128` in wasm).
+//! AVX2+FMA chosen at run time). Natively only: in wasm tract's own
+//! kernels measured as fast (see `lib.rs`).
 
 use crate::fused::{self, Bounds};
 use tract_onnx::prelude::{

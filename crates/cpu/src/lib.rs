@@ -3,9 +3,9 @@
 //!
 //! Loading parses the ONNX protobuf, names any operator tract cannot run,
 //! widens fp16 weights to f32 (tract 0.23 cannot mix them with f32 compute),
-//! declutters the graph, puts depthwise and 1×1 convolutions on edgeserve's
-//! own kernels (`depthwise`, `pointwise`), optimises once for batch 1, and
-//! keeps the plan.
+//! declutters the graph, natively puts depthwise and 1×1 convolutions on
+//! edgeserve's own kernels (`depthwise`, `pointwise`; in wasm tract's own
+//! are as fast, measured), optimises once for batch 1, and keeps the plan.
 //! Other batch sizes share one plan optimised with a free batch dimension,
 //! built on first use.
 
@@ -164,7 +164,12 @@ fn plan(
         }
     }
     let mut typed = model.into_typed()?.into_decluttered()?;
-    if layout == ConvLayout::AsModel {
+    // edgeserve's depthwise and 1×1 kernels natively only. In wasm32 tract
+    // lays most convolutions out channels-last here (3 of 48 were left for
+    // the kernels), and measured in Chromium on Lite0 its own wasm kernels
+    // are as fast or faster: 37.8–38.5 ms without ours, 38.8–43.2 ms with
+    // those 3, 45.6–47.6 ms with all 48 rewritten before its layout pass.
+    if layout == ConvLayout::AsModel && cfg!(not(target_arch = "wasm32")) {
         depthwise::rewrite(&mut typed)?;
         pointwise::rewrite(&mut typed)?;
     }

@@ -9,7 +9,8 @@
 //! keeps a 6-row × 2-vector block of outputs in registers while it walks
 //! the input channels, with weights packed once at load so that each step
 //! reads them contiguously, and runs with the widest SIMD the CPU has
-//! (`pulp`: AVX-512 or AVX2+FMA, chosen at run time; `simd128` in wasm).
+//! (`pulp`: AVX-512 or AVX2+FMA, chosen at run time). Natively only: in
+//! wasm tract's own kernels measured as fast (see `lib.rs`).
 
 use crate::fused::{self, Bounds};
 use tract_onnx::prelude::{
