@@ -76,6 +76,7 @@ test('a Vite app that imports edgeserve classifies a chosen photo in Chromium', 
     assert.equal(got.fromFile.report.backend, 'cpu');
     // Drawn by the browser, decoded by it: the same photo, the same answer.
     assert.equal(got.fromImage.classes[0].label, 'espresso');
+    assert.deepEqual(got.drawables, { canvas: 'espresso', bitmap: 'espresso', frame: 'espresso', offscreen: 'espresso' });
     assert.deepEqual(got.error, { isEdgeserveError: true, code: 'invalid_image', message: got.error.message });
     assert.ok(got.progressEvents >= 1);
     assert.deepEqual(problems, []);

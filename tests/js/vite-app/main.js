@@ -25,13 +25,26 @@ document.getElementById('file').addEventListener('change', async (event) => {
     img.src = URL.createObjectURL(file);
     await img.decode();
     const fromImage = await classifier.classify(img, { topK: 5 });
+    // The other drawables the package takes: a canvas, an ImageBitmap, a
+    // VideoFrame, an OffscreenCanvas.
+    const canvas = Object.assign(document.createElement('canvas'), { width: img.naturalWidth, height: img.naturalHeight });
+    canvas.getContext('2d').drawImage(img, 0, 0);
+    const bitmap = await createImageBitmap(file);
+    const frame = new VideoFrame(bitmap, { timestamp: 0 });
+    const offscreen = new OffscreenCanvas(bitmap.width, bitmap.height);
+    offscreen.getContext('2d').drawImage(bitmap, 0, 0);
+    const drawables = {};
+    for (const [name, source] of Object.entries({ canvas, bitmap, frame, offscreen })) {
+      drawables[name] = (await classifier.classify(source, { topK: 1 })).classes[0].label;
+    }
+    frame.close();
     let error;
     try {
       await classifier.classify(new Blob(['not an image']));
     } catch (e) {
       error = { isEdgeserveError: e instanceof EdgeserveError, code: e.code, message: e.message };
     }
-    show('done', { fromFile, fromImage, error, progressEvents: progress.length });
+    show('done', { fromFile, fromImage, drawables, error, progressEvents: progress.length });
   } catch (e) {
     show('error', `${e.code}: ${e.message}`);
   }
