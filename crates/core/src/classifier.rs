@@ -822,11 +822,8 @@ fn load_local(
             manifest.model.file
         ))
     })?;
-    match options.model_sha256 {
-        Some(digest) => {
-            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            manifest.verify_model_digest(model.len(), &hex)?;
-        }
+    match &options.model_sha256 {
+        Some(digest) => manifest.verify_model_digest(model.len(), digest)?,
         None => manifest.verify_model(model)?,
     }
     Ok(Box::new(CpuEngine::load(model, &options.cpu)?))

@@ -194,19 +194,27 @@ impl ModelManifest {
 
     /// Checks that `bytes` are the model file: size, then SHA-256.
     pub fn verify_model(&self, bytes: &[u8]) -> Result<(), EngineError> {
-        self.verify_model_digest(bytes.len(), &sha256_hex(bytes))
+        // The size first: a file of the wrong size is not worth hashing.
+        self.check_model_len(bytes.len())?;
+        self.verify_model_digest(bytes.len(), &Sha256::digest(bytes).into())
     }
 
-    /// [`ModelManifest::verify_model`] for a file whose SHA-256 (lowercase
-    /// hex) the caller already computed, e.g. with the browser's native
-    /// WebCrypto, which is far faster than hashing in wasm.
-    pub fn verify_model_digest(&self, len: usize, sha256: &str) -> Result<(), EngineError> {
+    fn check_model_len(&self, len: usize) -> Result<(), EngineError> {
         if len as u64 != self.model.bytes {
             return Err(EngineError::Integrity(format!(
                 "{} is {len} bytes, the manifest says {}",
                 self.model.file, self.model.bytes
             )));
         }
+        Ok(())
+    }
+
+    /// [`ModelManifest::verify_model`] for a file whose SHA-256 the caller
+    /// already computed, e.g. with the browser's native WebCrypto, which is
+    /// far faster than hashing in wasm.
+    pub fn verify_model_digest(&self, len: usize, sha256: &[u8; 32]) -> Result<(), EngineError> {
+        self.check_model_len(len)?;
+        let sha256 = hex::encode(sha256);
         if sha256 != self.model.sha256 {
             return Err(EngineError::Integrity(format!(
                 "{} has sha256 {sha256}, the manifest says {}",
