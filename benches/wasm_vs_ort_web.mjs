@@ -8,13 +8,13 @@
 //   node benches/wasm_vs_ort_web.mjs [--runs 30] [--threads 1,2]
 
 import { chromium } from '../tests/js/node_modules/playwright-core/index.mjs';
-import { createServer } from 'node:http';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { CHROMIUM_ARGS, serveStatic } from '../tests/js/support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -29,28 +29,14 @@ const mounts = {
   '/inputs/': path.join(shared, 'fixtures/inputs'),
   '/': path.join(here, 'web'),
 };
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json' };
-
-const server = createServer((req, res) => {
-  const url = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-  const [prefix, dir] = Object.entries(mounts).find(([p]) => url.startsWith(p));
-  const file = path.join(dir, url.slice(prefix.length));
-  if (!file.startsWith(dir) || !existsSync(file) || statSync(file).isDirectory()) return res.writeHead(404).end();
-  res.writeHead(200, {
-    'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream',
-    // Cross-origin isolation: SharedArrayBuffer, so wasm threads.
-    'Cross-Origin-Opener-Policy': 'same-origin',
-    'Cross-Origin-Embedder-Policy': 'require-corp',
-  });
-  res.end(readFileSync(file));
-});
-await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-const base = `http://127.0.0.1:${server.address().port}`;
+// Cross-origin isolation (SharedArrayBuffer), so onnxruntime-web may use wasm threads.
+const server = await serveStatic(mounts, { headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } });
+const base = server.url;
 const profile = mkdtempSync(path.join(tmpdir(), 'edgeserve-bench-'));
 const context = await chromium.launchPersistentContext(profile, {
   executablePath: '/usr/bin/chromium',
   headless: true,
-  args: ['--no-sandbox', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-extensions'],
+  args: CHROMIUM_ARGS,
 });
 try {
   const rows = [];
@@ -77,6 +63,6 @@ try {
   }
 } finally {
   await context.close();
-  await new Promise((ok) => server.close(ok));
+  await server.close();
   rmSync(profile, { recursive: true, force: true });
 }

@@ -5,14 +5,14 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdtempSync, mkdirSync, copyFileSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:http';
+import { readFileSync, mkdtempSync, mkdirSync, copyFileSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Classifier, EdgeserveError } from 'edgeserve';
+import { serveStatic } from '../../tests/js/support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -184,32 +184,8 @@ test('a disposed classifier says so', async () => {
   c.dispose();
 });
 
-/** A static file server on 127.0.0.1 for `dir`, counting requests per path. */
-async function serveFiles(dir) {
-  const seen = [];
-  const server = createServer((req, res) => {
-    seen.push(req.url);
-    const file = path.join(dir, decodeURIComponent(new URL(req.url, 'http://x').pathname));
-    if (!file.startsWith(dir) || !existsSync(file)) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    const body = readFileSync(file);
-    res.writeHead(200, { 'Content-Length': body.length });
-    // In pieces, so progress has steps to report.
-    let at = 0;
-    const next = () => {
-      if (at >= body.length) return res.end();
-      res.write(body.subarray(at, (at += 1 << 20)), next);
-    };
-    next();
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { url: `http://127.0.0.1:${server.address().port}`, seen, close: () => new Promise((ok) => server.close(ok)) };
-}
-
 test('a model URL downloads with progress, its manifest and labels beside it', async () => {
-  const files = await serveFiles(path.join(root, 'models'));
+  const files = await serveStatic(path.join(root, 'models'));
   try {
     const progress = [];
     const c = await Classifier.load({

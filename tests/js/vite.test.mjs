@@ -7,44 +7,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { build } from 'vite';
 import { chromium } from 'playwright-core';
-import { createServer } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, existsSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CHROMIUM_ARGS, serveStatic } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const shared = process.env.EDGESERVE_SHARED ?? path.resolve(root, '../shared');
 const reference = JSON.parse(readFileSync(path.join(shared, 'fixtures/reference_onnxruntime.json'))).models['efficientnet-lite0.onnx'].results;
-
-/** Flags that keep Chromium off the network (shared/docs/platform.md). */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-default-apps',
-  '--disable-extensions',
-  '--disable-domain-reliability',
-  '--enable-unsafe-webgpu',
-];
-
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm', '.json': 'application/json', '.txt': 'text/plain' };
-
-/** A static server for `dir` on 127.0.0.1. */
-async function serve(dir) {
-  const server = createServer((req, res) => {
-    let file = path.join(dir, decodeURIComponent(new URL(req.url, 'http://x').pathname));
-    if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
-    if (!file.startsWith(dir) || !existsSync(file)) return res.writeHead(404).end();
-    res.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(readFileSync(file));
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { url: `http://127.0.0.1:${server.address().port}/`, close: () => new Promise((ok) => server.close(ok)) };
-}
 
 test('a Vite app that imports edgeserve classifies a chosen photo in Chromium', async () => {
   const out = mkdtempSync(path.join(tmpdir(), 'edgeserve-vite-'));
@@ -56,13 +28,13 @@ test('a Vite app that imports edgeserve classifies a chosen photo in Chromium', 
     await build({ configFile: path.join(here, 'vite-app/vite.config.js') });
     const assets = readFileSync(path.join(out, 'index.html'), 'utf8');
     assert.match(assets, /assets\/index-[\w-]+\.js/);
-    server = await serve(out);
+    server = await serveStatic(out);
     context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
     const page = await context.newPage();
     const problems = [];
     page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
     page.on('pageerror', (e) => problems.push(e.message));
-    await page.goto(server.url);
+    await page.goto(`${server.url}/`);
     await page.waitForSelector('#result[data-state="ready"]', { timeout: 120_000 });
     await page.setInputFiles('#file', path.join(root, 'www/samples/coffee_orig.png'));
     await page.waitForSelector('#result[data-state="done"], #result[data-state="error"]', { timeout: 120_000 });

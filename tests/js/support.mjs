@@ -1,0 +1,56 @@
+// What the JS tests and the web benchmark share: a static file server on
+// 127.0.0.1 and the flags that run Debian's Chromium headless and offline.
+
+import { createServer } from 'node:http';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+
+/** Flags that keep Chromium off the network (shared/docs/platform.md), with WebGPU on. */
+export const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-default-apps',
+  '--disable-extensions',
+  '--disable-domain-reliability',
+  '--enable-unsafe-webgpu',
+];
+
+const TYPES = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.txt': 'text/plain',
+};
+
+/**
+ * Serves `mounts` (URL prefix → directory, longest prefix first; a plain
+ * directory means `{ '/': dir }`) on 127.0.0.1 at a free port. Files go
+ * out with their length and MIME type, in 1 MiB pieces so downloads report
+ * progress in steps; a directory serves its index.html; anything else is a
+ * 404. `seen` lists the request paths; `close()` stops the server.
+ */
+export async function serveStatic(mounts, { headers = {} } = {}) {
+  const table = Object.entries(typeof mounts === 'string' ? { '/': mounts } : mounts).sort(([a], [b]) => b.length - a.length);
+  const seen = [];
+  const server = createServer((req, res) => {
+    seen.push(req.url);
+    const url = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    const [prefix, dir] = table.find(([p]) => url.startsWith(p)) ?? [];
+    let file = dir && path.join(dir, url.slice(prefix.length));
+    if (file && existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
+    if (!file || !file.startsWith(dir) || !existsSync(file)) return res.writeHead(404).end('not found');
+    const body = readFileSync(file);
+    res.writeHead(200, { ...headers, 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'Content-Length': body.length });
+    let at = 0;
+    const next = () => (at >= body.length ? res.end() : res.write(body.subarray(at, (at += 1 << 20)), next));
+    next();
+  });
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  return { url: `http://127.0.0.1:${server.address().port}`, seen, close: () => new Promise((ok) => server.close(ok)) };
+}
