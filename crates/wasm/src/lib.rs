@@ -49,21 +49,28 @@ pub fn plan(manifest: &str, options: JsValue) -> Result<JsValue, JsValue> {
     let options = options::load_options(options, &manifest)?;
     let plan = edgeserve::plan(&manifest, &options).map_err(JsError::from)?;
     let (backend, why) = match &plan {
-        edgeserve::Plan::Local(why) => ("cpu", why),
-        edgeserve::Plan::Remote(why) => ("remote", why),
+        edgeserve::Plan::Local(why) => (edgeserve::BackendKind::Cpu, why),
+        edgeserve::Plan::Remote(why) => (edgeserve::BackendKind::Remote, why),
     };
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
-    struct PlanOut<'a> {
+    struct PlanOut {
         needs_model: bool,
-        backend: &'a str,
+        backend: String,
         reason: String,
     }
     to_js(&PlanOut {
         needs_model: plan.needs_model(),
-        backend,
+        backend: backend.to_string(),
         reason: why.to_string(),
     })
+}
+
+/// JSON the protocol crate wrote, as a JS string (it writes UTF-8; this
+/// only guards the conversion).
+fn json_text(body: Vec<u8>, what: &str) -> Result<String, JsError> {
+    String::from_utf8(body)
+        .map_err(|e| JsError::new("internal", Code::Internal, format!("{what} is not UTF-8: {e}")))
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
@@ -338,13 +345,7 @@ impl RawClassifier {
                     .predict_json(request.as_bytes())
                     .await
                     .map_err(JsError::from)?;
-                let body = String::from_utf8(body).map_err(|e| {
-                    JsError::new(
-                        "internal",
-                        Code::Internal,
-                        format!("the response is not UTF-8: {e}"),
-                    )
-                })?;
+                let body = json_text(body, "the response")?;
                 #[derive(Serialize)]
                 struct Out<'a> {
                     body: String,
@@ -360,10 +361,7 @@ impl RawClassifier {
 
     /// TF Serving's metadata response for the model, as JSON text.
     pub fn metadata(&self) -> Result<String, JsValue> {
-        let body = self.inner()?.metadata().to_json();
-        String::from_utf8(body).map_err(|e| {
-            JsError::new("internal", Code::Internal, format!("metadata is not UTF-8: {e}")).into()
-        })
+        Ok(json_text(self.inner()?.metadata().to_json(), "the metadata")?)
     }
 
     /// The backend the model runs on (`cpu` or `remote`).
