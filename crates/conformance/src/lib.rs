@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 
 pub use edgeserve_fixtures::{repo_dir, shared, shared_dir};
 
+#[doc(hidden)]
+pub use edgeserve_engine as __engine;
+
 /// The bundled default model's bytes.
 pub fn bundled_lite0() -> Vec<u8> {
     bundled("efficientnet-lite0")
@@ -164,4 +167,59 @@ pub fn bad_requests_are_refused(engine: &dyn Engine, size: usize) {
         "Serving signature name: \"nope\" not found in signature def"
     );
     assert_eq!(engine.signature().inputs[0].dtype, DataType::Float);
+}
+
+/// The whole-model tests every local backend runs unchanged: Lite0 against
+/// onnxruntime, its signature, batch vs single runs, refused requests, the
+/// fp16 model and Lite2. `$load` turns model bytes into an engine (a
+/// `Result<impl Engine, EngineError>`); it is called once for Lite0.
+#[macro_export]
+macro_rules! local_backend_suite {
+    ($engine:ty, $load:expr) => {
+        fn lite0() -> &'static $engine {
+            static E: std::sync::OnceLock<$engine> = std::sync::OnceLock::new();
+            E.get_or_init(|| ($load)(&$crate::bundled_lite0()).unwrap())
+        }
+
+        #[test]
+        fn lite0_matches_onnxruntime() {
+            $crate::reference_logits_match(lite0(), "efficientnet-lite0.onnx", 224, 1e-3);
+        }
+
+        #[test]
+        fn lite0_signature_has_a_free_batch_dimension() {
+            let s = $crate::__engine::Engine::signature(lite0());
+            assert_eq!(s.inputs[0].name, "input");
+            assert_eq!(s.inputs[0].shape, vec![None, Some(3), Some(224), Some(224)]);
+            assert_eq!(s.outputs[0].name, "logits");
+            assert_eq!(s.outputs[0].shape, vec![None, Some(1000)]);
+        }
+
+        #[test]
+        fn lite0_batch_of_two_equals_two_single_runs() {
+            $crate::batch_equals_singles(lite0(), 224);
+        }
+
+        #[test]
+        fn lite0_refuses_requests_that_do_not_fit() {
+            $crate::bad_requests_are_refused(lite0(), 224);
+        }
+
+        #[test]
+        fn fp16_model_loads_and_gives_the_same_top5() {
+            let e = ($load)(&$crate::shared("models/efficientnet-lite0-fp16.onnx")).unwrap();
+            // f16 weights widened to f32: within the fp16 model's own distance from fp32.
+            $crate::reference_logits_match(&e, "efficientnet-lite0-fp16.onnx", 224, 0.03);
+        }
+
+        #[test]
+        fn lite2_matches_onnxruntime() {
+            let e = ($load)(&$crate::bundled("efficientnet-lite2")).unwrap();
+            assert_eq!(
+                $crate::__engine::Engine::signature(&e).inputs[0].shape,
+                vec![Some(1), Some(3), Some(260), Some(260)]
+            );
+            $crate::reference_logits_match(&e, "efficientnet-lite2.onnx", 260, 1e-3);
+        }
+    };
 }

@@ -10,7 +10,7 @@
 //! built on first use.
 
 mod depthwise;
-mod fp16;
+pub mod fp16;
 mod fused;
 mod pointwise;
 

@@ -38,6 +38,15 @@ pub enum EngineError {
         /// What happened, with the URL.
         message: String,
     },
+    /// The backend cannot run here, or cannot run this model here: no
+    /// WebGPU in this host, no adapter, or a tensor over the device's limits.
+    #[error("the {backend} backend is unavailable: {reason}")]
+    Unavailable {
+        /// The backend.
+        backend: crate::BackendKind,
+        /// Why, in words (the adapter's limit and what needed more, say).
+        reason: String,
+    },
     /// The backend failed while running a valid request.
     #[error("inference failed on the {backend} backend: {reason}")]
     Run {
@@ -60,6 +69,7 @@ impl EngineError {
             }
             EngineError::Remote { code, .. } => *code,
             EngineError::Run { .. } => Code::Internal,
+            EngineError::Unavailable { .. } => Code::Unavailable,
         }
     }
 }

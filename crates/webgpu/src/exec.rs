@@ -1,0 +1,208 @@
+//! Running a plan: every step queues GPU work (burn records and submits it
+//! lazily); only the graph outputs are read back, asynchronously.
+
+use crate::plan::{Act, BinOp, Output, Plan, RANK, Src, Step};
+use burn::tensor::activation::{hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid, softmax, tanh};
+use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
+use burn::tensor::ops::PadMode;
+use burn::tensor::{Device, Tensor, TensorData};
+use edgeserve_engine::{BackendKind, EngineError};
+use edgeserve_protocol::Tensor as Wire;
+
+fn run_error(reason: impl Into<String>) -> EngineError {
+    EngineError::Run {
+        backend: BackendKind::Webgpu,
+        reason: reason.into(),
+    }
+}
+
+fn activate(x: Tensor<RANK>, act: Act) -> Tensor<RANK> {
+    match act {
+        Act::Relu => relu(x),
+        Act::LeakyRelu(alpha) => leaky_relu(x, f64::from(alpha)),
+        Act::Sigmoid => sigmoid(x),
+        Act::HardSigmoid(alpha, beta) => hard_sigmoid(x, f64::from(alpha), f64::from(beta)),
+        Act::HardSwish => hard_swish(x),
+        Act::Tanh => tanh(x),
+        // Bounds are applied one at a time: an absent bound is no bound,
+        // and WGSL has no literal for infinity to stand in for one.
+        Act::Clip(Some(lo), Some(hi)) => x.clamp(lo, hi),
+        Act::Clip(Some(lo), None) => x.clamp_min(lo),
+        Act::Clip(None, Some(hi)) => x.clamp_max(hi),
+        Act::Clip(None, None) => x,
+    }
+}
+
+struct Slots(Vec<Option<Tensor<RANK>>>);
+
+impl Slots {
+    fn get(&self, slot: usize) -> Result<Tensor<RANK>, EngineError> {
+        self.0
+            .get(slot)
+            .and_then(Option::clone)
+            .ok_or_else(|| run_error(format!("slot {slot} read before it was written (a planning bug)")))
+    }
+
+    fn src(&self, src: &Src) -> Result<Tensor<RANK>, EngineError> {
+        match src {
+            Src::Slot(s) => self.get(*s),
+            Src::Const(t) => Ok(t.clone()),
+        }
+    }
+}
+
+fn step(slots: &Slots, step: &Step) -> Result<(usize, Tensor<RANK>), EngineError> {
+    Ok(match step {
+        Step::Conv {
+            x,
+            w,
+            b,
+            opts,
+            act,
+            out,
+        } => {
+            let y = conv2d(slots.get(*x)?, w.clone(), b.clone(), opts.clone());
+            let y = match act {
+                Some(a) => activate(y, *a),
+                None => y,
+            };
+            (*out, y)
+        }
+        Step::Binary { op, a, b, out } => {
+            let (a, b) = (slots.src(a)?, slots.src(b)?);
+            let y = match op {
+                BinOp::Add => a.add(b),
+                BinOp::Sub => a.sub(b),
+                BinOp::Mul => a.mul(b),
+                BinOp::Div => a.div(b),
+            };
+            (*out, y)
+        }
+        Step::Act { x, act, out } => (*out, activate(slots.get(*x)?, *act)),
+        Step::MaxPool { x, opts, out } => (*out, max_pool2d(slots.get(*x)?, opts.clone())),
+        Step::AvgPool { x, opts, out } => (*out, avg_pool2d(slots.get(*x)?, opts.clone())),
+        Step::GlobalPool { x, max, out } => {
+            let x = slots.get(*x)?;
+            let y = if *max {
+                x.max_dim(2).max_dim(3)
+            } else {
+                x.mean_dim(2).mean_dim(3)
+            };
+            (*out, y)
+        }
+        Step::MatMul {
+            a,
+            b,
+            bias,
+            shape,
+            out,
+        } => {
+            let mut y = slots.src(a)?.matmul(slots.src(b)?);
+            if let Some(bias) = bias {
+                y = y.add(slots.src(bias)?);
+            }
+            (*out, y.reshape(*shape))
+        }
+        Step::Reshape { x, shape, out } => (*out, slots.get(*x)?.reshape(*shape)),
+        Step::Transpose { x, perm, out } => (*out, slots.get(*x)?.permute(*perm)),
+        Step::Concat { xs, axis, out } => {
+            let xs = xs.iter().map(|s| slots.src(s)).collect::<Result<Vec<_>, _>>()?;
+            (*out, Tensor::cat(xs, *axis))
+        }
+        Step::Softmax {
+            x,
+            flat,
+            axis,
+            shape,
+            out,
+        } => {
+            let x = slots.get(*x)?;
+            let y = match flat {
+                Some(flat) => softmax(x.reshape(*flat), *axis).reshape(*shape),
+                None => softmax(x, *axis),
+            };
+            (*out, y)
+        }
+        Step::ReduceMean { x, axes, shape, out } => {
+            let y = axes.iter().fold(slots.get(*x)?, |t, a| t.mean_dim(*a));
+            (*out, y.reshape(*shape))
+        }
+        Step::Pad { x, pads, value, out } => (*out, slots.get(*x)?.pad(*pads, PadMode::Constant(*value))),
+        Step::Affine { x, scale, shift, out } => (*out, slots.get(*x)?.mul(scale.clone()).add(shift.clone())),
+    })
+}
+
+/// Uploads the inputs (f32, in graph input order), queues every step, and
+/// returns the output tensors still on the GPU (or constant outputs).
+pub(crate) fn launch(
+    plan: &Plan,
+    device: &Device,
+    inputs: Vec<Vec<f32>>,
+) -> Result<Vec<Pending>, EngineError> {
+    let mut slots = Slots(vec![None; plan.slots]);
+    if inputs.len() != plan.inputs.len() {
+        return Err(run_error(format!(
+            "{} inputs for a plan of {}",
+            inputs.len(),
+            plan.inputs.len()
+        )));
+    }
+    for ((slot, shape), data) in plan.inputs.iter().zip(inputs) {
+        if data.len() != shape.iter().product::<usize>() {
+            return Err(run_error(format!(
+                "input of {} values for shape {shape:?}",
+                data.len()
+            )));
+        }
+        slots.0[*slot] = Some(Tensor::<RANK>::from_data(TensorData::new(data, *shape), device));
+    }
+    for (i, s) in plan.steps.iter().enumerate() {
+        let (out, y) = step(&slots, s)?;
+        slots.0[out] = Some(y);
+        for free in &plan.frees[i] {
+            slots.0[*free] = None;
+        }
+    }
+    plan.outputs
+        .iter()
+        .map(|o| match o {
+            Output::Gpu { slot, shape } => Ok(Pending::Gpu(slots.get(*slot)?, shape.clone())),
+            Output::Const(t) => Ok(Pending::Host(t.clone())),
+        })
+        .collect()
+}
+
+/// An output not yet read back (one per graph output, short-lived).
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Pending {
+    Gpu(Tensor<RANK>, Vec<usize>),
+    Host(std::sync::Arc<tract_onnx::prelude::Tensor>),
+}
+
+impl Pending {
+    /// Reads the output back (waiting for the GPU) as an f32 tensor.
+    pub async fn read(self) -> Result<Wire, EngineError> {
+        match self {
+            Pending::Gpu(t, shape) => {
+                let data = t
+                    .into_data_async()
+                    .await
+                    .map_err(|e| run_error(format!("reading an output back: {e:?}")))?;
+                let values = data
+                    .try_into_vec::<f32>()
+                    .map_err(|e| run_error(format!("output is not f32: {e:?}")))?;
+                Wire::from_vec(shape, values).map_err(|e| run_error(e.to_string()))
+            }
+            Pending::Host(t) => {
+                let t = t.cast_to::<f32>().map_err(|e| run_error(format!("{e:#}")))?;
+                let values: Vec<f32> = t
+                    .to_plain_array_view::<f32>()
+                    .map_err(|e| run_error(format!("{e:#}")))?
+                    .iter()
+                    .copied()
+                    .collect();
+                Wire::from_vec(t.shape().to_vec(), values).map_err(|e| run_error(e.to_string()))
+            }
+        }
+    }
+}

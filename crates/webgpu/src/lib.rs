@@ -1,0 +1,345 @@
+//! The WebGPU backend: ONNX image classifiers loaded at run time and run on
+//! the GPU through burn's wgpu runtime (its CubeCL kernels for convolution,
+//! matmul, pooling and element-wise ops), on WebGPU in browsers and on
+//! Vulkan/Metal/DX12 natively.
+//!
+//! Loading parses the ONNX protobuf, widens fp16 weights to f32 (as the CPU
+//! backend does), infers every tensor's shape with tract's analysis, builds
+//! a plan of burn operations with each convolution's bias and following
+//! activation fused into one step, uploads the weights once, checks the
+//! largest tensor against the adapter's limits, and runs the plan once on
+//! zeros so every shader is compiled before the first real request. Other
+//! batch sizes get their own plan on first use, sharing the weights.
+//! Intermediate tensors stay on the GPU; only the outputs are read back,
+//! asynchronously.
+
+mod device;
+mod exec;
+mod plan;
+
+pub use device::{AdapterInfo, Limits};
+pub use plan::GPU_OPS;
+
+use edgeserve_engine::{
+    BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors, TensorSpec,
+};
+use edgeserve_protocol::{DataType, Tensor, TensorData};
+use plan::{Graph, Plan, Weights};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use tract_onnx::prelude::Framework;
+use web_time::Instant;
+
+/// Options of the WebGPU backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebGpuOptions {
+    /// The largest tensor to accept, in bytes, below the adapter's own
+    /// limits (`maxStorageBufferBindingSize`, `maxBufferSize`): a page that
+    /// needs GPU memory for itself can keep models from taking it. `None`:
+    /// the adapter's limits.
+    pub max_tensor_bytes: Option<u64>,
+    /// Skip the warmup run at load (the first request then compiles the
+    /// shaders, and is the slow one).
+    pub skip_warmup: bool,
+}
+
+/// Progress of a load, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoadStage {
+    /// The GPU device is acquired.
+    Device(AdapterInfo),
+    /// The graph is planned and its weights are on the GPU.
+    Planned {
+        /// Operations in the plan for batch 1.
+        steps: usize,
+        /// Bytes of weights uploaded.
+        weight_bytes: u64,
+    },
+    /// The warmup run finished; every shader is compiled.
+    WarmedUp {
+        /// How long it took.
+        ms: f64,
+    },
+}
+
+/// A model loaded on the GPU.
+pub struct WebGpuEngine {
+    signature: ModelSignature,
+    graph: Graph,
+    gpu: &'static device::Gpu,
+    limits: Limits,
+    weights: Mutex<Weights>,
+    single: Arc<Plan>,
+    free_batch: bool,
+    plans: Mutex<HashMap<usize, Arc<Plan>>>,
+    warmup_ms: Option<f64>,
+}
+
+fn invalid(context: &str, e: impl std::fmt::Display) -> EngineError {
+    EngineError::InvalidModel(format!("{context}: {e:#}"))
+}
+
+fn run_error(reason: impl Into<String>) -> EngineError {
+    EngineError::Run {
+        backend: BackendKind::Webgpu,
+        reason: reason.into(),
+    }
+}
+
+/// The adapter this process would run on, or why there is none (no WebGPU
+/// in this host, no adapter). Acquires the device on first call.
+pub async fn adapter() -> Result<AdapterInfo, EngineError> {
+    device::gpu().await.map(|g| g.info.clone())
+}
+
+fn dtype_of(elem_type: i32) -> Option<DataType> {
+    Some(match elem_type {
+        1 => DataType::Float,
+        10 => DataType::Half,
+        11 => DataType::Double,
+        _ => return None,
+    })
+}
+
+/// The signature as the ONNX graph declares it (after fp16 widening).
+fn signature_of(graph: &Graph) -> Result<ModelSignature, EngineError> {
+    let spec = |name: &str, outputs: bool| -> Result<TensorSpec, EngineError> {
+        let infos = if outputs {
+            &graph.graph.output
+        } else {
+            &graph.graph.input
+        };
+        let info = infos
+            .iter()
+            .find(|i| i.name == name)
+            .ok_or_else(|| EngineError::InvalidModel(format!("tensor {name:?} has no declared type")))?;
+        let tensor = match info.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+            Some(tract_onnx::pb::type_proto::Value::TensorType(t)) => t,
+            _ => return Err(EngineError::InvalidModel(format!("{name:?} is not a tensor"))),
+        };
+        let dtype = dtype_of(tensor.elem_type).ok_or_else(|| EngineError::UnsupportedOp {
+            op: format!("a tensor of ONNX element type {}", tensor.elem_type),
+            node: name.to_owned(),
+            backend: BackendKind::Webgpu,
+        })?;
+        let (shape, unknown_rank) = match &tensor.shape {
+            Some(s) => (
+                s.dim
+                    .iter()
+                    .map(|d| match d.value {
+                        Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v > 0 => {
+                            usize::try_from(v).ok()
+                        }
+                        _ => None,
+                    })
+                    .collect(),
+                false,
+            ),
+            None => (Vec::new(), true),
+        };
+        Ok(TensorSpec {
+            name: name.to_owned(),
+            dtype,
+            shape,
+            unknown_rank,
+        })
+    };
+    Ok(ModelSignature {
+        inputs: graph
+            .inputs
+            .iter()
+            .map(|n| spec(n, false))
+            .collect::<Result<_, _>>()?,
+        outputs: graph
+            .outputs
+            .iter()
+            .map(|n| spec(n, true))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+impl WebGpuEngine {
+    /// Loads an ONNX model from its bytes onto the GPU.
+    pub async fn load(bytes: &[u8], options: &WebGpuOptions) -> Result<WebGpuEngine, EngineError> {
+        WebGpuEngine::load_with_progress(bytes, options, |_| {}).await
+    }
+
+    /// As [`WebGpuEngine::load`], reporting each stage as it completes.
+    pub async fn load_with_progress(
+        bytes: &[u8],
+        options: &WebGpuOptions,
+        mut progress: impl FnMut(LoadStage),
+    ) -> Result<WebGpuEngine, EngineError> {
+        let mut proto = tract_onnx::onnx()
+            .proto_model_for_read(&mut &bytes[..])
+            .map_err(|e| invalid("not a readable ONNX model (protobuf decoding failed)", e))?;
+        edgeserve_cpu::fp16::widen_to_f32(&mut proto);
+        let graph = Graph::parse(proto)?;
+        if graph.graph.node.is_empty() || graph.outputs.is_empty() {
+            return Err(EngineError::InvalidModel(format!(
+                "the ONNX graph has {} nodes and {} outputs; a model needs at least one of each",
+                graph.graph.node.len(),
+                graph.outputs.len()
+            )));
+        }
+        let signature = signature_of(&graph)?;
+        let gpu = device::gpu().await?;
+        progress(LoadStage::Device(gpu.info.clone()));
+        let mut limits = gpu.limits;
+        if let Some(cap) = options.max_tensor_bytes {
+            limits.max_buffer_size = limits.max_buffer_size.min(cap);
+            limits.max_storage_buffer_binding_size = limits.max_storage_buffer_binding_size.min(cap);
+        }
+        let free_batch = signature
+            .inputs
+            .first()
+            .and_then(|i| i.shape.first())
+            .is_some_and(Option::is_none);
+        let mut weights = Weights::default();
+        let single = Arc::new(graph.plan(free_batch.then_some(1), &gpu.device, &mut weights, &limits)?);
+        progress(LoadStage::Planned {
+            steps: single.steps.len(),
+            weight_bytes: weights.bytes,
+        });
+        let mut engine = WebGpuEngine {
+            signature,
+            graph,
+            gpu,
+            limits,
+            weights: Mutex::new(weights),
+            single,
+            free_batch,
+            plans: Mutex::new(HashMap::new()),
+            warmup_ms: None,
+        };
+        if !options.skip_warmup {
+            let t = Instant::now();
+            let zeros = engine
+                .single
+                .inputs
+                .iter()
+                .map(|(_, shape)| vec![0f32; shape.iter().product()])
+                .collect();
+            engine.execute(&engine.single, zeros).await?;
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            engine.warmup_ms = Some(ms);
+            progress(LoadStage::WarmedUp { ms });
+        }
+        Ok(engine)
+    }
+
+    /// The adapter the model runs on.
+    pub fn adapter(&self) -> &AdapterInfo {
+        &self.gpu.info
+    }
+
+    /// The limits the model was checked against (the adapter's, lowered by
+    /// [`WebGpuOptions::max_tensor_bytes`]).
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// How long the warmup run took, if there was one.
+    pub fn warmup_ms(&self) -> Option<f64> {
+        self.warmup_ms
+    }
+
+    /// Operations in the plan for batch 1, and how many convolutions carry
+    /// their following activation fused in.
+    pub fn plan_stats(&self) -> (usize, usize) {
+        (self.single.steps.len(), self.single.fused_activations())
+    }
+
+    /// The largest tensor of the batch-1 plan: its name and size in bytes.
+    pub fn largest_tensor(&self) -> (&str, u64) {
+        (&self.single.largest.1, self.single.largest.0)
+    }
+
+    fn plan_for(&self, batch: usize) -> Result<Arc<Plan>, EngineError> {
+        if batch == 1 || !self.free_batch {
+            return Ok(self.single.clone());
+        }
+        if let Some(p) = self
+            .plans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&batch)
+        {
+            return Ok(p.clone());
+        }
+        let mut weights = self.weights.lock().unwrap_or_else(PoisonError::into_inner);
+        let plan = Arc::new(
+            self.graph
+                .plan(Some(batch), &self.gpu.device, &mut weights, &self.limits)?,
+        );
+        self.plans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(batch, plan.clone());
+        Ok(plan)
+    }
+
+    async fn execute(&self, plan: &Plan, inputs: Vec<Vec<f32>>) -> Result<Vec<Tensor>, EngineError> {
+        let pending = exec::launch(plan, &self.gpu.device, inputs)?;
+        let mut out = Vec::with_capacity(pending.len());
+        for p in pending {
+            out.push(p.read().await?);
+        }
+        Ok(out)
+    }
+
+    fn prepare(&self, mut inputs: NamedTensors) -> Result<(Arc<Plan>, Vec<Vec<f32>>), EngineError> {
+        let batch = self
+            .signature
+            .inputs
+            .first()
+            .and_then(|s| inputs.get(&s.name))
+            .and_then(Tensor::batch_size)
+            .unwrap_or(1);
+        let plan = self.plan_for(batch)?;
+        let mut values = Vec::new();
+        for s in &self.signature.inputs {
+            let t = inputs
+                .remove(&s.name)
+                .ok_or_else(|| run_error(format!("input {} is missing", s.name)))?;
+            let (_, data) = t.into_parts();
+            values.push(match data {
+                TensorData::Float(v) => v,
+                TensorData::Half(v) => v.into_iter().map(f32::from).collect(),
+                TensorData::Double(v) => v.into_iter().map(|x| x as f32).collect(),
+                other => {
+                    return Err(run_error(format!(
+                        "input {} is {}; the WebGPU backend takes float tensors",
+                        s.name,
+                        other.dtype()
+                    )));
+                }
+            });
+        }
+        Ok((plan, values))
+    }
+}
+
+impl Engine for WebGpuEngine {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Webgpu
+    }
+
+    fn signature(&self) -> &ModelSignature {
+        &self.signature
+    }
+
+    fn run(&self, inputs: NamedTensors) -> BoxFuture<'_, Result<NamedTensors, EngineError>> {
+        Box::pin(async move {
+            let (plan, values) = self.prepare(inputs)?;
+            let outputs = self.execute(&plan, values).await?;
+            Ok(self
+                .signature
+                .outputs
+                .iter()
+                .map(|s| s.name.clone())
+                .zip(outputs)
+                .collect())
+        })
+    }
+}
