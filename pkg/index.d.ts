@@ -6,7 +6,7 @@
 export type Backend = 'auto' | 'webgpu' | 'wasm' | 'remote';
 
 /** The backend that ran, as reports name it. */
-export type BackendKind = 'cpu' | 'remote';
+export type BackendKind = 'cpu' | 'webgpu' | 'remote';
 
 /** A model file: a URL (absolute, or relative to the page), a fetch Response, or its bytes. */
 export type FileSource = string | URL | Response | ArrayBuffer | ArrayBufferView;
@@ -127,11 +127,22 @@ export type Why =
   | { kind: 'local_load_failed'; backend: BackendKind; error: string }
   | { kind: 'local_run_failed'; backend: BackendKind; error: string };
 
+/** One local backend `auto` tried at load. */
+export interface Candidate {
+  backend: BackendKind;
+  /** One batch-1 run after warmup, when both local backends loaded (there was a choice). */
+  runMs: number | null;
+  /** Why it could not run the model (no WebGPU here, over the adapter's limits, an op it lacks). */
+  error: string | null;
+}
+
 /** What ran, why, and how long each step took (ms). */
 export interface Report {
   backend: BackendKind;
   why: Why;
-  /** `backend: why` in words, e.g. `remote: model 24.3 MB > local budget 20.0 MB`. */
+  /** Under `auto`, how the local backend was chosen: each one tried, the one kept first. */
+  local: { candidates: Candidate[] } | null;
+  /** `backend: why` in words, e.g. `remote: model 24.3 MB > local budget 20.0 MB`, then `; local backends: cpu 40.1 ms, webgpu 912.0 ms` under `auto`. */
   reason: string;
   timings: { decodeMs: number; preprocessMs: number; inferenceMs: number; transferMs: number };
 }
@@ -193,7 +204,7 @@ export type ErrorCode =
   | 'fetch_failed'
   | 'aborted'
   | 'disposed'
-  | 'unavailable'
+  | 'backend_unavailable'
   | 'internal';
 
 /** Every failure: a stable `code`, TF Serving's `status`, the message from Rust. */

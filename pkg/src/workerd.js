@@ -1,8 +1,9 @@
 // Workers (workerd): the wasm arrives as a compiled WebAssembly.Module
 // imported with the script; compiling from bytes or fetching it is not
-// allowed there.
-import module from '../dist/edgeserve_bg.wasm';
-import { initSync, RawClassifier, plan } from '../dist/edgeserve.js';
+// allowed there. The edge build: CPU only, without burn/wgpu (Workers have
+// no WebGPU), so smaller.
+import module from '../dist/edge/edgeserve_bg.wasm';
+import { initSync, RawClassifier, plan } from '../dist/edge/edgeserve.js';
 import { makeApi } from './api.js';
 
 initSync({ module });

@@ -135,8 +135,8 @@ test('bad input from JS is a typed error, and the classifier keeps working', asy
   );
   await rejectsWith(
     Classifier.load({ model: files.model, manifest: files.manifest, labels: files.labels, backend: 'webgpu' }),
-    'unavailable',
-    /no WebGPU backend/,
+    'backend_unavailable',
+    /the webgpu backend is unavailable: this build has no WebGPU backend/,
   );
   const wrongSha = { ...manifest, model: { ...manifest.model, sha256: '0'.repeat(64) } };
   await rejectsWith(Classifier.load({ model: files.model, manifest: wrongSha, labels: files.labels }), 'integrity');
@@ -300,5 +300,18 @@ test('the remote backend: same answers, routed and reported, cancellable', { ski
   } finally {
     await tfs.stop();
     rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('Node and Workers get the edge build: CPU only, no WebGPU code, smaller', () => {
+  const full = readFileSync(path.join(root, 'pkg/dist/edgeserve.js'), 'utf8');
+  const edge = readFileSync(path.join(root, 'pkg/dist/edge/edgeserve.js'), 'utf8');
+  // wgpu's browser backend imports WebGPU's entry points through the glue.
+  assert.match(full, /requestAdapter/);
+  assert.doesNotMatch(edge, /requestAdapter|GPUDevice/);
+  const size = (p) => readFileSync(path.join(root, 'pkg/dist', p)).length;
+  assert.ok(size('edge/edgeserve_bg.wasm') < size('edgeserve_bg.wasm'), 'the edge build is not smaller');
+  for (const entry of ['src/node.js', 'src/workerd.js']) {
+    assert.match(readFileSync(path.join(root, 'pkg', entry), 'utf8'), /\.\.\/dist\/edge\/edgeserve\.js/, entry);
   }
 });

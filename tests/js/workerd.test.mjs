@@ -49,7 +49,7 @@ test('the package runs in workerd through its workerd export', async () => {
         },
       ],
     });
-    symlinkSync(path.join(root, 'pkg/dist/edgeserve_bg.wasm'), path.join(dir, 'edgeserve_bg.wasm'));
+    symlinkSync(path.join(root, 'pkg/dist/edge/edgeserve_bg.wasm'), path.join(dir, 'edgeserve_bg.wasm'));
     symlinkSync(path.join(modelDir, 'efficientnet-lite0.onnx'), path.join(dir, 'model.onnx'));
     symlinkSync(path.join(modelDir, 'manifest.json'), path.join(dir, 'manifest.json'));
     symlinkSync(path.join(modelDir, 'imagenet_labels.txt'), path.join(dir, 'labels.txt'));

@@ -24,6 +24,11 @@ pub enum Backend {
     Auto,
     /// The CPU (tract), never anything else.
     Cpu,
+    /// The GPU through WebGPU (burn/wgpu), never anything else: an error
+    /// where there is none or the model does not fit it. Needs the
+    /// `webgpu` feature and [`Classifier::open`] (acquiring a GPU is
+    /// asynchronous in browsers).
+    Webgpu,
     /// The configured TF Serving endpoint, never anything else.
     Remote,
 }
@@ -180,6 +185,9 @@ pub struct LoadOptions {
     /// browsers WebCrypto's native digest takes milliseconds where hashing
     /// 18.5 MB in wasm took ~350 ms, most of a cold load.
     pub model_sha256: Option<[u8; 32]>,
+    /// The largest tensor the WebGPU backend may put on the GPU, in bytes,
+    /// below the adapter's own limits (`None`: the adapter's).
+    pub gpu_max_tensor_bytes: Option<u64>,
 }
 
 impl Default for LoadOptions {
@@ -193,6 +201,7 @@ impl Default for LoadOptions {
             fallback: true,
             device_memory_bytes: None,
             model_sha256: None,
+            gpu_max_tensor_bytes: None,
         }
     }
 }
@@ -224,6 +233,45 @@ impl Timings {
     }
 }
 
+/// One local backend that `auto` tried at load.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Candidate {
+    /// The backend.
+    pub backend: BackendKind,
+    /// Its time for one batch-1 run after warmup, when there was a choice
+    /// to make (both backends loaded).
+    pub run_ms: Option<f64>,
+    /// Why it could not run the model, when it could not.
+    pub error: Option<String>,
+}
+
+/// How `auto` chose between the local backends: each one's measured run,
+/// or why it could not run; the fastest was kept.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LocalChoice {
+    /// Every local backend tried, the one kept first.
+    pub candidates: Vec<Candidate>,
+}
+
+impl std::fmt::Display for LocalChoice {
+    /// `cpu 25.1 ms, webgpu 912.0 ms`, or `cpu loaded, webgpu could not
+    /// run: …` (nothing is timed when there is nothing to choose).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, c) in self.candidates.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            match (&c.run_ms, &c.error) {
+                (_, Some(e)) => write!(f, "{} could not run: {e}", c.backend)?,
+                (Some(ms), None) => write!(f, "{} {ms:.1} ms", c.backend)?,
+                (None, None) => write!(f, "{} loaded", c.backend)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What ran, why, and how long it took.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -231,14 +279,23 @@ pub struct Report {
     pub backend: BackendKind,
     /// Why it was chosen.
     pub why: Why,
+    /// Under `auto`, how the local backend was chosen (`None` when one was
+    /// asked for, or the remote ran).
+    pub local: Option<LocalChoice>,
     /// Time per step.
     pub timings: Timings,
 }
 
 impl std::fmt::Display for Report {
-    /// `backend: why`, e.g. `remote: model 24.3 MB > local budget 20.0 MB`.
+    /// `backend: why`, e.g. `remote: model 24.3 MB > local budget 20.0 MB`,
+    /// then how `auto` chose the local backend, e.g. `; local backends:
+    /// cpu 25.1 ms, webgpu 912.0 ms`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.backend, self.why)
+        write!(f, "{}: {}", self.backend, self.why)?;
+        if let Some(local) = &self.local {
+            write!(f, "; local backends: {local}")?;
+        }
+        Ok(())
     }
 }
 
@@ -310,6 +367,7 @@ pub struct Classifier {
     manifest: ModelManifest,
     engine: Box<dyn Engine>,
     why: Why,
+    local: Option<LocalChoice>,
     fallback: Option<Fallback>,
     labels: Option<Labels>,
     preprocessing: Preprocessing,
@@ -364,7 +422,7 @@ pub fn plan(manifest: &ModelManifest, options: &LoadOptions) -> Result<Plan, Eng
     Ok(match (options.backend, has_remote) {
         (Backend::Remote, false) => return Err(no_remote()),
         (Backend::Remote, true) => Plan::Remote(Why::Requested),
-        (Backend::Cpu, _) => Plan::Local(Why::Requested),
+        (Backend::Cpu | Backend::Webgpu, _) => Plan::Local(Why::Requested),
         (Backend::Auto, true) if model_bytes > budget => {
             Plan::Remote(Why::OverBudget { model_bytes, budget })
         }
@@ -411,13 +469,20 @@ impl Classifier {
                     .into(),
             ));
         }
+        if options.backend == Backend::Webgpu {
+            return Err(EngineError::Manifest(
+                "the webgpu backend is acquired asynchronously: Classifier::load runs on the CPU only, use Classifier::open"
+                    .into(),
+            ));
+        }
         let manifest = ModelManifest::from_json(manifest_json)?;
         let labels = read_labels(&manifest, labels)?;
         let why = match options.backend {
             Backend::Auto => Why::OnlyAvailable,
             _ => Why::Requested,
         };
-        let engine = load_local(Some(model), &manifest, options)?;
+        let model = verified(Some(model), &manifest, options)?;
+        let engine = Box::new(CpuEngine::load(model, &options.cpu)?);
         Classifier::new(manifest, engine, why, labels, options.decode)
     }
 
@@ -446,15 +511,19 @@ impl Classifier {
             (Plan::Local(why), _) => why,
         };
         let may_fall_back = options.backend == Backend::Auto && options.fallback;
-        let local = load_local(model, &manifest, options).and_then(|engine| {
-            Classifier::new(
-                manifest.clone(),
-                engine,
-                local_why,
-                labels.clone(),
-                options.decode,
-            )
-        });
+        let local = load_local(model, &manifest, options)
+            .await
+            .and_then(|(engine, choice)| {
+                let mut c = Classifier::new(
+                    manifest.clone(),
+                    engine,
+                    local_why,
+                    labels.clone(),
+                    options.decode,
+                )?;
+                c.local = choice;
+                Ok(c)
+            });
         match (local, remote) {
             (Ok(mut classifier), Some(config)) if may_fall_back => {
                 classifier.fallback = Some(Fallback {
@@ -554,6 +623,7 @@ impl Classifier {
             manifest,
             engine,
             why,
+            local: None,
             fallback: None,
             labels,
             preprocessing: pre,
@@ -572,6 +642,16 @@ impl Classifier {
     /// The backend in use.
     pub fn backend(&self) -> BackendKind {
         self.engine.kind()
+    }
+
+    /// How `auto` chose the local backend, for reports of runs on it.
+    fn local_choice(&self, ran: BackendKind) -> Option<LocalChoice> {
+        self.local.clone().filter(|_| ran == self.backend())
+    }
+
+    /// Under `auto`, how the local backend was chosen at load.
+    pub fn local_choice_at_load(&self) -> Option<&LocalChoice> {
+        self.local.as_ref()
     }
 
     /// TF Serving's metadata for this model.
@@ -609,6 +689,7 @@ impl Classifier {
             Report {
                 backend,
                 why,
+                local: self.local_choice(backend),
                 timings,
             },
         ))
@@ -765,6 +846,7 @@ impl Classifier {
         let report = Report {
             backend,
             why,
+            local: self.local_choice(backend),
             timings,
         };
         Ok(scores
@@ -810,12 +892,12 @@ fn read_labels(manifest: &ModelManifest, labels: Option<&str>) -> Result<Option<
     }
 }
 
-/// The model on the local backend, after checking it is the manifest's.
-fn load_local(
-    model: Option<&[u8]>,
+/// The model's bytes, after checking they are the manifest's file.
+fn verified<'a>(
+    model: Option<&'a [u8]>,
     manifest: &ModelManifest,
     options: &LoadOptions,
-) -> Result<Box<dyn Engine>, EngineError> {
+) -> Result<&'a [u8], EngineError> {
     let model = model.ok_or_else(|| {
         EngineError::Manifest(format!(
             "the local backend needs the bytes of {}, and none were given",
@@ -826,5 +908,108 @@ fn load_local(
         Some(digest) => manifest.verify_model_digest(model.len(), digest)?,
         None => manifest.verify_model(model)?,
     }
-    Ok(Box::new(CpuEngine::load(model, &options.cpu)?))
+    Ok(model)
+}
+
+#[cfg(feature = "webgpu")]
+async fn load_gpu(model: &[u8], options: &LoadOptions) -> Result<Box<dyn Engine>, EngineError> {
+    let gpu = edgeserve_webgpu::WebGpuOptions {
+        max_tensor_bytes: options.gpu_max_tensor_bytes,
+        skip_warmup: false,
+    };
+    Ok(Box::new(edgeserve_webgpu::WebGpuEngine::load(model, &gpu).await?))
+}
+
+#[cfg(not(feature = "webgpu"))]
+async fn load_gpu(_: &[u8], _: &LoadOptions) -> Result<Box<dyn Engine>, EngineError> {
+    Err(EngineError::Unavailable {
+        backend: BackendKind::Webgpu,
+        reason: "this build has no WebGPU backend (edgeserve's `webgpu` feature is off)".into(),
+    })
+}
+
+/// One batch-1 run on zeros, timed: a first untimed run settles what the
+/// backend does once (tract's allocations; the GPU's warmup ran at load).
+async fn time_run(engine: &dyn Engine) -> Result<f64, EngineError> {
+    let zeros = || -> Result<edgeserve_engine::NamedTensors, EngineError> {
+        engine
+            .signature()
+            .inputs
+            .iter()
+            .map(|s| {
+                let shape: Vec<usize> = s.shape.iter().map(|d| d.unwrap_or(1)).collect();
+                let n = shape.iter().product();
+                Ok((s.name.clone(), Tensor::from_vec(shape, vec![0f32; n])?))
+            })
+            .collect()
+    };
+    if engine.kind() == BackendKind::Cpu {
+        engine.run(zeros()?).await?;
+    }
+    let t = Instant::now();
+    engine.run(zeros()?).await?;
+    Ok(ms_since(t))
+}
+
+fn candidate(backend: BackendKind, outcome: Option<&Result<f64, EngineError>>) -> Candidate {
+    Candidate {
+        backend,
+        run_ms: outcome.and_then(|o| o.as_ref().ok().copied()),
+        error: outcome.and_then(|o| o.as_ref().err().map(ToString::to_string)),
+    }
+}
+
+/// The model on a local backend: the one asked for, or under `auto` the
+/// faster of the CPU and the GPU on one measured run (the CPU alone when
+/// the GPU cannot take the model, with the reason).
+async fn load_local(
+    model: Option<&[u8]>,
+    manifest: &ModelManifest,
+    options: &LoadOptions,
+) -> Result<(Box<dyn Engine>, Option<LocalChoice>), EngineError> {
+    let model = verified(model, manifest, options)?;
+    match options.backend {
+        Backend::Webgpu => return Ok((load_gpu(model, options).await?, None)),
+        Backend::Auto if cfg!(feature = "webgpu") => {}
+        _ => return Ok((Box::new(CpuEngine::load(model, &options.cpu)?), None)),
+    }
+    let cpu = CpuEngine::load(model, &options.cpu);
+    let gpu = load_gpu(model, options).await;
+    let (cpu, gpu): (Result<Box<dyn Engine>, _>, _) = match (cpu, gpu) {
+        (Err(e), Err(_)) => return Err(e),
+        (cpu, gpu) => (cpu.map(|c| Box::new(c) as Box<dyn Engine>), gpu),
+    };
+    // Measured only when there is a choice to make: a host without a GPU
+    // pays nothing for the comparison.
+    let (cpu_ms, gpu_ms) = match (&cpu, &gpu) {
+        (Ok(c), Ok(g)) => (Some(time_run(c.as_ref()).await), Some(time_run(g.as_ref()).await)),
+        _ => (None, None),
+    };
+    let outcome = |loaded: &Result<Box<dyn Engine>, EngineError>, ms: Option<Result<f64, EngineError>>| match (
+        loaded, ms,
+    ) {
+        (Err(e), _) => Some(Err(e.clone())),
+        (Ok(_), ms) => ms,
+    };
+    let cpu_ms = outcome(&cpu, cpu_ms);
+    let gpu_ms = outcome(&gpu, gpu_ms);
+    let mut candidates = vec![
+        candidate(BackendKind::Cpu, cpu_ms.as_ref()),
+        candidate(BackendKind::Webgpu, gpu_ms.as_ref()),
+    ];
+    let gpu_wins = match (&cpu_ms, &gpu_ms) {
+        (Some(Ok(c)), Some(Ok(g))) => g < c,
+        (Some(Err(_)), Some(Ok(_))) => true,
+        (Some(Err(_)), None) => gpu.is_ok(),
+        _ => false,
+    };
+    let chosen = match (gpu_wins, cpu, gpu) {
+        (true, _, Ok(gpu)) => {
+            candidates.swap(0, 1);
+            gpu
+        }
+        (_, Ok(cpu), _) => cpu,
+        (_, Err(e), _) => return Err(e),
+    };
+    Ok((chosen, Some(LocalChoice { candidates })))
 }

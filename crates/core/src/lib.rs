@@ -22,8 +22,9 @@ mod classifier;
 mod encoded;
 
 pub use classifier::{
-    Backend, ClassScore, Classification, Classifier, DEFAULT_MAX_LOCAL_MODEL_BYTES, DEVICE_MEMORY_SHARE,
-    ImageInput, LOCAL_MEMORY_PER_MODEL_BYTE, LoadOptions, Plan, Report, Timings, Why, plan,
+    Backend, Candidate, ClassScore, Classification, Classifier, DEFAULT_MAX_LOCAL_MODEL_BYTES,
+    DEVICE_MEMORY_SHARE, ImageInput, LOCAL_MEMORY_PER_MODEL_BYTE, LoadOptions, LocalChoice, Plan, Report,
+    Timings, Why, plan,
 };
 pub use edgeserve_cpu::CpuOptions;
 pub use edgeserve_engine::{BackendKind, Engine, EngineError, ModelManifest, ModelSignature};

@@ -35,6 +35,7 @@ impl From<EngineError> for JsError {
             EngineError::Vision(_) => "invalid_image",
             EngineError::Remote { .. } => "remote",
             EngineError::Run { .. } => "run_failed",
+            EngineError::Unavailable { .. } => "backend_unavailable",
         };
         JsError::new(code, e.code(), e.to_string())
     }

@@ -84,6 +84,9 @@ fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
 struct JsReport<'a> {
     backend: String,
     why: &'a edgeserve::Why,
+    /// Under `auto`, each local backend's measured run (or why it could
+    /// not run), the one kept first.
+    local: Option<&'a edgeserve::LocalChoice>,
     reason: String,
     timings: &'a edgeserve::Timings,
 }
@@ -93,6 +96,7 @@ impl<'a> JsReport<'a> {
         JsReport {
             backend: report.backend.to_string(),
             why: &report.why,
+            local: report.local.as_ref(),
             reason: report.to_string(),
             timings: &report.timings,
         }

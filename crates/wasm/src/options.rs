@@ -144,13 +144,7 @@ pub(crate) fn load_options(value: JsValue, manifest: &ModelManifest) -> Result<L
         JsBackend::Auto => Backend::Auto,
         JsBackend::Wasm => Backend::Cpu,
         JsBackend::Remote => Backend::Remote,
-        JsBackend::Webgpu => {
-            return Err(JsError::new(
-                "unavailable",
-                Code::Unavailable,
-                "options.backend: \"webgpu\" is unavailable: this build has no WebGPU backend (use \"auto\", \"wasm\" or \"remote\")",
-            ));
-        }
+        JsBackend::Webgpu => Backend::Webgpu,
     };
     let mut options = LoadOptions {
         backend,
