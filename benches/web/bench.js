@@ -21,7 +21,7 @@ async function main() {
   const modelBytes = new Uint8Array(await (await fetch('/models/efficientnet-lite0/efficientnet-lite0.onnx')).arrayBuffer());
 
   let t = performance.now();
-  const es = await Classifier.load({ model: '/models/efficientnet-lite0/efficientnet-lite0.onnx' });
+  const es = await Classifier.load({ model: '/models/efficientnet-lite0/efficientnet-lite0.onnx', backend: 'wasm' });
   const esLoad = performance.now() - t;
   t = performance.now();
   const first = await es.classify(photo);
@@ -30,7 +30,7 @@ async function main() {
   // Warm start: the model already fetched (as from the Cache API) and the
   // engine's code already compiled, to the first result.
   t = performance.now();
-  const warm = await Classifier.load({ model: modelBytes, manifest: '/models/efficientnet-lite0/manifest.json' });
+  const warm = await Classifier.load({ model: modelBytes, manifest: '/models/efficientnet-lite0/manifest.json', backend: 'wasm' });
   await warm.classify(photo);
   const esWarm = performance.now() - t;
   warm.dispose();

@@ -1,0 +1,94 @@
+// Runs in the page: Lite0 batch-1 latency of edgeserve's WebGPU backend and
+// onnxruntime-web's WebGPU backend on the same adapter, interleaved run for
+// run after warm-up; load time and the first inference after load for
+// both; and the GPU dispatches one inference issues, counted by wrapping
+// GPUComputePassEncoder.dispatchWorkgroups. The result is left on
+// window.benchResult for the driver.
+import { Classifier } from '/pkg/src/web.js';
+import * as ort from '/ort/ort.webgpu.min.mjs';
+
+const q = new URLSearchParams(location.search);
+const runs = Number(q.get('runs') ?? 10);
+const warmup = Number(q.get('warmup') ?? 2);
+const out = document.getElementById('out');
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+let dispatches = 0;
+const dispatch = GPUComputePassEncoder.prototype.dispatchWorkgroups;
+GPUComputePassEncoder.prototype.dispatchWorkgroups = function (...args) {
+  dispatches++;
+  return dispatch.apply(this, args);
+};
+const counted = async (f) => {
+  dispatches = 0;
+  const r = await f();
+  return [r, dispatches];
+};
+
+const argmax = (xs) => xs.reduce((best, x, i) => (x > xs[best] ? i : best), 0);
+
+async function main() {
+  const adapter = await navigator.gpu.requestAdapter();
+  const info = adapter.info ?? {};
+  const input = new Float32Array(await (await fetch('/inputs/chelsea_224_nchw_f32le.bin')).arrayBuffer());
+  const modelBytes = new Uint8Array(await (await fetch('/models/efficientnet-lite0/efficientnet-lite0.onnx')).arrayBuffer());
+  const manifest = '/models/efficientnet-lite0/manifest.json';
+  const request = { instances: [Array.from({ length: 3 }, (_, c) => Array.from({ length: 224 }, (_, y) => Array.from(input.subarray(c * 224 * 224 + y * 224, c * 224 * 224 + y * 224 + 224))))] };
+
+  let t = performance.now();
+  const es = await Classifier.load({ model: modelBytes, manifest, backend: 'webgpu' });
+  const esLoad = performance.now() - t;
+  // predict() takes the exact preprocessed tensor, as onnxruntime-web does.
+  const esRun = async () => {
+    const t0 = performance.now();
+    const r = await es.predict(request);
+    return [performance.now() - t0, r.predictions[0]];
+  };
+  const [[esFirst], esDispatches] = await counted(esRun);
+
+  ort.env.wasm.wasmPaths = '/ort/';
+  t = performance.now();
+  const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ['webgpu'], graphOptimizationLevel: 'all' });
+  const ortLoad = performance.now() - t;
+  const feeds = { input: new ort.Tensor('float32', input, [1, 3, 224, 224]) };
+  const ortRun = async () => {
+    const t0 = performance.now();
+    const o = await session.run(feeds);
+    return [performance.now() - t0, o.logits.data];
+  };
+  const [[ortFirst, ortLogits], ortDispatches] = await counted(ortRun);
+
+  const esTimes = [];
+  const ortTimes = [];
+  for (let i = 0; i < warmup + runs; i++) {
+    const [e, logits] = await esRun();
+    const [o] = await ortRun();
+    if (i >= warmup) {
+      esTimes.push(e);
+      ortTimes.push(o);
+    }
+    if (i === 0 && argmax(logits) !== argmax(Array.from(ortLogits))) {
+      throw new Error(`top class differs: edgeserve ${argmax(logits)}, onnxruntime-web ${argmax(Array.from(ortLogits))}`);
+    }
+  }
+  return {
+    adapter: { vendor: info.vendor, architecture: info.architecture, isFallbackAdapter: adapter.isFallbackAdapter },
+    runs,
+    edgeserve: { medianMs: median(esTimes), minMs: Math.min(...esTimes), loadMs: esLoad, firstMs: esFirst, dispatches: esDispatches },
+    onnxruntimeWeb: { medianMs: median(ortTimes), minMs: Math.min(...ortTimes), loadMs: ortLoad, firstMs: ortFirst, dispatches: ortDispatches },
+  };
+}
+
+main().then(
+  (r) => {
+    window.benchResult = r;
+    out.textContent = JSON.stringify(r, null, 2);
+  },
+  (e) => {
+    window.benchResult = { error: String(e?.stack ?? e) };
+    out.textContent = String(e);
+  },
+);
