@@ -4,7 +4,7 @@
 
 use edgeserve_conformance as suite;
 use edgeserve_cpu::{CpuEngine, CpuOptions};
-use edgeserve_engine::{Engine, EngineError};
+use edgeserve_engine::EngineError;
 
 suite::local_backend_suite!(CpuEngine, |bytes: &[u8]| CpuEngine::load(
     bytes,
