@@ -118,7 +118,7 @@ export type ImageSource =
 /** Why a backend was chosen. */
 export type Why =
   | { kind: 'requested' }
-  | { kind: 'only_available' }
+  | { kind: 'no_remote' }
   | { kind: 'within_budget'; modelBytes: number; budget: number }
   | { kind: 'over_budget'; modelBytes: number; budget: number }
   | { kind: 'over_budget_no_remote'; modelBytes: number; budget: number }

@@ -67,8 +67,8 @@ test('the bundled model classifies the photos as onnxruntime does', async () => 
   assertTop5(r, 'coffee');
   assert.equal(r.classes[0].label, 'espresso');
   assert.equal(r.report.backend, 'cpu');
-  assert.deepEqual(r.report.why, { kind: 'only_available' });
-  assert.equal(r.report.reason, 'cpu: auto: the only backend available');
+  assert.deepEqual(r.report.why, { kind: 'no_remote' });
+  assert.equal(r.report.reason, 'cpu: auto: no remote is configured');
   for (const k of ['decodeMs', 'preprocessMs', 'inferenceMs']) assert.ok(r.report.timings[k] > 0, k);
   assert.equal(r.report.timings.transferMs, 0);
   assertTop5(await local.classify(new Blob([chelsea])), 'chelsea');

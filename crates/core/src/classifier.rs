@@ -59,8 +59,9 @@ fn mb(bytes: u64) -> String {
 pub enum Why {
     /// The caller asked for it.
     Requested,
-    /// `auto`, no remote configured, and the model fits the budget.
-    OnlyAvailable,
+    /// `auto`, no remote configured, and the model fits the budget: it runs
+    /// on this device (which local backend is in [`Report::local`]).
+    NoRemote,
     /// `auto`: the model fits the local budget (a remote is configured).
     WithinBudget {
         /// The model's size (the manifest's).
@@ -119,7 +120,7 @@ impl std::fmt::Display for Why {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Why::Requested => f.write_str("requested by the caller"),
-            Why::OnlyAvailable => f.write_str("auto: the only backend available"),
+            Why::NoRemote => f.write_str("auto: no remote is configured"),
             Why::WithinBudget { model_bytes, budget } => {
                 write!(f, "model {} <= local budget {}", mb(*model_bytes), mb(*budget))
             }
@@ -442,7 +443,7 @@ pub fn plan(manifest: &ModelManifest, options: &LoadOptions) -> Result<Plan, Eng
                 device_memory,
             })
         }
-        (Backend::Auto, false) => Plan::Local(Why::OnlyAvailable),
+        (Backend::Auto, false) => Plan::Local(Why::NoRemote),
     })
 }
 
@@ -478,7 +479,7 @@ impl Classifier {
         let manifest = ModelManifest::from_json(manifest_json)?;
         let labels = read_labels(&manifest, labels)?;
         let why = match options.backend {
-            Backend::Auto => Why::OnlyAvailable,
+            Backend::Auto => Why::NoRemote,
             _ => Why::Requested,
         };
         let model = verified(Some(model), &manifest, options)?;

@@ -63,7 +63,7 @@ fn classify_names_the_class_and_what_ran() {
     assert!(r.classes[0].score > 0.9, "{}", r.classes[0].score);
     assert!(r.classes.windows(2).all(|w| w[0].score >= w[1].score));
     assert_eq!(r.report.backend, BackendKind::Cpu);
-    assert_eq!(r.report.why.to_string(), "auto: the only backend available");
+    assert_eq!(r.report.why.to_string(), "auto: no remote is configured");
     assert!(r.report.timings.inference_ms > 0.0 && r.report.timings.decode_ms > 0.0);
     let top5: Vec<usize> = r.classes.iter().map(|c| c.index).collect();
     assert_eq!(top5, suite::reference_top5("efficientnet-lite0.onnx", "coffee"));
