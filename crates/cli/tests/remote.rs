@@ -340,6 +340,126 @@ fn a_local_load_failure_falls_back_to_the_remote_unless_forbidden() {
     assert!(matches!(e, EngineError::Integrity(_)), "{e}");
 }
 
+/// Lite0 as a common bad export has it: its signature keeps the symbolic
+/// batch, but the Reshape before the classifier takes a constant `[1, 1280]`
+/// instead of the computed `[batch, 1280]`. Returned with its manifest (the
+/// new size and sha256).
+fn lite0_fixed_batch_export() -> (Vec<u8>, Vec<u8>) {
+    use prost::Message;
+    use sha2::Digest;
+    use tract_onnx::pb::{ModelProto, TensorProto};
+    let mut model = ModelProto::decode(suite::bundled_lite0().as_slice()).unwrap();
+    let graph = model.graph.as_mut().unwrap();
+    let reshape = graph.node.iter_mut().find(|n| n.op_type == "Reshape").unwrap();
+    reshape.input[1] = "fixed_batch_shape".into();
+    graph.initializer.push(TensorProto {
+        name: "fixed_batch_shape".into(),
+        dims: vec![2],
+        data_type: 7, // INT64
+        int64_data: vec![1, 1280],
+        ..TensorProto::default()
+    });
+    let bytes = model.encode_to_vec();
+    let manifest = String::from_utf8(bundled_file("efficientnet-lite0", "manifest.json"))
+        .unwrap()
+        .replace("18547719", &bytes.len().to_string())
+        .replace(
+            "ad5c487b9f5fe23700c3686fa2fb75e813b0d77b9a6b16caefcecb288855a6cc",
+            &format!("{:x}", sha2::Sha256::digest(&bytes)),
+        );
+    (bytes, manifest.into_bytes())
+}
+
+/// The fixed-batch export, with the real Lite0 on the remote. tract
+/// analyses the graph for any batch at load and refuses it; the WebGPU
+/// backend plans per batch size, so it loads and runs one image here, and a
+/// batch of two fails at run time: the remote answers, and the report says
+/// which local backend failed and how. Without the `webgpu` feature the CPU's
+/// refusal at load sends everything to the remote, saying so.
+#[test]
+fn a_local_run_failure_falls_back_to_the_remote_unless_forbidden() {
+    let (_dir, server) = serve("route-run-failure", "efficientnet-lite0", "lite0");
+    let (bytes, manifest) = lite0_fixed_batch_export();
+    let open = |fallback| {
+        let options = LoadOptions {
+            remote: Some(RemoteConfig::new(server.url(), "lite0")),
+            fallback,
+            ..LoadOptions::default()
+        };
+        block_on(Classifier::open(
+            Some(&bytes),
+            &manifest,
+            Some(&labels("efficientnet-lite0")),
+            &options,
+        ))
+    };
+    let (cat, coffee) = (
+        suite::shared("fixtures/images/chelsea_orig.png"),
+        suite::shared("fixtures/images/coffee_orig.png"),
+    );
+    let pair = [ImageInput::Encoded(&cat), ImageInput::Encoded(&coffee)];
+    let top = |r: &edgeserve::Classification| r.classes.iter().map(|c| c.index).collect::<Vec<_>>();
+    let c = open(true).unwrap();
+    let one = block_on(c.classify(ImageInput::Encoded(&coffee), 5)).unwrap();
+    let two = block_on(c.classify_batch(&pair, 5)).unwrap();
+    // Whichever path ran, the answers are Lite0's.
+    assert_eq!(
+        top(&two[0]),
+        suite::reference_top5("efficientnet-lite0.onnx", "chelsea")
+    );
+    assert_eq!(top(&two[1]), top(&one));
+    let tract_refusal = "Reshape volume mismatch";
+
+    if cfg!(feature = "webgpu") {
+        assert_eq!(one.report.backend, BackendKind::Webgpu, "{}", one.report);
+        let choice = one.report.local.as_ref().unwrap().to_string();
+        assert!(
+            choice.starts_with("webgpu loaded, cpu could not run: "),
+            "{choice}"
+        );
+        assert!(choice.contains(tract_refusal), "{choice}");
+
+        let report = &two[0].report;
+        assert_eq!(report.backend, BackendKind::Remote, "{report}");
+        let Why::LocalRunFailed { backend, error } = &report.why else {
+            panic!("{report}")
+        };
+        assert_eq!(*backend, BackendKind::Webgpu);
+        assert!(error.contains("planning batch 2"), "{error}");
+        assert!(
+            report
+                .to_string()
+                .starts_with("remote: the webgpu backend failed: "),
+            "{report}"
+        );
+        // The local engine still answers the next single image.
+        let again = block_on(c.classify(ImageInput::Encoded(&cat), 1)).unwrap();
+        assert_eq!(again.report.backend, BackendKind::Webgpu);
+
+        // Fallback forbidden: the local error itself, typed.
+        let e = block_on(open(false).unwrap().classify_batch(&pair, 5)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                EngineError::Run {
+                    backend: BackendKind::Webgpu,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    } else {
+        for report in [&one.report, &two[0].report] {
+            assert_eq!(report.backend, BackendKind::Remote, "{report}");
+            assert!(
+                matches!(&report.why, Why::LocalLoadFailed { error, .. } if error.contains(tract_refusal))
+            );
+        }
+        let e = open(false).err().unwrap();
+        assert!(e.to_string().contains(tract_refusal), "{e}");
+    }
+}
+
 /// A fault proxy (a separate process) in front of `upstream`, answering
 /// POSTs by `script`.
 fn fault_proxy(upstream: &Proc, script: &str) -> Proc {

@@ -134,3 +134,53 @@ fn the_synchronous_load_refuses_webgpu() {
     .unwrap();
     assert!(e.to_string().contains("use Classifier::open"), "{e}");
 }
+
+/// A machine without a GPU driver: this test runs itself again in a child
+/// process whose Vulkan loader and EGL (the two APIs wgpu tries here) are
+/// pointed at driver lists that do not exist, so wgpu finds no adapter.
+/// (The device is acquired once per process, hence the child.)
+#[test]
+fn without_an_adapter_webgpu_is_unavailable_and_auto_keeps_the_cpu_saying_why() {
+    const NAME: &str = "without_an_adapter_webgpu_is_unavailable_and_auto_keeps_the_cpu_saying_why";
+    if std::env::var_os("EDGESERVE_TEST_NO_GPU").is_none() {
+        let missing = "/nonexistent/edgeserve-no-driver.json";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture"])
+            .env("EDGESERVE_TEST_NO_GPU", "1")
+            .env("VK_ICD_FILENAMES", missing)
+            .env("VK_DRIVER_FILES", missing)
+            .env("__EGL_VENDOR_LIBRARY_FILENAMES", missing)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return;
+    }
+
+    let e = suite::block_on(edgeserve_webgpu::adapter()).unwrap_err();
+    let EngineError::Unavailable { backend, reason } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(*backend, BackendKind::Webgpu);
+    assert!(reason.starts_with("no WebGPU-capable adapter"), "{reason}");
+
+    let e = open(&with(Backend::Webgpu)).err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        format!("the webgpu backend is unavailable: {reason}")
+    );
+
+    let c = open(&with(Backend::Auto)).unwrap();
+    let r = suite::block_on(c.classify(ImageInput::Encoded(&coffee()), 1)).unwrap();
+    assert_eq!(r.report.backend, BackendKind::Cpu);
+    assert_eq!(r.report.why, Why::NoRemote);
+    assert_eq!(
+        r.report.to_string(),
+        format!("cpu: auto: no remote is configured; local backends: cpu loaded, webgpu could not run: {e}")
+    );
+    assert_eq!(r.classes[0].label.as_deref(), Some("espresso"));
+}

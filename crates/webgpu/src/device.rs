@@ -80,6 +80,14 @@ fn settled() -> Option<Result<&'static Gpu, EngineError>> {
     GPU.get().map(|r| r.as_ref().map_err(|e| unavailable(e.clone())))
 }
 
+/// Keeps the first outcome recorded (two loads may race to acquire the
+/// device) and returns the one kept.
+fn record(acquired: Result<Gpu, String>) -> Result<&'static Gpu, EngineError> {
+    GPU.get_or_init(|| acquired)
+        .as_ref()
+        .map_err(|e| unavailable(e.clone()))
+}
+
 /// The process's GPU, acquired on first use. Natively wgpu picks the
 /// graphics API (Vulkan on Linux, lavapipe where there is no GPU).
 #[cfg(not(target_arch = "wasm32"))]
@@ -100,8 +108,7 @@ pub async fn gpu() -> Result<&'static Gpu, EngineError> {
         .init_with_setup()
         .map(|(device, setup)| from_setup(device, &setup))
         .map_err(|e| format!("no WebGPU-capable adapter: {e}"));
-    let _ = GPU.set(acquired);
-    settled().unwrap_or_else(|| Err(unavailable("the device was not recorded")))
+    record(acquired)
 }
 
 /// The process's GPU, acquired on first use, through the browser's
@@ -113,8 +120,7 @@ pub async fn gpu() -> Result<&'static Gpu, EngineError> {
         return done;
     }
     if let Some(reason) = no_webgpu_reason() {
-        let _ = GPU.set(Err(reason));
-        return settled().unwrap_or_else(|| Err(unavailable("the device was not recorded")));
+        return record(Err(reason));
     }
     let acquired = Device::wgpu_options()
         .graphics_api(WgpuBackend::WebGpu)
@@ -122,9 +128,7 @@ pub async fn gpu() -> Result<&'static Gpu, EngineError> {
         .await
         .map(|(device, setup)| from_setup(device, &setup))
         .map_err(|e| format!("no WebGPU adapter: {e}"));
-    // Two loads may race here; the first one to finish is the device.
-    let _ = GPU.set(acquired);
-    settled().unwrap_or_else(|| Err(unavailable("the device was not recorded")))
+    record(acquired)
 }
 
 #[cfg(target_arch = "wasm32")]

@@ -194,13 +194,7 @@ impl Pending {
                 Wire::from_vec(shape, values).map_err(|e| run_error(e.to_string()))
             }
             Pending::Host(t) => {
-                let t = t.cast_to::<f32>().map_err(|e| run_error(format!("{e:#}")))?;
-                let values: Vec<f32> = t
-                    .to_plain_array_view::<f32>()
-                    .map_err(|e| run_error(format!("{e:#}")))?
-                    .iter()
-                    .copied()
-                    .collect();
+                let values = crate::plan::floats(&t).map_err(run_error)?;
                 Wire::from_vec(t.shape().to_vec(), values).map_err(|e| run_error(e.to_string()))
             }
         }

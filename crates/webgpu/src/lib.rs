@@ -268,9 +268,13 @@ impl WebGpuEngine {
             return Ok(p.clone());
         }
         let mut weights = self.weights.lock().unwrap_or_else(PoisonError::into_inner);
+        // Batch 1 planned at load; a failure for another batch size (a
+        // tensor over the adapter's limits, a shape only batch 1 satisfies)
+        // is this run's failure, which the router may answer remotely.
         let plan = Arc::new(
             self.graph
-                .plan(Some(batch), &self.gpu.device, &mut weights, &self.limits)?,
+                .plan(Some(batch), &self.gpu.device, &mut weights, &self.limits)
+                .map_err(|e| run_error(format!("planning batch {batch}: {e}")))?,
         );
         self.plans
             .lock()

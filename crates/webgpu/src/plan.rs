@@ -533,7 +533,9 @@ struct Planner<'a> {
 }
 
 /// A constant as f32 values.
-fn floats(t: &Host) -> Result<Vec<f32>, String> {
+/// A host tensor's values as f32 (constants folded by the analysis, and
+/// outputs that do not depend on the input).
+pub(crate) fn floats(t: &Host) -> Result<Vec<f32>, String> {
     let t = t.cast_to::<f32>().map_err(tract_msg)?;
     Ok(t.to_plain_array_view::<f32>()
         .map_err(tract_msg)?
