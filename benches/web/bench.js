@@ -3,17 +3,13 @@
 // run, after warm-up. Parameters come from the query string; the result is
 // left on window.benchResult for the driver.
 import { Classifier } from '/pkg/src/web.js';
+import { median, publish } from './common.js';
 import * as ort from '/ort/ort.wasm.min.mjs';
 
 const q = new URLSearchParams(location.search);
 const runs = Number(q.get('runs') ?? 30);
 const warmup = Number(q.get('warmup') ?? 5);
 const threads = Number(q.get('threads') ?? 1);
-const out = document.getElementById('out');
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 async function main() {
   const photo = new Uint8Array(await (await fetch('/samples/chelsea_orig.png')).arrayBuffer());
@@ -71,13 +67,4 @@ async function main() {
   };
 }
 
-main().then(
-  (r) => {
-    window.benchResult = r;
-    out.textContent = JSON.stringify(r, null, 2);
-  },
-  (e) => {
-    window.benchResult = { error: String(e?.stack ?? e) };
-    out.textContent = String(e);
-  },
-);
+publish(main);

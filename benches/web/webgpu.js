@@ -5,16 +5,12 @@
 // GPUComputePassEncoder.dispatchWorkgroups. The result is left on
 // window.benchResult for the driver.
 import { Classifier } from '/pkg/src/web.js';
+import { median, publish } from './common.js';
 import * as ort from '/ort/ort.webgpu.min.mjs';
 
 const q = new URLSearchParams(location.search);
 const runs = Number(q.get('runs') ?? 10);
 const warmup = Number(q.get('warmup') ?? 2);
-const out = document.getElementById('out');
-const median = (xs) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 let dispatches = 0;
 const dispatch = GPUComputePassEncoder.prototype.dispatchWorkgroups;
@@ -82,13 +78,4 @@ async function main() {
   };
 }
 
-main().then(
-  (r) => {
-    window.benchResult = r;
-    out.textContent = JSON.stringify(r, null, 2);
-  },
-  (e) => {
-    window.benchResult = { error: String(e?.stack ?? e) };
-    out.textContent = String(e);
-  },
-);
+publish(main);
