@@ -333,7 +333,7 @@ export function makeApi({ ready, RawClassifier, plan }) {
       }
     }
 
-    /** The backend in use: `"cpu"` or `"remote"`. */
+    /** The backend in use: `"cpu"`, `"webgpu"` or `"remote"`. */
     get backend() {
       return this.#live().backend();
     }

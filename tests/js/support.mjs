@@ -54,3 +54,22 @@ export async function serveStatic(mounts, { headers = {} } = {}) {
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   return { url: `http://127.0.0.1:${server.address().port}`, seen, close: () => new Promise((ok) => server.close(ok)) };
 }
+
+/**
+ * Starts `bin` (a server that prints its `http://127.0.0.1:PORT` address on
+ * stdout once it listens); `stop()` ends it by its process id.
+ */
+export async function startServer(bin, args) {
+  const { spawn } = await import('node:child_process');
+  const { createInterface } = await import('node:readline');
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise((ok, fail) => {
+    createInterface({ input: child.stdout }).on('line', (l) => {
+      const m = l.match(/(http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) ok(m[1]);
+    });
+    child.on('exit', (code) => fail(new Error(`${bin} exited (${code}) before printing its address`)));
+  });
+  const stop = () => new Promise((ok) => (child.exitCode !== null || child.signalCode !== null ? ok() : (child.once('exit', ok), process.kill(child.pid, 'SIGTERM'))));
+  return { url, stop };
+}

@@ -1,7 +1,8 @@
 // The package in a real bundler app: Vite builds tests/js/vite-app (which
 // imports `edgeserve` from node_modules, as any app would), the built page
 // is served from 127.0.0.1 and opened in Debian's Chromium, and a photo is
-// chosen through the file input.
+// chosen through the file input; it is classified by `auto` and again on
+// the browser's WebGPU (SwiftShader here).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,7 +46,15 @@ test('a Vite app that imports edgeserve classifies a chosen photo in Chromium', 
     const want = reference.coffee.top5;
     assert.deepEqual(got.fromFile.classes.map((c) => c.index), want.map((c) => c.index));
     for (let i = 0; i < 5; i++) assert.ok(Math.abs(got.fromFile.classes[i].score - want[i].prob) < 1e-3);
-    assert.equal(got.fromFile.report.backend, 'cpu');
+    // auto timed both local backends in this browser and kept the faster.
+    assert.equal(got.fromFile.report.backend, got.fromFile.report.local.candidates[0].backend);
+    assert.deepEqual(got.fromFile.report.local.candidates.map((c) => c.backend).sort(), ['cpu', 'webgpu']);
+    for (const c of got.fromFile.report.local.candidates) assert.ok(c.runMs > 0, JSON.stringify(c));
+    // backend 'webgpu' ran on the browser's WebGPU and gave the same answer.
+    assert.equal(got.onGpu.report.backend, 'webgpu');
+    assert.equal(got.onGpu.report.local, null);
+    assert.deepEqual(got.onGpu.classes.map((c) => c.index), want.map((c) => c.index));
+    for (let i = 0; i < 5; i++) assert.ok(Math.abs(got.onGpu.classes[i].score - want[i].prob) < 1e-3);
     // Drawn by the browser, decoded by it: the same photo, the same answer.
     assert.equal(got.fromImage.classes[0].label, 'espresso');
     assert.deepEqual(got.drawables, { canvas: 'espresso', bitmap: 'espresso', frame: 'espresso', offscreen: 'espresso' });

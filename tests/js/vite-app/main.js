@@ -44,7 +44,11 @@ document.getElementById('file').addEventListener('change', async (event) => {
     } catch (e) {
       error = { isEdgeserveError: e instanceof EdgeserveError, code: e.code, message: e.message };
     }
-    show('done', { fromFile, fromImage, drawables, error, progressEvents: progress.length });
+    // The same photo on the GPU, asked for by name (SwiftShader in the tests).
+    const gpu = await Classifier.load({ model: new URL('/efficientnet-lite0/efficientnet-lite0.onnx', location.href), backend: 'webgpu' });
+    const onGpu = await gpu.classify(file, { topK: 5 });
+    gpu.dispose();
+    show('done', { fromFile, fromImage, drawables, error, onGpu, progressEvents: progress.length });
   } catch (e) {
     show('error', `${e.code}: ${e.message}`);
   }
