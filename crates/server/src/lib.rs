@@ -4,14 +4,16 @@
 //! engine. What the tests talk to as "a remote TF Serving", and useful on
 //! its own for development and small models.
 //!
-//! [`handler::handle`] answers one request and knows nothing of HTTP
-//! libraries; [`bind`] and [`Bound::run`] host it on tokio + axum, running inference on the
-//! blocking pool so that it never stalls the reactor.
+//! [`handler::handle`] (the `edgeserve-endpoint` crate, which the edge
+//! Worker hosts too) answers one request and knows nothing of HTTP
+//! libraries; [`bind`] and [`Bound::run`] host it on tokio + axum, running
+//! inference on the blocking pool so that it never stalls the reactor.
 
 pub mod config;
-pub mod handler;
 pub mod manager;
 pub mod store;
+
+pub use edgeserve_endpoint::handler;
 
 pub use config::{ConfigError, ModelConfig, VersionPolicy, parse_model_config};
 pub use handler::{HandlerOptions, Reply, RequestHead, handle, handle_with};
@@ -54,6 +56,17 @@ pub enum ServeError {
         /// The system's reason.
         reason: String,
     },
+}
+
+impl ServeError {
+    /// The code a model version's status shows for this failure to load it:
+    /// NOT_FOUND for files that cannot be read, else INVALID_ARGUMENT.
+    pub fn status_code(&self) -> edgeserve::protocol::Code {
+        match self {
+            ServeError::Io { .. } => edgeserve::protocol::Code::NotFound,
+            _ => edgeserve::protocol::Code::InvalidArgument,
+        }
+    }
 }
 
 /// How the server runs.

@@ -184,7 +184,7 @@ impl Models {
                     }
                     Err(e) => {
                         *tries += 1;
-                        self.publish(|s| s.failed(&c.name, v, &e));
+                        self.publish(|s| s.failed(&c.name, v, e.status_code(), e.to_string()));
                         transitions.push(Transition::Failed {
                             model: c.name.clone(),
                             version: v,

@@ -1,6 +1,6 @@
 //! One TF Serving REST request to one reply, with no HTTP library in sight,
-//! so that any host (this crate's tokio server, later an edge Worker) answers
-//! exactly alike.
+//! so that every host (the native server, the edge Worker) answers exactly
+//! alike.
 
 use crate::store::{ModelStore, Servable};
 use edgeserve::ImageInput;

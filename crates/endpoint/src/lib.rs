@@ -1,0 +1,12 @@
+//! TF Serving's REST API as one function, with no HTTP library and no file
+//! system in sight: [`handler::handle_with`] turns a request (method, path,
+//! `Origin`, `Content-Encoding`, body) into a [`Reply`] over a
+//! [`ModelStore`] of loaded models. The native server (`edgeserve-server`,
+//! tokio + axum) and the edge Worker (wasm32, through `edgeserve-wasm`) both
+//! host it, so they answer alike by construction.
+
+pub mod handler;
+pub mod store;
+
+pub use handler::{HandlerOptions, MAX_INFLATED_BYTES, Reply, RequestHead, handle, handle_with};
+pub use store::{ModelEntry, ModelStore, Servable, VersionState};
