@@ -241,3 +241,46 @@ export class Classifier {
   dispose(): void;
   [Symbol.dispose](): void;
 }
+
+/** One model an Endpoint serves. */
+export interface EndpointModel {
+  /** The name in URLs (`/v1/models/{name}`). */
+  name: string;
+  /** Its version number; default 1. */
+  version?: number;
+  /** The ONNX model. */
+  model: FileSource;
+  /** Its manifest; default `manifest.json` beside a model URL. */
+  manifest?: ModelManifest | FileSource;
+  /** Its labels; default the manifest's file. */
+  labels?: FileSource;
+}
+
+/** Options for `Endpoint.create`. */
+export interface EndpointOptions {
+  /** The models, loaded once on the CPU (wasm). */
+  models: EndpointModel[];
+  /** TF Serving's `--rest_api_enable_cors_support` headers on every `/v1/` reply; default false. */
+  cors?: boolean;
+  /** Larger request bodies get 413; default 64 MiB. */
+  maxBodyBytes?: number;
+}
+
+/**
+ * TF Serving's REST API (status, metadata, predict, classify, regress; its
+ * paths, bodies, errors and status codes) over models loaded here: the same
+ * request handler as `edgeserve serve`, for Workers and other fetch hosts.
+ */
+export class Endpoint {
+  private constructor();
+  /** Loads every model and serves them. */
+  static create(options: EndpointOptions): Promise<Endpoint>;
+  /** The model a TF Serving path names, or undefined when it is not one of TF Serving's paths. */
+  static modelOf(method: string, path: string): string | undefined;
+  /** The names of the models served. */
+  readonly models: string[];
+  /** Answers a request exactly as `edgeserve serve` would. */
+  handle(request: Request): Promise<Response>;
+  /** Frees every model; later calls reject with code `disposed`. */
+  dispose(): void;
+}

@@ -6,6 +6,9 @@
 
 const MAX_MANIFEST_BYTES = 1 << 20;
 const MAX_LABELS_BYTES = 16 << 20;
+// An Endpoint's request bodies: a 1024×1024 RGB float tensor as JSON is ~40 MB;
+// a b64 photo is a few MB.
+const DEFAULT_MAX_BODY_BYTES = 64 << 20;
 
 /** An error from edgeserve: `code` is stable, `status` is TF Serving's. */
 export class EdgeserveError extends Error {
@@ -59,9 +62,12 @@ function toUrl(v, where) {
   try {
     return new URL(v, globalThis.location?.href);
   } catch (e) {
-    throw invalid(`${where}: ${String(v)} is not a URL${globalThis.location ? '' : ' (relative URLs need a page to resolve against; give an absolute URL)'}`);
+    throw invalid(`${where}: ${clip(String(v))} is not a URL${globalThis.location ? '' : ' (relative URLs need a page to resolve against; give an absolute URL)'}`);
   }
 }
+
+/** A value quoted in an error message, cut to a readable length. */
+const clip = (text) => (text.length > 80 ? `${text.slice(0, 80)}… (${text.length} characters)` : text);
 
 function bytesOf(v) {
   if (v instanceof Uint8Array) return v;
@@ -83,22 +89,27 @@ async function readBody(response, { url, what, limit, onProgress, signal }) {
     const status = response.status === 404 ? 'NOT_FOUND' : response.status === 401 || response.status === 403 ? 'PERMISSION_DENIED' : 'UNAVAILABLE';
     throw fail('fetch_failed', status, `${what} ${url ?? response.url}: HTTP ${response.status} ${response.statusText}`.trimEnd());
   }
+  return readLimited(response, { url: url ?? response.url, what, limit, onProgress, signal });
+}
+
+/** The body of a Response or Request, streamed, refusing more than `limit` bytes. */
+async function readLimited(message, { url, what, limit, onProgress, signal }) {
   // A compressed transfer's Content-Length is not the size of what we read.
-  const length = response.headers.get('content-encoding') ? NaN : Number(response.headers.get('content-length'));
+  const length = message.headers.get('content-encoding') ? NaN : Number(message.headers.get('content-length'));
   const total = Number.isFinite(length) && length > 0 ? length : undefined;
   if (total !== undefined && total > limit) {
-    throw fail('fetch_failed', 'FAILED_PRECONDITION', `${what} ${url ?? response.url}: ${total} bytes, over the ${limit} expected`);
+    throw fail('fetch_failed', 'FAILED_PRECONDITION', `${what} ${url}: ${total} bytes, over the ${limit} expected`);
   }
   const chunks = [];
   let loaded = 0;
-  const reader = response.body.getReader();
+  const reader = message.body.getReader();
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       loaded += value.byteLength;
       if (loaded > limit) {
-        throw fail('fetch_failed', 'FAILED_PRECONDITION', `${what} ${url ?? response.url}: more than the ${limit} bytes expected`);
+        throw fail('fetch_failed', 'FAILED_PRECONDITION', `${what} ${url}: more than the ${limit} bytes expected`);
       }
       chunks.push(value);
       onProgress?.({ file: what, loaded, total });
@@ -202,8 +213,10 @@ function parseTfJson(body) {
 }
 
 /** The API over one set of wasm exports. */
-export function makeApi({ ready, RawClassifier, plan }) {
+export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
   const token = Symbol('edgeserve');
+  // Each Classifier's raw export, for Endpoint.create to move it in.
+  const raws = new WeakMap();
 
   class Classifier {
     #raw;
@@ -211,6 +224,7 @@ export function makeApi({ ready, RawClassifier, plan }) {
     constructor(key, raw) {
       if (key !== token) throw new TypeError('use `await Classifier.load(options)` to make a Classifier');
       this.#raw = raw;
+      raws.set(this, raw);
     }
 
     /** Loads a model: see index.d.ts for the options. */
@@ -362,5 +376,100 @@ export function makeApi({ ready, RawClassifier, plan }) {
     }
   }
 
-  return { Classifier, EdgeserveError };
+  const ENDPOINT_KEYS = new Set(['models', 'cors', 'maxBodyBytes']);
+  const MODEL_KEYS = new Set(['name', 'version', 'model', 'manifest', 'labels']);
+
+  /** A TF Serving REST endpoint over models loaded here (see index.d.ts). */
+  class Endpoint {
+    #raw;
+    #cors;
+    #maxBodyBytes;
+
+    constructor(key, raw, cors, maxBodyBytes) {
+      if (key !== token) throw new TypeError('use `await Endpoint.create(options)` to make an Endpoint');
+      this.#raw = raw;
+      this.#cors = cors;
+      this.#maxBodyBytes = maxBodyBytes;
+    }
+
+    /** Loads every model (on the CPU) and serves them by name and version. */
+    static async create(options) {
+      if (options === null || typeof options !== 'object') throw invalid(`Endpoint.create: expected an options object, got ${describe(options)}`);
+      for (const k of Object.keys(options)) if (!ENDPOINT_KEYS.has(k)) throw invalid(`options.${k}: unknown option (expected one of ${[...ENDPOINT_KEYS].join(', ')})`);
+      const { models, cors = false, maxBodyBytes = DEFAULT_MAX_BODY_BYTES } = options;
+      if (!Array.isArray(models)) throw invalid(`options.models: expected an array, got ${describe(models)}`);
+      if (typeof cors !== 'boolean') throw invalid(`options.cors: expected a boolean, got ${describe(cors)}`);
+      if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) throw invalid(`options.maxBodyBytes: expected a positive integer, got ${String(maxBodyBytes)}`);
+      await ready();
+      const raw = new RawEndpoint();
+      try {
+        for (const [i, m] of models.entries()) {
+          const where = `options.models[${i}]`;
+          if (m === null || typeof m !== 'object') throw invalid(`${where}: expected an object, got ${describe(m)}`);
+          for (const k of Object.keys(m)) if (!MODEL_KEYS.has(k)) throw invalid(`${where}.${k}: unknown option (expected one of ${[...MODEL_KEYS].join(', ')})`);
+          const { name, version = 1, model, manifest, labels } = m;
+          if (typeof name !== 'string' || name === '') throw invalid(`${where}.name: expected a model name, got ${describe(name)}`);
+          const classifier = await Classifier.load({ model, manifest, labels, backend: 'wasm' });
+          try {
+            raw.add(name, version, raws.get(classifier));
+          } catch (e) {
+            classifier.dispose();
+            throw asEdgeserveError(e);
+          }
+        }
+      } catch (e) {
+        raw.free();
+        throw asEdgeserveError(e);
+      }
+      return new Endpoint(token, raw, cors, maxBodyBytes);
+    }
+
+    /** The model a TF Serving path names (`/v1/models/NAME…`), or undefined. */
+    static modelOf(method, path) {
+      if (typeof method !== 'string' || typeof path !== 'string') throw invalid('Endpoint.modelOf: expected a method and a path (strings)');
+      return RawEndpoint.modelOf(method, path);
+    }
+
+    /** The names of the models served. */
+    get models() {
+      return this.#live().models();
+    }
+
+    #live() {
+      if (!this.#raw) throw fail('disposed', 'FAILED_PRECONDITION', 'the endpoint was disposed; create it again to use it');
+      return this.#raw;
+    }
+
+    /**
+     * Answers a fetch `Request` as TF Serving's REST API does; a body over
+     * `maxBodyBytes` gets 413 with TF Serving's `{"error": …}` body.
+     */
+    async handle(request) {
+      const raw = this.#live();
+      if (typeof Request === 'undefined' || !(request instanceof Request)) throw invalid(`Endpoint.handle: expected a Request, got ${describe(request)}`);
+      const url = new URL(request.url);
+      let body;
+      try {
+        body = request.body ? await readLimited(request, { url: url.pathname, what: 'request body', limit: this.#maxBodyBytes }) : new Uint8Array(0);
+      } catch (e) {
+        if (e instanceof EdgeserveError && e.code === 'fetch_failed' && e.status === 'FAILED_PRECONDITION') {
+          return Response.json({ error: `the request body is over the ${this.#maxBodyBytes} bytes allowed` }, { status: 413 });
+        }
+        throw asEdgeserveError(e);
+      }
+      const header = (name) => request.headers.get(name) ?? undefined;
+      const out = await raw.handle(request.method, url.pathname + url.search, header('origin'), header('content-encoding'), body, this.#cors);
+      const headers = new Headers(out.headers);
+      headers.set('content-type', out.contentType);
+      return new Response(request.method === 'HEAD' ? null : out.body, { status: out.status, headers });
+    }
+
+    /** Frees every model; later calls fail with code "disposed". */
+    dispose() {
+      this.#raw?.free();
+      this.#raw = undefined;
+    }
+  }
+
+  return { Classifier, Endpoint, EdgeserveError };
 }

@@ -1,7 +1,7 @@
 // Node: the wasm is read from the package directory and compiled on first
 // use. The edge build (CPU only): Node has no WebGPU.
 import { readFile } from 'node:fs/promises';
-import { initSync, RawClassifier, plan } from '../dist/edge/edgeserve.js';
+import { initSync, RawClassifier, RawEndpoint, plan } from '../dist/edge/edgeserve.js';
 import { makeApi } from './api.js';
 
 let started;
@@ -12,4 +12,4 @@ const ready = () =>
       initSync({ module });
     }));
 
-export const { Classifier, EdgeserveError } = makeApi({ ready, RawClassifier, plan });
+export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready, RawClassifier, RawEndpoint, plan });

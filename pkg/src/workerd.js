@@ -3,9 +3,9 @@
 // allowed there. The edge build: CPU only, without burn/wgpu (Workers have
 // no WebGPU), so smaller.
 import module from '../dist/edge/edgeserve_bg.wasm';
-import { initSync, RawClassifier, plan } from '../dist/edge/edgeserve.js';
+import { initSync, RawClassifier, RawEndpoint, plan } from '../dist/edge/edgeserve.js';
 import { makeApi } from './api.js';
 
 initSync({ module });
 
-export const { Classifier, EdgeserveError } = makeApi({ ready: async () => {}, RawClassifier, plan });
+export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: async () => {}, RawClassifier, RawEndpoint, plan });

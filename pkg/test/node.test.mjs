@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Classifier, EdgeserveError } from 'edgeserve';
+import { Classifier, EdgeserveError, Endpoint } from 'edgeserve';
 import { serveStatic } from '../../tests/js/support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -314,4 +314,55 @@ test('Node and Workers get the edge build: CPU only, no WebGPU code, smaller', (
   for (const entry of ['src/node.js', 'src/workerd.js']) {
     assert.match(readFileSync(path.join(root, 'pkg', entry), 'utf8'), /\.\.\/dist\/edge\/edgeserve\.js/, entry);
   }
+});
+
+test('Endpoint answers TF Serving requests over models loaded here, and checks its options', async () => {
+  await rejectsWith(Endpoint.create({ models: 'lite0' }), 'invalid_options', /options.models: expected an array/);
+  await rejectsWith(Endpoint.create({ models: [], port: 80 }), 'invalid_options', /options.port: unknown option/);
+  await rejectsWith(Endpoint.create({ models: [{ name: '', model: files.model }] }), 'invalid_options', /models\[0\].name/);
+  await rejectsWith(Endpoint.create({ models: [{ name: 'a', version: 0, ...files }] }), 'invalid_options', /version must be a positive integer, got 0/);
+  const damaged = Uint8Array.from(files.model);
+  damaged[1000] ^= 0xff;
+  await rejectsWith(Endpoint.create({ models: [{ name: 'a', model: damaged, manifest: files.manifest, labels: files.labels }] }), 'integrity');
+
+  const endpoint = await Endpoint.create({ models: [{ name: 'lite0', version: 3, ...files }], cors: true, maxBodyBytes: 2_000_000 });
+  assert.deepEqual(endpoint.models, ['lite0']);
+  assert.equal(Endpoint.modelOf('POST', '/v1/models/lite%200:predict'), 'lite 0');
+  assert.equal(Endpoint.modelOf('GET', '/healthz'), undefined);
+  const get = (p) => endpoint.handle(new Request(`http://x${p}`));
+  const status = await get('/v1/models/lite0');
+  assert.equal(status.status, 200);
+  assert.equal(status.headers.get('access-control-allow-origin'), '*');
+  assert.deepEqual(await status.json(), { model_version_status: [{ version: '3', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }] });
+  const meta = await (await get('/v1/models/lite0/versions/3/metadata')).json();
+  assert.equal(meta.model_spec.name, 'lite0');
+  const missing = await get('/v1/models/resnet');
+  assert.equal(missing.status, 404);
+  assert.match((await missing.json()).error, /resnet/);
+  const html = await get('/elsewhere');
+  assert.equal(html.status, 404);
+  assert.equal(html.headers.get('content-type'), 'text/html');
+
+  const b64 = { instances: [{ b64: coffee.toString('base64') }] };
+  const predict = (body) => endpoint.handle(new Request('http://x/v1/models/lite0:predict', { method: 'POST', body }));
+  const tooBig = await predict(new Uint8Array(2_000_001));
+  assert.equal(tooBig.status, 413);
+  assert.match((await tooBig.json()).error, /over the 2000000 bytes allowed/);
+  const bad = await predict('{"instances": [');
+  assert.equal(bad.status, 400);
+  assert.ok((await bad.json()).error.length > 0);
+  // The signature takes a float tensor, so an encoded image is refused as TF Serving would.
+  const wrongType = await predict(JSON.stringify(b64));
+  assert.equal(wrongType.status, 400);
+  const raw = readFileSync(path.join(shared, 'fixtures/inputs/chelsea_224_nchw_f32le.bin'));
+  const x = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+  const row = Array.from({ length: 3 }, (_, c) => Array.from({ length: 224 }, (_, y) => Array.from(x.subarray(c * 50176 + y * 224, c * 50176 + y * 224 + 224))));
+  const good = await predict(JSON.stringify({ instances: [row] }));
+  assert.equal(good.status, 200);
+  const logits = (await good.json()).predictions[0];
+  const top = logits.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]).slice(0, 5).map(([, i]) => i);
+  assert.deepEqual(top, reference.chelsea.top5.map((c) => c.index));
+
+  endpoint.dispose();
+  await rejectsWith(get('/v1/models/lite0'), 'disposed');
 });

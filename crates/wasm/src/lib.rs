@@ -15,8 +15,11 @@
 
 #![cfg(target_arch = "wasm32")]
 
+mod endpoint;
 mod error;
 mod options;
+
+pub use endpoint::RawEndpoint;
 
 use edgeserve::protocol::Code;
 use edgeserve::{Classifier, ImageInput, PixelFormat, Report};
@@ -306,6 +309,16 @@ impl RawClassifier {
         self.inner.clone().ok_or_else(disposed)
     }
 
+    /// Moves the model out (to a `RawEndpoint`); this one is then disposed.
+    fn take(&mut self) -> Result<Rc<Classifier>, JsValue> {
+        self.inner.take().ok_or_else(disposed)
+    }
+
+    /// Puts back what [`RawClassifier::take`] moved out.
+    fn restore(&mut self, inner: Rc<Classifier>) {
+        self.inner = Some(inner);
+    }
+
     /// The top `top_k` classes of `image` with the report:
     /// `{ classes: [{ index, label, score }], report }`.
     pub fn classify(
@@ -368,7 +381,7 @@ impl RawClassifier {
         Ok(json_text(self.inner()?.metadata().to_json(), "the metadata")?)
     }
 
-    /// The backend the model runs on (`cpu` or `remote`).
+    /// The backend the model runs on (`cpu`, `webgpu` or `remote`).
     pub fn backend(&self) -> Result<String, JsValue> {
         Ok(self.inner()?.backend().to_string())
     }

@@ -4,6 +4,9 @@
 import {
   Classifier,
   EdgeserveError,
+  Endpoint,
+  type EndpointModel,
+  type EndpointOptions,
   type Backend,
   type BackendKind,
   type Classification,
@@ -101,6 +104,19 @@ async function main(signal: AbortSignal): Promise<void> {
   // @ts-expect-error: labels are nullable
   const sure: string = (await classifier.classify(pixels)).classes[0]!.label;
   console.log(wrong, sure);
+
+  // A TF Serving endpoint over local models (a Worker's fetch handler).
+  const model: EndpointModel = { name: 'lite0', model: new Uint8Array(0), manifest, labels: 'a\nb' };
+  const serving: EndpointOptions = { models: [model], cors: true, maxBodyBytes: 1 << 20 };
+  const endpoint = await Endpoint.create(serving);
+  const reply: Response = await endpoint.handle(new Request('http://x/v1/models/lite0'));
+  const name: string | undefined = Endpoint.modelOf('GET', '/v1/models/lite0/metadata');
+  console.log(reply.status, name, endpoint.models.length);
+  endpoint.dispose();
+  // @ts-expect-error: models are required
+  await Endpoint.create({ cors: true });
+  // @ts-expect-error: the version is a number
+  await Endpoint.create({ models: [{ ...model, version: '2' }] });
 }
 
 void main(new AbortController().signal);

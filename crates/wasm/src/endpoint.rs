@@ -1,0 +1,122 @@
+//! TF Serving's REST API inside a JS host (an edge Worker): the same
+//! request handler as the native server (`edgeserve-endpoint`), over models
+//! loaded as `RawClassifier`s and moved in.
+
+use crate::RawClassifier;
+use crate::error::JsError;
+use edgeserve::protocol::{Code, Route};
+use edgeserve_endpoint::{HandlerOptions, ModelStore, RequestHead, Servable};
+use js_sys::Uint8Array;
+use serde::Serialize;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+/// A TF Serving REST endpoint over the models added to it.
+#[wasm_bindgen]
+pub struct RawEndpoint {
+    /// Shared with the requests in flight; adding a model copies the
+    /// (small: names and `Arc`s) store only while one runs.
+    store: Rc<ModelStore>,
+}
+
+impl Default for RawEndpoint {
+    fn default() -> Self {
+        RawEndpoint {
+            store: Rc::new(ModelStore::new()),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl RawEndpoint {
+    /// An endpoint with no models.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> RawEndpoint {
+        RawEndpoint::default()
+    }
+
+    /// Serves `classifier` as version `version` of model `name`. The
+    /// classifier moves in: it is disposed for the caller.
+    pub fn add(&mut self, name: String, version: f64, classifier: &mut RawClassifier) -> Result<(), JsValue> {
+        if name.is_empty() {
+            return Err(JsError::new(
+                "invalid_options",
+                Code::InvalidArgument,
+                "add: the model name is empty",
+            )
+            .into());
+        }
+        if !(version.fract() == 0.0 && (1.0..=9_007_199_254_740_991.0).contains(&version)) {
+            return Err(JsError::new(
+                "invalid_options",
+                Code::InvalidArgument,
+                format!("add: the version must be a positive integer, got {version}"),
+            )
+            .into());
+        }
+        let inner = classifier.take()?;
+        let classifier = Rc::try_unwrap(inner).map_err(|inner| {
+            classifier.restore(inner);
+            JsError::new(
+                "invalid_options",
+                Code::FailedPrecondition,
+                "add: the classifier has calls in flight; add it before using it",
+            )
+        })?;
+        Rc::make_mut(&mut self.store).insert(Servable::new(&name, version as i64, classifier));
+        Ok(())
+    }
+
+    /// The names of the models served.
+    pub fn models(&self) -> Vec<String> {
+        self.store.names().map(str::to_owned).collect()
+    }
+
+    /// The model a TF Serving path names (`/v1/models/NAME…`), percent-
+    /// decoded, or `undefined` when the path is not one of TF Serving's
+    /// (the handler then answers it as TF Serving would).
+    #[wasm_bindgen(js_name = modelOf)]
+    pub fn model_of(method: &str, path: &str) -> Option<String> {
+        Route::parse(method, path).ok().map(|r| r.model)
+    }
+
+    /// Answers one request: `{ status, contentType, headers: [[name,
+    /// value]…], body }` (`body` a `Uint8Array`). `origin` and
+    /// `contentEncoding` are the request's headers; `cors` adds TF Serving's
+    /// CORS headers to every `/v1/` reply.
+    pub fn handle(
+        &self,
+        method: String,
+        path: String,
+        origin: Option<String>,
+        content_encoding: Option<String>,
+        body: Uint8Array,
+        cors: bool,
+    ) -> js_sys::Promise {
+        let store = self.store.clone();
+        let body = crate::copy_bytes(&body);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let head = RequestHead {
+                method: &method,
+                path: &path,
+                origin: origin.as_deref(),
+                content_encoding: content_encoding.as_deref(),
+            };
+            let reply = edgeserve_endpoint::handle_with(&store, HandlerOptions { cors }, head, &body).await;
+            #[derive(Serialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Out<'a> {
+                status: u16,
+                content_type: &'a str,
+                headers: &'a [(&'static str, &'static str)],
+            }
+            let out = crate::to_js(&Out {
+                status: reply.status,
+                content_type: reply.content_type,
+                headers: &reply.headers,
+            })?;
+            js_sys::Reflect::set(&out, &"body".into(), &Uint8Array::from(reply.body.as_slice()))?;
+            Ok(out)
+        })
+    }
+}
