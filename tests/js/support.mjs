@@ -73,3 +73,21 @@ export async function startServer(bin, args) {
   const stop = () => new Promise((ok) => (child.exitCode !== null || child.signalCode !== null ? ok() : (child.once('exit', ok), process.kill(child.pid, 'SIGTERM'))));
   return { url, stop };
 }
+
+/** A free TCP port on 127.0.0.1 (for servers that cannot be told port 0). */
+export async function freePort() {
+  const { createServer: createTcpServer } = await import('node:net');
+  const server = createTcpServer();
+  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address();
+  await new Promise((ok) => server.close(ok));
+  return port;
+}
+
+/** A TF Serving row request (JSON text): one preprocessed NCHW float32 tensor (`3×size×size`, little-endian bytes) as its instance. */
+export function rowRequest(bytes, size) {
+  const x = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  const plane = size * size;
+  const instance = Array.from({ length: 3 }, (_, c) => Array.from({ length: size }, (_, y) => Array.from(x.subarray(c * plane + y * size, c * plane + y * size + size))));
+  return JSON.stringify({ instances: [instance] });
+}

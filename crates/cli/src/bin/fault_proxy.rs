@@ -18,6 +18,12 @@
 //! - `big-chunked`: the same without a Content-Length (chunked);
 //! - `garbage`: a 200 whose body is not JSON.
 //!
+//! With `--require-header NAME:VALUE` it stands for an origin that wants
+//! credentials: a request without that exact header gets 401, and every
+//! relayed answer carries the value back in an `x-origin-saw` header (what
+//! a careless origin might leak), for the tests to check that the client in
+//! between adds the one and strips the other.
+//!
 //! `GET /faults/log` answers the requests seen so far, one
 //! `METHOD path action` line each. The first line on stdout is
 //! `listening on http://ADDR`.
@@ -55,6 +61,8 @@ impl Action {
 struct State {
     script: Vec<Action>,
     log: Vec<String>,
+    /// `--require-header`: the header name (lower case) and its value.
+    required: Option<(String, String)>,
 }
 
 struct Request {
@@ -137,6 +145,21 @@ fn serve(mut stream: TcpStream, upstream: &str, state: &Mutex<State>) {
         answer(&mut stream, 200, "", log.as_bytes());
         return;
     }
+    let required = state.lock().unwrap().required.clone();
+    if let Some((name, value)) = &required {
+        let seen = request
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str());
+        if seen != Some(value.as_str()) {
+            let entry = format!("{} {} refused: no {name}", request.method, request.path);
+            state.lock().unwrap().log.push(entry);
+            let body = format!("{{ \"error\": \"the origin needs {name}\" }}");
+            answer(&mut stream, 401, "", body.as_bytes());
+            return;
+        }
+    }
     let action = {
         let mut s = state.lock().unwrap();
         let action = if request.method == "POST" && !s.script.is_empty() {
@@ -150,7 +173,14 @@ fn serve(mut stream: TcpStream, upstream: &str, state: &Mutex<State>) {
     };
     match action {
         Action::Pass => {
-            let reply = forward(upstream, &request);
+            let mut reply = forward(upstream, &request);
+            if let Some((_, value)) = &required {
+                // After the status line: a header echoing the credential.
+                if let Some(at) = reply.windows(2).position(|w| w == b"\r\n") {
+                    let echo = format!("\r\nx-origin-saw: {value}");
+                    reply.splice(at..at, echo.into_bytes());
+                }
+            }
             let _ = stream.write_all(&reply);
         }
         Action::Status(code) => {
@@ -203,9 +233,14 @@ fn main() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     println!("listening on http://{}", listener.local_addr().unwrap());
     std::io::stdout().flush().unwrap();
+    let required = flag("--require-header").map(|h| {
+        let (name, value) = h.split_once(':').expect("--require-header takes NAME:VALUE");
+        (name.trim().to_ascii_lowercase(), value.trim().to_owned())
+    });
     let state = Arc::new(Mutex::new(State {
         script,
         log: Vec::new(),
+        required,
     }));
     for stream in listener.incoming().flatten() {
         let (state, upstream) = (state.clone(), upstream.clone());

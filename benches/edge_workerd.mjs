@@ -1,0 +1,119 @@
+// The edge Worker under workerd against its peer, the native `edgeserve
+// serve`, on the same Lite0 row request over loopback: requests/s and
+// p50/p99 at each concurrency for a fixed time, interleaved host by host;
+// the Worker's cold start (process start to the first answered predict);
+// its peak wasm memory for a Lite0 predict (the edge build in Node: wasm
+// memory only grows, so its size after the run is the peak); and the
+// compressed size of what a Worker deployment uploads. Not a test.
+//
+//   node benches/edge_workerd.mjs --server PATH [--seconds 10] [--connections 1,2]
+
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { bundle } from '../edge/build.mjs';
+import { freePort, rowRequest, startServer } from '../tests/js/support.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '..');
+const shared = process.env.EDGESERVE_SHARED ?? path.resolve(root, '../shared');
+const { values } = parseArgs({ options: { server: { type: 'string' }, seconds: { type: 'string', default: '10' }, connections: { type: 'string', default: '1,2' } } });
+if (!values.server) throw new Error('--server PATH (the edgeserve binary) is required');
+const seconds = Number(values.seconds);
+const connections = values.connections.split(',').map(Number);
+
+const body = rowRequest(readFileSync(path.join(shared, 'fixtures/inputs/chelsea_224_nchw_f32le.bin')), 224);
+const PATH = '/v1/models/efficientnet-lite0:predict';
+
+const quantile = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+};
+
+async function load(url, n) {
+  const times = [];
+  const end = performance.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (performance.now() < end) {
+        const t = performance.now();
+        const r = await fetch(url + PATH, { method: 'POST', body });
+        if (r.status !== 200) throw new Error(`${url}: HTTP ${r.status} ${await r.text()}`);
+        await r.arrayBuffer();
+        times.push(performance.now() - t);
+      }
+    }),
+  );
+  return { rps: times.length / seconds, p50: quantile(times, 0.5), p99: quantile(times, 0.99), n: times.length };
+}
+
+const work = mkdtempSync(path.join(tmpdir(), 'edgeserve-edge-bench-'));
+let native;
+let workerd;
+try {
+  const name = 'efficientnet-lite0';
+  mkdirSync(path.join(work, name, '1'), { recursive: true });
+  for (const f of [`${name}.onnx`, 'manifest.json', 'imagenet_labels.txt']) copyFileSync(path.join(root, 'models', name, f), path.join(work, name, '1', f));
+  native = await startServer(values.server, ['serve', '--rest_api_port', '0', '--model_name', name, '--model_base_path', path.join(work, name)]);
+
+  const workerJs = await bundle();
+  const port = await freePort();
+  const t0 = performance.now();
+  workerd = spawn(path.join(root, 'tests/js/node_modules/.bin/workerd'), ['serve', path.join(root, 'edge/config.capnp'), '--socket-addr', `http=127.0.0.1:${port}`], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const edge = `http://127.0.0.1:${port}`;
+  let cold;
+  for (let i = 0; i < 600 && cold === undefined; i++) {
+    const r = await fetch(edge + PATH, { method: 'POST', body }).catch(() => undefined);
+    if (r?.status === 200) cold = performance.now() - t0;
+    else await new Promise((ok) => setTimeout(ok, 50));
+  }
+  if (cold === undefined) throw new Error('workerd did not answer');
+
+  const rows = [];
+  for (const n of connections) {
+    const a = await load(edge, n);
+    const b = await load(native.url, n);
+    rows.push({ connections: n, workerd: a, native: b, ratio: a.rps / b.rps });
+  }
+
+  // Peak wasm memory of a Lite0 predict, in the same edge build.
+  const glue = await import('../pkg/dist/edge/edgeserve.js');
+  const wasm = glue.initSync({ module: await WebAssembly.compile(readFileSync(path.join(root, 'pkg/dist/edge/edgeserve_bg.wasm'))) });
+  const before = wasm.memory.buffer.byteLength;
+  const m = (f) => readFileSync(path.join(root, 'models', name, f));
+  const c = await glue.RawClassifier.open(m(`${name}.onnx`), m('manifest.json').toString(), m('imagenet_labels.txt').toString(), { backend: 'wasm' }, undefined);
+  await c.predict(body, undefined);
+  const peak = wasm.memory.buffer.byteLength;
+
+  const size = (f) => {
+    const bytes = readFileSync(f);
+    return { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
+  };
+  const code = [size(workerJs), size(path.join(root, 'pkg/dist/edge/edgeserve_bg.wasm'))];
+  const model = size(path.join(root, 'models', name, `${name}.onnx`));
+  const mb = (b) => (b / 1e6).toFixed(2);
+  console.log(`workerd cold start (process start to the first predict answered): ${cold.toFixed(0)} ms`);
+  for (const r of rows) {
+    console.log(
+      `${r.connections} connection(s), ${seconds} s each: workerd ${r.workerd.rps.toFixed(1)} req/s (p50 ${r.workerd.p50.toFixed(1)} ms, p99 ${r.workerd.p99.toFixed(1)} ms), ` +
+        `edgeserve serve ${r.native.rps.toFixed(1)} req/s (p50 ${r.native.p50.toFixed(1)} ms, p99 ${r.native.p99.toFixed(1)} ms); workerd/native ${r.ratio.toFixed(2)}x`,
+    );
+  }
+  console.log(`peak wasm memory, Lite0 loaded and one predict: ${mb(peak)} MB (${mb(before)} MB at instantiation; limit 64 MB)`);
+  console.log(`upload: worker.js ${mb(code[0].raw)} MB + edge wasm ${mb(code[1].raw)} MB = ${mb(code[0].gzip + code[1].gzip)} MB gzipped (limit 10 MB); the bundled Lite0 adds ${mb(model.gzip)} MB gzipped`);
+  writeFileSync(path.join(work, 'done'), '');
+} finally {
+  if (workerd && workerd.exitCode === null) {
+    const exited = new Promise((ok) => workerd.once('exit', ok));
+    process.kill(workerd.pid, 'SIGTERM');
+    await exited;
+  }
+  await native?.stop();
+  rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,187 @@
+// The edge Worker (edge/worker.js) under real workerd with the committed
+// edge/config.capnp: Lite0 answered in the isolate, Lite2 forwarded to an
+// origin that wants credentials (the fault proxy requiring an
+// Authorization header, in front of `edgeserve serve`), and every refusal.
+// The same `edgeserve serve` also serves Lite0, so the Worker's local
+// answers are compared byte for byte with the native server's: one
+// handler, two hosts. Every process is started here on 127.0.0.1 and
+// stopped by its pid.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundle } from '../../edge/build.mjs';
+import { freePort, rowRequest as row, startServer } from './support.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, '../..');
+const shared = process.env.EDGESERVE_SHARED ?? path.resolve(root, '../shared');
+const bin = process.env.EDGESERVE_BIN;
+const proxyBin = process.env.EDGESERVE_FAULT_PROXY_BIN;
+const reference = JSON.parse(readFileSync(path.join(shared, 'fixtures/reference_onnxruntime.json'))).models;
+
+const ORIGIN_SECRET = 'Bearer origin-secret-7f3a';
+const API_KEY = 'client-key-19c2';
+const APP = 'https://app.example';
+
+/** The shared fixture's preprocessed tensor as a TF Serving row request. */
+const rowRequest = (file, size) => row(readFileSync(path.join(shared, 'fixtures/inputs', file)), size);
+
+/**
+ * POSTs an oversized body with node:http, which (unlike fetch) reads a
+ * response that arrives before the upload ends, as a refusal does.
+ */
+function postEarlyAnswer(url, headers, body) {
+  return new Promise((ok, fail) => {
+    const req = httpRequest(url, { method: 'POST', headers: { ...headers, 'content-length': body.length } }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => ok({ status: res.statusCode, text }));
+    });
+    req.on('error', (e) => (e.code === 'EPIPE' || e.code === 'ECONNRESET' ? undefined : fail(e)));
+    req.end(body);
+  });
+}
+
+const top5 = (logits) => logits.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]).slice(0, 5).map(([, i]) => i);
+
+test('the Worker serves Lite0 itself, proxies Lite2 with the origin credentials, and refuses the rest', { skip: !(bin && proxyBin) && 'EDGESERVE_BIN and EDGESERVE_FAULT_PROXY_BIN are not set (./x test sets them)' }, async (t) => {
+  const work = mkdtempSync(path.join(tmpdir(), 'edgeserve-edge-'));
+  const config = ['efficientnet-lite0', 'efficientnet-lite2'].map((name) => {
+    mkdirSync(path.join(work, name, '1'), { recursive: true });
+    for (const f of [`${name}.onnx`, 'manifest.json', 'imagenet_labels.txt']) copyFileSync(path.join(root, 'models', name, f), path.join(work, name, '1', f));
+    return `  config { name: "${name}" base_path: "${path.join(work, name)}" model_platform: "onnx" }`;
+  });
+  writeFileSync(path.join(work, 'models.config'), `model_config_list {\n${config.join('\n')}\n}\n`);
+  let tfs;
+  let origin;
+  let workerd;
+  try {
+    await bundle();
+    tfs = await startServer(bin, ['serve', '--rest_api_port', '0', '--model_config_file', path.join(work, 'models.config')]);
+    origin = await startServer(proxyBin, ['--upstream', new URL(tfs.url).host, '--require-header', `authorization:${ORIGIN_SECRET}`]);
+    const port = await freePort();
+    workerd = spawn(path.join(here, 'node_modules/.bin/workerd'), ['serve', path.join(root, 'edge/config.capnp'), '--socket-addr', `http=127.0.0.1:${port}`, '--external-addr', `origin=${new URL(origin.url).host}`], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: { ...process.env, ORIGIN_AUTHORIZATION: ORIGIN_SECRET, ALLOWED_ORIGINS: `${APP}, https://other.example`, API_KEY, MAX_BODY_BYTES: '4000000' },
+    });
+    const base = `http://127.0.0.1:${port}`;
+    let up = false;
+    for (let i = 0; i < 200 && !up && workerd.exitCode === null; i++) {
+      up = await fetch(`${base}/v1/models/efficientnet-lite0`).then(() => true, () => false);
+      if (!up) await new Promise((ok) => setTimeout(ok, 100));
+    }
+    assert.ok(up, 'workerd did not start');
+
+    const call = (p, { method = 'GET', body, headers = {} } = {}) => fetch(`${base}${p}`, { method, body, headers: { 'x-api-key': API_KEY, ...headers } });
+    const direct = (p, { method = 'GET', body } = {}) => fetch(`${tfs.url}${p}`, { method, body });
+    // The Worker's answer and the native server's: the same status, type
+    // and bytes; predictions only within 1e-4 (wasm's SIMD kernels and
+    // AVX-512's round differently).
+    const same = async (p, options) => {
+      const [a, b] = await Promise.all([call(p, options), direct(p, options)]);
+      const [ta, tb] = [await a.text(), await b.text()];
+      assert.equal(a.status, b.status, `${p}: ${ta}`);
+      assert.equal(a.headers.get('content-type'), b.headers.get('content-type'));
+      if (a.status === 200 && p.endsWith(':predict')) {
+        const [pa, pb] = [JSON.parse(ta).predictions.flat(), JSON.parse(tb).predictions.flat()];
+        assert.equal(pa.length, pb.length);
+        assert.ok(pa.every((v, i) => Math.abs(v - pb[i]) < 1e-4), p);
+      } else {
+        assert.equal(ta, tb, p);
+      }
+      return [a.status, ta];
+    };
+    const lite0Row = rowRequest('chelsea_224_nchw_f32le.bin', 224);
+    const stillWorks = async () => {
+      const r = await call('/v1/models/efficientnet-lite0:predict', { method: 'POST', body: lite0Row });
+      assert.equal(r.status, 200);
+      assert.deepEqual(top5((await r.json()).predictions[0]), reference['efficientnet-lite0.onnx'].results.chelsea.top5.map((c) => c.index));
+    };
+
+    await t.test('Lite0 runs in the isolate: the photo as a row request gives the reference top-5, as the native server answers', async () => {
+      await stillWorks();
+      const [status, body] = await same('/v1/models/efficientnet-lite0:predict', { method: 'POST', body: lite0Row });
+      assert.equal(status, 200);
+      assert.ok(body.length > 1000);
+      await same('/v1/models/efficientnet-lite0');
+      await same('/v1/models/efficientnet-lite0/metadata');
+      await same('/v1/models/efficientnet-lite0/versions/1/metadata');
+    });
+
+    await t.test('Lite2 goes to the origin with its credentials, which never come back', async () => {
+      const lite2Row = rowRequest('chelsea_260_nchw_f32le.bin', 260);
+      const viaWorker = await call('/v1/models/efficientnet-lite2:predict', { method: 'POST', body: lite2Row, headers: { authorization: 'Bearer client-guess', origin: APP } });
+      const text = await viaWorker.text();
+      assert.equal(viaWorker.status, 200, text);
+      assert.equal(viaWorker.headers.get('x-origin-saw'), null);
+      assert.ok(!text.includes('origin-secret'));
+      assert.equal(viaWorker.headers.get('access-control-allow-origin'), APP);
+      const answer = JSON.parse(text);
+      assert.deepEqual(top5(answer.predictions[0]), reference['efficientnet-lite2.onnx'].results.chelsea.top5.map((c) => c.index));
+      // The same request straight to the native server: the same answer.
+      assert.deepEqual(answer, await (await direct('/v1/models/efficientnet-lite2:predict', { method: 'POST', body: lite2Row })).json());
+      // The origin does refuse requests without the secret, and it saw the
+      // Worker's, not the client's.
+      assert.equal((await fetch(`${origin.url}/v1/models/efficientnet-lite2`)).status, 401);
+      const log = await (await fetch(`${origin.url}/faults/log`)).text();
+      assert.match(log, /^POST \/v1\/models\/efficientnet-lite2:predict Pass$/m);
+      const meta = await call('/v1/models/efficientnet-lite2/metadata');
+      assert.equal(meta.status, 200);
+      assert.equal((await meta.json()).model_spec.name, 'efficientnet-lite2');
+    });
+
+    await t.test('refusals: unknown model, body over the limit, API key, CORS origin, malformed JSON; the isolate keeps working', async () => {
+      // Unknown model: TF Serving's 404, as the native server words it.
+      const [status] = await same('/v1/models/resnet50:predict', { method: 'POST', body: lite0Row });
+      assert.equal(status, 404);
+      await stillWorks();
+
+      for (const model of ['efficientnet-lite0', 'efficientnet-lite2']) {
+        const big = await postEarlyAnswer(`${base}/v1/models/${model}:predict`, { 'x-api-key': API_KEY }, Buffer.alloc(5_000_000));
+        assert.equal(big.status, 413, big.text);
+        assert.match(JSON.parse(big.text).error, /over the 4000000 bytes allowed/);
+      }
+      await stillWorks();
+
+      const noKey = await fetch(`${base}/v1/models/efficientnet-lite0`);
+      assert.equal(noKey.status, 401);
+      assert.match((await noKey.json()).error, /API key is required/);
+      const badKey = await call('/v1/models/efficientnet-lite0', { headers: { 'x-api-key': 'guess' } });
+      assert.equal(badKey.status, 401);
+      assert.match((await badKey.json()).error, /not valid/);
+
+      const preflight = await fetch(`${base}/v1/models/efficientnet-lite0:predict`, { method: 'OPTIONS', headers: { origin: APP, 'access-control-request-method': 'POST' } });
+      assert.equal(preflight.status, 204);
+      assert.equal(preflight.headers.get('access-control-allow-origin'), APP);
+      assert.match(preflight.headers.get('access-control-allow-headers'), /X-API-Key/);
+      const evil = await call('/v1/models/efficientnet-lite0', { headers: { origin: 'https://evil.example' } });
+      assert.equal(evil.status, 403);
+      assert.equal(evil.headers.get('access-control-allow-origin'), null);
+      const evilPreflight = await fetch(`${base}/v1/models/efficientnet-lite0:predict`, { method: 'OPTIONS', headers: { origin: 'https://evil.example' } });
+      assert.equal(evilPreflight.status, 403);
+
+      // Malformed JSON: TF Serving's 400 and error body, word for word.
+      const [bad, body] = await same('/v1/models/efficientnet-lite0:predict', { method: 'POST', body: '{"instances": [1, 2' });
+      assert.equal(bad, 400);
+      assert.ok(JSON.parse(body).error.length > 0);
+      await same('/v1/models/efficientnet-lite0:predict', { method: 'POST', body: '{"inputs": {"wrong": [1]}}' });
+      await same('/v1/models/efficientnet-lite0/versions/7');
+      await stillWorks();
+    });
+  } finally {
+    if (workerd && workerd.exitCode === null) {
+      const exited = new Promise((ok) => workerd.once('exit', ok));
+      process.kill(workerd.pid, 'SIGTERM');
+      await exited;
+    }
+    await origin?.stop();
+    await tfs?.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+});
