@@ -101,6 +101,9 @@ function sameKey(a, b) {
 async function proxy(request, config, url) {
   const length = Number(request.headers.get('content-length'));
   if (Number.isFinite(length) && length > config.maxBodyBytes) {
+    // Said explicitly, so that workerd answers at once instead of waiting
+    // for a body nobody reads.
+    await request.body?.cancel().catch(() => {});
     return refuse(413, `the request body is over the ${config.maxBodyBytes} bytes allowed`);
   }
   const headers = new Headers();

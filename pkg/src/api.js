@@ -453,6 +453,9 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
         body = request.body ? await readLimited(request, { url: url.pathname, what: 'request body', limit: this.#maxBodyBytes }) : new Uint8Array(0);
       } catch (e) {
         if (e instanceof EdgeserveError && e.code === 'fetch_failed' && e.status === 'FAILED_PRECONDITION') {
+          // A body refused by its Content-Length was never read: say so, or
+          // the host may wait for it before answering.
+          if (!request.bodyUsed) await request.body?.cancel().catch(() => {});
           return Response.json({ error: `the request body is over the ${this.#maxBodyBytes} bytes allowed` }, { status: 413 });
         }
         throw asEdgeserveError(e);
