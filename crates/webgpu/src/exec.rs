@@ -2,19 +2,13 @@
 //! lazily); only the graph outputs are read back, asynchronously.
 
 use crate::plan::{Act, BinOp, Output, Plan, RANK, Src, Step};
+use crate::run_error;
 use burn::tensor::activation::{hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid, softmax, tanh};
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, TensorData};
-use edgeserve_engine::{BackendKind, EngineError};
+use edgeserve_engine::EngineError;
 use edgeserve_protocol::Tensor as Wire;
-
-fn run_error(reason: impl Into<String>) -> EngineError {
-    EngineError::Run {
-        backend: BackendKind::Webgpu,
-        reason: reason.into(),
-    }
-}
 
 fn activate(x: Tensor<RANK>, act: Act) -> Tensor<RANK> {
     match act {

@@ -75,11 +75,7 @@ pub struct WebGpuEngine {
     warmup_ms: Option<f64>,
 }
 
-fn invalid(context: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::InvalidModel(format!("{context}: {e:#}"))
-}
-
-fn run_error(reason: impl Into<String>) -> EngineError {
+pub(crate) fn run_error(reason: impl Into<String>) -> EngineError {
     EngineError::Run {
         backend: BackendKind::Webgpu,
         reason: reason.into(),
@@ -172,7 +168,11 @@ impl WebGpuEngine {
     ) -> Result<WebGpuEngine, EngineError> {
         let mut proto = tract_onnx::onnx()
             .proto_model_for_read(&mut &bytes[..])
-            .map_err(|e| invalid("not a readable ONNX model (protobuf decoding failed)", e))?;
+            .map_err(|e| {
+                plan::invalid(format!(
+                    "not a readable ONNX model (protobuf decoding failed): {e:#}"
+                ))
+            })?;
         edgeserve_cpu::fp16::widen_to_f32(&mut proto);
         let graph = Graph::parse(proto)?;
         if graph.graph.node.is_empty() || graph.outputs.is_empty() {

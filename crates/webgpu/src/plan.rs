@@ -24,8 +24,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto};
 use tract_onnx::prelude::{
-    DatumType, Framework, InferenceFact, InferenceModel, InferenceModelExt, OutletId, TDim, Tensor as Host,
-    TractResult,
+    Datum, DatumType, Framework, InferenceFact, InferenceModel, InferenceModelExt, OutletId, TDim,
+    Tensor as Host, TractResult,
 };
 use tract_onnx::tract_hir::infer::Factoid;
 
@@ -238,7 +238,7 @@ pub(crate) struct Graph {
     pub outputs: Vec<String>,
 }
 
-fn invalid(msg: impl Into<String>) -> EngineError {
+pub(crate) fn invalid(msg: impl Into<String>) -> EngineError {
     EngineError::InvalidModel(msg.into())
 }
 
@@ -532,25 +532,20 @@ struct Planner<'a> {
     largest: (u64, String),
 }
 
-/// A constant as f32 values.
-/// A host tensor's values as f32 (constants folded by the analysis, and
+/// A host tensor's values as `T` (constants folded by the analysis, and
 /// outputs that do not depend on the input).
-pub(crate) fn floats(t: &Host) -> Result<Vec<f32>, String> {
-    let t = t.cast_to::<f32>().map_err(tract_msg)?;
-    Ok(t.to_plain_array_view::<f32>()
+pub(crate) fn host_values<T: Datum + Copy>(t: &Host) -> Result<Vec<T>, String> {
+    let t = t.cast_to::<T>().map_err(tract_msg)?;
+    Ok(t.to_plain_array_view::<T>()
         .map_err(tract_msg)?
         .iter()
         .copied()
         .collect())
 }
 
-fn ints(t: &Host) -> Result<Vec<i64>, String> {
-    let t = t.cast_to::<i64>().map_err(tract_msg)?;
-    Ok(t.to_plain_array_view::<i64>()
-        .map_err(tract_msg)?
-        .iter()
-        .copied()
-        .collect())
+/// [`host_values`] as f32.
+pub(crate) fn floats(t: &Host) -> Result<Vec<f32>, String> {
+    host_values(t)
 }
 
 impl<'a> Planner<'a> {
@@ -857,7 +852,7 @@ impl<'a> Planner<'a> {
                 let r = x.shape.len();
                 let axes = if self.opset >= 18 {
                     self.const_input(node, 1)?
-                        .map(|t| ints(&t))
+                        .map(|t| host_values::<i64>(&t))
                         .transpose()
                         .map_err(invalid)?
                 } else {
@@ -1249,7 +1244,7 @@ impl<'a> Planner<'a> {
         } else {
             let pads = self
                 .const_input(node, 1)?
-                .map(|t| ints(&t))
+                .map(|t| host_values::<i64>(&t))
                 .transpose()
                 .map_err(invalid)?
                 .unwrap_or_default();
@@ -1261,7 +1256,7 @@ impl<'a> Planner<'a> {
             (pads, value)
         };
         let axes: Vec<usize> = match self.const_input(node, 3)? {
-            Some(t) => ints(&t)
+            Some(t) => host_values::<i64>(&t)
                 .map_err(invalid)?
                 .iter()
                 .map(|a| axis4(node, *a, r))
