@@ -9,14 +9,14 @@
 //   node benches/edge_workerd.mjs --server PATH [--seconds 10] [--connections 1,2]
 
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bundle } from '../edge/build.mjs';
-import { freePort, rowRequest, startServer } from '../tests/js/support.mjs';
+import { freePort, rowRequest, serveModels, stopChild } from '../tests/js/support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -56,9 +56,7 @@ let native;
 let workerd;
 try {
   const name = 'efficientnet-lite0';
-  mkdirSync(path.join(work, name, '1'), { recursive: true });
-  for (const f of [`${name}.onnx`, 'manifest.json', 'imagenet_labels.txt']) copyFileSync(path.join(root, 'models', name, f), path.join(work, name, '1', f));
-  native = await startServer(values.server, ['serve', '--rest_api_port', '0', '--model_name', name, '--model_base_path', path.join(work, name)]);
+  native = await serveModels(values.server, work, [name]);
 
   const workerJs = await bundle();
   const port = await freePort();
@@ -107,13 +105,8 @@ try {
   }
   console.log(`peak wasm memory, Lite0 loaded and one predict: ${mb(peak)} MB (${mb(before)} MB at instantiation; limit 64 MB)`);
   console.log(`upload: worker.js ${mb(code[0].raw)} MB + edge wasm ${mb(code[1].raw)} MB = ${mb(code[0].gzip + code[1].gzip)} MB gzipped (limit 10 MB); the bundled Lite0 adds ${mb(model.gzip)} MB gzipped`);
-  writeFileSync(path.join(work, 'done'), '');
 } finally {
-  if (workerd && workerd.exitCode === null) {
-    const exited = new Promise((ok) => workerd.once('exit', ok));
-    process.kill(workerd.pid, 'SIGTERM');
-    await exited;
-  }
+  await stopChild(workerd);
   await native?.stop();
   rmSync(work, { recursive: true, force: true });
 }

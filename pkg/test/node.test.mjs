@@ -5,14 +5,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdtempSync, mkdirSync, copyFileSync, rmSync } from 'node:fs';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Classifier, EdgeserveError, Endpoint } from 'edgeserve';
-import { serveStatic } from '../../tests/js/support.mjs';
+import { serveModels, serveStatic, startServer } from '../../tests/js/support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -229,28 +227,12 @@ test('a model URL downloads with progress, its manifest and labels beside it', a
   }
 });
 
-/** Starts a binary whose first stdout line names its URL; stops it by pid. */
-async function start(bin, args) {
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout });
-  const url = await new Promise((ok, fail) => {
-    lines.on('line', (l) => {
-      const m = l.match(/(http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) ok(m[1]);
-    });
-    child.on('exit', (code) => fail(new Error(`${bin} exited (${code}) before printing its address`)));
-  });
-  return { url, stop: () => new Promise((ok) => (child.exitCode !== null ? ok() : (child.once('exit', ok), process.kill(child.pid, 'SIGTERM')))) };
-}
-
 const server = process.env.EDGESERVE_BIN;
 const proxy = process.env.EDGESERVE_FAULT_PROXY_BIN;
 
 test('the remote backend: same answers, routed and reported, cancellable', { skip: !(server && proxy) && 'EDGESERVE_BIN and EDGESERVE_FAULT_PROXY_BIN are not set (./x test sets them)' }, async () => {
   const base = mkdtempSync(path.join(tmpdir(), 'edgeserve-pkg-'));
-  mkdirSync(path.join(base, '1'));
-  for (const f of ['efficientnet-lite0.onnx', 'manifest.json', 'imagenet_labels.txt']) copyFileSync(path.join(modelDir, f), path.join(base, '1', f));
-  const tfs = await start(server, ['serve', '--rest_api_port', '0', '--model_name', 'efficientnet-lite0', '--model_base_path', base]);
+  const tfs = await serveModels(server, base, ['efficientnet-lite0']);
   try {
     // Over a small budget, auto goes remote and never touches the model.
     const progress = [];
@@ -283,7 +265,7 @@ test('the remote backend: same answers, routed and reported, cancellable', { ski
 
     // A remote that hangs: the signal aborts the call (and its fetch) long
     // before the 30 s timeout.
-    const faults = await start(proxy, ['--upstream', new URL(tfs.url).host, '--post', 'hang']);
+    const faults = await startServer(proxy, ['--upstream', new URL(tfs.url).host, '--post', 'hang']);
     try {
       const hung = await Classifier.load({ manifest: files.manifest, labels: files.labels, backend: 'remote', remote: { url: faults.url, retries: 0 } });
       const controller = new AbortController();

@@ -9,12 +9,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32, deflateSync } from 'node:zlib';
-import { CHROMIUM_ARGS, startServer } from './support.mjs';
+import { CHROMIUM_ARGS, serveModels, startServer } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -44,12 +44,6 @@ test('the demo classifies on every backend, offline too, and explains bad files'
   const work = mkdtempSync(path.join(tmpdir(), 'edgeserve-demo-'));
   const artefacts = process.env.EDGESERVE_ARTEFACTS ?? path.join(tmpdir(), 'edgeserve-artefacts');
   mkdirSync(artefacts, { recursive: true });
-  const config = ['efficientnet-lite0', 'efficientnet-lite2'].map((name) => {
-    mkdirSync(path.join(work, name, '1'), { recursive: true });
-    for (const f of [`${name}.onnx`, 'manifest.json', 'imagenet_labels.txt']) copyFileSync(path.join(root, 'models', name, f), path.join(work, name, '1', f));
-    return `  config { name: "${name}" base_path: "${path.join(work, name)}" model_platform: "onnx" }`;
-  });
-  writeFileSync(path.join(work, 'models.config'), `model_config_list {\n${config.join('\n')}\n}\n`);
   writeFileSync(path.join(work, 'not-an-image.png'), 'this is text, not a PNG');
   writeFileSync(path.join(work, 'huge.png'), blackPng(8000, 6000));
 
@@ -58,7 +52,7 @@ test('the demo classifies on every backend, offline too, and explains bad files'
   let context;
   const profile = mkdtempSync(path.join(tmpdir(), 'edgeserve-chromium-'));
   try {
-    tfs = await startServer(bin, ['serve', '--rest_api_port', '0', '--model_config_file', path.join(work, 'models.config')]);
+    tfs = await serveModels(bin, work, ['efficientnet-lite0', 'efficientnet-lite2']);
     demo = await startServer(process.execPath, [path.join(root, 'www/serve.mjs'), '--port', '0', '--remote', tfs.url]);
     context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
     const page = await context.newPage();

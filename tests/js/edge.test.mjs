@@ -11,12 +11,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundle } from '../../edge/build.mjs';
-import { freePort, rowRequest as row, startServer } from './support.mjs';
+import { freePort, rowRequest as row, serveModels, startServer, stopChild } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -61,18 +61,12 @@ const top5 = (logits) => logits.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]
 
 test('the Worker serves Lite0 itself, proxies Lite2 with the origin credentials, and refuses the rest', { timeout: 300_000, skip: !(bin && proxyBin) && 'EDGESERVE_BIN and EDGESERVE_FAULT_PROXY_BIN are not set (./x test sets them)' }, async (t) => {
   const work = mkdtempSync(path.join(tmpdir(), 'edgeserve-edge-'));
-  const config = ['efficientnet-lite0', 'efficientnet-lite2'].map((name) => {
-    mkdirSync(path.join(work, name, '1'), { recursive: true });
-    for (const f of [`${name}.onnx`, 'manifest.json', 'imagenet_labels.txt']) copyFileSync(path.join(root, 'models', name, f), path.join(work, name, '1', f));
-    return `  config { name: "${name}" base_path: "${path.join(work, name)}" model_platform: "onnx" }`;
-  });
-  writeFileSync(path.join(work, 'models.config'), `model_config_list {\n${config.join('\n')}\n}\n`);
   let tfs;
   let origin;
   let workerd;
   try {
     await bundle();
-    tfs = await startServer(bin, ['serve', '--rest_api_port', '0', '--model_config_file', path.join(work, 'models.config')]);
+    tfs = await serveModels(bin, work, ['efficientnet-lite0', 'efficientnet-lite2']);
     origin = await startServer(proxyBin, ['--upstream', new URL(tfs.url).host, '--require-header', `authorization:${ORIGIN_SECRET}`]);
     const port = await freePort();
     workerd = spawn(path.join(here, 'node_modules/.bin/workerd'), ['serve', path.join(root, 'edge/config.capnp'), '--socket-addr', `http=127.0.0.1:${port}`, '--external-addr', `origin=${new URL(origin.url).host}`], {
@@ -185,11 +179,7 @@ test('the Worker serves Lite0 itself, proxies Lite2 with the origin credentials,
       await stillWorks();
     });
   } finally {
-    if (workerd && workerd.exitCode === null) {
-      const exited = new Promise((ok) => workerd.once('exit', ok));
-      process.kill(workerd.pid, 'SIGTERM');
-      await exited;
-    }
+    await stopChild(workerd);
     await origin?.stop();
     await tfs?.stop();
     rmSync(work, { recursive: true, force: true });

@@ -1,9 +1,14 @@
-// What the JS tests and the web benchmark share: a static file server on
-// 127.0.0.1 and the flags that run Debian's Chromium headless and offline.
+// What the JS tests and the benchmarks share: a static file server on
+// 127.0.0.1, the flags that run Debian's Chromium headless and offline, and
+// starting and stopping the servers the tests talk to.
 
 import { createServer } from 'node:http';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createServer as createTcpServer } from 'node:net';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /** Flags that keep Chromium off the network (shared/docs/platform.md), with WebGPU on. */
 export const CHROMIUM_ARGS = [
@@ -60,8 +65,6 @@ export async function serveStatic(mounts, { headers = {} } = {}) {
  * stdout once it listens); `stop()` ends it by its process id.
  */
 export async function startServer(bin, args) {
-  const { spawn } = await import('node:child_process');
-  const { createInterface } = await import('node:readline');
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise((ok, fail) => {
     createInterface({ input: child.stdout }).on('line', (l) => {
@@ -76,7 +79,6 @@ export async function startServer(bin, args) {
 
 /** A free TCP port on 127.0.0.1 (for servers that cannot be told port 0). */
 export async function freePort() {
-  const { createServer: createTcpServer } = await import('node:net');
   const server = createTcpServer();
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   const { port } = server.address();
@@ -90,4 +92,29 @@ export function rowRequest(bytes, size) {
   const plane = size * size;
   const instance = Array.from({ length: 3 }, (_, c) => Array.from({ length: size }, (_, y) => Array.from(x.subarray(c * plane + y * size, c * plane + y * size + size))));
   return JSON.stringify({ instances: [instance] });
+}
+
+/**
+ * `edgeserve serve` (`bin`) on 127.0.0.1 serving the repository's bundled
+ * models `names` (each as version 1, copied under `work`, listed in a TF
+ * Serving model_config_list); `stop()` ends it by its pid.
+ */
+export async function serveModels(bin, work, names) {
+  const models = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../models');
+  const configs = names.map((name) => {
+    mkdirSync(path.join(work, name, '1'), { recursive: true });
+    for (const f of [`${name}.onnx`, 'manifest.json', 'imagenet_labels.txt']) copyFileSync(path.join(models, name, f), path.join(work, name, '1', f));
+    return `  config { name: "${name}" base_path: "${path.join(work, name)}" model_platform: "onnx" }`;
+  });
+  const file = path.join(work, 'models.config');
+  writeFileSync(file, `model_config_list {\n${configs.join('\n')}\n}\n`);
+  return startServer(bin, ['serve', '--rest_api_port', '0', '--model_config_file', file]);
+}
+
+/** Stops a child process (one that prints no address, as workerd) by its pid. */
+export async function stopChild(child) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((ok) => child.once('exit', ok));
+  process.kill(child.pid, 'SIGTERM');
+  await exited;
 }

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from './support.mjs';
+import { freePort, stopChild } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -91,11 +91,7 @@ const worker :Workerd.Worker = (
     const again = await fetch(`${base}/classify`, { method: 'POST', body: readFileSync(path.join(root, 'www/samples/chelsea_orig.png')) }).then((res) => res.json());
     assert.deepEqual(again.classes.map((c) => c.index), reference.chelsea.top5.map((c) => c.index));
   } finally {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((ok) => child.once('exit', ok));
-      process.kill(child.pid, 'SIGTERM');
-      await exited;
-    }
+    await stopChild(child);
     rmSync(dir, { recursive: true, force: true });
   }
 });
