@@ -10,6 +10,7 @@ use edgeserve_protocol::{
 use edgeserve_remote::{RemoteConfig, RemoteEngine};
 use edgeserve_vision::{DecodeOptions, Labels, PixelFormat, Preprocessing, RgbImage, softmax, top_k};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use web_time::Instant;
@@ -482,7 +483,7 @@ impl Classifier {
             Backend::Auto => Why::NoRemote,
             _ => Why::Requested,
         };
-        let model = verified(Some(model), &manifest, options)?;
+        verify(model, &manifest, options)?;
         let engine = Box::new(CpuEngine::load(model, &options.cpu)?);
         Classifier::new(manifest, engine, why, labels, options.decode)
     }
@@ -496,6 +497,27 @@ impl Classifier {
     /// remote never needs downloading.
     pub async fn open(
         model: Option<&[u8]>,
+        manifest_json: &[u8],
+        labels: Option<&str>,
+        options: &LoadOptions,
+    ) -> Result<Classifier, EngineError> {
+        Classifier::open_model(model.map(Cow::Borrowed), manifest_json, labels, options).await
+    }
+
+    /// [`Classifier::open`] taking the model's bytes: the CPU backend frees
+    /// them as soon as they are decoded, one copy of the weights fewer at
+    /// the peak of loading (Lite0 in wasm: see `CpuEngine::load_owned`).
+    pub async fn open_owned(
+        model: Option<Vec<u8>>,
+        manifest_json: &[u8],
+        labels: Option<&str>,
+        options: &LoadOptions,
+    ) -> Result<Classifier, EngineError> {
+        Classifier::open_model(model.map(Cow::Owned), manifest_json, labels, options).await
+    }
+
+    async fn open_model(
+        model: Option<Cow<'_, [u8]>>,
         manifest_json: &[u8],
         labels: Option<&str>,
         options: &LoadOptions,
@@ -894,22 +916,27 @@ fn read_labels(manifest: &ModelManifest, labels: Option<&str>) -> Result<Option<
 }
 
 /// The model's bytes, after checking they are the manifest's file.
-fn verified<'a>(
-    model: Option<&'a [u8]>,
-    manifest: &ModelManifest,
-    options: &LoadOptions,
-) -> Result<&'a [u8], EngineError> {
-    let model = model.ok_or_else(|| {
-        EngineError::Manifest(format!(
-            "the local backend needs the bytes of {}, and none were given",
-            manifest.model.file
-        ))
-    })?;
+fn load_cpu(model: Cow<'_, [u8]>, options: &CpuOptions) -> Result<CpuEngine, EngineError> {
+    match model {
+        Cow::Borrowed(bytes) => CpuEngine::load(bytes, options),
+        Cow::Owned(bytes) => CpuEngine::load_owned(bytes, options),
+    }
+}
+
+fn no_model_bytes(manifest: &ModelManifest) -> EngineError {
+    EngineError::Manifest(format!(
+        "the local backend needs the bytes of {}, and none were given",
+        manifest.model.file
+    ))
+}
+
+/// Checks the model's size and SHA-256 against its manifest.
+fn verify(model: &[u8], manifest: &ModelManifest, options: &LoadOptions) -> Result<(), EngineError> {
     match &options.model_sha256 {
         Some(digest) => manifest.verify_model_digest(model.len(), digest)?,
         None => manifest.verify_model(model)?,
     }
-    Ok(model)
+    Ok(())
 }
 
 #[cfg(feature = "webgpu")]
@@ -964,18 +991,20 @@ fn candidate(backend: BackendKind, outcome: Option<&Result<f64, EngineError>>) -
 /// faster of the CPU and the GPU on one measured run (the CPU alone when
 /// the GPU cannot take the model, with the reason).
 async fn load_local(
-    model: Option<&[u8]>,
+    model: Option<Cow<'_, [u8]>>,
     manifest: &ModelManifest,
     options: &LoadOptions,
 ) -> Result<(Box<dyn Engine>, Option<LocalChoice>), EngineError> {
-    let model = verified(model, manifest, options)?;
+    let model = model.ok_or_else(|| no_model_bytes(manifest))?;
+    verify(&model, manifest, options)?;
     match options.backend {
-        Backend::Webgpu => return Ok((load_gpu(model, options).await?, None)),
+        Backend::Webgpu => return Ok((load_gpu(&model, options).await?, None)),
         Backend::Auto if cfg!(feature = "webgpu") => {}
-        _ => return Ok((Box::new(CpuEngine::load(model, &options.cpu)?), None)),
+        _ => return Ok((Box::new(load_cpu(model, &options.cpu)?), None)),
     }
-    let cpu = CpuEngine::load(model, &options.cpu);
-    let gpu = load_gpu(model, options).await;
+    // The GPU first: the CPU may take the bytes and free them.
+    let gpu = load_gpu(&model, options).await;
+    let cpu = load_cpu(model, &options.cpu);
     let (cpu, gpu): (Result<Box<dyn Engine>, _>, _) = match (cpu, gpu) {
         (Err(e), Err(_)) => return Err(e),
         (cpu, gpu) => (cpu.map(|c| Box::new(c) as Box<dyn Engine>), gpu),

@@ -18,12 +18,14 @@ use edgeserve_engine::{
     BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors, TensorSpec,
 };
 use edgeserve_protocol::{DataType, Tensor, TensorData};
-use std::sync::{Arc, OnceLock};
+use prost::Message;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::{
-    Datum, DatumType, Framework, InferenceFact, InferenceModel, InferenceModelExt, IntoRunnable, TDim,
-    TValue, TVec, TractResult, TypedFact, TypedModel, TypedRunnableModel,
+    Datum, DatumType, Framework, InferenceModelExt, IntoRunnable, TDim, TValue, TVec, TractResult, TypedFact,
+    TypedModel, TypedRunnableModel,
 };
-use tract_onnx::tract_hir::infer::Factoid;
 use tract_onnx::tract_hir::internal::DimLike;
 
 /// The data layout convolutions run in.
@@ -56,13 +58,21 @@ pub struct CpuOptions {
 /// A model loaded on the CPU.
 pub struct CpuEngine {
     signature: ModelSignature,
-    inference: InferenceModel,
     /// The plan for batch 1, or for the model's fixed input shape.
     single: Arc<TypedRunnableModel>,
     /// Whether the first input dimension is free (a batch dimension).
     free_batch: bool,
     layout: ConvLayout,
-    any_batch: OnceLock<Result<Arc<TypedRunnableModel>, String>>,
+    any_batch: Mutex<AnyBatch>,
+}
+
+/// The plan for batch sizes other than 1.
+enum AnyBatch {
+    /// Not needed yet: the simplified model it will be optimised from.
+    Pending(TypedModel),
+    Ready(Arc<TypedRunnableModel>),
+    /// Planning failed; every batch over 1 fails with this.
+    Failed(String),
 }
 
 fn run_error(reason: String) -> EngineError {
@@ -141,29 +151,20 @@ fn signature_of(model: &TypedModel) -> Result<ModelSignature, EngineError> {
     Ok(ModelSignature { inputs, outputs })
 }
 
-/// Optimises `model` with input 0's first dimension fixed to `batch`, or
-/// as the model has it when `batch` is `None`.
-fn plan(
-    model: &InferenceModel,
-    batch: Option<usize>,
-    layout: ConvLayout,
-) -> TractResult<Arc<TypedRunnableModel>> {
-    let mut model = model.clone();
-    if let Some(batch) = batch {
-        for ix in 0..model.inputs.len() {
-            let fact = model.input_fact(ix)?.clone();
-            let mut shape: Vec<TDim> = match fact.shape.concretize() {
-                Some(dims) => dims.to_vec(),
-                None => continue,
-            };
-            if let Some(first) = shape.first_mut() {
-                *first = batch.into();
-            }
-            let dt = fact.datum_type.concretize().unwrap_or(DatumType::F32);
-            model.set_input_fact(ix, InferenceFact::dt_shape(dt, shape))?;
+/// The model with the first dimension of every input whose first dimension
+/// is free fixed to `batch`, simplified again for that size.
+fn with_batch(model: &TypedModel, batch: usize) -> TractResult<TypedModel> {
+    let mut subs = HashMap::new();
+    for ix in 0..model.inputs.len() {
+        if let Some(TDim::Sym(s)) = model.input_fact(ix)?.shape.iter().next() {
+            subs.insert(s.clone(), TDim::from(batch));
         }
     }
-    let mut typed = model.into_typed()?.into_decluttered()?;
+    model.set_symbols(&subs)?.into_decluttered()
+}
+
+/// Optimises a simplified model into a runnable plan.
+fn optimise(mut typed: TypedModel, layout: ConvLayout) -> TractResult<Arc<TypedRunnableModel>> {
     // edgeserve's depthwise and 1×1 kernels natively only. In wasm32 tract
     // lays most convolutions out channels-last here (3 of 48 were left for
     // the kernels), and measured in Chromium on Lite0 its own wasm kernels
@@ -181,14 +182,32 @@ fn plan(
     typed.into_optimized()?.into_runnable()
 }
 
+/// Decoded from the caller's slice: tract's own reader first copies the
+/// whole file into a buffer of its own, a third copy of the weights alive at
+/// once (the file, that buffer, the protobuf's).
+fn decode(bytes: &[u8]) -> Result<ModelProto, EngineError> {
+    ModelProto::decode(bytes).map_err(|e| invalid("not a readable ONNX model (protobuf decoding failed)", e))
+}
+
 impl CpuEngine {
     /// Loads an ONNX model from its bytes.
     pub fn load(bytes: &[u8], options: &CpuOptions) -> Result<CpuEngine, EngineError> {
+        CpuEngine::from_proto(decode(bytes)?, options)
+    }
+
+    /// Loads an ONNX model from its bytes like [`CpuEngine::load`], freeing
+    /// them as soon as they are decoded: one copy of the weights fewer at
+    /// the peak of loading, which is what a memory-bound host (an edge
+    /// isolate, a phone's tab) runs out of.
+    pub fn load_owned(bytes: Vec<u8>, options: &CpuOptions) -> Result<CpuEngine, EngineError> {
+        let proto = decode(&bytes)?;
+        drop(bytes);
+        CpuEngine::from_proto(proto, options)
+    }
+
+    fn from_proto(mut proto: ModelProto, options: &CpuOptions) -> Result<CpuEngine, EngineError> {
         set_threads(options.threads);
         let onnx = tract_onnx::onnx();
-        let mut proto = onnx
-            .proto_model_for_read(&mut &bytes[..])
-            .map_err(|e| invalid("not a readable ONNX model (protobuf decoding failed)", e))?;
         let graph = proto
             .graph
             .as_ref()
@@ -215,11 +234,14 @@ impl CpuEngine {
         let inference = onnx
             .model_for_proto_model(&proto)
             .map_err(|e| invalid("reading the ONNX graph", e))?;
+        // Each stage holds the weights once more until the previous one is
+        // gone: dropped as soon as the next exists, the peak stays at two
+        // copies (an edge isolate has 128 MB in all; Lite0's weights are
+        // 18.5 MB).
+        drop(proto);
         let typed = inference
-            .clone()
             .into_typed()
-            .map_err(|e| invalid("analysing the graph", e))?;
-        let typed = typed
+            .map_err(|e| invalid("analysing the graph", e))?
             .into_decluttered()
             .map_err(|e| invalid("simplifying the graph", e))?;
         let signature = signature_of(&typed)?;
@@ -228,15 +250,26 @@ impl CpuEngine {
             .first()
             .and_then(|i| i.shape.first())
             .is_some_and(Option::is_none);
-        let single = plan(&inference, free_batch.then_some(1), options.layout)
-            .map_err(|e| invalid("optimising the graph", e))?;
+        // A plan with the batch left free runs every size, but measured in
+        // wasm on Lite0 it takes 390–460 ms a run against 100 ms for one
+        // made for batch 1 (tract picks its kernels by shape), so batch 1
+        // gets its own and the graph is kept for the rest.
+        let optimising = |e| invalid("optimising the graph", e);
+        let (single, any_batch) = if free_batch {
+            let single = with_batch(&typed, 1)
+                .and_then(|m| optimise(m, options.layout))
+                .map_err(optimising)?;
+            (single, AnyBatch::Pending(typed))
+        } else {
+            let plan = optimise(typed, options.layout).map_err(optimising)?;
+            (plan.clone(), AnyBatch::Ready(plan))
+        };
         Ok(CpuEngine {
             signature,
-            inference,
             single,
             free_batch,
             layout: options.layout,
-            any_batch: OnceLock::new(),
+            any_batch: Mutex::new(any_batch),
         })
     }
 
@@ -244,10 +277,25 @@ impl CpuEngine {
         if batch == 1 || !self.free_batch {
             return Ok(self.single.clone());
         }
-        self.any_batch
-            .get_or_init(|| plan(&self.inference, None, self.layout).map_err(tract_error))
-            .clone()
-            .map_err(run_error)
+        // A poisoned lock means a panic while planning: that batch size
+        // fails, the engine goes on serving the others.
+        let mut any = self
+            .any_batch
+            .lock()
+            .map_err(|_| run_error("planning for another batch size failed earlier".into()))?;
+        let (next, plan) = match std::mem::replace(&mut *any, AnyBatch::Failed(String::new())) {
+            AnyBatch::Pending(model) => match optimise(model, self.layout) {
+                Ok(plan) => (AnyBatch::Ready(plan.clone()), Ok(plan)),
+                Err(e) => {
+                    let reason = tract_error(e);
+                    (AnyBatch::Failed(reason.clone()), Err(reason))
+                }
+            },
+            AnyBatch::Ready(plan) => (AnyBatch::Ready(plan.clone()), Ok(plan)),
+            AnyBatch::Failed(reason) => (AnyBatch::Failed(reason.clone()), Err(reason)),
+        };
+        *any = next;
+        plan.map_err(run_error)
     }
 
     /// The plan for these inputs' batch size and the inputs in model order,
@@ -328,6 +376,7 @@ impl CpuEngine {
 
 #[cfg(not(target_arch = "wasm32"))]
 fn set_threads(threads: Option<usize>) {
+    use std::sync::OnceLock;
     use tract_linalg::multithread::{Executor, set_default_executor};
     static DONE: OnceLock<()> = OnceLock::new();
     if let Some(n) = threads.filter(|n| *n > 1) {

@@ -297,7 +297,7 @@ impl RawClassifier {
             options.model_sha256 = Some(digest);
         }
         let model = model.as_ref().map(copy_bytes);
-        let classifier = Classifier::open(model.as_deref(), manifest.as_bytes(), labels.as_deref(), &options)
+        let classifier = Classifier::open_owned(model, manifest.as_bytes(), labels.as_deref(), &options)
             .await
             .map_err(JsError::from)?;
         Ok(RawClassifier {
