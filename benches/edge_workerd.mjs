@@ -1,7 +1,8 @@
 // The edge Worker under workerd against its peer, the native `edgeserve
 // serve`, on the same Lite0 row request over loopback: requests/s and
 // p50/p99 at each concurrency for a fixed time, interleaved host by host;
-// the Worker's cold start (process start to the first answered predict);
+// the Worker's cold start (process start to the first answered predict),
+// with Lite0 bundled and read from a store;
 // its peak wasm memory for a Lite0 predict (the edge build in Node: wasm
 // memory only grows, so its size after the run is the peak); and the
 // compressed size of what a Worker deployment uploads. Not a test.
@@ -58,20 +59,35 @@ try {
   const name = 'efficientnet-lite0';
   native = await serveModels(values.server, work, [name]);
 
+  /** Starts workerd on `edge/{config}`; `{ child, url, cold }`, cold = ms from spawn to the first predict answered. */
+  const start = async (config) => {
+    const port = await freePort();
+    const t0 = performance.now();
+    const child = spawn(path.join(root, 'tests/js/node_modules/.bin/workerd'), ['serve', path.join(root, 'edge', config), '--socket-addr', `http=127.0.0.1:${port}`], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      cwd: root,
+    });
+    const url = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 600; i++) {
+      const r = await fetch(url + PATH, { method: 'POST', body }).catch(() => undefined);
+      if (r?.status === 200) return { child, url, cold: performance.now() - t0 };
+      await new Promise((ok) => setTimeout(ok, 50));
+    }
+    await stopChild(child);
+    throw new Error(`workerd with edge/${config} did not answer`);
+  };
+
+  // The Worker with no model inside, reading Lite0 from models/ through
+  // workerd's disk service: its cold start includes reading the store.
+  const storeJs = await bundle('worker-store.js');
+  const stored = await start('store.capnp');
+  await stopChild(stored.child);
+
   const workerJs = await bundle();
-  const port = await freePort();
-  const t0 = performance.now();
-  workerd = spawn(path.join(root, 'tests/js/node_modules/.bin/workerd'), ['serve', path.join(root, 'edge/config.capnp'), '--socket-addr', `http=127.0.0.1:${port}`], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const edge = `http://127.0.0.1:${port}`;
-  let cold;
-  for (let i = 0; i < 600 && cold === undefined; i++) {
-    const r = await fetch(edge + PATH, { method: 'POST', body }).catch(() => undefined);
-    if (r?.status === 200) cold = performance.now() - t0;
-    else await new Promise((ok) => setTimeout(ok, 50));
-  }
-  if (cold === undefined) throw new Error('workerd did not answer');
+  const bundled = await start('config.capnp');
+  workerd = bundled.child;
+  const edge = bundled.url;
+  const cold = bundled.cold;
 
   const rows = [];
   for (const n of connections) {
@@ -93,10 +109,10 @@ try {
     const bytes = readFileSync(f);
     return { raw: bytes.length, gzip: gzipSync(bytes, { level: 9 }).length };
   };
-  const code = [size(workerJs), size(path.join(root, 'pkg/dist/edge/edgeserve_bg.wasm'))];
+  const code = [size(workerJs), size(path.join(root, 'pkg/dist/edge/edgeserve_bg.wasm')), size(storeJs)];
   const model = size(path.join(root, 'models', name, `${name}.onnx`));
   const mb = (b) => (b / 1e6).toFixed(2);
-  console.log(`workerd cold start (process start to the first predict answered): ${cold.toFixed(0)} ms`);
+  console.log(`workerd cold start (process start to the first predict answered): ${cold.toFixed(0)} ms with Lite0 bundled, ${stored.cold.toFixed(0)} ms reading it from the store`);
   for (const r of rows) {
     console.log(
       `${r.connections} connection(s), ${seconds} s each: workerd ${r.workerd.rps.toFixed(1)} req/s (p50 ${r.workerd.p50.toFixed(1)} ms, p99 ${r.workerd.p99.toFixed(1)} ms), ` +
@@ -104,7 +120,7 @@ try {
     );
   }
   console.log(`peak wasm memory, Lite0 loaded and one predict: ${mb(peak)} MB (${mb(before)} MB at instantiation; limit 64 MB)`);
-  console.log(`upload: worker.js ${mb(code[0].raw)} MB + edge wasm ${mb(code[1].raw)} MB = ${mb(code[0].gzip + code[1].gzip)} MB gzipped (limit 10 MB); the bundled Lite0 adds ${mb(model.gzip)} MB gzipped`);
+  console.log(`upload: worker-store.js ${mb(code[2].raw)} MB + edge wasm ${mb(code[1].raw)} MB = ${mb(code[2].gzip + code[1].gzip)} MB gzipped (limit 10 MB); worker.js with Lite0 bundled adds the model's ${mb(model.gzip)} MB gzipped`);
 } finally {
   await stopChild(workerd);
   await native?.stop();

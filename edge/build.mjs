@@ -1,10 +1,13 @@
-// Bundles the Worker for plain workerd (config.capnp) into edge/dist/:
+// Bundles the Workers for plain workerd into edge/dist/ (worker.js, with
+// Lite0 inside, for config.capnp; worker-store.js, reading models from a
+// store, for store.capnp):
 // `edgeserve` resolved through the package's `workerd` export condition, as
 // wrangler does; the wasm and the bundled model's files stay modules of
 // their own (workerd embeds them: the wasm as a compiled module, the model
 // as bytes, the manifest as JSON, the labels as text).
 //
 //   node edge/build.mjs     (esbuild from tests/js, installed by ./x)
+//   node edge/build.mjs worker-store.js
 
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -14,9 +17,11 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const { build } = createRequire(path.join(root, 'tests/js/package.json'))('esbuild');
 
-export async function bundle(outfile = path.join(here, 'dist/worker.js')) {
+/** Bundles `edge/{entry}` into `edge/dist/{entry}`; returns that path. */
+export async function bundle(entry = 'worker.js') {
+  const outfile = path.join(here, 'dist', entry);
   await build({
-    entryPoints: [path.join(here, 'worker.js')],
+    entryPoints: [path.join(here, entry)],
     bundle: true,
     format: 'esm',
     platform: 'neutral',
@@ -39,4 +44,4 @@ export async function bundle(outfile = path.join(here, 'dist/worker.js')) {
   return outfile;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) console.log(await bundle());
+if (process.argv[1] === fileURLToPath(import.meta.url)) console.log(await bundle(process.argv[2]));

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,6 +57,30 @@ function postEarlyAnswer(url, headers, body) {
   });
 }
 
+/**
+ * Starts workerd on `edge/{config}` with its socket on a free port of
+ * 127.0.0.1 and waits until it answers; `{ child, base }`.
+ */
+async function startWorkerd(config, args, env) {
+  const port = await freePort();
+  const child = spawn(path.join(here, 'node_modules/.bin/workerd'), ['serve', path.join(root, 'edge', config), '--socket-addr', `http=127.0.0.1:${port}`, ...args], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    cwd: root,
+    env: { ...process.env, ...env },
+  });
+  const base = `http://127.0.0.1:${port}`;
+  let up = false;
+  for (let i = 0; i < 200 && !up && child.exitCode === null; i++) {
+    up = await fetch(`${base}/v1/models/efficientnet-lite0`).then(() => true, () => false);
+    if (!up) await new Promise((ok) => setTimeout(ok, 100));
+  }
+  if (!up) {
+    await stopChild(child);
+    throw new Error(`workerd did not start with edge/${config}`);
+  }
+  return { child, base };
+}
+
 const top5 = (logits) => logits.map((v, i) => [v, i]).sort((a, b) => b[0] - a[0]).slice(0, 5).map(([, i]) => i);
 
 test('the Worker serves Lite0 itself, proxies Lite2 with the origin credentials, and refuses the rest', { timeout: 300_000, skip: !(bin && proxyBin) && 'EDGESERVE_BIN and EDGESERVE_FAULT_PROXY_BIN are not set (./x test sets them)' }, async (t) => {
@@ -68,18 +92,13 @@ test('the Worker serves Lite0 itself, proxies Lite2 with the origin credentials,
     await bundle();
     tfs = await serveModels(bin, work, ['efficientnet-lite0', 'efficientnet-lite2']);
     origin = await startServer(proxyBin, ['--upstream', new URL(tfs.url).host, '--require-header', `authorization:${ORIGIN_SECRET}`]);
-    const port = await freePort();
-    workerd = spawn(path.join(here, 'node_modules/.bin/workerd'), ['serve', path.join(root, 'edge/config.capnp'), '--socket-addr', `http=127.0.0.1:${port}`, '--external-addr', `origin=${new URL(origin.url).host}`], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: { ...process.env, ORIGIN_AUTHORIZATION: ORIGIN_SECRET, ALLOWED_ORIGINS: `${APP}, https://other.example`, API_KEY, MAX_BODY_BYTES: '4000000' },
-    });
-    const base = `http://127.0.0.1:${port}`;
-    let up = false;
-    for (let i = 0; i < 200 && !up && workerd.exitCode === null; i++) {
-      up = await fetch(`${base}/v1/models/efficientnet-lite0`).then(() => true, () => false);
-      if (!up) await new Promise((ok) => setTimeout(ok, 100));
-    }
-    assert.ok(up, 'workerd did not start');
+    let base;
+    ({ child: workerd, base } = await startWorkerd('config.capnp', ['--external-addr', `origin=${new URL(origin.url).host}`], {
+      ORIGIN_AUTHORIZATION: ORIGIN_SECRET,
+      ALLOWED_ORIGINS: `${APP}, https://other.example`,
+      API_KEY,
+      MAX_BODY_BYTES: '4000000',
+    }));
 
     const call = (p, { method = 'GET', body, headers = {} } = {}) => fetch(`${base}${p}`, { method, body, headers: { 'x-api-key': API_KEY, ...headers } });
     const direct = (p, { method = 'GET', body } = {}) => fetch(`${tfs.url}${p}`, { method, body });
@@ -182,6 +201,129 @@ test('the Worker serves Lite0 itself, proxies Lite2 with the origin credentials,
     await stopChild(workerd);
     await origin?.stop();
     await tfs?.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+test('the store-backed Worker reads Lite0 from a directory, checks its SHA-256, and names a bad or missing file', { timeout: 300_000 }, async (t) => {
+  await bundle('worker-store.js');
+  const work = mkdtempSync(path.join(tmpdir(), 'edgeserve-store-'));
+  // Three stores: the model as shipped, one byte of it changed, and no model file.
+  const lite0 = path.join(root, 'models/efficientnet-lite0');
+  const store = (name, change) => {
+    const dir = path.join(work, name, 'efficientnet-lite0');
+    mkdirSync(dir, { recursive: true });
+    for (const f of readdirSync(lite0)) copyFileSync(path.join(lite0, f), path.join(dir, f));
+    change?.(dir);
+    return path.join(work, name);
+  };
+  const good = store('good');
+  const tampered = store('tampered', (dir) => {
+    const file = path.join(dir, 'efficientnet-lite0.onnx');
+    const bytes = readFileSync(file);
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSync(file, bytes);
+  });
+  const missing = store('missing', (dir) => rmSync(path.join(dir, 'efficientnet-lite0.onnx')));
+  const body = rowRequest('chelsea_224_nchw_f32le.bin', 224);
+  const predict = (base) => fetch(`${base}/v1/models/efficientnet-lite0:predict`, { method: 'POST', body });
+  const withStore = async (dir, check) => {
+    const { child, base } = await startWorkerd('store.capnp', ['--directory-path', `model-store=${dir}`], {});
+    try {
+      await check(base);
+    } finally {
+      await stopChild(child);
+    }
+  };
+  try {
+    await t.test('the stored model answers with the reference top-5', () =>
+      withStore(good, async (base) => {
+        const r = await predict(base);
+        assert.equal(r.status, 200);
+        assert.deepEqual(top5((await r.json()).predictions[0]), reference['efficientnet-lite0.onnx'].results.chelsea.top5.map((c) => c.index));
+        assert.equal((await fetch(`${base}/v1/models/efficientnet-lite2`)).status, 404);
+      }));
+    await t.test('a changed byte fails the SHA-256 check: 503 naming it, on every request, and the isolate still answers', () =>
+      withStore(tampered, async (base) => {
+        for (let i = 0; i < 2; i++) {
+          const r = await predict(base);
+          assert.equal(r.status, 503);
+          assert.match((await r.json()).error, /could not be loaded: model file does not match its manifest: efficientnet-lite0\.onnx has sha256 [0-9a-f]{64}, the manifest says ad5c487b/);
+        }
+      }));
+    await t.test('a missing model file: 503 naming the store key', () =>
+      withStore(missing, async (base) => {
+        const r = await predict(base);
+        assert.equal(r.status, 503);
+        assert.match((await r.json()).error, /MODEL_STORE has no efficientnet-lite0\/efficientnet-lite0\.onnx \(status 404\)/);
+      }));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+/** Runs wrangler (tests/js's, 4.86: the last for Node 20) with `args`; its output. */
+function wrangler(args) {
+  return new Promise((ok, fail) => {
+    const child = spawn(path.join(here, 'node_modules/.bin/wrangler'), args, { cwd: root, env: WRANGLER_ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (out += c));
+    child.on('error', fail);
+    child.on('exit', (code) => (code === 0 ? ok(out) : fail(new Error(`wrangler ${args.join(' ')} exited with ${code}:\n${out}`))));
+  });
+}
+
+// No metrics, no update checks that would need the network.
+const WRANGLER_ENV = { ...process.env, WRANGLER_SEND_METRICS: 'false', CLOUDFLARE_CF_FETCH_ENABLED: 'false' };
+
+test('wrangler.jsonc: wrangler bundles the store Worker under the upload limit, and under wrangler dev it serves Lite0 from a local R2 bucket', { timeout: 300_000 }, async (t) => {
+  const work = mkdtempSync(path.join(tmpdir(), 'edgeserve-wrangler-'));
+  const config = path.join(root, 'edge/wrangler.jsonc');
+  let dev;
+  try {
+    await t.test('deploy --dry-run: the bundle and its size', async () => {
+      const out = await wrangler(['deploy', '--dry-run', '--outdir', path.join(work, 'bundle'), '-c', config]);
+      const [, , gzipKiB] = out.match(/Total Upload: ([\d.]+) KiB \/ gzip: ([\d.]+) KiB/) ?? [];
+      assert.ok(gzipKiB, out);
+      assert.ok(Number(gzipKiB) < 10 * 1024, `${gzipKiB} KiB gzipped is over Workers' 10 MB`);
+      assert.match(out, /env\.MODEL_STORE \(edgeserve-models\)\s+R2 Bucket/);
+      const files = readdirSync(path.join(work, 'bundle'));
+      assert.ok(files.includes('worker-store.js'), files.join(', '));
+      assert.ok(files.some((f) => f.endsWith('edgeserve_bg.wasm')), files.join(', '));
+      // No model inside: the Worker and the edge wasm alone.
+      assert.ok(!files.some((f) => f.endsWith('.onnx')), files.join(', '));
+    });
+
+    await t.test('wrangler dev with the bucket filled as the comments say: the reference top-5', async () => {
+      const state = path.join(work, 'state');
+      const lite0 = path.join(root, 'models/efficientnet-lite0');
+      for (const f of ['manifest.json', 'efficientnet-lite0.onnx', 'imagenet_labels.txt']) {
+        await wrangler(['r2', 'object', 'put', `edgeserve-models/efficientnet-lite0/${f}`, '--file', path.join(lite0, f), '--local', '--persist-to', state, '-c', config]);
+      }
+      const port = await freePort();
+      // Its own process group: wrangler runs workerd as a child of its own.
+      dev = spawn(path.join(here, 'node_modules/.bin/wrangler'), ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--show-interactive-dev-session=false'], {
+        cwd: root,
+        env: WRANGLER_ENV,
+        stdio: ['ignore', 'inherit', 'inherit'],
+        detached: true,
+      });
+      const base = `http://127.0.0.1:${port}`;
+      let status;
+      for (let i = 0; i < 600 && status === undefined && dev.exitCode === null; i++) {
+        status = await fetch(`${base}/v1/models/efficientnet-lite0`).then((r) => r.status, () => undefined);
+        if (status === undefined) await new Promise((ok) => setTimeout(ok, 100));
+      }
+      assert.equal(status, 200, 'wrangler dev did not serve the model status');
+      const r = await fetch(`${base}/v1/models/efficientnet-lite0:predict`, { method: 'POST', body: rowRequest('chelsea_224_nchw_f32le.bin', 224) });
+      assert.equal(r.status, 200);
+      assert.deepEqual(top5((await r.json()).predictions[0]), reference['efficientnet-lite0.onnx'].results.chelsea.top5.map((c) => c.index));
+      // Not in LOCAL_MODELS or PROXY_MODELS: refused, as TF Serving does.
+      assert.equal((await fetch(`${base}/v1/models/resnet50`)).status, 404);
+    });
+  } finally {
+    await stopChild(dev, { group: true });
     rmSync(work, { recursive: true, force: true });
   }
 });

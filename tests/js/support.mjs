@@ -111,10 +111,29 @@ export async function serveModels(bin, work, names) {
   return startServer(bin, ['serve', '--rest_api_port', '0', '--model_config_file', file]);
 }
 
-/** Stops a child process (one that prints no address, as workerd) by its pid. */
-export async function stopChild(child) {
+/**
+ * Stops a child process (one that prints no address, as workerd) by its
+ * pid; with `group`, the process group it leads (spawned `detached`).
+ */
+export async function stopChild(child, { group = false } = {}) {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((ok) => child.once('exit', ok));
-  process.kill(child.pid, 'SIGTERM');
+  // A child spawned `detached` leads its own process group: the group's id
+  // is its pid, and the signal reaches what it started too.
+  process.kill(group ? -child.pid : child.pid, 'SIGTERM');
   await exited;
+  // The leader's exit does not wait for the rest of its group.
+  for (let i = 0; group && i < 100; i++) {
+    try {
+      process.kill(-child.pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((ok) => setTimeout(ok, 50));
+  }
+  try {
+    if (group) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // Gone between the last look and now.
+  }
 }

@@ -1,0 +1,247 @@
+// edgeserve at the edge: a Worker that *is* a TF Serving REST endpoint.
+// Models named in LOCAL_MODELS run here, on the package's CPU-only edge
+// build, through the same request handler as `edgeserve serve`; models in
+// PROXY_MODELS go to the origin TF Serving with the origin's credentials,
+// which never reach the client. Everything else is refused: no open proxy.
+//
+// Two entry points share this module: worker.js bundles Lite0 with the
+// Worker (one upload, no store; 17 MB gzipped more, over Cloudflare's
+// 10 MB), worker-store.js bundles no model and reads them from a store.
+//
+// Bindings (wrangler.jsonc `vars`/secrets, or config.capnp):
+//   LOCAL_MODELS          comma-separated names of the models served here:
+//                         bundled ones, or else read from the model store
+//   MODEL_STORE           the model store: an R2 bucket or a service binding
+//                         (workerd's disk service, or a Worker in front of
+//                         any storage), with the keys `{name}/manifest.json`
+//                         and `{name}/{file}` for the files it names
+//   PROXY_MODELS          comma-separated names forwarded to the origin
+//   ORIGIN                a service binding to the origin TF Serving, or
+//   ORIGIN_URL            its base URL (http(s)://host[:port])
+//   ORIGIN_AUTHORIZATION  secret: the Authorization header sent to the origin
+//   ALLOWED_ORIGINS       comma-separated browser origins allowed (CORS)
+//   API_KEY               secret: when set, clients must send it as X-API-Key
+//   MAX_BODY_BYTES        larger request bodies get 413 (default 16 MB)
+//
+// Stored models are checked against their manifest's SHA-256 and size by
+// the package before they load, once per isolate.
+
+import { Endpoint } from 'edgeserve';
+
+const DEFAULT_MAX_BODY_BYTES = 16_000_000;
+// What a client may send on to the origin; nothing else (cookies, its own
+// Authorization, the API key) is forwarded.
+const FORWARDED_REQUEST_HEADERS = ['content-type', 'content-encoding', 'accept'];
+const FORWARDED_RESPONSE_HEADERS = ['content-type'];
+
+const list = (v) => new Set(String(v ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+
+// Model names and the file names manifests give become store keys: plain
+// names only, nothing that could climb out of `{name}/`.
+const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+/** The Worker's configuration, read once per isolate; a bad one is an error on every request. */
+function configure(env, bundled) {
+  const local = list(env.LOCAL_MODELS);
+  const proxied = list(env.PROXY_MODELS);
+  const store = storeOf(env);
+  for (const name of local) {
+    if (!bundled[name] && !store) {
+      const have = Object.keys(bundled).join(', ') || 'none';
+      throw new Error(`LOCAL_MODELS names ${name}, which is not bundled (bundled: ${have}) and there is no MODEL_STORE to read it from`);
+    }
+    if (!PLAIN_NAME.test(name)) throw new Error(`LOCAL_MODELS: ${JSON.stringify(name)} is not a plain model name`);
+    if (proxied.has(name)) throw new Error(`${name} is in both LOCAL_MODELS and PROXY_MODELS`);
+  }
+  if (proxied.size > 0 && !env.ORIGIN && !env.ORIGIN_URL) throw new Error('PROXY_MODELS needs ORIGIN (a service binding) or ORIGIN_URL');
+  const origin = env.ORIGIN_URL ? new URL(env.ORIGIN_URL) : undefined;
+  if (origin && origin.protocol !== 'http:' && origin.protocol !== 'https:') throw new Error(`ORIGIN_URL: expected http(s), got ${env.ORIGIN_URL}`);
+  const maxBodyBytes = env.MAX_BODY_BYTES ? Number(env.MAX_BODY_BYTES) : DEFAULT_MAX_BODY_BYTES;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) throw new Error(`MAX_BODY_BYTES: expected a positive integer, got ${env.MAX_BODY_BYTES}`);
+  return {
+    local,
+    store,
+    proxied,
+    origin,
+    originFetcher: env.ORIGIN,
+    originAuthorization: env.ORIGIN_AUTHORIZATION,
+    allowedOrigins: list(env.ALLOWED_ORIGINS),
+    apiKey: env.API_KEY || undefined,
+    maxBodyBytes,
+  };
+}
+
+/** How files are read from the configured model store, or undefined without one. */
+function storeOf(env) {
+  const store = env.MODEL_STORE;
+  if (!store) return undefined;
+  if (typeof store.fetch === 'function') {
+    // A service binding: the host part of the URL is not used.
+    return { name: 'MODEL_STORE', read: (key) => store.fetch(new Request(`http://model-store/${key}`)) };
+  }
+  if (typeof store.head === 'function') {
+    return {
+      name: 'MODEL_STORE (R2)',
+      read: async (key) => {
+        const object = await store.get(key);
+        return object ? new Response(object.body, { headers: { 'content-length': String(object.size) } }) : undefined;
+      },
+    };
+  }
+  throw new Error('MODEL_STORE: expected an R2 bucket or a service binding');
+}
+
+/** A file of a stored model, as a Response; a missing or unreadable one is an error naming it. */
+async function storedFile(store, key) {
+  let response;
+  try {
+    response = await store.read(key);
+  } catch (e) {
+    throw new Error(`${store.name}: reading ${key} failed: ${e.message}`);
+  }
+  if (!response || !response.ok) {
+    await response?.body?.cancel().catch(() => {});
+    throw new Error(`${store.name} has no ${key}${response ? ` (status ${response.status})` : ''}`);
+  }
+  return response;
+}
+
+/** A stored model's files: its manifest first, then the files it names. */
+async function storedModel(store, name) {
+  const manifestKey = `${name}/manifest.json`;
+  let manifest;
+  try {
+    manifest = await (await storedFile(store, manifestKey)).json();
+  } catch (e) {
+    throw new Error(e.message.startsWith(store.name) ? e.message : `${manifestKey}: not JSON (${e.message})`);
+  }
+  const file = (field) => {
+    const value = manifest?.[field]?.file;
+    if (typeof value !== 'string' || !PLAIN_NAME.test(value)) {
+      throw new Error(`${manifestKey}: ${field}.file must be a plain file name, got ${JSON.stringify(value)}`);
+    }
+    return `${name}/${value}`;
+  };
+  const model = await storedFile(store, file('model'));
+  const labels = manifest?.labels ? await storedFile(store, file('labels')) : undefined;
+  return { name, model, manifest, labels };
+}
+
+let state; // { config, endpoint: Promise<Endpoint> } per isolate
+
+function setUp(env, bundled) {
+  if (!state) {
+    const config = configure(env, bundled);
+    const endpoint = (async () => {
+      const models = [];
+      for (const name of config.local) {
+        const model = bundled[name] ? { name, ...bundled[name] } : await storedModel(config.store, name);
+        models.push(model);
+      }
+      return Endpoint.create({ models, maxBodyBytes: config.maxBodyBytes });
+    })();
+    state = { config, endpoint };
+    // A failed load is not kept: the next request tries again.
+    endpoint.catch(() => (state = undefined));
+  }
+  return state;
+}
+
+/** TF Serving's error body. */
+const refuse = (status, message, headers = {}) => Response.json({ error: message }, { status, headers });
+
+function corsHeaders(config, origin) {
+  if (!origin || !config.allowedOrigins.has(origin)) return {};
+  return { 'access-control-allow-origin': origin, vary: 'Origin' };
+}
+
+function withHeaders(response, headers) {
+  const out = new Response(response.body, response);
+  for (const [k, v] of Object.entries(headers)) out.headers.set(k, v);
+  return out;
+}
+
+/** Constant-time enough for a key compare: no early exit on the first difference. */
+function sameKey(a, b) {
+  if (typeof a !== 'string' || a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+async function proxy(request, config, url) {
+  const length = Number(request.headers.get('content-length'));
+  if (Number.isFinite(length) && length > config.maxBodyBytes) {
+    // Said explicitly, so that workerd answers at once instead of waiting
+    // for a body nobody reads.
+    await request.body?.cancel().catch(() => {});
+    return refuse(413, `the request body is over the ${config.maxBodyBytes} bytes allowed`);
+  }
+  const headers = new Headers();
+  for (const name of FORWARDED_REQUEST_HEADERS) if (request.headers.has(name)) headers.set(name, request.headers.get(name));
+  if (config.originAuthorization) headers.set('authorization', config.originAuthorization);
+  const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await request.arrayBuffer();
+  if (body && body.byteLength > config.maxBodyBytes) return refuse(413, `the request body is over the ${config.maxBodyBytes} bytes allowed`);
+  const target = config.origin ? new URL(url.pathname + url.search, config.origin) : new URL(url.pathname + url.search, 'http://origin');
+  let answer;
+  try {
+    answer = await (config.originFetcher ?? globalThis).fetch(new Request(target, { method: request.method, headers, body }));
+  } catch (e) {
+    return refuse(502, `the origin TF Serving did not answer: ${e.message}`);
+  }
+  // Only the body and its type come back: nothing the origin sets (cookies,
+  // auth challenges, its own CORS) reaches the client.
+  const out = new Headers();
+  for (const name of FORWARDED_RESPONSE_HEADERS) if (answer.headers.has(name)) out.set(name, answer.headers.get(name));
+  return new Response(answer.body, { status: answer.status, headers: out });
+}
+
+async function handle(request, env, bundled) {
+  let config;
+  let endpoint;
+  try {
+    ({ config, endpoint } = setUp(env, bundled));
+  } catch (e) {
+    return refuse(500, `the Worker is misconfigured: ${e.message}`);
+  }
+  const origin = request.headers.get('origin');
+  if (origin && !config.allowedOrigins.has(origin)) return refuse(403, `origin ${origin} is not allowed`);
+  const cors = corsHeaders(config, origin);
+  if (request.method === 'OPTIONS') {
+    return new Response(null, {
+      status: 204,
+      headers: {
+        ...cors,
+        'access-control-allow-methods': 'GET, POST',
+        'access-control-allow-headers': 'Content-Type, Content-Encoding, X-API-Key',
+        'access-control-max-age': '600',
+      },
+    });
+  }
+  if (config.apiKey && !sameKey(request.headers.get('x-api-key'), config.apiKey)) {
+    return refuse(401, request.headers.has('x-api-key') ? 'the API key is not valid' : 'an API key is required (X-API-Key)', cors);
+  }
+  const url = new URL(request.url);
+  const model = Endpoint.modelOf(request.method, url.pathname + url.search);
+  let response;
+  if (model !== undefined && config.proxied.has(model)) {
+    response = await proxy(request, config, url);
+  } else {
+    // Local models, unknown ones and paths that name none: the endpoint
+    // answers exactly as TF Serving (404 for a model it does not serve).
+    try {
+      response = await (await endpoint).handle(request);
+    } catch (e) {
+      return refuse(503, `the local models could not be loaded: ${e.message}`, cors);
+    }
+  }
+  return withHeaders(response, cors);
+}
+
+/**
+ * The Worker, with `bundled` the models that ship inside it:
+ * `{ [name]: { model, manifest, labels } }` as module imports.
+ */
+export function edgeWorker(bundled = {}) {
+  return { fetch: (request, env) => handle(request, env, bundled) };
+}
