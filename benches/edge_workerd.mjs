@@ -9,7 +9,6 @@
 //
 //   node benches/edge_workerd.mjs --server PATH [--seconds 10] [--connections 1,2]
 
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
@@ -17,7 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bundle } from '../edge/build.mjs';
-import { freePort, rowRequest, serveModels, stopChild } from '../tests/js/support.mjs';
+import { freePort, rowRequest, serveModels, spawnUntilReady, stopChild } from '../tests/js/support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
@@ -62,19 +61,16 @@ try {
   /** Starts workerd on `edge/{config}`; `{ child, url, cold }`, cold = ms from spawn to the first predict answered. */
   const start = async (config) => {
     const port = await freePort();
-    const t0 = performance.now();
-    const child = spawn(path.join(root, 'tests/js/node_modules/.bin/workerd'), ['serve', path.join(root, 'edge', config), '--socket-addr', `http=127.0.0.1:${port}`], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      cwd: root,
-    });
     const url = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 600; i++) {
-      const r = await fetch(url + PATH, { method: 'POST', body }).catch(() => undefined);
-      if (r?.status === 200) return { child, url, cold: performance.now() - t0 };
-      await new Promise((ok) => setTimeout(ok, 50));
-    }
-    await stopChild(child);
-    throw new Error(`workerd with edge/${config} did not answer`);
+    const t0 = performance.now();
+    const { child } = await spawnUntilReady(
+      path.join(root, 'tests/js/node_modules/.bin/workerd'),
+      ['serve', path.join(root, 'edge', config), '--socket-addr', `http=127.0.0.1:${port}`],
+      { stdio: ['ignore', 'inherit', 'inherit'], cwd: root },
+      () => fetch(url + PATH, { method: 'POST', body }).then((r) => r.status === 200),
+      { tries: 600, everyMs: 50 },
+    );
+    return { child, url, cold: performance.now() - t0 };
   };
 
   // The Worker with no model inside, reading Lite0 from models/ through

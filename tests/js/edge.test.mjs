@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundle } from '../../edge/build.mjs';
-import { freePort, rowRequest as row, serveModels, startServer, stopChild } from './support.mjs';
+import { freePort, rowRequest as row, serveModels, spawnUntilReady, startServer, stopChild } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -63,21 +63,13 @@ function postEarlyAnswer(url, headers, body) {
  */
 async function startWorkerd(config, args, env) {
   const port = await freePort();
-  const child = spawn(path.join(here, 'node_modules/.bin/workerd'), ['serve', path.join(root, 'edge', config), '--socket-addr', `http=127.0.0.1:${port}`, ...args], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    cwd: root,
-    env: { ...process.env, ...env },
-  });
   const base = `http://127.0.0.1:${port}`;
-  let up = false;
-  for (let i = 0; i < 200 && !up && child.exitCode === null; i++) {
-    up = await fetch(`${base}/v1/models/efficientnet-lite0`).then(() => true, () => false);
-    if (!up) await new Promise((ok) => setTimeout(ok, 100));
-  }
-  if (!up) {
-    await stopChild(child);
-    throw new Error(`workerd did not start with edge/${config}`);
-  }
+  const { child } = await spawnUntilReady(
+    path.join(here, 'node_modules/.bin/workerd'),
+    ['serve', path.join(root, 'edge', config), '--socket-addr', `http=127.0.0.1:${port}`, ...args],
+    { stdio: ['ignore', 'inherit', 'inherit'], cwd: root, env: { ...process.env, ...env } },
+    () => fetch(`${base}/v1/models/efficientnet-lite0`).then(() => true),
+  );
   return { child, base };
 }
 
@@ -302,19 +294,16 @@ test('wrangler.jsonc: wrangler bundles the store Worker under the upload limit, 
         await wrangler(['r2', 'object', 'put', `edgeserve-models/efficientnet-lite0/${f}`, '--file', path.join(lite0, f), '--local', '--persist-to', state, '-c', config]);
       }
       const port = await freePort();
-      // Its own process group: wrangler runs workerd as a child of its own.
-      dev = spawn(path.join(here, 'node_modules/.bin/wrangler'), ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--show-interactive-dev-session=false'], {
-        cwd: root,
-        env: WRANGLER_ENV,
-        stdio: ['ignore', 'inherit', 'inherit'],
-        detached: true,
-      });
       const base = `http://127.0.0.1:${port}`;
+      // Its own process group: wrangler runs workerd as a child of its own.
       let status;
-      for (let i = 0; i < 600 && status === undefined && dev.exitCode === null; i++) {
-        status = await fetch(`${base}/v1/models/efficientnet-lite0`).then((r) => r.status, () => undefined);
-        if (status === undefined) await new Promise((ok) => setTimeout(ok, 100));
-      }
+      ({ child: dev, ready: status } = await spawnUntilReady(
+        path.join(here, 'node_modules/.bin/wrangler'),
+        ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--show-interactive-dev-session=false'],
+        { cwd: root, env: WRANGLER_ENV, stdio: ['ignore', 'inherit', 'inherit'] },
+        () => fetch(`${base}/v1/models/efficientnet-lite0`).then((r) => r.status),
+        { tries: 600, group: true },
+      ));
       assert.equal(status, 200, 'wrangler dev did not serve the model status');
       const r = await fetch(`${base}/v1/models/efficientnet-lite0:predict`, { method: 'POST', body: rowRequest('chelsea_224_nchw_f32le.bin', 224) });
       assert.equal(r.status, 200);

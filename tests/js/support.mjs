@@ -73,8 +73,7 @@ export async function startServer(bin, args) {
     });
     child.on('exit', (code) => fail(new Error(`${bin} exited (${code}) before printing its address`)));
   });
-  const stop = () => new Promise((ok) => (child.exitCode !== null || child.signalCode !== null ? ok() : (child.once('exit', ok), process.kill(child.pid, 'SIGTERM'))));
-  return { url, stop };
+  return { url, stop: () => stopChild(child) };
 }
 
 /** A free TCP port on 127.0.0.1 (for servers that cannot be told port 0). */
@@ -136,4 +135,22 @@ export async function stopChild(child, { group = false } = {}) {
   } catch {
     // Gone between the last look and now.
   }
+}
+
+/**
+ * Spawns `bin args` (`options` as `spawn` takes them; with `group`, as the
+ * leader of its own process group) and polls `ready()` every `everyMs` until
+ * it gives something truthy, which is returned with the child as `{ child,
+ * ready }`. A child that exits first or is not ready after `tries` polls is
+ * stopped, and the promise rejects.
+ */
+export async function spawnUntilReady(bin, args, options, ready, { tries = 200, everyMs = 100, group = false } = {}) {
+  const child = spawn(bin, args, { ...options, detached: group });
+  for (let i = 0; i < tries && child.exitCode === null; i++) {
+    const answer = await ready().catch(() => undefined);
+    if (answer) return { child, ready: answer };
+    await new Promise((ok) => setTimeout(ok, everyMs));
+  }
+  await stopChild(child, { group });
+  throw new Error(`${path.basename(bin)} ${args.join(' ')}: not ready after ${tries} tries, ${everyMs} ms apart`);
 }

@@ -5,12 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { build } from 'esbuild';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, stopChild } from './support.mjs';
+import { freePort, spawnUntilReady, stopChild } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -65,14 +64,14 @@ const worker :Workerd.Worker = (
 );
 `,
     );
-    child = spawn(path.join(here, 'node_modules/.bin/workerd'), ['serve', path.join(dir, 'config.capnp')], { stdio: ['ignore', 'inherit', 'inherit'] });
     const base = `http://127.0.0.1:${port}`;
-    let up = false;
-    for (let i = 0; i < 100 && !up && child.exitCode === null; i++) {
-      up = await fetch(`${base}/v1/models/x/metadata`).then(() => true, () => false);
-      if (!up) await new Promise((ok) => setTimeout(ok, 100));
-    }
-    assert.ok(up, 'workerd did not start');
+    ({ child } = await spawnUntilReady(
+      path.join(here, 'node_modules/.bin/workerd'),
+      ['serve', path.join(dir, 'config.capnp')],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+      () => fetch(`${base}/v1/models/x/metadata`).then(() => true),
+      { tries: 100 },
+    ));
 
     const coffee = readFileSync(path.join(root, 'www/samples/coffee_orig.png'));
     const r = await fetch(`${base}/classify`, { method: 'POST', body: coffee }).then((res) => res.json());
