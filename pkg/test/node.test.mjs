@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Classifier, EdgeserveError, Endpoint } from 'edgeserve';
 import { serveModels, serveStatic, startServer } from '../../tests/js/support.mjs';
+import { readModule } from '../../tests/js/wasm-module.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -295,6 +296,21 @@ test('Node and Workers get the edge build: CPU only, no WebGPU code, smaller', (
   assert.ok(size('edge/edgeserve_bg.wasm') < size('edgeserve_bg.wasm'), 'the edge build is not smaller');
   for (const entry of ['src/node.js', 'src/workerd.js']) {
     assert.match(readFileSync(path.join(root, 'pkg', entry), 'utf8'), /\.\.\/dist\/edge\/edgeserve\.js/, entry);
+  }
+});
+
+// wasm-ld puts a call to the static constructors (the WebGPU shader
+// compiler registers ~400) at the top of every export unless the module
+// calls them itself; the package calls exports all the time, and re-running
+// them cost 20-23 ms a classify. src/ctors.rs in the bindings runs them once.
+test('no export of either build re-runs the static constructors', () => {
+  for (const build of ['edgeserve_bg.wasm', 'edge/edgeserve_bg.wasm']) {
+    const module = readModule(readFileSync(path.join(root, 'pkg/dist', build)));
+    assert.ok(module.names.size > 0, `${build} has no name section (the test builds keep it)`);
+    const ctors = [...module.names].filter(([, name]) => name === '__wasm_call_ctors').map(([index]) => index);
+    if (build === 'edgeserve_bg.wasm') assert.equal(ctors.length, 1, 'the full build has static constructors (cubecl registers its IR with inventory)');
+    const wrapped = module.exports.filter((e) => ctors.includes(module.firstCallOf(e.index))).map((e) => e.name);
+    assert.deepEqual(wrapped, [], `${build}: exports that begin by running the constructors`);
   }
 });
 
