@@ -2,6 +2,8 @@
 // function does first: the function index space, the exports, the function
 // bodies and the `name` section's function names.
 
+const utf8 = new TextDecoder();
+
 /** Reads unsigned LEB128 numbers and byte runs from `bytes`. */
 class Reader {
   constructor(bytes, at = 0, end = bytes.length) {
@@ -22,7 +24,7 @@ class Reader {
 
   name() {
     const n = this.u32();
-    const s = new TextDecoder().decode(this.bytes.subarray(this.at, this.at + n));
+    const s = utf8.decode(this.bytes.subarray(this.at, this.at + n));
     this.at += n;
     return s;
   }

@@ -17,7 +17,6 @@
 
 use std::sync::Once;
 
-#[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code)]
 mod linker {
     unsafe extern "C" {
@@ -36,8 +35,5 @@ mod linker {
 /// Runs the static constructors if they have not run in this instance.
 pub(crate) fn ensure() {
     static DONE: Once = Once::new();
-    DONE.call_once(|| {
-        #[cfg(target_arch = "wasm32")]
-        linker::call_ctors();
-    });
+    DONE.call_once(linker::call_ctors);
 }
