@@ -115,10 +115,17 @@ fn new_versions_load_under_load_and_removed_ones_unload() {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let watcher = {
         let (addr, stop, seen) = (addr.clone(), stop.clone(), seen.clone());
+        // One last snapshot after the stop: a status call still running when
+        // the test stops could otherwise be the last one seen, and miss a
+        // state the test waited for (seen on a loaded machine).
         std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
+            loop {
+                let last = stop.load(Ordering::Relaxed);
                 let now = states(&addr, "lite0");
                 seen.lock().unwrap().push(now);
+                if last {
+                    break;
+                }
                 std::thread::sleep(Duration::from_millis(2));
             }
         })
