@@ -96,9 +96,10 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--layout", default="nchw",
-                    help="conv layout(s), comma-separated: nchw (the default: edgeserve's depthwise and"
-                         " pointwise kernels, tract for the rest) or nhwc (tract's channels-last kernels)")
+    ap.add_argument("--layout", default="blocked",
+                    help="conv layout(s), comma-separated: blocked (the default: edgeserve's stem, depthwise"
+                         " and pointwise kernels on blocks of 8 channels, tract for the rest), nchw (the same"
+                         " kernels in NCHW) or nhwc (tract's channels-last kernels)")
     a = ap.parse_args()
     results = []
     for spec in a.model:

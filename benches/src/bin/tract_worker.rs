@@ -3,7 +3,7 @@
 //! (onnxruntime) run for run. Each run is timed here, inside the process, so
 //! the pipe does not count.
 //!
-//! `tract_worker MODEL.onnx INPUT.bin THREADS [nchw|nhwc]`, then lines of
+//! `tract_worker MODEL.onnx INPUT.bin THREADS [blocked|nchw|nhwc]`, then lines of
 //! `run` (prints microseconds), `profile` (prints `op nodes micros` lines,
 //! then `end`), or `quit`.
 
@@ -17,9 +17,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let (model, input, threads, layout) = match &args[1..] {
         [m, i, t] => (m, i, t, ConvLayout::default()),
+        [m, i, t, l] if l == "blocked" => (m, i, t, ConvLayout::Blocked),
         [m, i, t, l] if l == "nchw" => (m, i, t, ConvLayout::AsModel),
         [m, i, t, l] if l == "nhwc" => (m, i, t, ConvLayout::ChannelsLast),
-        _ => return Err("usage: tract_worker MODEL.onnx INPUT.bin THREADS [nchw|nhwc]".into()),
+        _ => return Err("usage: tract_worker MODEL.onnx INPUT.bin THREADS [blocked|nchw|nhwc]".into()),
     };
     let threads: usize = threads.parse()?;
     let t = Instant::now();

@@ -11,16 +11,16 @@
 //! AVX2+FMA chosen at run time). Natively only: in wasm tract's own
 //! kernels measured as fast (see `lib.rs`).
 
+use crate::blocked::{self, BLOCK};
 use crate::fused::{self, Bounds};
 use tract_onnx::prelude::{
-    Arc, DatumType, IntoTValue, IntoTensor, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel,
-    TypedModelPatch, tract_ndarray, tvec,
+    Arc, DatumType, IntoTValue, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel, TypedModelPatch,
+    tvec,
 };
 use tract_onnx::tract_core::internal::{EvalContext, EvalOp, Op, StaticName, TypedOp};
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_onnx::tract_core::ops::nn::DataFormat;
+use tract_onnx::tract_core::ops::cnn::Conv;
 use tract_onnx::tract_core::{as_op, op_as_typed_op, op_out_of_plan};
-use tract_onnx::tract_hir::internal::{DimLike, bail, ensure};
+use tract_onnx::tract_hir::internal::{bail, ensure};
 
 /// The fixed geometry of one depthwise convolution.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -67,11 +67,249 @@ pub(crate) struct DepthwiseConv {
     g: Geometry,
     /// Whether the input has a leading batch axis (tract drops a batch of 1).
     batched: bool,
-    /// `[channels, kh * kw]`.
+    /// `[channels, kh * kw]`; in the blocked layout
+    /// `[channels / 8, kh * kw, 8]`.
     weights: Arc<Tensor>,
     /// `[channels]`.
     bias: Arc<Tensor>,
     bounds: Bounds,
+    /// Input and output in the blocked layout (`crate::blocked`).
+    blocked: bool,
+}
+
+impl DepthwiseConv {
+    /// The same convolution on the blocked layout, where its channel count
+    /// allows it.
+    pub(crate) fn to_blocked(&self) -> TractResult<Option<DepthwiseConv>> {
+        let c = self.g.channels;
+        // Runs of at least four pixels may overlap but not exceed a row.
+        if self.blocked || !c.is_multiple_of(BLOCK) || self.g.out_w < ROW_PIXELS / 2 || self.g.kw > MAX_KW {
+            return Ok(None);
+        }
+        let taps = self.g.kh * self.g.kw;
+        let from = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
+        let mut weights = vec![0f32; c * taps];
+        for ch in 0..c {
+            for t in 0..taps {
+                weights[((ch / BLOCK) * taps + t) * BLOCK + ch % BLOCK] = from[ch * taps + t];
+            }
+        }
+        Ok(Some(DepthwiseConv {
+            weights: Arc::new(Tensor::from_shape(&[weights.len()], &weights)?),
+            blocked: true,
+            ..self.clone()
+        }))
+    }
+
+    /// `out` (`[N, C/8, out_h, out_w, 8]`) from `x` (`[N, C/8, in_h, in_w,
+    /// 8]`), a block of channels at a time.
+    fn eval_blocked(&self, x: &[f32], weights: &[f32], bias: &[f32], out: &mut [f32]) -> TractResult<()> {
+        let g = &self.g;
+        let (plane_in, plane_out, taps) = (g.in_h * g.in_w * BLOCK, g.out_h * g.out_w * BLOCK, g.kh * g.kw);
+        let blocks = g.channels / BLOCK;
+        let items: Vec<(usize, &mut [f32])> = out.chunks_mut(plane_out).enumerate().collect();
+        fused::for_each(items, |padded: &mut Vec<f32>, (ix, out): (usize, &mut [f32])| {
+            let cb = ix % blocks;
+            blocked::vectorize(BlockedPlane {
+                g,
+                x: x.get(ix * plane_in..(ix + 1) * plane_in).unwrap_or_default(),
+                w: weights
+                    .get(cb * taps * BLOCK..(cb + 1) * taps * BLOCK)
+                    .unwrap_or_default(),
+                bias: bias.get(cb * BLOCK..(cb + 1) * BLOCK).unwrap_or_default(),
+                bounds: self.bounds,
+                padded,
+                out,
+            })
+            .unwrap_or_else(|| bail!("EdgeserveDepthwiseConv: the blocked layout needs AVX2 and FMA"))
+        })
+    }
+}
+
+/// One block of eight channels of one image, in the blocked layout.
+struct BlockedPlane<'a> {
+    g: &'a Geometry,
+    /// `[in_h, in_w, 8]`.
+    x: &'a [f32],
+    /// `[kh * kw, 8]`.
+    w: &'a [f32],
+    /// `[8]`.
+    bias: &'a [f32],
+    bounds: Bounds,
+    /// Scratch: the input with its zero padding, `[rows, cols, 8]`.
+    padded: &'a mut Vec<f32>,
+    /// `[out_h, out_w, 8]`.
+    out: &'a mut [f32],
+}
+
+/// Output pixels of a row computed together.
+const ROW_PIXELS: usize = 8;
+
+impl pulp::WithSimd for BlockedPlane<'_> {
+    type Output = TractResult<()>;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> TractResult<()> {
+        let BlockedPlane {
+            g,
+            x,
+            w,
+            bias,
+            bounds,
+            padded,
+            out,
+        } = self;
+        ensure!(
+            S::F32_LANES == BLOCK,
+            "EdgeserveDepthwiseConv: {} lanes",
+            S::F32_LANES
+        );
+        // Rows and columns the taps read, padding included. Each padded row
+        // holds its columns split by `sw` phases (column `c` at
+        // `(c % sw) · phase + c / sw`), so that the pixels one tap meets
+        // along an output row are neighbours whatever the stride.
+        let rows = (g.out_h - 1) * g.sh + g.kh;
+        let cols = (g.out_w - 1) * g.sw + g.kw;
+        let phase = cols.div_ceil(g.sw);
+        let row_len = g.sw * phase;
+        let len = rows * row_len * BLOCK;
+        if padded.len() == len {
+            padded.fill(0.0);
+        } else {
+            padded.clear();
+            padded.resize(len, 0.0);
+        }
+        let width = g.in_w.min(cols.saturating_sub(g.pad_left));
+        for (iy, src) in x.chunks_exact(g.in_w * BLOCK).enumerate() {
+            let r = iy + g.pad_top;
+            if r >= rows {
+                break;
+            }
+            let dst = &mut padded[r * row_len * BLOCK..(r + 1) * row_len * BLOCK];
+            if g.sw == 1 {
+                dst[g.pad_left * BLOCK..(g.pad_left + width) * BLOCK].copy_from_slice(&src[..width * BLOCK]);
+            } else {
+                let (dst, _) = dst.as_chunks_mut::<BLOCK>();
+                let (src, _) = src.as_chunks::<BLOCK>();
+                // Phase by phase, so that no column index is divided.
+                for q in 0..g.sw {
+                    // The first padded column of phase `q` at or after the
+                    // left padding, and the input column it holds.
+                    let ix0 = (q + g.sw - g.pad_left % g.sw) % g.sw;
+                    let first = g.pad_left + ix0;
+                    let at = q * phase + first / g.sw;
+                    let src = src.get(ix0..width.max(ix0)).unwrap_or_default();
+                    let dst = dst.get_mut(at..).unwrap_or_default();
+                    for (d, v) in dst.iter_mut().zip(src.iter().step_by(g.sw)) {
+                        *d = *v;
+                    }
+                }
+            }
+        }
+        let (pv, _) = S::as_simd_f32s(padded);
+        let (wv, _) = S::as_simd_f32s(w);
+        let (ov, _) = S::as_mut_simd_f32s(out);
+        let (bv, _) = S::as_simd_f32s(bias);
+        ensure!(
+            pv.len() == rows * row_len
+                && wv.len() == g.kh * g.kw
+                && ov.len() == g.out_h * g.out_w
+                && bv.len() == 1
+                && g.kw <= MAX_KW,
+            "EdgeserveDepthwiseConv: blocked buffers do not match {g:?}"
+        );
+        let mut offsets = [0; MAX_KW];
+        for (kx, o) in offsets.iter_mut().enumerate().take(g.kw) {
+            *o = (kx % g.sw) * phase + kx / g.sw;
+        }
+        let (lo, hi) = (simd.splat_f32s(bounds.lo()), simd.splat_f32s(bounds.hi()));
+        let run = RowRun {
+            simd,
+            pv,
+            row_len,
+            offsets,
+            wv,
+            bias: bv[0],
+            lo,
+            hi,
+            g,
+        };
+        // Runs of 8 output pixels (4 in rows narrower than 8), the last
+        // overlapping the one before where the row does not divide.
+        let wide = g.out_w >= ROW_PIXELS;
+        let step = if wide { ROW_PIXELS } else { ROW_PIXELS / 2 };
+        for (oy, row) in ov.chunks_exact_mut(g.out_w).enumerate() {
+            let mut ox = 0;
+            while ox < g.out_w {
+                let at = ox.min(g.out_w - step);
+                if wide {
+                    run.eight(oy, at, row);
+                } else {
+                    run.four(oy, at, row);
+                }
+                ox += step;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The widest kernel the blocked form takes.
+const MAX_KW: usize = 16;
+
+/// What every run of output pixels of a plane shares.
+struct RowRun<'a, S: pulp::Simd> {
+    simd: S,
+    /// The padded input, rows of `row_len` vectors in stride phases.
+    pv: &'a [S::f32s],
+    row_len: usize,
+    /// Where tap `kx` starts reading in a padded row.
+    offsets: [usize; MAX_KW],
+    /// One weight vector per tap.
+    wv: &'a [S::f32s],
+    bias: S::f32s,
+    lo: S::f32s,
+    hi: S::f32s,
+    g: &'a Geometry,
+}
+
+/// A run of output pixels of a row, accumulated in registers over every
+/// tap. The accumulators are named variables: an array of them was kept
+/// on the stack (as in `pointwise`), and each tap reads one fixed-size
+/// window so that the loads need no bounds checks of their own.
+macro_rules! row_run {
+    ($name:ident, $n:literal, $($a:ident $j:literal),+) => {
+        #[inline(always)]
+        fn $name(&self, oy: usize, ox: usize, row: &mut [S::f32s]) {
+            let (simd, g) = (self.simd, self.g);
+            $(let mut $a = self.bias;)+
+            let kw = g.kw.min(MAX_KW);
+            for ky in 0..g.kh {
+                let base = (oy * g.sh + ky) * self.row_len + ox;
+                let Some(taps) = self.wv.get(ky * g.kw..ky * g.kw + kw) else {
+                    return;
+                };
+                for kx in 0..kw {
+                    let at = base + self.offsets[kx];
+                    let Some(Ok(win)) = self.pv.get(at..at + $n).map(<&[S::f32s; $n]>::try_from) else {
+                        return;
+                    };
+                    let wk = taps[kx];
+                    $($a = simd.mul_add_e_f32s(wk, win[$j], $a);)+
+                }
+            }
+            if let Some(out) = row.get_mut(ox..ox + $n) {
+                for (o, a) in out.iter_mut().zip([$($a),+]) {
+                    *o = simd.min_f32s(simd.max_f32s(a, self.lo), self.hi);
+                }
+            }
+        }
+    };
+}
+
+impl<S: pulp::Simd> RowRun<'_, S> {
+    row_run!(eight, 8, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6, a7 7);
+    row_run!(four, 4, a0 0, a1 1, a2 2, a3 3);
 }
 
 impl Op for DepthwiseConv {
@@ -82,8 +320,14 @@ impl Op for DepthwiseConv {
     fn info(&self) -> TractResult<Vec<String>> {
         let g = &self.g;
         Ok(vec![format!(
-            "{}x{} stride {}x{}, {} channels, clamp {}",
-            g.kh, g.kw, g.sh, g.sw, g.channels, self.bounds
+            "{}x{} stride {}x{}, {} channels, clamp {}{}",
+            g.kh,
+            g.kw,
+            g.sh,
+            g.sw,
+            g.channels,
+            self.bounds,
+            if self.blocked { ", blocked" } else { "" }
         )])
     }
 
@@ -95,26 +339,29 @@ impl EvalOp for DepthwiseConv {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let g = &self.g;
-        let Some(input) = inputs.first() else {
-            bail!("EdgeserveDepthwiseConv takes one input")
-        };
-        let shape = input.shape();
-        let spatial = &shape[shape.len().saturating_sub(3)..];
-        ensure!(
-            shape.len() == 3 + usize::from(self.batched) && spatial == [g.channels, g.in_h, g.in_w],
-            "EdgeserveDepthwiseConv: input shape {shape:?}, expected [{}{}, {}, {}]",
-            if self.batched { "N, " } else { "" },
-            g.channels,
-            g.in_h,
-            g.in_w
-        );
-        let batch = if self.batched { shape[0] } else { 1 };
-        let x = input.try_as_plain_ram()?.as_slice::<f32>()?;
+        let (batch, x) = fused::image_input(
+            "EdgeserveDepthwiseConv",
+            inputs.first(),
+            self.batched,
+            [g.channels, g.in_h, g.in_w],
+        )?;
+        let shape = inputs[0].shape();
         let weights = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
         let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
         let plane_in = g.in_h * g.in_w;
         let plane_out = g.out_h * g.out_w;
-        let mut out = vec![0f32; batch * g.channels * plane_out];
+        let mut tensor = Tensor::zero::<f32>(&self.output_shape(shape))?;
+        let mut view = tensor.try_as_plain_ram_mut()?;
+        let out = view.as_slice_mut::<f32>()?;
+        ensure!(
+            out.len() == batch * g.channels * plane_out,
+            "EdgeserveDepthwiseConv: output of {} values",
+            out.len()
+        );
+        if self.blocked {
+            self.eval_blocked(x, weights, bias, out)?;
+            return Ok(tvec!(tensor.into_tvalue()));
+        }
         let taps = g.kh * g.kw;
         let one_plane = |scratch: &mut Scratch, (ix, out): (usize, &mut [f32])| -> TractResult<()> {
             let c = ix % g.channels;
@@ -129,12 +376,20 @@ impl EvalOp for DepthwiseConv {
             )
         };
         fused::for_each(out.chunks_mut(plane_out).enumerate().collect(), one_plane)?;
+        Ok(tvec!(tensor.into_tvalue()))
+    }
+}
+
+impl DepthwiseConv {
+    /// The output's shape for an input of `shape` (checked by `eval`).
+    /// Kernels write into the output tensor's own buffer: made from a
+    /// `Vec`, tract copied it once more.
+    fn output_shape(&self, shape: &[usize]) -> Vec<usize> {
         let mut out_shape: Vec<usize> = shape.to_vec();
         let rank = out_shape.len();
-        out_shape[rank - 2] = g.out_h;
-        out_shape[rank - 1] = g.out_w;
-        let t = tract_ndarray::ArrayD::from_shape_vec(out_shape, out)?.into_tensor();
-        Ok(tvec!(t.into_tvalue()))
+        out_shape[rank - 2] = self.g.out_h;
+        out_shape[rank - 1] = self.g.out_w;
+        out_shape
     }
 }
 
@@ -324,82 +579,36 @@ pub(crate) fn rewrite(model: &mut TypedModel) -> TractResult<usize> {
 
 fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatch>> {
     let node = model.node(id);
-    let Some(conv) = node.op_as::<Conv>() else {
+    let Some(conv) = fused::plain_conv(model, node)? else {
         return Ok(None);
     };
-    let spec = &conv.pool_spec;
-    let channels = spec.input_channels;
-    let plain = conv.q_params.is_none()
-        && conv.kernel_fmt == KernelFormat::OIHW
-        && conv.group == channels
-        && spec.output_channels == channels
-        && matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
-        && spec.kernel_shape.len() == 2
-        && spec.dilations.as_ref().is_none_or(|d| d.iter().all(|&d| d == 1))
-        && node.inputs.len() == 3;
-    if !plain {
-        return Ok(None);
-    }
-    let input = model.outlet_fact(node.inputs[0])?;
-    let kernel = model.outlet_fact(node.inputs[1])?.konst.clone();
-    let bias = model.outlet_fact(node.inputs[2])?.konst.clone();
-    let (Some(kernel), Some(bias)) = (kernel, bias) else {
-        return Ok(None);
-    };
-    let rank = input.rank();
-    if input.datum_type != DatumType::F32
-        || kernel.datum_type() != DatumType::F32
-        || bias.datum_type() != DatumType::F32
-        || rank < 3
-    {
-        return Ok(None);
-    }
-    let (Ok(c), Ok(in_h), Ok(in_w)) = (
-        input.shape[rank - 3].to_usize(),
-        input.shape[rank - 2].to_usize(),
-        input.shape[rank - 1].to_usize(),
-    ) else {
-        return Ok(None);
-    };
-    let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
-    if c != channels || kernel.shape() != [c, 1, kh, kw] || !(bias.len() == c || bias.len() == 1) {
-        return Ok(None);
-    }
-    let strides = spec.strides.clone().unwrap_or_else(|| tvec!(1, 1));
-    let (sh, sw) = (strides[0], strides[1]);
-    let rows = spec.padding.compute_one(0, &in_h, kh, 1, sh);
-    let cols = spec.padding.compute_one(1, &in_w, kw, 1, sw);
-    if rows.convoluted == 0 || cols.convoluted == 0 || sh == 0 || sw == 0 {
+    let c = conv.cin;
+    if conv.group != c || conv.cout != c {
         return Ok(None);
     }
     let g = Geometry {
         channels: c,
-        in_h,
-        in_w,
-        out_h: rows.convoluted,
-        out_w: cols.convoluted,
-        kh,
-        kw,
-        sh,
-        sw,
-        pad_top: rows.pad_before,
-        pad_left: cols.pad_before,
+        in_h: conv.in_h,
+        in_w: conv.in_w,
+        out_h: conv.out_h,
+        out_w: conv.out_w,
+        kh: conv.kh,
+        kw: conv.kw,
+        sh: conv.sh,
+        sw: conv.sw,
+        pad_top: conv.pad_top,
+        pad_left: conv.pad_left,
     };
-    let weights = kernel.clone().into_tensor().into_shape(&[c, kh * kw])?;
-    let bias = if bias.len() == c {
-        bias.clone().into_tensor().into_shape(&[c])?
-    } else {
-        let b = bias.try_as_plain_ram()?.as_slice::<f32>()?[0];
-        Tensor::from_shape(&[c], &vec![b; c])?
-    };
-
+    let weights = Tensor::from_shape(&[c, conv.kh * conv.kw], &conv.kernel)?;
+    let bias = Tensor::from_shape(&[c], &conv.bias)?;
     let (bounds, last) = fused::following_clamp(model, id)?;
     let op = DepthwiseConv {
         g,
-        batched: rank == 4,
+        batched: conv.rank == 4,
         weights: Arc::new(weights),
         bias: Arc::new(bias),
         bounds,
+        blocked: false,
     };
     Ok(Some(fused::replacement(model, node, op, last)?))
 }

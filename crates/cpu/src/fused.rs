@@ -1,13 +1,16 @@
-//! What edgeserve's own kernels share: the clamp they fuse, finding that
-//! clamp in the graph, and running independent pieces of work on tract's
-//! thread pool.
+//! What edgeserve's own kernels share: the convolutions they are made from,
+//! the clamp they fuse and finding it in the graph, their input checks,
+//! and running independent pieces of work on tract's thread pool.
 
 use tract_onnx::prelude::{
-    Arc, DatumType, OutletId, Tensor, TractResult, TypedModel, TypedModelPatch, TypedNode,
+    Arc, DatumType, OutletId, TValue, Tensor, TractResult, TypedModel, TypedModelPatch, TypedNode, tvec,
 };
 use tract_onnx::tract_core::internal::{Op, TypedOp};
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
 use tract_onnx::tract_core::ops::math::{Max, Min};
+use tract_onnx::tract_core::ops::nn::DataFormat;
+use tract_onnx::tract_hir::internal::{DimLike, bail, ensure};
 
 /// A fused `min(max(x, lo), hi)`; ±inf when the model has no such bound.
 /// Stored as bits because tract's operators must be `Eq` and `Hash`.
@@ -103,6 +106,40 @@ pub(crate) fn following_clamp(model: &TypedModel, id: usize) -> TractResult<(Bou
 /// Runs `f` on every item: on tract's thread pool when it has one
 /// (natively, with `CpuOptions::threads` > 1), else in order. Each worker
 /// keeps one `Sc` of scratch space across the items it takes.
+/// The number of `f32` lanes of the SIMD `pulp` picks.
+pub(crate) struct Lanes;
+
+impl pulp::WithSimd for Lanes {
+    type Output = usize;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> usize {
+        S::F32_LANES
+    }
+}
+
+/// Checks that `input` is `[N,] C, H, W` as `op` expects (`batched`: with
+/// the `N`) and gives its batch size and values.
+pub(crate) fn image_input<'a>(
+    op: &str,
+    input: Option<&'a TValue>,
+    batched: bool,
+    expected: [usize; 3],
+) -> TractResult<(usize, &'a [f32])> {
+    let Some(input) = input else {
+        bail!("{op} takes one input")
+    };
+    let shape = input.shape();
+    let [c, h, w] = expected;
+    ensure!(
+        shape.len() == 3 + usize::from(batched) && shape[shape.len() - 3..] == expected,
+        "{op}: input shape {shape:?}, expected [{}{c}, {h}, {w}]",
+        if batched { "N, " } else { "" },
+    );
+    let batch = if batched { shape[0] } else { 1 };
+    Ok((batch, input.try_as_plain_ram()?.as_slice::<f32>()?))
+}
+
 pub(crate) fn for_each<T, Sc, F>(items: Vec<T>, f: F) -> TractResult<()>
 where
     T: Send,
@@ -175,4 +212,106 @@ pub(crate) fn replacement(
     let wire = patch.wire_node(&node.name, op, &[tap])?;
     patch.shunt_outside(model, OutletId::new(last, 0), wire[0])?;
     Ok(patch)
+}
+
+/// A float convolution with constant weights and bias over an NCHW image of
+/// concrete size: what edgeserve's convolution kernels are made from.
+pub(crate) struct PlainConv {
+    pub group: usize,
+    pub cin: usize,
+    pub cout: usize,
+    /// Rank of the input: 3 (`C, H, W`) or 4 (`N, C, H, W`).
+    pub rank: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    /// `[cout, cin / group, kh, kw]`, flat.
+    pub kernel: Vec<f32>,
+    /// `[cout]` (a single bias value is repeated).
+    pub bias: Vec<f32>,
+}
+
+/// `node` as a [`PlainConv`], if it is one.
+pub(crate) fn plain_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Option<PlainConv>> {
+    let Some(conv) = node.op_as::<Conv>() else {
+        return Ok(None);
+    };
+    let spec = &conv.pool_spec;
+    let (cin, cout, group) = (spec.input_channels, spec.output_channels, conv.group);
+    let plain = conv.q_params.is_none()
+        && conv.kernel_fmt == KernelFormat::OIHW
+        && group > 0
+        && cin.is_multiple_of(group)
+        && matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
+        && spec.kernel_shape.len() == 2
+        && spec.dilations.as_ref().is_none_or(|d| d.iter().all(|&d| d == 1))
+        && node.inputs.len() == 3;
+    if !plain {
+        return Ok(None);
+    }
+    let input = model.outlet_fact(node.inputs[0])?;
+    let kernel = model.outlet_fact(node.inputs[1])?.konst.clone();
+    let bias = model.outlet_fact(node.inputs[2])?.konst.clone();
+    let (Some(kernel), Some(bias)) = (kernel, bias) else {
+        return Ok(None);
+    };
+    let rank = input.rank();
+    if input.datum_type != DatumType::F32
+        || kernel.datum_type() != DatumType::F32
+        || bias.datum_type() != DatumType::F32
+        || !(3..=4).contains(&rank)
+    {
+        return Ok(None);
+    }
+    let (Ok(c), Ok(in_h), Ok(in_w)) = (
+        input.shape[rank - 3].to_usize(),
+        input.shape[rank - 2].to_usize(),
+        input.shape[rank - 1].to_usize(),
+    ) else {
+        return Ok(None);
+    };
+    let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
+    if c != cin || kernel.shape() != [cout, cin / group, kh, kw] || !(bias.len() == cout || bias.len() == 1) {
+        return Ok(None);
+    }
+    let strides = spec.strides.clone().unwrap_or_else(|| tvec!(1, 1));
+    let (sh, sw) = (strides[0], strides[1]);
+    if sh == 0 || sw == 0 {
+        return Ok(None);
+    }
+    let rows = spec.padding.compute_one(0, &in_h, kh, 1, sh);
+    let cols = spec.padding.compute_one(1, &in_w, kw, 1, sw);
+    if rows.convoluted == 0 || cols.convoluted == 0 {
+        return Ok(None);
+    }
+    let b = bias.try_as_plain_ram()?.as_slice::<f32>()?;
+    Ok(Some(PlainConv {
+        group,
+        cin,
+        cout,
+        rank,
+        in_h,
+        in_w,
+        out_h: rows.convoluted,
+        out_w: cols.convoluted,
+        kh,
+        kw,
+        sh,
+        sw,
+        pad_top: rows.pad_before,
+        pad_left: cols.pad_before,
+        kernel: kernel.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
+        bias: if b.len() == cout {
+            b.to_vec()
+        } else {
+            vec![b[0]; cout]
+        },
+    }))
 }

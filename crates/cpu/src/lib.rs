@@ -3,12 +3,16 @@
 //!
 //! Loading parses the ONNX protobuf, names any operator tract cannot run,
 //! widens fp16 weights to f32 (tract 0.23 cannot mix them with f32 compute),
-//! declutters the graph, natively puts depthwise and 1×1 convolutions on
-//! edgeserve's own kernels (`depthwise`, `pointwise`; in wasm tract's own
-//! are as fast, measured), optimises once for batch 1, and keeps the plan.
+//! declutters the graph, natively puts depthwise and 1×1 convolutions and
+//! the stem on edgeserve's own kernels (`depthwise`, `pointwise`, `dense`;
+//! in wasm tract's own are as fast, measured) with the tensors between
+//! them in blocks of eight channels (`blocked`), optimises once for batch
+//! 1, and keeps the plan.
 //! Other batch sizes share one plan optimised with a free batch dimension,
 //! built on first use.
 
+mod blocked;
+mod dense;
 mod depthwise;
 pub mod fp16;
 mod fused;
@@ -31,12 +35,18 @@ use tract_onnx::tract_hir::internal::DimLike;
 /// The data layout convolutions run in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ConvLayout {
+    /// Depthwise and 1×1 convolutions on edgeserve's own kernels, as in
+    /// [`ConvLayout::AsModel`], plus a network's stem, with the tensors
+    /// between them in blocks of eight channels (NCHW8c) where the CPU has
+    /// AVX2 and FMA and the channel counts allow; elsewhere the same as
+    /// `AsModel`. The default, chosen by measurement (`benches/README.md`):
+    /// 10.5–10.9 ms for EfficientNet-Lite0 on one thread where `AsModel`
+    /// takes 17.5 ms and onnxruntime 9.4–9.5 ms.
+    #[default]
+    Blocked,
     /// As the model has it (NCHW for ONNX), with depthwise and 1×1
     /// convolutions on edgeserve's own kernels (bias and clamp fused, widest
-    /// SIMD the CPU has) and the rest on tract. The default, chosen by
-    /// measurement (`benches/`): 22–26 ms for EfficientNet-Lite0 where the
-    /// channels-last form takes 31–33 ms.
-    #[default]
+    /// SIMD the CPU has) and the rest on tract.
     AsModel,
     /// Channels last (NHWC), through tract's `conv_nhwc` transform, with
     /// every convolution on tract's kernels. Kept for comparison.
@@ -170,9 +180,16 @@ fn optimise(mut typed: TypedModel, layout: ConvLayout) -> TractResult<Arc<TypedR
     // the kernels), and measured in Chromium on Lite0 its own wasm kernels
     // are as fast or faster: 37.8–38.5 ms without ours, 38.8–43.2 ms with
     // those 3, 45.6–47.6 ms with all 48 rewritten before its layout pass.
-    if layout == ConvLayout::AsModel && cfg!(not(target_arch = "wasm32")) {
+    let ours = matches!(layout, ConvLayout::AsModel | ConvLayout::Blocked);
+    if ours && cfg!(not(target_arch = "wasm32")) {
+        if layout == ConvLayout::Blocked {
+            dense::rewrite(&mut typed)?;
+        }
         depthwise::rewrite(&mut typed)?;
         pointwise::rewrite(&mut typed)?;
+        if layout == ConvLayout::Blocked {
+            typed = blocked::apply(typed)?;
+        }
     }
     if layout == ConvLayout::ChannelsLast
         && let Some(t) = tract_onnx::tract_core::transform::get_transform("conv_nhwc")?

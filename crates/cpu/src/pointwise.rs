@@ -12,10 +12,11 @@
 //! (`pulp`: AVX-512 or AVX2+FMA, chosen at run time). Natively only: in
 //! wasm tract's own kernels measured as fast (see `lib.rs`).
 
+use crate::blocked::{self, BLOCK};
 use crate::fused::{self, Bounds};
 use tract_onnx::prelude::{
-    Arc, DatumType, IntoTValue, IntoTensor, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel,
-    TypedModelPatch, tract_ndarray, tvec,
+    Arc, DatumType, IntoTValue, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel, TypedModelPatch,
+    tvec,
 };
 use tract_onnx::tract_core::internal::{EvalContext, EvalOp, Op, StaticName, TypedOp};
 use tract_onnx::tract_core::ops::einsum::EinSum;
@@ -44,11 +45,42 @@ pub(crate) struct Pointwise {
     /// Output rank: 3 or 4 (tract drops a batch of 1 on the way).
     out_rank: usize,
     /// Weights in blocks of `MR` output channels, each `k × MR`, k-major;
-    /// the last block is padded with zero rows.
+    /// the last block is padded with zero rows. In the blocked layout,
+    /// blocks of [`BLOCK`] output channels, each `k × BLOCK`.
     packed: Arc<Tensor>,
     /// `[cout]`, zeros when the model adds no bias.
     bias: Arc<Tensor>,
     bounds: Bounds,
+    /// Input and output in the blocked layout (`crate::blocked`).
+    blocked: bool,
+}
+
+impl Pointwise {
+    /// The same convolution on the blocked layout, where its channel counts
+    /// allow it.
+    pub(crate) fn to_blocked(&self) -> TractResult<Option<Pointwise>> {
+        // Runs of `PIXELS` pixels may overlap but not exceed the image.
+        if self.blocked
+            || !self.k.is_multiple_of(BLOCK)
+            || !self.cout.is_multiple_of(BLOCK)
+            || self.pixels < PIXELS
+        {
+            return Ok(None);
+        }
+        let (k, cout) = (self.k, self.cout);
+        let from = self.packed.try_as_plain_ram()?.as_slice::<f32>()?;
+        let mut packed = vec![0f32; cout * k];
+        for o in 0..cout {
+            for i in 0..k {
+                packed[((o / BLOCK) * k + i) * BLOCK + o % BLOCK] = from[((o / MR) * k + i) * MR + o % MR];
+            }
+        }
+        Ok(Some(Pointwise {
+            packed: Arc::new(Tensor::from_shape(&[packed.len()], &packed)?),
+            blocked: true,
+            ..self.clone()
+        }))
+    }
 }
 
 impl Op for Pointwise {
@@ -58,8 +90,12 @@ impl Op for Pointwise {
 
     fn info(&self) -> TractResult<Vec<String>> {
         Ok(vec![format!(
-            "{}→{} channels, {} pixels, clamp {}",
-            self.k, self.cout, self.pixels, self.bounds
+            "{}→{} channels, {} pixels, clamp {}{}",
+            self.k,
+            self.cout,
+            self.pixels,
+            self.bounds,
+            if self.blocked { ", blocked" } else { "" }
         )])
     }
 
@@ -91,7 +127,18 @@ impl EvalOp for Pointwise {
         let packed = self.packed.try_as_plain_ram()?.as_slice::<f32>()?;
         let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
         let (p, k, cout) = (self.pixels, self.k, self.cout);
-        let mut out = vec![0f32; batch * cout * p];
+        let mut tensor = Tensor::zero::<f32>(&self.output_shape(shape))?;
+        let mut view = tensor.try_as_plain_ram_mut()?;
+        let out = view.as_slice_mut::<f32>()?;
+        ensure!(
+            out.len() == batch * cout * p,
+            "EdgeservePointwiseConv: output of {} values",
+            out.len()
+        );
+        if self.blocked {
+            self.eval_blocked(x, packed, bias, out)?;
+            return Ok(tvec!(tensor.into_tvalue()));
+        }
         // Rows of one image in chunks of whole blocks, so threads split the
         // output channels and each writes its own contiguous rows.
         let blocks = cout.div_ceil(MR);
@@ -102,7 +149,7 @@ impl EvalOp for Pointwise {
             .flat_map(|n| (0..tasks_per_image).map(move |t| (n, t * per_task)))
             .collect();
         let mut pieces: Vec<&mut [f32]> = Vec::with_capacity(chunks.len());
-        let mut rest = out.as_mut_slice();
+        let mut rest = out;
         for &(_, row) in &chunks {
             let rows = per_task.min(cout - row);
             let (piece, tail) = rest.split_at_mut(rows * p);
@@ -126,14 +173,280 @@ impl EvalOp for Pointwise {
                 .run()
             },
         )?;
+        Ok(tvec!(tensor.into_tvalue()))
+    }
+}
+
+impl Pointwise {
+    /// The output's shape for an input of `shape` (checked by `eval`).
+    /// Kernels write into the output tensor's own buffer: made from a
+    /// `Vec`, tract copied it once more.
+    fn output_shape(&self, shape: &[usize]) -> Vec<usize> {
         let mut out_shape: Vec<usize> = shape.to_vec();
         if self.out_rank != self.in_rank {
             out_shape.remove(0);
         }
         let r = out_shape.len();
-        out_shape[r - 3] = cout;
-        let t = tract_ndarray::ArrayD::from_shape_vec(out_shape, out)?.into_tensor();
-        Ok(tvec!(t.into_tvalue()))
+        out_shape[r - 3] = self.cout;
+        out_shape
+    }
+
+    /// `out` (`[N, cout/8, p, 8]`) from `x` (`[N, k/8, p, 8]`). Threads
+    /// split each image's output blocks.
+    fn eval_blocked(&self, x: &[f32], packed: &[f32], bias: &[f32], out: &mut [f32]) -> TractResult<()> {
+        let (p, k, cout) = (self.pixels, self.k, self.cout);
+        let blocks = cout / BLOCK;
+        let per_task = blocks.div_ceil(fused::workers()).max(1);
+        let mut pieces = Vec::new();
+        for (n, image) in out.chunks_mut(cout * p).enumerate() {
+            for (t, piece) in image.chunks_mut(per_task * BLOCK * p).enumerate() {
+                pieces.push((n, t * per_task, piece));
+            }
+        }
+        fused::for_each(
+            pieces,
+            |_: &mut (), (n, first, out): (usize, usize, &mut [f32])| {
+                blocked::vectorize(BlockedProduct {
+                    x: x.get(n * k * p..(n + 1) * k * p).unwrap_or_default(),
+                    k,
+                    p,
+                    w: packed.get(first * k * BLOCK..).unwrap_or_default(),
+                    bias: bias.get(first * BLOCK..).unwrap_or_default(),
+                    bounds: self.bounds,
+                    out,
+                })
+                .unwrap_or_else(|| bail!("EdgeservePointwiseConv: the blocked layout needs AVX2 and FMA"))
+            },
+        )
+    }
+}
+
+/// Bytes of input pixels a tile keeps in cache while every output block
+/// reads them.
+const TILE_BYTES: usize = 48 * 1024;
+
+/// Output blocks `out.len() / (p·8)` of one image in the blocked layout,
+/// from the weights and bias starting at the first of them.
+struct BlockedProduct<'a> {
+    /// `[k/8, p, 8]`.
+    x: &'a [f32],
+    k: usize,
+    p: usize,
+    /// `[blocks, k, 8]`, from this piece's first block.
+    w: &'a [f32],
+    bias: &'a [f32],
+    bounds: Bounds,
+    /// `[blocks, p, 8]`.
+    out: &'a mut [f32],
+}
+
+impl pulp::WithSimd for BlockedProduct<'_> {
+    type Output = TractResult<()>;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, simd: S) -> TractResult<()> {
+        let BlockedProduct {
+            x,
+            k,
+            p,
+            w,
+            bias,
+            bounds,
+            out,
+        } = self;
+        ensure!(
+            S::F32_LANES == BLOCK,
+            "EdgeservePointwiseConv: {} lanes",
+            S::F32_LANES
+        );
+        let blocks = out.len() / (p * BLOCK).max(1);
+        let kb = k / BLOCK;
+        let (xc, _) = x.as_chunks::<BLOCK>();
+        let (wv, _) = S::as_simd_f32s(w);
+        let (ov, _) = S::as_mut_simd_f32s(out);
+        ensure!(
+            xc.len() == kb * p
+                && wv.len() >= blocks * k
+                && ov.len() == blocks * p
+                && bias.len() >= blocks * BLOCK,
+            "EdgeservePointwiseConv: blocked buffers of {} / {} / {} vectors for {blocks} blocks of {k} × {p}",
+            xc.len(),
+            wv.len(),
+            ov.len()
+        );
+        let (bv, _) = S::as_simd_f32s(&bias[..blocks * BLOCK]);
+        let (lo, hi) = (simd.splat_f32s(bounds.lo()), simd.splat_f32s(bounds.hi()));
+        let tile = (TILE_BYTES / (k * 4)).max(1).div_ceil(PIXELS) * PIXELS;
+        for t0 in (0..p).step_by(tile) {
+            let t1 = p.min(t0 + tile);
+            let mut b = 0;
+            while b < blocks {
+                let nb = if blocks - b >= 2 { 2 } else { 1 };
+                let w = &wv[b * k..(b + nb) * k];
+                let out = &mut ov[b * p..(b + nb) * p];
+                pixel_run(simd, xc, p, kb, t0..t1, w, &bv[b..b + nb], lo, hi, out);
+                b += nb;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Pixels computed together in the blocked product.
+const PIXELS: usize = 6;
+
+/// Pixels `range` of one or two output blocks (`w` and `out` hold
+/// `bias.len()` of them). A range that does not divide into runs of
+/// [`PIXELS`] ends with a run that overlaps the one before, so that every
+/// run is whole.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn pixel_run<S: pulp::Simd>(
+    simd: S,
+    xc: &[[f32; BLOCK]],
+    p: usize,
+    kb: usize,
+    range: std::ops::Range<usize>,
+    w: &[S::f32s],
+    bias: &[S::f32s],
+    lo: S::f32s,
+    hi: S::f32s,
+    out: &mut [S::f32s],
+) {
+    let k = kb * BLOCK;
+    let mut p0 = range.start;
+    while p0 < range.end {
+        let at = p0.min(range.end.saturating_sub(PIXELS));
+        let run = Run {
+            simd,
+            xc,
+            p,
+            kb,
+            p0: at,
+            lo,
+            hi,
+        };
+        if let ([b0, b1], Some((w0, w1))) = (bias, w.split_at_checked(k)) {
+            run.two_blocks(
+                w0.as_chunks::<BLOCK>().0,
+                w1.as_chunks::<BLOCK>().0,
+                *b0,
+                *b1,
+                out,
+            );
+        } else if let [b0] = bias {
+            run.one_block(w.as_chunks::<BLOCK>().0, *b0, out);
+        }
+        p0 += PIXELS;
+    }
+}
+
+/// [`PIXELS`] pixels from `p0` of every input channel.
+struct Run<'a, S: pulp::Simd> {
+    simd: S,
+    xc: &'a [[f32; BLOCK]],
+    p: usize,
+    kb: usize,
+    p0: usize,
+    lo: S::f32s,
+    hi: S::f32s,
+}
+
+impl<S: pulp::Simd> Run<'_, S> {
+    /// The pixels of input block `ib`.
+    #[inline(always)]
+    fn pixels(&self, ib: usize) -> &[[f32; BLOCK]; PIXELS] {
+        let start = ib * self.p + self.p0;
+        match self
+            .xc
+            .get(start..start + PIXELS)
+            .map(<&[[f32; BLOCK]; PIXELS]>::try_from)
+        {
+            Some(Ok(x)) => x,
+            _ => &[[0.0; BLOCK]; PIXELS],
+        }
+    }
+
+    #[inline(always)]
+    fn clamp(&self, v: S::f32s) -> S::f32s {
+        self.simd.min_f32s(self.simd.max_f32s(v, self.lo), self.hi)
+    }
+
+    /// Two blocks of eight output channels: twelve accumulators, named
+    /// rather than an array, which the compiler kept on the stack.
+    #[inline(always)]
+    fn two_blocks(
+        &self,
+        w0: &[[S::f32s; BLOCK]],
+        w1: &[[S::f32s; BLOCK]],
+        b0: S::f32s,
+        b1: S::f32s,
+        out: &mut [S::f32s],
+    ) {
+        let simd = self.simd;
+        let (mut a00, mut a10, mut a20, mut a30, mut a40, mut a50) = (b0, b0, b0, b0, b0, b0);
+        let (mut a01, mut a11, mut a21, mut a31, mut a41, mut a51) = (b1, b1, b1, b1, b1, b1);
+        let n = self.kb.min(w0.len()).min(w1.len());
+        for ib in 0..n {
+            let [x0, x1, x2, x3, x4, x5] = self.pixels(ib);
+            let (v0, v1) = (&w0[ib], &w1[ib]);
+            for ii in 0..BLOCK {
+                let (u0, u1) = (v0[ii], v1[ii]);
+                let x = simd.splat_f32s(x0[ii]);
+                a00 = simd.mul_add_e_f32s(x, u0, a00);
+                a01 = simd.mul_add_e_f32s(x, u1, a01);
+                let x = simd.splat_f32s(x1[ii]);
+                a10 = simd.mul_add_e_f32s(x, u0, a10);
+                a11 = simd.mul_add_e_f32s(x, u1, a11);
+                let x = simd.splat_f32s(x2[ii]);
+                a20 = simd.mul_add_e_f32s(x, u0, a20);
+                a21 = simd.mul_add_e_f32s(x, u1, a21);
+                let x = simd.splat_f32s(x3[ii]);
+                a30 = simd.mul_add_e_f32s(x, u0, a30);
+                a31 = simd.mul_add_e_f32s(x, u1, a31);
+                let x = simd.splat_f32s(x4[ii]);
+                a40 = simd.mul_add_e_f32s(x, u0, a40);
+                a41 = simd.mul_add_e_f32s(x, u1, a41);
+                let x = simd.splat_f32s(x5[ii]);
+                a50 = simd.mul_add_e_f32s(x, u0, a50);
+                a51 = simd.mul_add_e_f32s(x, u1, a51);
+            }
+        }
+        let (p, p0) = (self.p, self.p0);
+        if let Some(o) = out.get_mut(p0..p0 + PIXELS) {
+            for (o, a) in o.iter_mut().zip([a00, a10, a20, a30, a40, a50]) {
+                *o = self.clamp(a);
+            }
+        }
+        if let Some(o) = out.get_mut(p + p0..p + p0 + PIXELS) {
+            for (o, a) in o.iter_mut().zip([a01, a11, a21, a31, a41, a51]) {
+                *o = self.clamp(a);
+            }
+        }
+    }
+
+    /// One block of eight output channels (the last of an odd count).
+    #[inline(always)]
+    fn one_block(&self, w0: &[[S::f32s; BLOCK]], b0: S::f32s, out: &mut [S::f32s]) {
+        let simd = self.simd;
+        let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5) = (b0, b0, b0, b0, b0, b0);
+        for (ib, v0) in w0.iter().enumerate().take(self.kb) {
+            let [x0, x1, x2, x3, x4, x5] = self.pixels(ib);
+            for ii in 0..BLOCK {
+                let u0 = v0[ii];
+                a0 = simd.mul_add_e_f32s(simd.splat_f32s(x0[ii]), u0, a0);
+                a1 = simd.mul_add_e_f32s(simd.splat_f32s(x1[ii]), u0, a1);
+                a2 = simd.mul_add_e_f32s(simd.splat_f32s(x2[ii]), u0, a2);
+                a3 = simd.mul_add_e_f32s(simd.splat_f32s(x3[ii]), u0, a3);
+                a4 = simd.mul_add_e_f32s(simd.splat_f32s(x4[ii]), u0, a4);
+                a5 = simd.mul_add_e_f32s(simd.splat_f32s(x5[ii]), u0, a5);
+            }
+        }
+        if let Some(o) = out.get_mut(self.p0..self.p0 + PIXELS) {
+            for (o, a) in o.iter_mut().zip([a0, a1, a2, a3, a4, a5]) {
+                *o = self.clamp(a);
+            }
+        }
     }
 }
 
@@ -166,7 +479,7 @@ impl Product<'_> {
             bounds,
         } = self;
         let arch = pulp::Arch::new();
-        let nr = arch.dispatch(Lanes) * 2;
+        let nr = arch.dispatch(fused::Lanes) * 2;
         let rows = out.len() / p.max(1);
         panel.clear();
         panel.resize(k * nr, 0.0);
@@ -225,18 +538,6 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
         let n = src.len().min(dst.len());
         dst[..n].copy_from_slice(&src[..n]);
         dst[n..].fill(0.0);
-    }
-}
-
-/// The number of `f32` lanes of the SIMD `pulp` picks.
-struct Lanes;
-
-impl pulp::WithSimd for Lanes {
-    type Output = usize;
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) -> usize {
-        S::F32_LANES
     }
 }
 
@@ -447,6 +748,7 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
         packed: Arc::new(Tensor::from_shape(&[packed.len()], &packed)?),
         bias: Arc::new(Tensor::from_shape(&[cout], &bias)?),
         bounds,
+        blocked: false,
     };
     Ok(Some(fused::replacement(model, node, op, last)?))
 }

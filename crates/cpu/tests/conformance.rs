@@ -49,9 +49,9 @@ fn an_unsupported_operator_is_named_at_load() {
 }
 
 #[test]
-fn both_conv_layouts_match_onnxruntime() {
+fn every_conv_layout_matches_onnxruntime() {
     use edgeserve_cpu::ConvLayout;
-    for layout in [ConvLayout::AsModel, ConvLayout::ChannelsLast] {
+    for layout in [ConvLayout::Blocked, ConvLayout::AsModel, ConvLayout::ChannelsLast] {
         let options = CpuOptions {
             layout,
             ..CpuOptions::default()

@@ -1,7 +1,8 @@
 //! edgeserve's depthwise and pointwise kernels against tract's own, op by
 //! op: tiny ONNX graphs (one `Conv`, optionally followed by `Clip`) built
-//! here, run once with the default layout (edgeserve's kernels) and once
-//! with `ConvLayout::ChannelsLast` (every convolution on tract).
+//! here, run with edgeserve's kernels in NCHW (`ConvLayout::AsModel`) and
+//! in blocks of eight channels (`ConvLayout::Blocked`, the default), and
+//! compared with `ConvLayout::ChannelsLast` (every convolution on tract).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -11,12 +12,12 @@ use edgeserve_protocol::{Tensor, TensorData};
 use prost::Message;
 use tract_onnx::pb::{
     AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto, attribute_proto::AttributeType, tensor_shape_proto::Dimension,
+    TypeProto, ValueInfoProto, attribute_proto::AttributeType, tensor_proto, tensor_shape_proto::Dimension,
     tensor_shape_proto::dimension, type_proto,
 };
 
-/// One convolution to check: depthwise, or pointwise (1×1, one group)
-/// when `out_channels` is set.
+/// One convolution to check: depthwise, or one group when `out_channels`
+/// is set (pointwise when 1×1, dense otherwise).
 #[derive(Debug, Clone, Copy)]
 struct Case {
     batch: usize,
@@ -133,8 +134,7 @@ fn model(c: &Case) -> Vec<u8> {
         conv.output = vec!["y".into()];
     }
     node.insert(0, conv);
-    let out_h = (c.h + c.pads[0] + c.pads[2] - kh) / c.stride.0 + 1;
-    let out_w = (c.w + c.pads[1] + c.pads[3] - kw) / c.stride.1 + 1;
+    let (out_h, out_w) = out_size(c);
     ModelProto {
         ir_version: 7,
         opset_import: vec![OperatorSetIdProto {
@@ -154,7 +154,41 @@ fn model(c: &Case) -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn run(bytes: &[u8], layout: ConvLayout, input: &Tensor, kernel: &str) -> Tensor {
+/// Whether `c` runs on the blocked kernels (`ConvLayout::Blocked`): whole
+/// blocks of eight channels, runs of pixels that fit the output, and a CPU
+/// with AVX2 and FMA.
+fn blocked_applies(c: &Case) -> bool {
+    let (out_h, out_w) = out_size(c);
+    let cpu = cfg!(target_arch = "x86_64") && {
+        #[cfg(target_arch = "x86_64")]
+        {
+            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    };
+    match c.out_channels {
+        // Dense: few input channels, strides of 1 or 2, rows of 8.
+        Some(o) if c.kernel != (1, 1) => {
+            cpu && c.channels <= 4 && o.is_multiple_of(8) && out_w >= 8 && c.stride.1 <= 2
+        }
+        Some(o) => cpu && c.channels.is_multiple_of(8) && o.is_multiple_of(8) && out_h * out_w >= 6,
+        None => cpu && c.channels.is_multiple_of(8) && out_w >= 4 && c.kernel.1 <= 16,
+    }
+}
+
+fn out_size(c: &Case) -> (usize, usize) {
+    let [top, left, bottom, right] = c.pads;
+    (
+        (c.h + top + bottom - c.kernel.0) / c.stride.0 + 1,
+        (c.w + left + right - c.kernel.1) / c.stride.1 + 1,
+    )
+}
+
+/// Runs the model and names the operators that ran.
+fn run(bytes: &[u8], layout: ConvLayout, input: &Tensor) -> (Tensor, Vec<String>) {
     let e = CpuEngine::load(
         bytes,
         &CpuOptions {
@@ -165,44 +199,66 @@ fn run(bytes: &[u8], layout: ConvLayout, input: &Tensor, kernel: &str) -> Tensor
     .unwrap();
     let mut inputs = NamedTensors::new();
     inputs.insert("x".into(), input.clone());
-    // Make sure the comparison is between two kernels, not tract and itself.
     let ops: Vec<String> = e
         .profile(inputs.clone())
         .unwrap()
         .into_iter()
         .map(|o| o.op)
         .collect();
-    let ours = ops.iter().any(|o| o == kernel);
-    assert_eq!(ours, layout == ConvLayout::AsModel, "{layout:?} ran {ops:?}");
-    e.run_blocking(inputs).unwrap().remove("y").unwrap()
+    (e.run_blocking(inputs).unwrap().remove("y").unwrap(), ops)
 }
 
 fn check(c: Case) {
     check_model(c, &model(&c));
 }
 
-/// Runs `bytes`, a model shaped like `c`, both ways and compares.
+/// Runs `bytes`, a model shaped like `c`, every way and compares.
 fn check_model(c: Case, bytes: &[u8]) {
     let n = c.batch * c.channels * c.h * c.w;
     // Scaled so that a clip to [0, 6] cuts on both sides.
     let x: Vec<f32> = values(n, 3).iter().map(|v| v * 8.0).collect();
     let input = Tensor::new(vec![c.batch, c.channels, c.h, c.w], TensorData::Float(x)).unwrap();
+    let blocked = blocked_applies(&c);
+    let dense = c.out_channels.is_some() && c.kernel != (1, 1);
     let kernel = match c.out_channels {
+        Some(_) if dense => "EdgeserveDenseConv",
         Some(_) => "EdgeservePointwiseConv",
         None => "EdgeserveDepthwiseConv",
     };
-    let ours = run(bytes, ConvLayout::AsModel, &input, kernel);
-    let tract = run(bytes, ConvLayout::ChannelsLast, &input, kernel);
-    assert_eq!(ours.shape(), tract.shape(), "{c:?}");
-    let (TensorData::Float(a), TensorData::Float(b)) = (ours.data(), tract.data()) else {
-        panic!("{c:?}: not f32 outputs")
-    };
-    let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
-    assert!(worst <= 1e-4, "{c:?}: max abs diff {worst}");
-    if let Some((lo, hi)) = c.clip {
-        assert!(a.iter().all(|v| (lo..=hi).contains(v)), "{c:?}: clip not applied");
-        let reached = a.contains(&lo) && (hi > 100.0 || a.contains(&hi));
-        assert!(reached, "{c:?}: the test data should reach the bounds");
+    let (tract, ops) = run(bytes, ConvLayout::ChannelsLast, &input);
+    assert!(
+        !ops.iter().any(|o| o.starts_with("Edgeserve")),
+        "tract alone ran {ops:?}"
+    );
+    for layout in [ConvLayout::AsModel, ConvLayout::Blocked] {
+        let (ours, ops) = run(bytes, layout, &input);
+        // The comparison is between two kernels, not tract and itself, and
+        // the blocked layout ran where it should: into it (but for the
+        // dense kernel, which reads NCHW) and back.
+        let blocked = blocked && layout == ConvLayout::Blocked;
+        let ran = |name: &str| ops.iter().any(|o| o == name);
+        assert_eq!(ran(kernel), !dense || blocked, "{c:?} {layout:?} ran {ops:?}");
+        assert_eq!(
+            ran("EdgeserveFromBlocked"),
+            blocked,
+            "{c:?} {layout:?} ran {ops:?}"
+        );
+        assert_eq!(
+            ran("EdgeserveToBlocked"),
+            blocked && !dense,
+            "{c:?} {layout:?} ran {ops:?}"
+        );
+        assert_eq!(ours.shape(), tract.shape(), "{c:?}");
+        let (TensorData::Float(a), TensorData::Float(b)) = (ours.data(), tract.data()) else {
+            panic!("{c:?}: not f32 outputs")
+        };
+        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-4, "{c:?} {layout:?}: max abs diff {worst}");
+        if let Some((lo, hi)) = c.clip {
+            assert!(a.iter().all(|v| (lo..=hi).contains(v)), "{c:?}: clip not applied");
+            let reached = a.contains(&lo) && (hi > 100.0 || a.contains(&hi));
+            assert!(reached, "{c:?}: the test data should reach the bounds");
+        }
     }
 }
 
@@ -230,36 +286,43 @@ fn stride_1_same_padding_with_relu6() {
 
 #[test]
 fn stride_2_with_tensorflow_style_asymmetric_padding() {
-    // What EfficientNet-Lite exports: pad only after, for an even input.
-    check(Case {
-        h: 10,
-        w: 12,
-        stride: (2, 2),
-        pads: [0, 0, 1, 1],
-        ..BASE
-    });
-    check(Case {
-        h: 13,
-        w: 13,
-        kernel: (5, 5),
-        stride: (2, 2),
-        pads: [1, 1, 2, 2],
-        ..BASE
-    });
+    // 8 channels: the blocked layout too.
+    for channels in [3, 8] {
+        // What EfficientNet-Lite exports: pad only after, for an even input.
+        check(Case {
+            channels,
+            h: 10,
+            w: 12,
+            stride: (2, 2),
+            pads: [0, 0, 1, 1],
+            ..BASE
+        });
+        check(Case {
+            channels,
+            h: 13,
+            w: 13,
+            kernel: (5, 5),
+            stride: (2, 2),
+            pads: [1, 1, 2, 2],
+            ..BASE
+        });
+    }
 }
 
 #[test]
 fn uneven_strides_kernels_and_pads() {
-    check(Case {
-        channels: 2,
-        h: 8,
-        w: 9,
-        kernel: (3, 7),
-        stride: (3, 1),
-        pads: [3, 1, 2, 0],
-        clip: None,
-        ..BASE
-    });
+    for (channels, w, stride) in [(2, 9, (3, 1)), (8, 9, (3, 1)), (8, 25, (3, 2))] {
+        check(Case {
+            channels,
+            h: 8,
+            w,
+            kernel: (3, 7),
+            stride,
+            pads: [3, 1, 2, 0],
+            clip: None,
+            ..BASE
+        });
+    }
     check(Case {
         kernel: (1, 1),
         stride: (2, 3),
@@ -281,11 +344,14 @@ fn rows_wider_than_a_simd_block_and_several_planes() {
 
 #[test]
 fn batch_of_two_and_no_clip() {
-    check(Case {
-        batch: 2,
-        clip: None,
-        ..BASE
-    });
+    for channels in [3, 24] {
+        check(Case {
+            batch: 2,
+            channels,
+            clip: None,
+            ..BASE
+        });
+    }
 }
 
 #[test]
@@ -368,4 +434,137 @@ fn a_constant_added_along_the_width_is_not_taken_for_a_bias() {
         ..Default::default()
     });
     check_model(c, &proto.encode_to_vec());
+}
+
+#[test]
+fn blocked_depthwise_runs_of_eight_and_four_pixels_with_overlap() {
+    let c = Case { channels: 16, ..BASE };
+    // 11 columns: a run of 8 and one overlapping it; 5 columns: runs of 4.
+    check(c);
+    check(Case { w: 5, ..c });
+    // 3 columns: too narrow for a run, so NCHW, and still right.
+    check(Case { w: 3, ..c });
+    check(Case {
+        kernel: (5, 5),
+        pads: [2, 2, 2, 2],
+        h: 14,
+        w: 14,
+        ..c
+    });
+}
+
+#[test]
+fn blocked_pointwise_odd_block_counts_and_partial_pixel_runs() {
+    // 24 outputs: a pair of blocks and a single one; 99 pixels: runs of 6
+    // and one overlapping the run before.
+    check(Case {
+        channels: 16,
+        out_channels: Some(24),
+        ..POINTWISE
+    });
+    check(Case {
+        channels: 8,
+        out_channels: Some(8),
+        h: 2,
+        w: 3,
+        clip: None,
+        ..POINTWISE
+    });
+    // 5 pixels: fewer than a run, so NCHW.
+    check(Case {
+        channels: 8,
+        out_channels: Some(16),
+        h: 1,
+        w: 5,
+        ..POINTWISE
+    });
+    // Enough input channels for several pixel tiles.
+    check(Case {
+        channels: 1152,
+        out_channels: Some(40),
+        h: 7,
+        w: 7,
+        ..POINTWISE
+    });
+}
+
+/// A network's stem: an RGB image into 32 channels, 3×3, stride 2.
+const STEM: Case = Case {
+    channels: 3,
+    out_channels: Some(32),
+    h: 18,
+    w: 22,
+    kernel: (3, 3),
+    stride: (2, 2),
+    pads: [0, 0, 1, 1],
+    ..BASE
+};
+
+#[test]
+fn dense_stem_into_the_blocked_layout() {
+    check(STEM);
+    check(Case {
+        batch: 2,
+        pads: [1, 1, 1, 1],
+        clip: None,
+        ..STEM
+    });
+    check(Case {
+        channels: 1,
+        out_channels: Some(16),
+        kernel: (5, 3),
+        stride: (1, 1),
+        pads: [2, 1, 2, 1],
+        ..STEM
+    });
+    // Rows of 7: too narrow for a run of 8, so tract's, and still right;
+    // and a stride of 3, which the kernel does not take.
+    check(Case { w: 13, ..STEM });
+    check(Case {
+        stride: (3, 3),
+        h: 30,
+        w: 30,
+        ..STEM
+    });
+}
+
+#[test]
+fn dense_stem_takes_in_a_zero_pad_before_it() {
+    // What EfficientNet-Lite exports: `Pad` (after only) then an unpadded
+    // convolution.
+    let c = Case {
+        pads: [0, 0, 0, 0],
+        h: 19,
+        w: 23,
+        ..STEM
+    };
+    let mut proto = ModelProto::decode(&model(&c)[..]).unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    graph.initializer.push(TensorProto {
+        name: "pads".into(),
+        dims: vec![8],
+        data_type: tensor_proto::DataType::Int64 as i32,
+        int64_data: vec![0, 0, 0, 0, 0, 0, 1, 1],
+        ..Default::default()
+    });
+    graph.node.insert(
+        0,
+        NodeProto {
+            name: "pad".into(),
+            op_type: "Pad".into(),
+            input: vec!["x".into(), "pads".into()],
+            output: vec!["padded".into()],
+            ..Default::default()
+        },
+    );
+    graph.node[1].input[0] = "padded".into();
+    graph.input = vec![value_info("x", &[1, 3, 18, 22])];
+    let shaped = Case { h: 18, w: 22, ..c };
+    let bytes = proto.encode_to_vec();
+    check_model(shaped, &bytes);
+    if blocked_applies(&shaped) {
+        let x = Tensor::new(vec![1, 3, 18, 22], TensorData::Float(values(3 * 18 * 22, 5))).unwrap();
+        let (_, ops) = run(&bytes, ConvLayout::Blocked, &x);
+        assert!(!ops.iter().any(|o| o == "Pad"), "the pad stayed: {ops:?}");
+    }
 }

@@ -1,0 +1,275 @@
+//! A channel-blocked layout (NCHW8c) for the stretch of a network that runs
+//! on edgeserve's own depthwise and 1×1 kernels.
+//!
+//! In NCHW a depthwise convolution vectorises along a row of one channel, so
+//! its small late planes (14×14, 7×7) leave most of every vector empty and
+//! spend as long preparing each plane as computing it; a 1×1 convolution has
+//! to pack pixel panels and pad 49 pixels to 64. With eight channels of a
+//! pixel side by side in memory, both vectorise across channels instead:
+//! every vector is full whatever the image size, the depthwise taps read
+//! whole vectors, and the 1×1 product broadcasts pixels against packed
+//! weights with no packing of the activations. This is the layout
+//! onnxruntime runs these models in on x86 (its "NCHWc").
+//!
+//! tract still sees `[N, C, H, W]`: a blocked tensor has the same shape and
+//! length, only its order differs (`[N, C/8, H, W, 8]`). That is sound only
+//! where every reader knows, so [`apply`] lets a tensor stay blocked only
+//! between edgeserve's kernels and the residual `Add`s joining two of them
+//! (element-wise on equal shapes, so the order does not matter), and
+//! converts at every other edge. Eight lanes, not AVX-512's sixteen: the
+//! channel counts of EfficientNet (24, 40, 88, 120, …) are multiples of 8,
+//! not all of 16, and on AMD's Zen 4 a 512-bit multiply-add costs two
+//! 256-bit ones anyway (measured there: the same kernels compiled with
+//! AVX-512's 32 registers, or a 1×1 block of 6 pixels × 32 channels that
+//! needs them, ran no faster).
+
+use crate::dense::DenseConv;
+use crate::depthwise::DepthwiseConv;
+use crate::pointwise::Pointwise;
+use std::collections::{HashMap, HashSet};
+use tract_onnx::prelude::{
+    DatumType, IntoTValue, OutletId, SpecialOps, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel,
+    TypedNode, tvec,
+};
+use tract_onnx::tract_core::internal::{EvalContext, EvalOp, Op, StaticName, TypedOp};
+use tract_onnx::tract_core::model::translator::Translate;
+use tract_onnx::tract_core::ops::binary::TypedBinOp;
+use tract_onnx::tract_core::ops::math::Add;
+use tract_onnx::tract_core::{as_op, op_as_typed_op, op_out_of_plan};
+use tract_onnx::tract_hir::internal::{DimLike, bail, ensure};
+
+/// Channels stored side by side.
+pub(crate) const BLOCK: usize = 8;
+
+/// Runs `op` with AVX2 and FMA (eight `f32` lanes), or gives `None` where
+/// the CPU has neither.
+pub(crate) fn vectorize<O: pulp::WithSimd>(op: O) -> Option<O::Output> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(simd) = pulp::x86::V3::try_new() {
+        return Some(pulp::Simd::vectorize(simd, op));
+    }
+    drop(op);
+    None
+}
+
+/// Whether the blocked kernels can run on this CPU.
+pub(crate) fn available() -> bool {
+    vectorize(crate::fused::Lanes) == Some(BLOCK)
+}
+
+/// `(images, channels, pixels)` of a `[N…,] C, H, W` shape.
+fn image_dims(shape: &[usize]) -> Option<(usize, usize, usize)> {
+    let r = shape.len();
+    (r >= 3).then(|| {
+        (
+            shape[..r - 3].iter().product(),
+            shape[r - 3],
+            shape[r - 2] * shape[r - 1],
+        )
+    })
+}
+
+/// Converts between NCHW and the blocked order; the shape stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Relayout {
+    to_blocked: bool,
+}
+
+impl Op for Relayout {
+    fn name(&self) -> StaticName {
+        if self.to_blocked {
+            "EdgeserveToBlocked".into()
+        } else {
+            "EdgeserveFromBlocked".into()
+        }
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for Relayout {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let Some(input) = inputs.first() else {
+            bail!("{} takes one input", self.name())
+        };
+        let shape = input.shape().to_vec();
+        let Some((_, _, p)) = image_dims(&shape).filter(|&(_, c, _)| c.is_multiple_of(BLOCK)) else {
+            bail!(
+                "{}: input shape {shape:?} is not [N,] C, H, W with C a multiple of {BLOCK}",
+                self.name()
+            )
+        };
+        let x = input.try_as_plain_ram()?.as_slice::<f32>()?;
+        let mut tensor = Tensor::zero::<f32>(&shape)?;
+        let mut view = tensor.try_as_plain_ram_mut()?;
+        let out = view.as_slice_mut::<f32>()?;
+        // Eight channels of one image at a time: `[8][p]` and `[p][8]`.
+        for (src, dst) in x.chunks_exact(BLOCK * p).zip(out.chunks_exact_mut(BLOCK * p)) {
+            for (r, plane) in (0..BLOCK).map(|r| (r, r * p)) {
+                for px in 0..p {
+                    if self.to_blocked {
+                        dst[px * BLOCK + r] = src[plane + px];
+                    } else {
+                        dst[plane + px] = src[px * BLOCK + r];
+                    }
+                }
+            }
+        }
+        Ok(tvec!(tensor.into_tvalue()))
+    }
+}
+
+impl TypedOp for Relayout {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let Some(input) = inputs.first() else {
+            bail!("{} takes one input", self.name())
+        };
+        ensure!(
+            input.datum_type == DatumType::F32,
+            "{}: {:?} input",
+            self.name(),
+            input.datum_type
+        );
+        Ok(tvec!(TypedFact::dt_shape(DatumType::F32, input.shape.clone())))
+    }
+
+    as_op!();
+}
+
+/// An edgeserve kernel that has a blocked form.
+enum Kernel {
+    Pointwise(Pointwise),
+    Depthwise(DepthwiseConv),
+    /// Reads NCHW, writes blocked.
+    Dense(DenseConv),
+}
+
+fn kernel_of(node: &TypedNode) -> TractResult<Option<Kernel>> {
+    if let Some(op) = node.op_as::<Pointwise>() {
+        return Ok(op.to_blocked()?.map(Kernel::Pointwise));
+    }
+    if let Some(op) = node.op_as::<DepthwiseConv>() {
+        return Ok(op.to_blocked()?.map(Kernel::Depthwise));
+    }
+    if let Some(op) = node.op_as::<DenseConv>() {
+        return Ok(Some(Kernel::Dense(op.clone())));
+    }
+    Ok(None)
+}
+
+/// A residual `Add` of two tensors of one shape (the batch may be free)
+/// with whole blocks of channels.
+fn is_plain_add(model: &TypedModel, node: &TypedNode) -> TractResult<bool> {
+    if !node.op_as::<TypedBinOp>().is_some_and(|b| b.0.is::<Add>()) || node.inputs.len() != 2 {
+        return Ok(false);
+    }
+    let a = model.outlet_fact(node.inputs[0])?;
+    let b = model.outlet_fact(node.inputs[1])?;
+    let r = a.rank();
+    Ok(a.datum_type == DatumType::F32
+        && b.datum_type == DatumType::F32
+        && a.shape == b.shape
+        && r >= 3
+        && a.shape[r - 3].to_usize().is_ok_and(|c| c.is_multiple_of(BLOCK)))
+}
+
+/// Puts edgeserve's kernels, and the residual `Add`s between them, on the
+/// blocked layout, converting at every edge into or out of that stretch.
+/// Returns the model unchanged where the CPU lacks AVX2 and FMA.
+pub(crate) fn apply(model: TypedModel) -> TractResult<TypedModel> {
+    if !available() {
+        return Ok(model);
+    }
+    let outputs: HashSet<OutletId> = model.outputs.iter().copied().collect();
+    let mut blocked: HashSet<OutletId> = HashSet::new();
+    let mut kernels: HashMap<usize, Kernel> = HashMap::new();
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let out = OutletId::new(id, 0);
+        // A kernel whose result is a model output runs blocked all the
+        // same, converted back right after (in `translate_node`).
+        if let Some(kernel) = kernel_of(node)? {
+            kernels.insert(id, kernel);
+            if !outputs.contains(&out) {
+                blocked.insert(out);
+            }
+        } else if !outputs.contains(&out)
+            && is_plain_add(&model, node)?
+            && node.inputs.iter().all(|i| blocked.contains(i))
+        {
+            blocked.insert(out);
+        }
+    }
+    if kernels.is_empty() {
+        return Ok(model);
+    }
+    Blocking { blocked, kernels }.translate_model(&model)
+}
+
+struct Blocking {
+    /// Outlets of the source model that hold blocked data.
+    blocked: HashSet<OutletId>,
+    /// The blocked form of each kernel node of the source model.
+    kernels: HashMap<usize, Kernel>,
+}
+
+impl std::fmt::Debug for Blocking {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "edgeserve blocked layout ({} kernels)", self.kernels.len())
+    }
+}
+
+impl Translate<TypedFact, Box<dyn TypedOp>, TypedFact, Box<dyn TypedOp>> for Blocking {
+    fn translate_node(
+        &self,
+        _source: &TypedModel,
+        node: &TypedNode,
+        target: &mut TypedModel,
+        mapping: &HashMap<OutletId, OutletId>,
+    ) -> TractResult<TVec<OutletId>> {
+        let kernel = self.kernels.get(&node.id);
+        // A blocked `Add` has blocked inputs; a kernel but the dense one
+        // wants them; every other node wants NCHW.
+        let wants_blocked = match kernel {
+            Some(Kernel::Dense(_)) => false,
+            Some(_) => true,
+            None => self.blocked.contains(&OutletId::new(node.id, 0)),
+        };
+        let mut inputs = TVec::new();
+        for (slot, input) in node.inputs.iter().enumerate() {
+            let Some(&wire) = mapping.get(input) else {
+                bail!(
+                    "edgeserve blocked layout: input {slot} of {} is not translated yet",
+                    node.name
+                )
+            };
+            let is_blocked = self.blocked.contains(input);
+            inputs.push(if is_blocked == wants_blocked {
+                wire
+            } else {
+                let name = format!("{}.relayout.{slot}", node.name);
+                target.wire_node(
+                    name,
+                    Relayout {
+                        to_blocked: wants_blocked,
+                    },
+                    &[wire],
+                )?[0]
+            });
+        }
+        let wires = match kernel {
+            Some(Kernel::Pointwise(op)) => target.wire_node(&node.name, op.clone(), &inputs)?,
+            Some(Kernel::Depthwise(op)) => target.wire_node(&node.name, op.clone(), &inputs)?,
+            Some(Kernel::Dense(op)) => target.wire_node(&node.name, op.clone(), &inputs)?,
+            None => return target.wire_node(&node.name, node.op.clone(), &inputs),
+        };
+        if self.blocked.contains(&OutletId::new(node.id, 0)) {
+            Ok(wires)
+        } else {
+            let name = format!("{}.relayout", node.name);
+            target.wire_node(name, Relayout { to_blocked: false }, &wires)
+        }
+    }
+}
