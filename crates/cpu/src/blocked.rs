@@ -21,7 +21,8 @@
 //! not all of 16, and on AMD's Zen 4 a 512-bit multiply-add costs two
 //! 256-bit ones anyway (measured there: the same kernels compiled with
 //! AVX-512's 32 registers, or a 1×1 block of 6 pixels × 32 channels that
-//! needs them, ran no faster).
+//! needs them, ran no faster). In wasm a block is two 128-bit vectors, and
+//! the same kernels run there ([`Lanes8`]).
 
 use crate::dense::DenseConv;
 use crate::depthwise::DepthwiseConv;
@@ -41,20 +42,130 @@ use tract_onnx::tract_hir::internal::{DimLike, bail, ensure};
 /// Channels stored side by side.
 pub(crate) const BLOCK: usize = 8;
 
-/// Runs `op` with AVX2 and FMA (eight `f32` lanes), or gives `None` where
-/// the CPU has neither.
-pub(crate) fn vectorize<O: pulp::WithSimd>(op: O) -> Option<O::Output> {
+/// One block of eight channels as SIMD values: one AVX2 vector natively,
+/// two 128-bit vectors in wasm. The kernels are written once against it.
+pub(crate) trait Lanes8: Copy {
+    /// Eight `f32` lanes.
+    type B: Copy;
+    fn splat(self, v: f32) -> Self::B;
+    fn load(self, v: &[f32; BLOCK]) -> Self::B;
+    fn store(self, v: Self::B, out: &mut [f32; BLOCK]);
+    /// `a · b + c`.
+    fn mul_add(self, a: Self::B, b: Self::B, c: Self::B) -> Self::B;
+    /// `min(max(v, lo), hi)`.
+    fn clamp(self, v: Self::B, lo: Self::B, hi: Self::B) -> Self::B;
+}
+
+#[cfg(target_arch = "x86_64")]
+impl Lanes8 for pulp::x86::V3 {
+    type B = pulp::f32x8;
+
+    #[inline(always)]
+    fn splat(self, v: f32) -> pulp::f32x8 {
+        pulp::Simd::splat_f32s(self, v)
+    }
+
+    #[inline(always)]
+    fn load(self, v: &[f32; BLOCK]) -> pulp::f32x8 {
+        pulp::bytemuck::cast(*v)
+    }
+
+    #[inline(always)]
+    fn store(self, v: pulp::f32x8, out: &mut [f32; BLOCK]) {
+        *out = pulp::bytemuck::cast(v);
+    }
+
+    #[inline(always)]
+    fn mul_add(self, a: pulp::f32x8, b: pulp::f32x8, c: pulp::f32x8) -> pulp::f32x8 {
+        pulp::Simd::mul_add_e_f32s(self, a, b, c)
+    }
+
+    #[inline(always)]
+    fn clamp(self, v: pulp::f32x8, lo: pulp::f32x8, hi: pulp::f32x8) -> pulp::f32x8 {
+        pulp::Simd::min_f32s(self, pulp::Simd::max_f32s(self, v, lo), hi)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+impl Lanes8 for pulp::wasm::Simd128 {
+    type B = [pulp::f32x4; 2];
+
+    #[inline(always)]
+    fn splat(self, v: f32) -> Self::B {
+        let v = pulp::Simd::splat_f32s(self, v);
+        [v, v]
+    }
+
+    #[inline(always)]
+    fn load(self, v: &[f32; BLOCK]) -> Self::B {
+        pulp::bytemuck::cast(*v)
+    }
+
+    #[inline(always)]
+    fn store(self, v: Self::B, out: &mut [f32; BLOCK]) {
+        *out = pulp::bytemuck::cast(v);
+    }
+
+    #[inline(always)]
+    fn mul_add(self, a: Self::B, b: Self::B, c: Self::B) -> Self::B {
+        [
+            pulp::Simd::mul_add_e_f32s(self, a[0], b[0], c[0]),
+            pulp::Simd::mul_add_e_f32s(self, a[1], b[1], c[1]),
+        ]
+    }
+
+    #[inline(always)]
+    fn clamp(self, v: Self::B, lo: Self::B, hi: Self::B) -> Self::B {
+        let c = |v, lo, hi| pulp::Simd::min_f32s(self, pulp::Simd::max_f32s(self, v, lo), hi);
+        [c(v[0], lo[0], hi[0]), c(v[1], lo[1], hi[1])]
+    }
+}
+
+/// A kernel written against [`Lanes8`].
+pub(crate) trait BlockOp {
+    type Output;
+    fn run<L: Lanes8>(self, simd: L) -> Self::Output;
+}
+
+/// Calls `O` with the SIMD it was dispatched for, inside pulp's function
+/// compiled for it.
+struct Dispatch<O, L>(O, L);
+
+impl<O: BlockOp, L: Lanes8> pulp::WithSimd for Dispatch<O, L> {
+    type Output = O::Output;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> O::Output {
+        self.0.run(self.1)
+    }
+}
+
+/// Runs `op` with AVX2 and FMA natively or SIMD128 in wasm, or gives `None`
+/// where the CPU or the build has neither.
+pub(crate) fn vectorize<O: BlockOp>(op: O) -> Option<O::Output> {
     #[cfg(target_arch = "x86_64")]
     if let Some(simd) = pulp::x86::V3::try_new() {
-        return Some(pulp::Simd::vectorize(simd, op));
+        return Some(pulp::Simd::vectorize(simd, Dispatch(op, simd)));
+    }
+    #[cfg(target_arch = "wasm32")]
+    if let Some(simd) = pulp::wasm::Simd128::try_new() {
+        return Some(pulp::Simd::vectorize(simd, Dispatch(op, simd)));
     }
     drop(op);
     None
 }
 
-/// Whether the blocked kernels can run on this CPU.
+struct Probe;
+
+impl BlockOp for Probe {
+    type Output = ();
+
+    fn run<L: Lanes8>(self, _: L) {}
+}
+
+/// Whether the blocked kernels can run here.
 pub(crate) fn available() -> bool {
-    vectorize(crate::fused::Lanes) == Some(BLOCK)
+    vectorize(Probe).is_some()
 }
 
 /// `(images, channels, pixels)` of a `[N…,] C, H, W` shape.

@@ -9,9 +9,9 @@
 //! 1.6 MB, about 1.8 ms of a 13 ms run (`benches/README.md`). Here each
 //! output vector is eight output channels of one pixel, accumulated over
 //! the `cin · kh · kw` taps with the input value broadcast; only created
-//! where the blocked layout runs (AVX2 and FMA).
+//! where the blocked layout runs (AVX2 and FMA, or wasm SIMD).
 
-use crate::blocked::{self, BLOCK};
+use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
 use crate::fused::{self, Bounds};
 use tract_onnx::prelude::{
     Arc, DatumType, IntoTValue, OutletId, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel,
@@ -150,7 +150,7 @@ impl EvalOp for DenseConv {
                     2 => blocked::vectorize(Stride::<2>(plane)),
                     sw => bail!("EdgeserveDenseConv: stride {sw}"),
                 };
-                done.unwrap_or_else(|| bail!("EdgeserveDenseConv needs AVX2 and FMA"))
+                done.unwrap_or_else(|| bail!("EdgeserveDenseConv needs AVX2 and FMA, or wasm SIMD"))
             })?;
         }
         Ok(tvec!(tensor.into_tvalue()))
@@ -175,11 +175,11 @@ struct Plane<'a> {
 /// windows the taps read have a fixed size.
 struct Stride<'a, const SW: usize>(Plane<'a>);
 
-impl<const SW: usize> pulp::WithSimd for Stride<'_, SW> {
+impl<const SW: usize> BlockOp for Stride<'_, SW> {
     type Output = TractResult<()>;
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, simd: S) -> TractResult<()> {
+    fn run<L: Lanes8>(self, simd: L) -> TractResult<()> {
         let Plane {
             g,
             padded,
@@ -188,14 +188,9 @@ impl<const SW: usize> pulp::WithSimd for Stride<'_, SW> {
             bounds,
             out,
         } = self.0;
-        ensure!(
-            S::F32_LANES == BLOCK,
-            "EdgeserveDenseConv: {} lanes",
-            S::F32_LANES
-        );
-        let (wv, _) = S::as_simd_f32s(w);
-        let (bv, _) = S::as_simd_f32s(bias);
-        let (ov, _) = S::as_mut_simd_f32s(out);
+        let (wv, _) = w.as_chunks::<BLOCK>();
+        let (bv, _) = bias.as_chunks::<BLOCK>();
+        let (ov, _) = out.as_chunks_mut::<BLOCK>();
         let (rows, cols) = (g.rows(), g.cols());
         ensure!(
             wv.len() == g.cin * g.kh * g.kw
@@ -205,40 +200,42 @@ impl<const SW: usize> pulp::WithSimd for Stride<'_, SW> {
                 && g.out_w >= RUN,
             "EdgeserveDenseConv: buffers do not match {g:?}"
         );
-        let (lo, hi) = (simd.splat_f32s(bounds.lo()), simd.splat_f32s(bounds.hi()));
+        let (lo, hi) = (simd.splat(bounds.lo()), simd.splat(bounds.hi()));
+        let b = simd.load(&bv[0]);
         for (oy, row) in ov.chunks_exact_mut(g.out_w).enumerate() {
             let mut ox = 0;
             while ox < g.out_w {
                 let at = ox.min(g.out_w - RUN);
-                let (mut a0, mut a1, mut a2, mut a3) = (bv[0], bv[0], bv[0], bv[0]);
-                let (mut a4, mut a5, mut a6, mut a7) = (bv[0], bv[0], bv[0], bv[0]);
+                let (mut a0, mut a1, mut a2, mut a3) = (b, b, b, b);
+                let (mut a4, mut a5, mut a6, mut a7) = (b, b, b, b);
                 let mut t = 0;
                 for c in 0..g.cin {
                     for ky in 0..g.kh {
                         let base = (c * rows + oy * g.sh + ky) * cols + at * SW;
                         for kx in 0..g.kw {
                             let window = padded.get(base + kx..base + kx + RUN * SW).unwrap_or_default();
-                            let (Ok(x), Some(&wk)) = (
+                            let (Ok(x), Some(wk)) = (
                                 <&[[f32; SW]; RUN]>::try_from(window.as_chunks::<SW>().0),
                                 wv.get(t),
                             ) else {
                                 bail!("EdgeserveDenseConv: a tap reads past the padded input")
                             };
                             t += 1;
-                            a0 = simd.mul_add_e_f32s(simd.splat_f32s(x[0][0]), wk, a0);
-                            a1 = simd.mul_add_e_f32s(simd.splat_f32s(x[1][0]), wk, a1);
-                            a2 = simd.mul_add_e_f32s(simd.splat_f32s(x[2][0]), wk, a2);
-                            a3 = simd.mul_add_e_f32s(simd.splat_f32s(x[3][0]), wk, a3);
-                            a4 = simd.mul_add_e_f32s(simd.splat_f32s(x[4][0]), wk, a4);
-                            a5 = simd.mul_add_e_f32s(simd.splat_f32s(x[5][0]), wk, a5);
-                            a6 = simd.mul_add_e_f32s(simd.splat_f32s(x[6][0]), wk, a6);
-                            a7 = simd.mul_add_e_f32s(simd.splat_f32s(x[7][0]), wk, a7);
+                            let wk = simd.load(wk);
+                            a0 = simd.mul_add(simd.splat(x[0][0]), wk, a0);
+                            a1 = simd.mul_add(simd.splat(x[1][0]), wk, a1);
+                            a2 = simd.mul_add(simd.splat(x[2][0]), wk, a2);
+                            a3 = simd.mul_add(simd.splat(x[3][0]), wk, a3);
+                            a4 = simd.mul_add(simd.splat(x[4][0]), wk, a4);
+                            a5 = simd.mul_add(simd.splat(x[5][0]), wk, a5);
+                            a6 = simd.mul_add(simd.splat(x[6][0]), wk, a6);
+                            a7 = simd.mul_add(simd.splat(x[7][0]), wk, a7);
                         }
                     }
                 }
                 if let Some(o) = row.get_mut(at..at + RUN) {
                     for (o, a) in o.iter_mut().zip([a0, a1, a2, a3, a4, a5, a6, a7]) {
-                        *o = simd.min_f32s(simd.max_f32s(a, lo), hi);
+                        simd.store(simd.clamp(a, lo, hi), o);
                     }
                 }
                 ox += RUN;

@@ -1,5 +1,6 @@
-//! Depthwise convolution (one filter per channel) in the model's NCHW layout,
-//! with its bias and a following clamp (ReLU6, ReLU) fused in.
+//! Depthwise convolution (one filter per channel), in the model's NCHW
+//! layout or the blocked one (`crate::blocked`), with its bias and a
+//! following clamp (ReLU6, ReLU) fused in.
 //!
 //! Hand-written because tract 0.23.9's own depthwise kernel was the largest
 //! cost on the CPU: 18.9 of 33.7 ms for EfficientNet-Lite0 in NCHW, 11.7 ms
@@ -8,10 +9,11 @@
 //! Stride is handled by splitting the padded input into `stride²` phase
 //! planes once, so that every tap reads contiguous memory, and the
 //! multiply-adds run with the widest SIMD the CPU has (`pulp`: AVX-512 or
-//! AVX2+FMA chosen at run time). Natively only: in wasm tract's own
-//! kernels measured as fast (see `lib.rs`).
+//! AVX2+FMA chosen at run time). The NCHW form natively only: in wasm
+//! tract's own kernels measured as fast (see `lib.rs`). The blocked form,
+//! natively and in wasm, is below `to_blocked`.
 
-use crate::blocked::{self, BLOCK};
+use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
 use crate::fused::{self, Bounds};
 use tract_onnx::prelude::{
     Arc, DatumType, IntoTValue, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel, TypedModelPatch,
@@ -121,7 +123,9 @@ impl DepthwiseConv {
                 padded,
                 out,
             })
-            .unwrap_or_else(|| bail!("EdgeserveDepthwiseConv: the blocked layout needs AVX2 and FMA"))
+            .unwrap_or_else(|| {
+                bail!("EdgeserveDepthwiseConv: the blocked layout needs AVX2 and FMA, or wasm SIMD")
+            })
         })
     }
 }
@@ -145,11 +149,11 @@ struct BlockedPlane<'a> {
 /// Output pixels of a row computed together.
 const ROW_PIXELS: usize = 8;
 
-impl pulp::WithSimd for BlockedPlane<'_> {
+impl BlockOp for BlockedPlane<'_> {
     type Output = TractResult<()>;
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, simd: S) -> TractResult<()> {
+    fn run<L: Lanes8>(self, simd: L) -> TractResult<()> {
         let BlockedPlane {
             g,
             x,
@@ -159,11 +163,6 @@ impl pulp::WithSimd for BlockedPlane<'_> {
             padded,
             out,
         } = self;
-        ensure!(
-            S::F32_LANES == BLOCK,
-            "EdgeserveDepthwiseConv: {} lanes",
-            S::F32_LANES
-        );
         // Rows and columns the taps read, padding included. Each padded row
         // holds its columns split by `sw` phases (column `c` at
         // `(c % sw) · phase + c / sw`), so that the pixels one tap meets
@@ -206,10 +205,10 @@ impl pulp::WithSimd for BlockedPlane<'_> {
                 }
             }
         }
-        let (pv, _) = S::as_simd_f32s(padded);
-        let (wv, _) = S::as_simd_f32s(w);
-        let (ov, _) = S::as_mut_simd_f32s(out);
-        let (bv, _) = S::as_simd_f32s(bias);
+        let (pv, _) = padded.as_chunks::<BLOCK>();
+        let (wv, _) = w.as_chunks::<BLOCK>();
+        let (ov, _) = out.as_chunks_mut::<BLOCK>();
+        let (bv, _) = bias.as_chunks::<BLOCK>();
         ensure!(
             pv.len() == rows * row_len
                 && wv.len() == g.kh * g.kw
@@ -222,14 +221,14 @@ impl pulp::WithSimd for BlockedPlane<'_> {
         for (kx, o) in offsets.iter_mut().enumerate().take(g.kw) {
             *o = (kx % g.sw) * phase + kx / g.sw;
         }
-        let (lo, hi) = (simd.splat_f32s(bounds.lo()), simd.splat_f32s(bounds.hi()));
+        let (lo, hi) = (simd.splat(bounds.lo()), simd.splat(bounds.hi()));
         let run = RowRun {
             simd,
             pv,
             row_len,
             offsets,
             wv,
-            bias: bv[0],
+            bias: simd.load(&bv[0]),
             lo,
             hi,
             g,
@@ -258,18 +257,18 @@ impl pulp::WithSimd for BlockedPlane<'_> {
 const MAX_KW: usize = 16;
 
 /// What every run of output pixels of a plane shares.
-struct RowRun<'a, S: pulp::Simd> {
-    simd: S,
-    /// The padded input, rows of `row_len` vectors in stride phases.
-    pv: &'a [S::f32s],
+struct RowRun<'a, L: Lanes8> {
+    simd: L,
+    /// The padded input, rows of `row_len` pixels in stride phases.
+    pv: &'a [[f32; BLOCK]],
     row_len: usize,
     /// Where tap `kx` starts reading in a padded row.
     offsets: [usize; MAX_KW],
-    /// One weight vector per tap.
-    wv: &'a [S::f32s],
-    bias: S::f32s,
-    lo: S::f32s,
-    hi: S::f32s,
+    /// Eight channels' weights per tap.
+    wv: &'a [[f32; BLOCK]],
+    bias: L::B,
+    lo: L::B,
+    hi: L::B,
     g: &'a Geometry,
 }
 
@@ -280,7 +279,7 @@ struct RowRun<'a, S: pulp::Simd> {
 macro_rules! row_run {
     ($name:ident, $n:literal, $($a:ident $j:literal),+) => {
         #[inline(always)]
-        fn $name(&self, oy: usize, ox: usize, row: &mut [S::f32s]) {
+        fn $name(&self, oy: usize, ox: usize, row: &mut [[f32; BLOCK]]) {
             let (simd, g) = (self.simd, self.g);
             $(let mut $a = self.bias;)+
             let kw = g.kw.min(MAX_KW);
@@ -291,23 +290,23 @@ macro_rules! row_run {
                 };
                 for kx in 0..kw {
                     let at = base + self.offsets[kx];
-                    let Some(Ok(win)) = self.pv.get(at..at + $n).map(<&[S::f32s; $n]>::try_from) else {
+                    let Some(Ok(win)) = self.pv.get(at..at + $n).map(<&[[f32; BLOCK]; $n]>::try_from) else {
                         return;
                     };
-                    let wk = taps[kx];
-                    $($a = simd.mul_add_e_f32s(wk, win[$j], $a);)+
+                    let wk = simd.load(&taps[kx]);
+                    $($a = simd.mul_add(wk, simd.load(&win[$j]), $a);)+
                 }
             }
             if let Some(out) = row.get_mut(ox..ox + $n) {
                 for (o, a) in out.iter_mut().zip([$($a),+]) {
-                    *o = simd.min_f32s(simd.max_f32s(a, self.lo), self.hi);
+                    simd.store(simd.clamp(a, self.lo, self.hi), o);
                 }
             }
         }
     };
 }
 
-impl<S: pulp::Simd> RowRun<'_, S> {
+impl<L: Lanes8> RowRun<'_, L> {
     row_run!(eight, 8, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6, a7 7);
     row_run!(four, 4, a0 0, a1 1, a2 2, a3 3);
 }

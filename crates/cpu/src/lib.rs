@@ -3,11 +3,10 @@
 //!
 //! Loading parses the ONNX protobuf, names any operator tract cannot run,
 //! widens fp16 weights to f32 (tract 0.23 cannot mix them with f32 compute),
-//! declutters the graph, natively puts depthwise and 1×1 convolutions and
-//! the stem on edgeserve's own kernels (`depthwise`, `pointwise`, `dense`;
-//! in wasm tract's own are as fast, measured) with the tensors between
-//! them in blocks of eight channels (`blocked`), optimises once for batch
-//! 1, and keeps the plan.
+//! puts depthwise and 1×1 convolutions and the stem on edgeserve's own
+//! kernels (`depthwise`, `pointwise`, `dense`) with the tensors between
+//! them in blocks of eight channels (`blocked`), natively and in wasm,
+//! declutters the graph, optimises once for batch 1, and keeps the plan.
 //! Other batch sizes share one plan optimised with a free batch dimension,
 //! built on first use.
 
@@ -38,8 +37,8 @@ pub enum ConvLayout {
     /// Depthwise and 1×1 convolutions on edgeserve's own kernels, as in
     /// [`ConvLayout::AsModel`], plus a network's stem, with the tensors
     /// between them in blocks of eight channels (NCHW8c) where the CPU has
-    /// AVX2 and FMA and the channel counts allow; elsewhere the same as
-    /// `AsModel`. The default, chosen by measurement (`benches/README.md`):
+    /// AVX2 and FMA (or in wasm, with SIMD128) and the channel counts allow;
+    /// elsewhere the same kernels in NCHW. The default, chosen by measurement (`benches/README.md`):
     /// 10.5–10.9 ms for EfficientNet-Lite0 on one thread where `AsModel`
     /// takes 17.5 ms and onnxruntime 9.4–9.5 ms.
     #[default]
@@ -173,23 +172,34 @@ fn with_batch(model: &TypedModel, batch: usize) -> TractResult<TypedModel> {
     model.set_symbols(&subs)?.into_decluttered()
 }
 
+/// edgeserve's kernels in place of the convolutions they take, with the
+/// blocked layout between them ([`ConvLayout::Blocked`]). Done before
+/// tract's simplification, which in wasm moves most convolutions
+/// channels-last, out of the kernels' reach (its pass order differs there),
+/// and which has less to do once they are in: the wasm load took 520–555
+/// ms instead of 890–905 (Node, Lite0). Constants are propagated first, so
+/// that weights and biases are known.
+fn put_blocked_kernels(typed: &mut TypedModel) -> TractResult<()> {
+    tract_onnx::tract_core::optim::Optimizer::prop_consts().optimize(typed)?;
+    dense::rewrite(typed)?;
+    // 1×1 first: a one-channel 1×1 convolution is depthwise too.
+    pointwise::rewrite(typed)?;
+    depthwise::rewrite(typed)?;
+    *typed = blocked::apply(std::mem::take(typed))?;
+    Ok(())
+}
+
 /// Optimises a simplified model into a runnable plan.
 fn optimise(mut typed: TypedModel, layout: ConvLayout) -> TractResult<Arc<TypedRunnableModel>> {
-    // edgeserve's depthwise and 1×1 kernels natively only. In wasm32 tract
+    // `AsModel`: edgeserve's NCHW kernels natively only. In wasm32 tract
     // lays most convolutions out channels-last here (3 of 48 were left for
     // the kernels), and measured in Chromium on Lite0 its own wasm kernels
     // are as fast or faster: 37.8–38.5 ms without ours, 38.8–43.2 ms with
     // those 3, 45.6–47.6 ms with all 48 rewritten before its layout pass.
-    let ours = matches!(layout, ConvLayout::AsModel | ConvLayout::Blocked);
-    if ours && cfg!(not(target_arch = "wasm32")) {
-        if layout == ConvLayout::Blocked {
-            dense::rewrite(&mut typed)?;
-        }
+    // (`Blocked` put its kernels in at load, before that pass.)
+    if layout == ConvLayout::AsModel && cfg!(not(target_arch = "wasm32")) {
         depthwise::rewrite(&mut typed)?;
         pointwise::rewrite(&mut typed)?;
-        if layout == ConvLayout::Blocked {
-            typed = blocked::apply(typed)?;
-        }
     }
     if layout == ConvLayout::ChannelsLast
         && let Some(t) = tract_onnx::tract_core::transform::get_transform("conv_nhwc")?
@@ -256,9 +266,13 @@ impl CpuEngine {
         // copies (an edge isolate has 128 MB in all; Lite0's weights are
         // 18.5 MB).
         drop(proto);
-        let typed = inference
+        let mut typed = inference
             .into_typed()
-            .map_err(|e| invalid("analysing the graph", e))?
+            .map_err(|e| invalid("analysing the graph", e))?;
+        if options.layout == ConvLayout::Blocked {
+            put_blocked_kernels(&mut typed).map_err(|e| invalid("placing edgeserve's kernels", e))?;
+        }
+        let typed = typed
             .into_decluttered()
             .map_err(|e| invalid("simplifying the graph", e))?;
         let signature = signature_of(&typed)?;

@@ -1,4 +1,5 @@
-//! Pointwise (1×1) convolution in NCHW as a matrix product
+//! Pointwise (1×1) convolution, in NCHW or the blocked layout
+//! (`crate::blocked`), as a matrix product
 //! `out[o, p] = bias[o] + Σ_i w[o, i] · x[i, p]`, with the clamp that follows
 //! it (ReLU6) fused in.
 //!
@@ -9,16 +10,19 @@
 //! keeps a 6-row × 2-vector block of outputs in registers while it walks
 //! the input channels, with weights packed once at load so that each step
 //! reads them contiguously, and runs with the widest SIMD the CPU has
-//! (`pulp`: AVX-512 or AVX2+FMA, chosen at run time). Natively only: in
-//! wasm tract's own kernels measured as fast (see `lib.rs`).
+//! (`pulp`: AVX-512 or AVX2+FMA, chosen at run time). The NCHW form
+//! natively only: in wasm tract's own kernels measured as fast (see
+//! `lib.rs`). The blocked form, natively and in wasm, is below
+//! `to_blocked`.
 
-use crate::blocked::{self, BLOCK};
+use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
 use crate::fused::{self, Bounds};
 use tract_onnx::prelude::{
     Arc, DatumType, IntoTValue, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel, TypedModelPatch,
     tvec,
 };
 use tract_onnx::tract_core::internal::{EvalContext, EvalOp, Op, StaticName, TypedOp};
+use tract_onnx::tract_core::ops::cnn::Conv;
 use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::Add;
 use tract_onnx::tract_core::{as_op, op_as_typed_op, op_out_of_plan};
@@ -215,7 +219,9 @@ impl Pointwise {
                     bounds: self.bounds,
                     out,
                 })
-                .unwrap_or_else(|| bail!("EdgeservePointwiseConv: the blocked layout needs AVX2 and FMA"))
+                .unwrap_or_else(|| {
+                    bail!("EdgeservePointwiseConv: the blocked layout needs AVX2 and FMA, or wasm SIMD")
+                })
             },
         )
     }
@@ -240,11 +246,11 @@ struct BlockedProduct<'a> {
     out: &'a mut [f32],
 }
 
-impl pulp::WithSimd for BlockedProduct<'_> {
+impl BlockOp for BlockedProduct<'_> {
     type Output = TractResult<()>;
 
     #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, simd: S) -> TractResult<()> {
+    fn run<L: Lanes8>(self, simd: L) -> TractResult<()> {
         let BlockedProduct {
             x,
             k,
@@ -254,37 +260,50 @@ impl pulp::WithSimd for BlockedProduct<'_> {
             bounds,
             out,
         } = self;
-        ensure!(
-            S::F32_LANES == BLOCK,
-            "EdgeservePointwiseConv: {} lanes",
-            S::F32_LANES
-        );
         let blocks = out.len() / (p * BLOCK).max(1);
         let kb = k / BLOCK;
         let (xc, _) = x.as_chunks::<BLOCK>();
-        let (wv, _) = S::as_simd_f32s(w);
-        let (ov, _) = S::as_mut_simd_f32s(out);
+        let (wv, _) = w.as_chunks::<BLOCK>();
+        let (ov, _) = out.as_chunks_mut::<BLOCK>();
+        let (bv, _) = bias.as_chunks::<BLOCK>();
         ensure!(
-            xc.len() == kb * p
-                && wv.len() >= blocks * k
-                && ov.len() == blocks * p
-                && bias.len() >= blocks * BLOCK,
+            xc.len() == kb * p && wv.len() >= blocks * k && ov.len() == blocks * p && bv.len() >= blocks,
             "EdgeservePointwiseConv: blocked buffers of {} / {} / {} vectors for {blocks} blocks of {k} × {p}",
             xc.len(),
             wv.len(),
             ov.len()
         );
-        let (bv, _) = S::as_simd_f32s(&bias[..blocks * BLOCK]);
-        let (lo, hi) = (simd.splat_f32s(bounds.lo()), simd.splat_f32s(bounds.hi()));
+        let (lo, hi) = (simd.splat(bounds.lo()), simd.splat(bounds.hi()));
         let tile = (TILE_BYTES / (k * 4)).max(1).div_ceil(PIXELS) * PIXELS;
         for t0 in (0..p).step_by(tile) {
             let t1 = p.min(t0 + tile);
             let mut b = 0;
             while b < blocks {
                 let nb = if blocks - b >= 2 { 2 } else { 1 };
+                let run = |p0| Run {
+                    simd,
+                    xc,
+                    p,
+                    kb,
+                    p0,
+                    lo,
+                    hi,
+                };
                 let w = &wv[b * k..(b + nb) * k];
                 let out = &mut ov[b * p..(b + nb) * p];
-                pixel_run(simd, xc, p, kb, t0..t1, w, &bv[b..b + nb], lo, hi, out);
+                // Runs of `PIXELS`; one that does not divide the range
+                // overlaps the run before, so that every run is whole.
+                let mut p0 = t0;
+                while p0 < t1 {
+                    let at = p0.min(t1.saturating_sub(PIXELS));
+                    if let Some((w0, w1)) = w.split_at_checked(k).filter(|_| nb == 2) {
+                        let bias = [simd.load(&bv[b]), simd.load(&bv[b + 1])];
+                        run(at).two_blocks(w0.as_chunks().0, w1.as_chunks().0, bias, out);
+                    } else {
+                        run(at).one_block(w.as_chunks().0, simd.load(&bv[b]), out);
+                    }
+                    p0 += PIXELS;
+                }
                 b += nb;
             }
         }
@@ -295,64 +314,22 @@ impl pulp::WithSimd for BlockedProduct<'_> {
 /// Pixels computed together in the blocked product.
 const PIXELS: usize = 6;
 
-/// Pixels `range` of one or two output blocks (`w` and `out` hold
-/// `bias.len()` of them). A range that does not divide into runs of
-/// [`PIXELS`] ends with a run that overlaps the one before, so that every
-/// run is whole.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn pixel_run<S: pulp::Simd>(
-    simd: S,
-    xc: &[[f32; BLOCK]],
-    p: usize,
-    kb: usize,
-    range: std::ops::Range<usize>,
-    w: &[S::f32s],
-    bias: &[S::f32s],
-    lo: S::f32s,
-    hi: S::f32s,
-    out: &mut [S::f32s],
-) {
-    let k = kb * BLOCK;
-    let mut p0 = range.start;
-    while p0 < range.end {
-        let at = p0.min(range.end.saturating_sub(PIXELS));
-        let run = Run {
-            simd,
-            xc,
-            p,
-            kb,
-            p0: at,
-            lo,
-            hi,
-        };
-        if let ([b0, b1], Some((w0, w1))) = (bias, w.split_at_checked(k)) {
-            run.two_blocks(
-                w0.as_chunks::<BLOCK>().0,
-                w1.as_chunks::<BLOCK>().0,
-                *b0,
-                *b1,
-                out,
-            );
-        } else if let [b0] = bias {
-            run.one_block(w.as_chunks::<BLOCK>().0, *b0, out);
-        }
-        p0 += PIXELS;
-    }
-}
-
 /// [`PIXELS`] pixels from `p0` of every input channel.
-struct Run<'a, S: pulp::Simd> {
-    simd: S,
+struct Run<'a, L: Lanes8> {
+    simd: L,
     xc: &'a [[f32; BLOCK]],
     p: usize,
     kb: usize,
     p0: usize,
-    lo: S::f32s,
-    hi: S::f32s,
+    lo: L::B,
+    hi: L::B,
 }
 
-impl<S: pulp::Simd> Run<'_, S> {
+/// The weights of one output block for one block of input channels: a row
+/// of eight output channels per input channel.
+type WeightBlock = [[f32; BLOCK]; BLOCK];
+
+impl<L: Lanes8> Run<'_, L> {
     /// The pixels of input block `ib`.
     #[inline(always)]
     fn pixels(&self, ib: usize) -> &[[f32; BLOCK]; PIXELS] {
@@ -368,22 +345,20 @@ impl<S: pulp::Simd> Run<'_, S> {
     }
 
     #[inline(always)]
-    fn clamp(&self, v: S::f32s) -> S::f32s {
-        self.simd.min_f32s(self.simd.max_f32s(v, self.lo), self.hi)
+    fn store(&self, out: &mut [[f32; BLOCK]], at: usize, acc: [L::B; PIXELS]) {
+        if let Some(o) = out.get_mut(at..at + PIXELS) {
+            for (o, a) in o.iter_mut().zip(acc) {
+                self.simd.store(self.simd.clamp(a, self.lo, self.hi), o);
+            }
+        }
     }
 
     /// Two blocks of eight output channels: twelve accumulators, named
     /// rather than an array, which the compiler kept on the stack.
     #[inline(always)]
-    fn two_blocks(
-        &self,
-        w0: &[[S::f32s; BLOCK]],
-        w1: &[[S::f32s; BLOCK]],
-        b0: S::f32s,
-        b1: S::f32s,
-        out: &mut [S::f32s],
-    ) {
+    fn two_blocks(&self, w0: &[WeightBlock], w1: &[WeightBlock], bias: [L::B; 2], out: &mut [[f32; BLOCK]]) {
         let simd = self.simd;
+        let [b0, b1] = bias;
         let (mut a00, mut a10, mut a20, mut a30, mut a40, mut a50) = (b0, b0, b0, b0, b0, b0);
         let (mut a01, mut a11, mut a21, mut a31, mut a41, mut a51) = (b1, b1, b1, b1, b1, b1);
         let n = self.kb.min(w0.len()).min(w1.len());
@@ -391,62 +366,49 @@ impl<S: pulp::Simd> Run<'_, S> {
             let [x0, x1, x2, x3, x4, x5] = self.pixels(ib);
             let (v0, v1) = (&w0[ib], &w1[ib]);
             for ii in 0..BLOCK {
-                let (u0, u1) = (v0[ii], v1[ii]);
-                let x = simd.splat_f32s(x0[ii]);
-                a00 = simd.mul_add_e_f32s(x, u0, a00);
-                a01 = simd.mul_add_e_f32s(x, u1, a01);
-                let x = simd.splat_f32s(x1[ii]);
-                a10 = simd.mul_add_e_f32s(x, u0, a10);
-                a11 = simd.mul_add_e_f32s(x, u1, a11);
-                let x = simd.splat_f32s(x2[ii]);
-                a20 = simd.mul_add_e_f32s(x, u0, a20);
-                a21 = simd.mul_add_e_f32s(x, u1, a21);
-                let x = simd.splat_f32s(x3[ii]);
-                a30 = simd.mul_add_e_f32s(x, u0, a30);
-                a31 = simd.mul_add_e_f32s(x, u1, a31);
-                let x = simd.splat_f32s(x4[ii]);
-                a40 = simd.mul_add_e_f32s(x, u0, a40);
-                a41 = simd.mul_add_e_f32s(x, u1, a41);
-                let x = simd.splat_f32s(x5[ii]);
-                a50 = simd.mul_add_e_f32s(x, u0, a50);
-                a51 = simd.mul_add_e_f32s(x, u1, a51);
+                let (u0, u1) = (simd.load(&v0[ii]), simd.load(&v1[ii]));
+                let x = simd.splat(x0[ii]);
+                a00 = simd.mul_add(x, u0, a00);
+                a01 = simd.mul_add(x, u1, a01);
+                let x = simd.splat(x1[ii]);
+                a10 = simd.mul_add(x, u0, a10);
+                a11 = simd.mul_add(x, u1, a11);
+                let x = simd.splat(x2[ii]);
+                a20 = simd.mul_add(x, u0, a20);
+                a21 = simd.mul_add(x, u1, a21);
+                let x = simd.splat(x3[ii]);
+                a30 = simd.mul_add(x, u0, a30);
+                a31 = simd.mul_add(x, u1, a31);
+                let x = simd.splat(x4[ii]);
+                a40 = simd.mul_add(x, u0, a40);
+                a41 = simd.mul_add(x, u1, a41);
+                let x = simd.splat(x5[ii]);
+                a50 = simd.mul_add(x, u0, a50);
+                a51 = simd.mul_add(x, u1, a51);
             }
         }
-        let (p, p0) = (self.p, self.p0);
-        if let Some(o) = out.get_mut(p0..p0 + PIXELS) {
-            for (o, a) in o.iter_mut().zip([a00, a10, a20, a30, a40, a50]) {
-                *o = self.clamp(a);
-            }
-        }
-        if let Some(o) = out.get_mut(p + p0..p + p0 + PIXELS) {
-            for (o, a) in o.iter_mut().zip([a01, a11, a21, a31, a41, a51]) {
-                *o = self.clamp(a);
-            }
-        }
+        self.store(out, self.p0, [a00, a10, a20, a30, a40, a50]);
+        self.store(out, self.p + self.p0, [a01, a11, a21, a31, a41, a51]);
     }
 
     /// One block of eight output channels (the last of an odd count).
     #[inline(always)]
-    fn one_block(&self, w0: &[[S::f32s; BLOCK]], b0: S::f32s, out: &mut [S::f32s]) {
+    fn one_block(&self, w0: &[WeightBlock], b0: L::B, out: &mut [[f32; BLOCK]]) {
         let simd = self.simd;
         let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5) = (b0, b0, b0, b0, b0, b0);
         for (ib, v0) in w0.iter().enumerate().take(self.kb) {
             let [x0, x1, x2, x3, x4, x5] = self.pixels(ib);
             for ii in 0..BLOCK {
-                let u0 = v0[ii];
-                a0 = simd.mul_add_e_f32s(simd.splat_f32s(x0[ii]), u0, a0);
-                a1 = simd.mul_add_e_f32s(simd.splat_f32s(x1[ii]), u0, a1);
-                a2 = simd.mul_add_e_f32s(simd.splat_f32s(x2[ii]), u0, a2);
-                a3 = simd.mul_add_e_f32s(simd.splat_f32s(x3[ii]), u0, a3);
-                a4 = simd.mul_add_e_f32s(simd.splat_f32s(x4[ii]), u0, a4);
-                a5 = simd.mul_add_e_f32s(simd.splat_f32s(x5[ii]), u0, a5);
+                let u0 = simd.load(&v0[ii]);
+                a0 = simd.mul_add(simd.splat(x0[ii]), u0, a0);
+                a1 = simd.mul_add(simd.splat(x1[ii]), u0, a1);
+                a2 = simd.mul_add(simd.splat(x2[ii]), u0, a2);
+                a3 = simd.mul_add(simd.splat(x3[ii]), u0, a3);
+                a4 = simd.mul_add(simd.splat(x4[ii]), u0, a4);
+                a5 = simd.mul_add(simd.splat(x5[ii]), u0, a5);
             }
         }
-        if let Some(o) = out.get_mut(self.p0..self.p0 + PIXELS) {
-            for (o, a) in o.iter_mut().zip([a0, a1, a2, a3, a4, a5]) {
-                *o = self.clamp(a);
-            }
-        }
+        self.store(out, self.p0, [a0, a1, a2, a3, a4, a5]);
     }
 }
 
@@ -651,7 +613,7 @@ impl TypedOp for Pointwise {
 /// the clamp that follow it. Only f32 with constant weights and a concrete
 /// image size; others are left to tract.
 pub(crate) fn rewrite(model: &mut TypedModel) -> TractResult<usize> {
-    fused::rewrite_all::<EinSum>(model, patch_for)
+    Ok(fused::rewrite_all::<EinSum>(model, patch_for)? + fused::rewrite_all::<Conv>(model, patch_for_conv)?)
 }
 
 /// When `axes` reads as `[n]ihw,oi->[n]ohw` with distinct letters (the
@@ -728,12 +690,46 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
         bias.copy_from_slice(b.try_as_plain_ram()?.as_slice::<f32>()?);
         last = next.id;
     }
-    let (bounds, last) = fused::following_clamp(model, last)?;
-
     let wv = weights.try_as_plain_ram()?.as_slice::<f32>()?;
+    let shape = Shape {
+        k,
+        cout,
+        pixels: h * w,
+        in_rank,
+        out_rank,
+    };
+    Ok(Some(replace(model, id, shape, wv, bias, last)?))
+}
+
+struct Shape {
+    k: usize,
+    cout: usize,
+    pixels: usize,
+    in_rank: usize,
+    out_rank: usize,
+}
+
+/// The patch putting [`Pointwise`] in place of node `id` and the nodes up to
+/// `last` (its bias), with the clamp after them.
+fn replace(
+    model: &TypedModel,
+    id: usize,
+    shape: Shape,
+    weights: &[f32],
+    bias: Vec<f32>,
+    last: usize,
+) -> TractResult<TypedModelPatch> {
+    let Shape {
+        k,
+        cout,
+        pixels,
+        in_rank,
+        out_rank,
+    } = shape;
+    let (bounds, last) = fused::following_clamp(model, last)?;
     let blocks = cout.div_ceil(MR);
     let mut packed = vec![0f32; blocks * k * MR];
-    for (o, row) in wv.chunks_exact(k).enumerate() {
+    for (o, row) in weights.chunks_exact(k).enumerate() {
         let (block, r) = (o / MR, o % MR);
         for (i, v) in row.iter().enumerate() {
             packed[(block * k + i) * MR + r] = *v;
@@ -742,7 +738,7 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
     let op = Pointwise {
         k,
         cout,
-        pixels: h * w,
+        pixels,
         in_rank,
         out_rank,
         packed: Arc::new(Tensor::from_shape(&[packed.len()], &packed)?),
@@ -750,5 +746,25 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
         bounds,
         blocked: false,
     };
-    Ok(Some(fused::replacement(model, node, op, last)?))
+    fused::replacement(model, model.node(id), op, last)
+}
+
+/// A 1×1 convolution still as a `Conv` (before tract's simplification makes
+/// it an `EinSum`): stride 1, no padding, one group.
+fn patch_for_conv(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatch>> {
+    let Some(conv) = fused::plain_conv(model, model.node(id))? else {
+        return Ok(None);
+    };
+    let unit = (conv.kh, conv.kw, conv.sh, conv.sw, conv.pad_top, conv.pad_left) == (1, 1, 1, 1, 0, 0);
+    if conv.group != 1 || !unit || (conv.out_h, conv.out_w) != (conv.in_h, conv.in_w) {
+        return Ok(None);
+    }
+    let shape = Shape {
+        k: conv.cin,
+        cout: conv.cout,
+        pixels: conv.in_h * conv.in_w,
+        in_rank: conv.rank,
+        out_rank: conv.rank,
+    };
+    Ok(Some(replace(model, id, shape, &conv.kernel, conv.bias, id)?))
 }
