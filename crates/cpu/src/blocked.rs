@@ -216,8 +216,10 @@ impl EvalOp for Relayout {
         let mut tensor = Tensor::zero::<f32>(&shape)?;
         let mut view = tensor.try_as_plain_ram_mut()?;
         let out = view.as_slice_mut::<f32>()?;
-        // Eight channels of one image at a time: `[8][p]` and `[p][8]`.
-        for (src, dst) in x.chunks_exact(BLOCK * p).zip(out.chunks_exact_mut(BLOCK * p)) {
+        // Eight channels of one image at a time: `[8][p]` and `[p][8]` (an
+        // empty image has no values, and no chunk of size 0 is asked for).
+        let chunk = BLOCK * p.max(1);
+        for (src, dst) in x.chunks_exact(chunk).zip(out.chunks_exact_mut(chunk)) {
             for (r, plane) in (0..BLOCK).map(|r| (r, r * p)) {
                 for px in 0..p {
                     if self.to_blocked {

@@ -248,6 +248,8 @@ pub(crate) fn plain_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Op
     let plain = conv.q_params.is_none()
         && conv.kernel_fmt == KernelFormat::OIHW
         && group > 0
+        && cin > 0
+        && cout > 0
         && cin.is_multiple_of(group)
         && matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
         && spec.kernel_shape.len() == 2
@@ -288,7 +290,8 @@ pub(crate) fn plain_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Op
     }
     let rows = spec.padding.compute_one(0, &in_h, kh, 1, sh);
     let cols = spec.padding.compute_one(1, &in_w, kw, 1, sw);
-    if rows.convoluted == 0 || cols.convoluted == 0 {
+    // Kernels step through rows and planes of the input: none may be empty.
+    if rows.convoluted == 0 || cols.convoluted == 0 || in_h == 0 || in_w == 0 {
         return Ok(None);
     }
     let b = bias.try_as_plain_ram()?.as_slice::<f32>()?;

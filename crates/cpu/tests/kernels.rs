@@ -181,9 +181,11 @@ fn blocked_applies(c: &Case) -> bool {
 
 fn out_size(c: &Case) -> (usize, usize) {
     let [top, left, bottom, right] = c.pads;
+    // Saturating: an empty image with less padding than the kernel has
+    // no valid output size, and tract decides what it makes of it.
     (
-        (c.h + top + bottom - c.kernel.0) / c.stride.0 + 1,
-        (c.w + left + right - c.kernel.1) / c.stride.1 + 1,
+        (c.h + top + bottom).saturating_sub(c.kernel.0) / c.stride.0 + 1,
+        (c.w + left + right).saturating_sub(c.kernel.1) / c.stride.1 + 1,
     )
 }
 
@@ -566,5 +568,39 @@ fn dense_stem_takes_in_a_zero_pad_before_it() {
         let x = Tensor::new(vec![1, 3, 18, 22], TensorData::Float(values(3 * 18 * 22, 5))).unwrap();
         let (_, ops) = run(&bytes, ConvLayout::Blocked, &x);
         assert!(!ops.iter().any(|o| o == "Pad"), "the pad stayed: {ops:?}");
+    }
+}
+
+#[test]
+fn an_empty_image_is_an_error_or_empty_never_a_panic() {
+    // No rows, or no columns: tract may refuse the graph or run it; the
+    // kernels must not be handed planes or rows of size zero.
+    for (h, w) in [(0, 11), (9, 0)] {
+        for c in [
+            Case {
+                channels: 8,
+                h,
+                w,
+                ..BASE
+            },
+            Case {
+                channels: 8,
+                out_channels: Some(8),
+                h,
+                w,
+                ..POINTWISE
+            },
+            Case { h, w, ..STEM },
+        ] {
+            let Ok(e) = CpuEngine::load(&model(&c), &CpuOptions::default()) else {
+                continue;
+            };
+            let input = Tensor::new(vec![c.batch, c.channels, h, w], TensorData::Float(Vec::new())).unwrap();
+            let mut inputs = NamedTensors::new();
+            inputs.insert("x".into(), input);
+            if let Ok(out) = e.run_blocking(inputs) {
+                assert!(out["y"].shape().contains(&0), "{c:?}: {:?}", out["y"].shape());
+            }
+        }
     }
 }
