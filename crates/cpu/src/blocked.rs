@@ -251,25 +251,38 @@ impl TypedOp for Relayout {
     as_op!();
 }
 
-/// An edgeserve kernel that has a blocked form.
-enum Kernel {
-    Pointwise(Pointwise),
-    Depthwise(DepthwiseConv),
-    /// Reads NCHW, writes blocked.
-    Dense(DenseConv),
+/// The blocked form of an edgeserve kernel.
+struct Kernel {
+    op: Box<dyn TypedOp>,
+    /// Whether its input is blocked too (the dense kernel reads NCHW).
+    reads_blocked: bool,
 }
 
 fn kernel_of(node: &TypedNode) -> TractResult<Option<Kernel>> {
+    let kernel = |op: Box<dyn TypedOp>, reads_blocked| Kernel { op, reads_blocked };
     if let Some(op) = node.op_as::<Pointwise>() {
-        return Ok(op.to_blocked()?.map(Kernel::Pointwise));
+        return Ok(op.to_blocked()?.map(|op| kernel(Box::new(op), true)));
     }
     if let Some(op) = node.op_as::<DepthwiseConv>() {
-        return Ok(op.to_blocked()?.map(Kernel::Depthwise));
+        return Ok(op.to_blocked()?.map(|op| kernel(Box::new(op), true)));
     }
     if let Some(op) = node.op_as::<DenseConv>() {
-        return Ok(Some(Kernel::Dense(op.clone())));
+        return Ok(Some(kernel(Box::new(op.clone()), false)));
     }
     Ok(None)
+}
+
+/// `[rows, cols]` values (`at(row, col)`) as blocks of eight rows, each
+/// `[cols, 8]`: the weight layout of the blocked kernels, whose vectors hold
+/// eight output channels. `rows` must be a multiple of [`BLOCK`].
+pub(crate) fn interleave(rows: usize, cols: usize, at: impl Fn(usize, usize) -> f32) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
+    for r in 0..rows {
+        for c in 0..cols {
+            out[((r / BLOCK) * cols + c) * BLOCK + r % BLOCK] = at(r, c);
+        }
+    }
+    out
 }
 
 /// A residual `Add` of two tensors of one shape (the batch may be free)
@@ -343,11 +356,10 @@ impl Translate<TypedFact, Box<dyn TypedOp>, TypedFact, Box<dyn TypedOp>> for Blo
         mapping: &HashMap<OutletId, OutletId>,
     ) -> TractResult<TVec<OutletId>> {
         let kernel = self.kernels.get(&node.id);
-        // A blocked `Add` has blocked inputs; a kernel but the dense one
-        // wants them; every other node wants NCHW.
+        // A blocked `Add` has blocked inputs; a kernel says what it reads;
+        // every other node wants NCHW.
         let wants_blocked = match kernel {
-            Some(Kernel::Dense(_)) => false,
-            Some(_) => true,
+            Some(k) => k.reads_blocked,
             None => self.blocked.contains(&OutletId::new(node.id, 0)),
         };
         let mut inputs = TVec::new();
@@ -372,12 +384,10 @@ impl Translate<TypedFact, Box<dyn TypedOp>, TypedFact, Box<dyn TypedOp>> for Blo
                 )?[0]
             });
         }
-        let wires = match kernel {
-            Some(Kernel::Pointwise(op)) => target.wire_node(&node.name, op.clone(), &inputs)?,
-            Some(Kernel::Depthwise(op)) => target.wire_node(&node.name, op.clone(), &inputs)?,
-            Some(Kernel::Dense(op)) => target.wire_node(&node.name, op.clone(), &inputs)?,
-            None => return target.wire_node(&node.name, node.op.clone(), &inputs),
+        let Some(kernel) = kernel else {
+            return target.wire_node(&node.name, node.op.clone(), &inputs);
         };
+        let wires = target.wire_node(&node.name, kernel.op.clone(), &inputs)?;
         if self.blocked.contains(&OutletId::new(node.id, 0)) {
             Ok(wires)
         } else {

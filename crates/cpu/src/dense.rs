@@ -338,13 +338,7 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
         pad_left: conv.pad_left + extra_left,
     };
     let taps = cin * kh * kw;
-    let kv = &conv.kernel;
-    let mut weights = vec![0f32; cout * taps];
-    for o in 0..cout {
-        for t in 0..taps {
-            weights[((o / BLOCK) * taps + t) * BLOCK + o % BLOCK] = kv[o * taps + t];
-        }
-    }
+    let weights = blocked::interleave(cout, taps, |o, t| conv.kernel[o * taps + t]);
     let (bounds, last) = fused::following_clamp(model, id)?;
     let op = DenseConv {
         g,

@@ -90,12 +90,7 @@ impl DepthwiseConv {
         }
         let taps = self.g.kh * self.g.kw;
         let from = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
-        let mut weights = vec![0f32; c * taps];
-        for ch in 0..c {
-            for t in 0..taps {
-                weights[((ch / BLOCK) * taps + t) * BLOCK + ch % BLOCK] = from[ch * taps + t];
-            }
-        }
+        let weights = blocked::interleave(c, taps, |ch, t| from[ch * taps + t]);
         Ok(Some(DepthwiseConv {
             weights: Arc::new(Tensor::from_shape(&[weights.len()], &weights)?),
             blocked: true,

@@ -103,21 +103,6 @@ pub(crate) fn following_clamp(model: &TypedModel, id: usize) -> TractResult<(Bou
     Ok((Bounds::new(lo, hi), last))
 }
 
-/// Runs `f` on every item: on tract's thread pool when it has one
-/// (natively, with `CpuOptions::threads` > 1), else in order. Each worker
-/// keeps one `Sc` of scratch space across the items it takes.
-/// The number of `f32` lanes of the SIMD `pulp` picks.
-pub(crate) struct Lanes;
-
-impl pulp::WithSimd for Lanes {
-    type Output = usize;
-
-    #[inline(always)]
-    fn with_simd<S: pulp::Simd>(self, _: S) -> usize {
-        S::F32_LANES
-    }
-}
-
 /// Checks that `input` is `[N,] C, H, W` as `op` expects (`batched`: with
 /// the `N`) and gives its batch size and values.
 pub(crate) fn image_input<'a>(
@@ -140,6 +125,9 @@ pub(crate) fn image_input<'a>(
     Ok((batch, input.try_as_plain_ram()?.as_slice::<f32>()?))
 }
 
+/// Runs `f` on every item: on tract's thread pool when it has one
+/// (natively, with `CpuOptions::threads` > 1), else in order. Each worker
+/// keeps one `Sc` of scratch space across the items it takes.
 pub(crate) fn for_each<T, Sc, F>(items: Vec<T>, f: F) -> TractResult<()>
 where
     T: Send,

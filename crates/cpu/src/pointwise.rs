@@ -71,14 +71,9 @@ impl Pointwise {
         {
             return Ok(None);
         }
-        let (k, cout) = (self.k, self.cout);
+        let k = self.k;
         let from = self.packed.try_as_plain_ram()?.as_slice::<f32>()?;
-        let mut packed = vec![0f32; cout * k];
-        for o in 0..cout {
-            for i in 0..k {
-                packed[((o / BLOCK) * k + i) * BLOCK + o % BLOCK] = from[((o / MR) * k + i) * MR + o % MR];
-            }
-        }
+        let packed = blocked::interleave(self.cout, k, |o, i| from[((o / MR) * k + i) * MR + o % MR]);
         Ok(Some(Pointwise {
             packed: Arc::new(Tensor::from_shape(&[packed.len()], &packed)?),
             blocked: true,
@@ -441,7 +436,7 @@ impl Product<'_> {
             bounds,
         } = self;
         let arch = pulp::Arch::new();
-        let nr = arch.dispatch(fused::Lanes) * 2;
+        let nr = arch.dispatch(Lanes) * 2;
         let rows = out.len() / p.max(1);
         panel.clear();
         panel.resize(k * nr, 0.0);
@@ -500,6 +495,18 @@ fn copy_row(dst: &mut [f32], src: &[f32]) {
         let n = src.len().min(dst.len());
         dst[..n].copy_from_slice(&src[..n]);
         dst[n..].fill(0.0);
+    }
+}
+
+/// The number of `f32` lanes of the SIMD `pulp` picks.
+struct Lanes;
+
+impl pulp::WithSimd for Lanes {
+    type Output = usize;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> usize {
+        S::F32_LANES
     }
 }
 
@@ -608,9 +615,10 @@ impl TypedOp for Pointwise {
     as_op!();
 }
 
-/// Replaces every 1×1 convolution that tract has turned into an `EinSum`
-/// (`[N,]I,H,W × O,I → [N,]O,H,W`) by [`Pointwise`], with the bias `Add` and
-/// the clamp that follow it. Only f32 with constant weights and a concrete
+/// Replaces every 1×1 convolution, still a `Conv` (before tract's
+/// simplification) or already an `EinSum` (`[N,]I,H,W × O,I → [N,]O,H,W`,
+/// with the bias `Add` that follows), by [`Pointwise`], with the clamp that
+/// follows it. Only f32 with constant weights and a concrete
 /// image size; others are left to tract.
 pub(crate) fn rewrite(model: &mut TypedModel) -> TractResult<usize> {
     Ok(fused::rewrite_all::<EinSum>(model, patch_for)? + fused::rewrite_all::<Conv>(model, patch_for_conv)?)

@@ -159,16 +159,10 @@ fn model(c: &Case) -> Vec<u8> {
 /// with AVX2 and FMA.
 fn blocked_applies(c: &Case) -> bool {
     let (out_h, out_w) = out_size(c);
-    let cpu = cfg!(target_arch = "x86_64") && {
-        #[cfg(target_arch = "x86_64")]
-        {
-            is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    };
+    #[cfg(target_arch = "x86_64")]
+    let cpu = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    let cpu = false;
     match c.out_channels {
         // Dense: few input channels, strides of 1 or 2, rows of 8.
         Some(o) if c.kernel != (1, 1) => {
