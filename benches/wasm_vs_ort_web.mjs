@@ -2,10 +2,12 @@
 // edgeserve's wasm CPU backend vs onnxruntime-web's wasm backend in the
 // same headless Chromium: Lite0 batch-1 latency, interleaved, medians and
 // ratios, with 1 and 2 onnxruntime-web threads (the page is cross-origin
-// isolated, so threads are allowed; edgeserve's wasm is single-threaded).
-// Also the package's wasm sizes. Not a test: it prints a table.
+// isolated, so threads are allowed; edgeserve's wasm is single-threaded),
+// for each of the package's two wasm builds (relaxed SIMD, what Chromium
+// gets by default, and simd128). Also the package's wasm sizes. Not a
+// test: it prints a table.
 //
-//   node benches/wasm_vs_ort_web.mjs [--runs 30] [--threads 1,2]
+//   node benches/wasm_vs_ort_web.mjs [--runs 30] [--threads 1,2] [--builds relaxed-simd,simd128]
 
 import { chromium } from '../tests/js/node_modules/playwright-core/index.mjs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,7 +21,7 @@ import { CHROMIUM_ARGS, serveStatic } from '../tests/js/support.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const shared = process.env.EDGESERVE_SHARED ?? path.resolve(root, '../shared');
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '30' }, threads: { type: 'string', default: '1,2' } } });
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '30' }, threads: { type: 'string', default: '1,2' }, builds: { type: 'string', default: 'relaxed-simd,simd128' } } });
 
 const mounts = {
   '/pkg/': path.join(root, 'pkg'),
@@ -40,25 +42,29 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 try {
   const rows = [];
-  for (const threads of args.threads.split(',').map(Number)) {
-    const page = await context.newPage();
-    await page.goto(`${base}/bench.html?runs=${args.runs}&threads=${threads}`);
-    await page.waitForFunction(() => window.benchResult, null, { timeout: 600_000 });
-    const r = await page.evaluate(() => window.benchResult);
-    await page.close();
-    if (r.error) throw new Error(r.error);
-    rows.push(r);
-    console.error(JSON.stringify(r));
+  for (const build of args.builds.split(',')) {
+    for (const threads of args.threads.split(',').map(Number)) {
+      const page = await context.newPage();
+      await page.goto(`${base}/bench.html?runs=${args.runs}&threads=${threads}&build=${build}`);
+      await page.waitForFunction(() => window.benchResult, null, { timeout: 600_000 });
+      const r = await page.evaluate(() => window.benchResult);
+      await page.close();
+      if (r.error) throw new Error(r.error);
+      rows.push(r);
+      console.error(JSON.stringify(r));
+    }
   }
-  const wasm = path.join(root, 'pkg/dist/edgeserve_bg.wasm');
-  const bytes = readFileSync(wasm);
-  console.log(`\npkg/dist/edgeserve_bg.wasm: ${bytes.length.toLocaleString('en')} B, ${gzipSync(bytes, { level: 9 }).length.toLocaleString('en')} B gzipped\n`);
-  console.log('| onnxruntime-web threads | isolated | edgeserve (1 thread) | onnxruntime-web | ratio | edgeserve cold load / first result | edgeserve warm start (load + first result) | ort-web session |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log();
+  for (const file of ['edgeserve_bg.wasm', 'edgeserve_relaxed_bg.wasm', 'edge/edgeserve_bg.wasm']) {
+    const bytes = readFileSync(path.join(root, 'pkg/dist', file));
+    console.log(`pkg/dist/${file}: ${bytes.length.toLocaleString('en')} B, ${gzipSync(bytes, { level: 9 }).length.toLocaleString('en')} B gzipped`);
+  }
+  console.log('\n| edgeserve build | onnxruntime-web threads | isolated | edgeserve (1 thread) | onnxruntime-web | ratio | edgeserve cold load / first result | edgeserve warm start (load + first result) | ort-web session |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const f = (x) => `${x.toFixed(1)} ms`;
     console.log(
-      `| ${r.threads} | ${r.crossOriginIsolated} | ${f(r.edgeserve.medianMs)} | ${f(r.onnxruntimeWeb.medianMs)} | ${(r.edgeserve.medianMs / r.onnxruntimeWeb.medianMs).toFixed(2)}× | ${f(r.edgeserve.loadMs)} / ${f(r.edgeserve.firstResultMs)} | ${f(r.edgeserve.warmStartMs)} (${f(r.edgeserve.warmLoadMs)} + ${f(r.edgeserve.warmStartMs - r.edgeserve.warmLoadMs)}) | ${f(r.onnxruntimeWeb.loadMs)} |`,
+      `| ${r.build} | ${r.threads} | ${r.crossOriginIsolated} | ${f(r.edgeserve.medianMs)} | ${f(r.onnxruntimeWeb.medianMs)} | ${(r.edgeserve.medianMs / r.onnxruntimeWeb.medianMs).toFixed(2)}× | ${f(r.edgeserve.loadMs)} / ${f(r.edgeserve.firstResultMs)} | ${f(r.edgeserve.warmStartMs)} (${f(r.edgeserve.warmLoadMs)} + ${f(r.edgeserve.warmStartMs - r.edgeserve.warmLoadMs)}) | ${f(r.onnxruntimeWeb.loadMs)} |`,
     );
   }
 } finally {

@@ -215,6 +215,31 @@ export class EdgeserveError extends Error {
   readonly status: string;
 }
 
+/** A build of the CPU backend's wasm: with relaxed SIMD (fused multiply-adds), or simd128 only. */
+export type WasmBuild = 'relaxed-simd' | 'simd128';
+
+/**
+ * The CPU backend's wasm. The browser entry point ships two builds of the
+ * same code and, by default, instantiates the relaxed-SIMD one where the
+ * engine validates relaxed SIMD (Chromium 114+), the simd128 one elsewhere.
+ * Node and workerd get the simd128 edge build. The first model load
+ * instantiates the build; settings are fixed from then on.
+ */
+export const wasm: {
+  /**
+   * Use the relaxed-SIMD build where supported; default: whether it is
+   * supported. Its multiply-adds are fused or not depending on the CPU, so
+   * results may differ in the last bits between machines: set `false`
+   * before the first load for the same bits on every machine. Setting it to
+   * another value after the first load throws (`invalid_options`).
+   */
+  relaxedSimd: boolean;
+  /** Whether this entry point has a relaxed-SIMD build and the engine can run it. */
+  readonly relaxedSimdSupported: boolean;
+  /** The build instantiated; `null` until the first load. */
+  readonly build: WasmBuild | null;
+};
+
 /** A model ready to classify images and answer TF Serving requests. */
 export class Classifier {
   private constructor();

@@ -2,7 +2,7 @@
 // and onnxruntime-web's wasm backend on the same photo, interleaved run for
 // run, after warm-up. Parameters come from the query string; the result is
 // left on window.benchResult for the driver.
-import { Classifier } from '/pkg/src/web.js';
+import { Classifier, wasm } from '/pkg/src/web.js';
 import { median, publish } from './common.js';
 import * as ort from '/ort/ort.wasm.min.mjs';
 
@@ -10,6 +10,8 @@ const q = new URLSearchParams(location.search);
 const runs = Number(q.get('runs') ?? 30);
 const warmup = Number(q.get('warmup') ?? 5);
 const threads = Number(q.get('threads') ?? 1);
+// Which of the package's wasm builds: relaxed-simd (the default here) or simd128.
+wasm.relaxedSimd = (q.get('build') ?? 'relaxed-simd') === 'relaxed-simd';
 
 async function main() {
   const photo = new Uint8Array(await (await fetch('/samples/chelsea_orig.png')).arrayBuffer());
@@ -60,6 +62,7 @@ async function main() {
     }
   }
   return {
+    build: wasm.build,
     threads,
     crossOriginIsolated,
     runs,

@@ -212,6 +212,49 @@ function parseTfJson(body) {
   }
 }
 
+/**
+ * The `wasm` settings object an entry point exports: whether to use the
+ * relaxed-SIMD build where there is one, fixed once the first model loads,
+ * and which build was instantiated. `supported`: this entry point ships a
+ * relaxed-SIMD build and the engine validates relaxed-SIMD code. `start(relaxed)`
+ * instantiates one build.
+ */
+export function wasmLoader({ supported, start }) {
+  let relaxedSimd = supported;
+  let build = null;
+  let started;
+  const settings = {
+    get relaxedSimd() {
+      return relaxedSimd;
+    },
+    set relaxedSimd(v) {
+      if (typeof v !== 'boolean') throw invalid(`wasm.relaxedSimd: expected a boolean, got ${describe(v)}`);
+      if (started && v !== relaxedSimd) {
+        throw fail('invalid_options', 'FAILED_PRECONDITION', `wasm.relaxedSimd: the ${build ?? 'wasm'} build was already chosen when the first model loaded; set it before that`);
+      }
+      relaxedSimd = v;
+    },
+    get relaxedSimdSupported() {
+      return supported;
+    },
+    get build() {
+      return build;
+    },
+  };
+  // A failed start (the wasm file did not download, say) is not kept: the
+  // next load tries again.
+  const ready = () =>
+    (started ??= (async () => {
+      const relaxed = relaxedSimd && supported;
+      await start(relaxed);
+      build = relaxed ? 'relaxed-simd' : 'simd128';
+    })().catch((e) => {
+      started = undefined;
+      throw e;
+    }));
+  return { wasm: settings, ready };
+}
+
 /** The API over one set of wasm exports. */
 export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
   const token = Symbol('edgeserve');

@@ -1,15 +1,17 @@
 // Node: the wasm is read from the package directory and compiled on first
-// use. The edge build (CPU only): Node has no WebGPU.
+// use. The edge build (CPU only, simd128 only): Node has no WebGPU, and
+// Node 20 validates no relaxed SIMD without a V8 flag.
 import { readFile } from 'node:fs/promises';
 import { initSync, RawClassifier, RawEndpoint, plan } from '../dist/edge/edgeserve.js';
-import { makeApi } from './api.js';
+import { makeApi, wasmLoader } from './api.js';
 
-let started;
-const ready = () =>
-  (started ??= readFile(new URL('../dist/edge/edgeserve_bg.wasm', import.meta.url))
-    .then((bytes) => WebAssembly.compile(bytes))
-    .then((module) => {
-      initSync({ module });
-    }));
+const loader = wasmLoader({
+  supported: false,
+  start: async () => {
+    const bytes = await readFile(new URL('../dist/edge/edgeserve_bg.wasm', import.meta.url));
+    initSync({ module: await WebAssembly.compile(bytes) });
+  },
+});
 
-export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready, RawClassifier, RawEndpoint, plan });
+export const { wasm } = loader;
+export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, RawClassifier, RawEndpoint, plan });

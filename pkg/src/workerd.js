@@ -1,11 +1,15 @@
 // Workers (workerd): the wasm arrives as a compiled WebAssembly.Module
 // imported with the script; compiling from bytes or fetching it is not
 // allowed there. The edge build: CPU only, without burn/wgpu (Workers have
-// no WebGPU), so smaller.
+// no WebGPU), so smaller, and simd128 only (one module in the upload).
 import module from '../dist/edge/edgeserve_bg.wasm';
 import { initSync, RawClassifier, RawEndpoint, plan } from '../dist/edge/edgeserve.js';
-import { makeApi } from './api.js';
+import { makeApi, wasmLoader } from './api.js';
 
-initSync({ module });
+const loader = wasmLoader({ supported: false, start: async () => initSync({ module }) });
+// Instantiated with the script, so the first request does not pay for it; a
+// failure is the first load's error.
+loader.ready().catch(() => {});
 
-export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: async () => {}, RawClassifier, RawEndpoint, plan });
+export const { wasm } = loader;
+export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, RawClassifier, RawEndpoint, plan });

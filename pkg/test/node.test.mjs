@@ -6,10 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Classifier, EdgeserveError, Endpoint } from 'edgeserve';
+import { Classifier, EdgeserveError, Endpoint, wasm } from 'edgeserve';
 import { serveModels, serveStatic, startServer } from '../../tests/js/support.mjs';
 import { readModule } from '../../tests/js/wasm-module.mjs';
 
@@ -304,14 +305,46 @@ test('Node and Workers get the edge build: CPU only, no WebGPU code, smaller', (
 // calls them itself; the package calls exports all the time, and re-running
 // them cost 20-23 ms a classify. src/ctors.rs in the bindings runs them once.
 test('no export of either build re-runs the static constructors', () => {
-  for (const build of ['edgeserve_bg.wasm', 'edge/edgeserve_bg.wasm']) {
+  for (const build of ['edgeserve_bg.wasm', 'edgeserve_relaxed_bg.wasm', 'edge/edgeserve_bg.wasm']) {
     const module = readModule(readFileSync(path.join(root, 'pkg/dist', build)));
     assert.ok(module.names.size > 0, `${build} has no name section (the test builds keep it)`);
     const ctors = [...module.names].filter(([, name]) => name === '__wasm_call_ctors').map(([index]) => index);
-    if (build === 'edgeserve_bg.wasm') assert.equal(ctors.length, 1, 'the full build has static constructors (cubecl registers its IR with inventory)');
+    if (!build.startsWith('edge/')) assert.equal(ctors.length, 1, 'the full build has static constructors (cubecl registers its IR with inventory)');
     const wrapped = module.exports.filter((e) => ctors.includes(module.firstCallOf(e.index))).map((e) => e.name);
     assert.deepEqual(wrapped, [], `${build}: exports that begin by running the constructors`);
   }
+});
+
+test('Node gets the simd128 build; the wasm settings are checked and fixed after the first load', () => {
+  assert.equal(wasm.relaxedSimdSupported, false);
+  assert.equal(wasm.relaxedSimd, false);
+  assert.equal(wasm.build, 'simd128');
+  const refused = (value, text) =>
+    assert.throws(
+      () => {
+        wasm.relaxedSimd = value;
+      },
+      (e) => e instanceof EdgeserveError && e.code === 'invalid_options' && text.test(e.message),
+    );
+  refused('yes', /wasm.relaxedSimd: expected a boolean, got a string/);
+  refused(true, /the simd128 build was already chosen when the first model loaded/);
+  wasm.relaxedSimd = false;
+  assert.equal(wasm.build, 'simd128');
+});
+
+// Node 20's V8 validates relaxed SIMD only behind a flag, which tells the
+// builds apart: the relaxed one must hold relaxed-SIMD code (or the flag
+// that makes it did not reach the compiler), the others none.
+test('the relaxed-SIMD build holds relaxed-SIMD code; the simd128 builds hold none', () => {
+  const validates = (build, flag) => {
+    const file = path.join(root, 'pkg/dist', build);
+    const r = spawnSync(process.execPath, [flag, '-e', `process.exit(WebAssembly.validate(require('fs').readFileSync(${JSON.stringify(file)})) ? 0 : 3)`], { encoding: 'utf8' });
+    assert.ok(r.status === 0 || r.status === 3, `node ${flag}: ${r.stderr}`);
+    return r.status === 0;
+  };
+  assert.equal(validates('edgeserve_relaxed_bg.wasm', '--no-experimental-wasm-relaxed-simd'), false);
+  assert.equal(validates('edgeserve_relaxed_bg.wasm', '--experimental-wasm-relaxed-simd'), true);
+  for (const build of ['edgeserve_bg.wasm', 'edge/edgeserve_bg.wasm']) assert.equal(validates(build, '--no-experimental-wasm-relaxed-simd'), true, build);
 });
 
 test('Endpoint answers TF Serving requests over models loaded here, and checks its options', async () => {

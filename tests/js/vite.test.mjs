@@ -2,13 +2,14 @@
 // imports `edgeserve` from node_modules, as any app would), the built page
 // is served from 127.0.0.1 and opened in Debian's Chromium, and a photo is
 // chosen through the file input; it is classified by `auto` and again on
-// the browser's WebGPU (SwiftShader here).
+// the browser's WebGPU (SwiftShader here), and on the CPU by each of the
+// package's two wasm builds (relaxed SIMD and simd128).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { build } from 'vite';
 import { chromium } from 'playwright-core';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,21 +30,45 @@ test('a Vite app that imports edgeserve classifies a chosen photo in Chromium', 
     await build({ configFile: path.join(here, 'vite-app/vite.config.js') });
     const assets = readFileSync(path.join(out, 'index.html'), 'utf8');
     assert.match(assets, /assets\/index-[\w-]+\.js/);
+    // Both wasm builds shipped: the page picks one when the first model loads.
+    const files = readdirSync(path.join(out, 'assets'));
+    assert.ok(files.some((f) => /^edgeserve_bg-[\w-]+\.wasm$/.test(f)), files.join(', '));
+    assert.ok(files.some((f) => /^edgeserve_relaxed_bg-[\w-]+\.wasm$/.test(f)), files.join(', '));
     server = await serveStatic(out);
     context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
-    const page = await context.newPage();
     const problems = [];
-    page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
-    page.on('pageerror', (e) => problems.push(e.message));
-    await page.goto(`${server.url}/`);
-    await page.waitForSelector('#result[data-state="ready"]', { timeout: 120_000 });
-    await page.setInputFiles('#file', path.join(root, 'www/samples/coffee_orig.png'));
-    await page.waitForSelector('#result[data-state="done"], #result[data-state="error"]', { timeout: 120_000 });
-    const text = await page.textContent('#result');
-    const state = await page.getAttribute('#result', 'data-state');
-    assert.equal(state, 'done', text);
-    const got = JSON.parse(text);
+    // Opens the built page (with `query`), chooses the photo, and gives what it showed.
+    const run = async (query) => {
+      const page = await context.newPage();
+      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      page.on('pageerror', (e) => problems.push(e.message));
+      await page.goto(`${server.url}/${query}`);
+      await page.waitForSelector('#result[data-state="ready"]', { timeout: 120_000 });
+      await page.setInputFiles('#file', path.join(root, 'www/samples/coffee_orig.png'));
+      await page.waitForSelector('#result[data-state="done"], #result[data-state="error"]', { timeout: 120_000 });
+      const text = await page.textContent('#result');
+      const state = await page.getAttribute('#result', 'data-state');
+      await page.close();
+      assert.equal(state, 'done', text);
+      return JSON.parse(text);
+    };
+    const got = await run('');
     const want = reference.coffee.top5;
+    // Chromium runs relaxed SIMD, so the page instantiated that build.
+    assert.equal(got.relaxedSimdSupported, true);
+    assert.equal(got.wasmBuild, 'relaxed-simd');
+    // Both builds on the CPU: the reference top-5, and scores that differ
+    // only by fused vs separate rounding.
+    const relaxed = await run('?cpu');
+    const plain = await run('?cpu&simd128');
+    assert.equal(relaxed.wasmBuild, 'relaxed-simd');
+    assert.equal(plain.wasmBuild, 'simd128');
+    for (const r of [relaxed, plain]) {
+      assert.equal(r.fromFile.report.backend, 'cpu');
+      assert.deepEqual(r.fromFile.classes.map((c) => c.index), want.map((c) => c.index));
+      for (let i = 0; i < 5; i++) assert.ok(Math.abs(r.fromFile.classes[i].score - want[i].prob) < 1e-3);
+    }
+    for (let i = 0; i < 5; i++) assert.ok(Math.abs(relaxed.fromFile.classes[i].score - plain.fromFile.classes[i].score) < 1e-4);
     assert.deepEqual(got.fromFile.classes.map((c) => c.index), want.map((c) => c.index));
     for (let i = 0; i < 5; i++) assert.ok(Math.abs(got.fromFile.classes[i].score - want[i].prob) < 1e-3);
     // auto timed both local backends in this browser and kept the faster.

@@ -86,13 +86,18 @@ impl Lanes8 for pulp::x86::V3 {
     }
 }
 
+// Straight to `core::arch` rather than through pulp's `Simd` methods, for
+// two instructions pulp does not pick: `f32x4.relaxed_madd` (one fused
+// multiply-add where the engine has FMA) in the relaxed-SIMD build, and the
+// pseudo-min/max `f32x4.pmin`/`pmax`, one `minps`/`maxps` each on x86, where
+// the IEEE `f32x4.min`/`max` pulp uses cost V8 a NaN-fixing sequence.
 #[cfg(target_arch = "wasm32")]
 impl Lanes8 for pulp::wasm::Simd128 {
-    type B = [pulp::f32x4; 2];
+    type B = [core::arch::wasm32::v128; 2];
 
     #[inline(always)]
     fn splat(self, v: f32) -> Self::B {
-        let v = pulp::Simd::splat_f32s(self, v);
+        let v = core::arch::wasm32::f32x4_splat(v);
         [v, v]
     }
 
@@ -108,16 +113,22 @@ impl Lanes8 for pulp::wasm::Simd128 {
 
     #[inline(always)]
     fn mul_add(self, a: Self::B, b: Self::B, c: Self::B) -> Self::B {
-        [
-            pulp::Simd::mul_add_e_f32s(self, a[0], b[0], c[0]),
-            pulp::Simd::mul_add_e_f32s(self, a[1], b[1], c[1]),
-        ]
+        #[cfg(target_feature = "relaxed-simd")]
+        let madd = |a, b, c| core::arch::wasm32::f32x4_relaxed_madd(a, b, c);
+        #[cfg(not(target_feature = "relaxed-simd"))]
+        let madd = |a, b, c| core::arch::wasm32::f32x4_add(core::arch::wasm32::f32x4_mul(a, b), c);
+        [madd(a[0], b[0], c[0]), madd(a[1], b[1], c[1])]
     }
 
     #[inline(always)]
     fn clamp(self, v: Self::B, lo: Self::B, hi: Self::B) -> Self::B {
-        let c = |v, lo, hi| pulp::Simd::min_f32s(self, pulp::Simd::max_f32s(self, v, lo), hi);
-        [c(v[0], lo[0], hi[0]), c(v[1], lo[1], hi[1])]
+        // pmax(v, lo) is `v < lo ? lo : v` and pmin(x, hi) `hi < x ? hi : x`:
+        // a NaN comes through as NaN, as with min/max.
+        use core::arch::wasm32::{f32x4_pmax, f32x4_pmin};
+        [
+            f32x4_pmin(f32x4_pmax(v[0], lo[0]), hi[0]),
+            f32x4_pmin(f32x4_pmax(v[1], lo[1]), hi[1]),
+        ]
     }
 }
 

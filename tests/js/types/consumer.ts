@@ -25,7 +25,9 @@ import {
   type Report,
   type TensorInfo,
   type TensorValue,
+  type WasmBuild,
   type Why,
+  wasm,
 } from 'edgeserve';
 
 const manifest: ModelManifest = {
@@ -117,6 +119,15 @@ async function main(signal: AbortSignal): Promise<void> {
   await Endpoint.create({ cors: true });
   // @ts-expect-error: the version is a number
   await Endpoint.create({ models: [{ ...model, version: '2' }] });
+
+  // The CPU backend's wasm build: chosen before the first load.
+  wasm.relaxedSimd = wasm.relaxedSimdSupported && true;
+  const build: WasmBuild | null = wasm.build;
+  // @ts-expect-error: a build is one of two names
+  const other: WasmBuild = 'simd256';
+  // @ts-expect-error: which build ran is read, not set
+  wasm.build = 'simd128';
+  console.log(build, other);
 }
 
 void main(new AbortController().signal);

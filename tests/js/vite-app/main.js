@@ -1,4 +1,11 @@
-import { Classifier, EdgeserveError } from 'edgeserve';
+import { Classifier, EdgeserveError, wasm } from 'edgeserve';
+
+// For comparing the two wasm builds: `?cpu` classifies the photo on the CPU
+// only and stops there; `?simd128` asks for the simd128 build instead of
+// the relaxed-SIMD one.
+const params = new URLSearchParams(location.search);
+const cpuOnly = params.has('cpu');
+if (params.has('simd128')) wasm.relaxedSimd = false;
 
 const result = document.getElementById('result');
 const show = (state, value) => {
@@ -10,6 +17,7 @@ const progress = [];
 const ready = Classifier.load({
   model: new URL('/efficientnet-lite0/efficientnet-lite0.onnx', location.href),
   onProgress: (p) => progress.push(p.loaded),
+  ...(cpuOnly ? { backend: 'wasm' } : {}),
 });
 ready.then(
   () => show('ready', `ready (${progress.length} progress events)`),
@@ -21,6 +29,8 @@ document.getElementById('file').addEventListener('change', async (event) => {
   try {
     const classifier = await ready;
     const fromFile = await classifier.classify(file, { topK: 5 });
+    const build = { wasmBuild: wasm.build, relaxedSimdSupported: wasm.relaxedSimdSupported };
+    if (cpuOnly) return show('done', { fromFile, ...build });
     const img = document.getElementById('preview');
     img.src = URL.createObjectURL(file);
     await img.decode();
@@ -48,7 +58,7 @@ document.getElementById('file').addEventListener('change', async (event) => {
     const gpu = await Classifier.load({ model: new URL('/efficientnet-lite0/efficientnet-lite0.onnx', location.href), backend: 'webgpu' });
     const onGpu = await gpu.classify(file, { topK: 5 });
     gpu.dispose();
-    show('done', { fromFile, fromImage, drawables, error, onGpu, progressEvents: progress.length });
+    show('done', { fromFile, fromImage, drawables, error, onGpu, progressEvents: progress.length, ...build });
   } catch (e) {
     show('error', `${e.code}: ${e.message}`);
   }
