@@ -18,7 +18,10 @@ const PRECACHE = [
   '/pkg/src/web.js',
   '/pkg/src/api.js',
   '/pkg/dist/edgeserve.js',
+  // Both builds of the engine: which one the page instantiates depends on
+  // whether the browser has relaxed SIMD (pkg/src/web.js).
   '/pkg/dist/edgeserve_bg.wasm',
+  '/pkg/dist/edgeserve_relaxed_bg.wasm',
   `${LITE0}manifest.json`,
   `${LITE0}imagenet_labels.txt`,
   '/models/efficientnet-lite2/manifest.json',
