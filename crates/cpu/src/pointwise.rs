@@ -7,9 +7,10 @@
 //! (about 320 M of Lite0's 390 M multiply-adds) and tract 0.23.9 spent
 //! 13.1 ms on them, more than onnxruntime's 11 ms for the whole model
 //! (`benches/README.md`); this kernel takes about 12 ms. It
-//! keeps a 6-row × 2-vector block of outputs in registers while it walks
-//! the input channels, with weights packed once at load so that each step
-//! reads them contiguously, and runs with the widest SIMD the CPU has
+//! keeps a 6-row × 2-vector block of outputs in registers (5 × 1 in wasm,
+//! see `Run::one_block`) while it walks the input channels, with weights
+//! packed once at load so that each step reads them contiguously, and runs
+//! with the widest SIMD the CPU has
 //! (`pulp`: AVX-512 or AVX2+FMA, chosen at run time). The NCHW form
 //! natively only: in wasm tract's own kernels measured as fast (see
 //! `lib.rs`). The blocked form, natively and in wasm, is below
@@ -306,8 +307,13 @@ impl BlockOp for BlockedProduct<'_> {
     }
 }
 
-/// Pixels computed together in the blocked product.
+/// Pixels computed together in the blocked product: 6 × 2 blocks of
+/// accumulators natively (12 of AVX2's 16 registers), 5 × 1 in wasm (10 of
+/// the 15 that V8 allocates on x86-64, see [`Run::one_block`]).
+#[cfg(not(target_arch = "wasm32"))]
 const PIXELS: usize = 6;
+#[cfg(target_arch = "wasm32")]
+const PIXELS: usize = 5;
 
 /// [`PIXELS`] pixels from `p0` of every input channel.
 struct Run<'a, L: Lanes8> {
@@ -323,6 +329,29 @@ struct Run<'a, L: Lanes8> {
 /// The weights of one output block for one block of input channels: a row
 /// of eight output channels per input channel.
 type WeightBlock = [[f32; BLOCK]; BLOCK];
+
+/// `Run::one_block` with one named accumulator `$a` per pixel `$x`
+/// (`PIXELS` of them); `$lanes` is the trip count of the loop over a
+/// block's eight input channels.
+macro_rules! one_block {
+    ($(#[$m:meta])* lanes: $lanes:expr; $($a:ident $x:ident),+) => {
+        $(#[$m])*
+        #[inline(always)]
+        fn one_block(&self, w0: &[WeightBlock], b0: L::B, out: &mut [[f32; BLOCK]]) {
+            let simd = self.simd;
+            $(let mut $a = b0;)+
+            let lanes = $lanes;
+            for (ib, v0) in w0.iter().enumerate().take(self.kb) {
+                let [$($x),+] = self.pixels(ib);
+                for ii in 0..lanes {
+                    let u0 = simd.load(&v0[ii]);
+                    $($a = simd.mul_add(simd.splat($x[ii]), u0, $a);)+
+                }
+            }
+            self.store(out, self.p0, [$($a),+]);
+        }
+    };
+}
 
 impl<L: Lanes8> Run<'_, L> {
     /// The pixels of input block `ib`.
@@ -350,6 +379,7 @@ impl<L: Lanes8> Run<'_, L> {
 
     /// Two blocks of eight output channels: twelve accumulators, named
     /// rather than an array, which the compiler kept on the stack.
+    #[cfg(not(target_arch = "wasm32"))]
     #[inline(always)]
     fn two_blocks(&self, w0: &[WeightBlock], w1: &[WeightBlock], bias: [L::B; 2], out: &mut [[f32; BLOCK]]) {
         let simd = self.simd;
@@ -386,25 +416,40 @@ impl<L: Lanes8> Run<'_, L> {
         self.store(out, self.p + self.p0, [a01, a11, a21, a31, a41, a51]);
     }
 
-    /// One block of eight output channels (the last of an odd count).
+    one_block!(
+        /// One block of eight output channels (the last of an odd count).
+        #[cfg(not(target_arch = "wasm32"))]
+        lanes: BLOCK;
+        a0 x0, a1 x1, a2 x2, a3 x3, a4 x4, a5 x5
+    );
+
+    /// Two blocks, one after the other: in wasm there are not registers
+    /// enough for both (see `one_block`).
+    #[cfg(target_arch = "wasm32")]
     #[inline(always)]
-    fn one_block(&self, w0: &[WeightBlock], b0: L::B, out: &mut [[f32; BLOCK]]) {
-        let simd = self.simd;
-        let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5) = (b0, b0, b0, b0, b0, b0);
-        for (ib, v0) in w0.iter().enumerate().take(self.kb) {
-            let [x0, x1, x2, x3, x4, x5] = self.pixels(ib);
-            for ii in 0..BLOCK {
-                let u0 = simd.load(&v0[ii]);
-                a0 = simd.mul_add(simd.splat(x0[ii]), u0, a0);
-                a1 = simd.mul_add(simd.splat(x1[ii]), u0, a1);
-                a2 = simd.mul_add(simd.splat(x2[ii]), u0, a2);
-                a3 = simd.mul_add(simd.splat(x3[ii]), u0, a3);
-                a4 = simd.mul_add(simd.splat(x4[ii]), u0, a4);
-                a5 = simd.mul_add(simd.splat(x5[ii]), u0, a5);
-            }
-        }
-        self.store(out, self.p0, [a0, a1, a2, a3, a4, a5]);
+    fn two_blocks(&self, w0: &[WeightBlock], w1: &[WeightBlock], bias: [L::B; 2], out: &mut [[f32; BLOCK]]) {
+        let (first, second) = out.split_at_mut(self.p.min(out.len()));
+        self.one_block(w0, bias[0], first);
+        self.one_block(w1, bias[1], second);
     }
+
+    one_block!(
+        /// One block of eight output channels for five pixels, the wasm
+        /// shape. V8 gives SIMD values 15 registers on x86-64, and executes
+        /// the wasm in the order LLVM wrote it. With a constant trip count
+        /// LLVM unrolls the loop over the block's eight input channels and
+        /// hoists every load ahead of the multiply-adds: the 6 × 2-block
+        /// kernel then kept most accumulators on the stack (load, fma,
+        /// store for each), and even 4 × 1 spilled its sixteen weight
+        /// vectors. An opaque trip count keeps the loop rolled, so a step
+        /// holds 10 accumulators, 2 weight vectors and its broadcasts.
+        /// Measured in Chromium, Lite0 relaxed SIMD (`benches/README.md`):
+        /// 25.3 ms, against 30.5-31.1 for the native shape, 28.6 for 4 × 1
+        /// unrolled, 26.0 for 4 × 1 rolled and 26.2 for 6 × 1 rolled.
+        #[cfg(target_arch = "wasm32")]
+        lanes: core::hint::black_box(BLOCK).min(BLOCK);
+        a0 x0, a1 x1, a2 x2, a3 x3, a4 x4
+    );
 }
 
 /// Output rows `row..row + out.len() / p` of one image.

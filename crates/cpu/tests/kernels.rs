@@ -3,6 +3,9 @@
 //! here, run with edgeserve's kernels in NCHW (`ConvLayout::AsModel`) and
 //! in blocks of eight channels (`ConvLayout::Blocked`, the default), and
 //! compared with `ConvLayout::ChannelsLast` (every convolution on tract).
+//! Natively and, built for wasm32, under Node (`./x test` runs the simd128
+//! and the relaxed-SIMD builds), where the blocked kernels take their wasm
+//! shapes and the NCHW form is tract's.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -15,6 +18,8 @@ use tract_onnx::pb::{
     TypeProto, ValueInfoProto, attribute_proto::AttributeType, tensor_proto, tensor_shape_proto::Dimension,
     tensor_shape_proto::dimension, type_proto,
 };
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
 
 /// One convolution to check: depthwise, or one group when `out_channels`
 /// is set (pointwise when 1×1, dense otherwise).
@@ -154,21 +159,33 @@ fn model(c: &Case) -> Vec<u8> {
     .encode_to_vec()
 }
 
+/// Pixels of one run of the blocked 1×1 kernel (`pointwise::PIXELS`).
+const POINTWISE_RUN: usize = if cfg!(target_arch = "wasm32") { 5 } else { 6 };
+
+/// Whether `ConvLayout::AsModel` runs edgeserve's NCHW kernels (natively)
+/// or leaves every convolution to tract (wasm; `Blocked` puts them in for
+/// what the blocked kernels do not take, in wasm too).
+const NCHW_KERNELS: bool = cfg!(not(target_arch = "wasm32"));
+
 /// Whether `c` runs on the blocked kernels (`ConvLayout::Blocked`): whole
 /// blocks of eight channels, runs of pixels that fit the output, and a CPU
-/// with AVX2 and FMA.
+/// with AVX2 and FMA, or wasm SIMD (every wasm build has it).
 fn blocked_applies(c: &Case) -> bool {
     let (out_h, out_w) = out_size(c);
     #[cfg(target_arch = "x86_64")]
     let cpu = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "wasm32")]
+    let cpu = true;
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "wasm32")))]
     let cpu = false;
     match c.out_channels {
         // Dense: few input channels, strides of 1 or 2, rows of 8.
         Some(o) if c.kernel != (1, 1) => {
             cpu && c.channels <= 4 && o.is_multiple_of(8) && out_w >= 8 && c.stride.1 <= 2
         }
-        Some(o) => cpu && c.channels.is_multiple_of(8) && o.is_multiple_of(8) && out_h * out_w >= 6,
+        Some(o) => {
+            cpu && c.channels.is_multiple_of(8) && o.is_multiple_of(8) && out_h * out_w >= POINTWISE_RUN
+        }
         None => cpu && c.channels.is_multiple_of(8) && out_w >= 4 && c.kernel.1 <= 16,
     }
 }
@@ -233,7 +250,11 @@ fn check_model(c: Case, bytes: &[u8]) {
         // dense kernel, which reads NCHW) and back.
         let blocked = blocked && layout == ConvLayout::Blocked;
         let ran = |name: &str| ops.iter().any(|o| o == name);
-        assert_eq!(ran(kernel), !dense || blocked, "{c:?} {layout:?} ran {ops:?}");
+        assert_eq!(
+            ran(kernel),
+            (!dense && (NCHW_KERNELS || layout == ConvLayout::Blocked)) || blocked,
+            "{c:?} {layout:?} ran {ops:?}"
+        );
         assert_eq!(
             ran("EdgeserveFromBlocked"),
             blocked,
@@ -452,7 +473,7 @@ fn blocked_depthwise_runs_of_eight_and_four_pixels_with_overlap() {
 #[test]
 fn blocked_pointwise_odd_block_counts_and_partial_pixel_runs() {
     // 24 outputs: a pair of blocks and a single one; 99 pixels: runs of 6
-    // and one overlapping the run before.
+    // (5 in wasm) and one overlapping the run before.
     check(Case {
         channels: 16,
         out_channels: Some(24),
@@ -466,14 +487,17 @@ fn blocked_pointwise_odd_block_counts_and_partial_pixel_runs() {
         clip: None,
         ..POINTWISE
     });
-    // 5 pixels: fewer than a run, so NCHW.
-    check(Case {
-        channels: 8,
-        out_channels: Some(16),
-        h: 1,
-        w: 5,
-        ..POINTWISE
-    });
+    // 5 pixels: fewer than a run natively, so NCHW there; one whole run
+    // in wasm. 4 pixels: fewer than either.
+    for w in [5, 4] {
+        check(Case {
+            channels: 8,
+            out_channels: Some(16),
+            h: 1,
+            w,
+            ..POINTWISE
+        });
+    }
     // Enough input channels for several pixel tiles.
     check(Case {
         channels: 1152,
