@@ -242,12 +242,17 @@ export function wasmLoader({ supported, start }) {
     },
   };
   // A failed start (the wasm file did not download, say) is not kept: the
-  // next load tries again.
+  // next load tries again, and until one starts the choice stays open.
   const ready = () =>
     (started ??= (async () => {
       const relaxed = relaxedSimd && supported;
-      await start(relaxed);
-      build = relaxed ? 'relaxed-simd' : 'simd128';
+      const which = relaxed ? 'relaxed-simd' : 'simd128';
+      try {
+        await start(relaxed);
+      } catch (e) {
+        throw fail('fetch_failed', 'UNAVAILABLE', `the ${which} wasm build did not start (the next load tries again): ${reason(e)}`, e);
+      }
+      build = which;
     })().catch((e) => {
       started = undefined;
       throw e;

@@ -3,7 +3,8 @@
 // is served from 127.0.0.1 and opened in Debian's Chromium, and a photo is
 // chosen through the file input; it is classified by `auto` and again on
 // the browser's WebGPU (SwiftShader here), and on the CPU by each of the
-// package's two wasm builds (relaxed SIMD and simd128).
+// package's two wasm builds (relaxed SIMD and simd128), and again after the
+// first download of the wasm failed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,10 +38,16 @@ test('a Vite app that imports edgeserve classifies a chosen photo in Chromium', 
     server = await serveStatic(out);
     context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
     const problems = [];
-    // Opens the built page (with `query`), chooses the photo, and gives what it showed.
-    const run = async (query) => {
+    // Opens the built page (with `query`), chooses the photo, and gives
+    // what it showed. `failWasmOnce`: the first request for the relaxed
+    // build's .wasm fails as a network error would.
+    const run = async (query, { failWasmOnce = false } = {}) => {
       const page = await context.newPage();
-      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      let wasmRequests = 0;
+      if (failWasmOnce) {
+        await page.route(/\/edgeserve_relaxed_bg-[\w-]+\.wasm$/, (route) => (wasmRequests++ === 0 ? route.abort('failed') : route.continue()));
+      }
+      page.on('console', (m) => m.type() === 'error' && !(failWasmOnce && /net::ERR_FAILED/.test(m.text())) && problems.push(m.text()));
       page.on('pageerror', (e) => problems.push(e.message));
       await page.goto(`${server.url}/${query}`);
       await page.waitForSelector('#result[data-state="ready"]', { timeout: 120_000 });
@@ -50,6 +57,8 @@ test('a Vite app that imports edgeserve classifies a chosen photo in Chromium', 
       const state = await page.getAttribute('#result', 'data-state');
       await page.close();
       assert.equal(state, 'done', text);
+      // The failed request and the one that worked.
+      if (failWasmOnce) assert.equal(wasmRequests, 2);
       return JSON.parse(text);
     };
     const got = await run('');
@@ -69,6 +78,13 @@ test('a Vite app that imports edgeserve classifies a chosen photo in Chromium', 
       for (let i = 0; i < 5; i++) assert.ok(Math.abs(r.fromFile.classes[i].score - want[i].prob) < 1e-3);
     }
     for (let i = 0; i < 5; i++) assert.ok(Math.abs(relaxed.fromFile.classes[i].score - plain.fromFile.classes[i].score) < 1e-4);
+    // A wasm download that fails: a typed error, no build chosen, and the
+    // next load fetches it again and classifies.
+    const retried = await run('?cpu&retry', { failWasmOnce: true });
+    assert.deepEqual(retried.firstLoad, { isEdgeserveError: true, code: 'fetch_failed', status: 'UNAVAILABLE', build: null, message: retried.firstLoad.message });
+    assert.match(retried.firstLoad.message, /relaxed-simd wasm build did not start/);
+    assert.equal(retried.wasmBuild, 'relaxed-simd');
+    assert.deepEqual(retried.fromFile.classes.map((c) => c.index), want.map((c) => c.index));
     assert.deepEqual(got.fromFile.classes.map((c) => c.index), want.map((c) => c.index));
     for (let i = 0; i < 5; i++) assert.ok(Math.abs(got.fromFile.classes[i].score - want[i].prob) < 1e-3);
     // auto timed both local backends in this browser and kept the faster.

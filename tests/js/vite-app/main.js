@@ -2,7 +2,8 @@ import { Classifier, EdgeserveError, wasm } from 'edgeserve';
 
 // For comparing the two wasm builds: `?cpu` classifies the photo on the CPU
 // only and stops there; `?simd128` asks for the simd128 build instead of
-// the relaxed-SIMD one.
+// the relaxed-SIMD one. `?retry`: the test makes the first wasm download
+// fail, and the page loads again after that first load's error.
 const params = new URLSearchParams(location.search);
 const cpuOnly = params.has('cpu');
 if (params.has('simd128')) wasm.relaxedSimd = false;
@@ -14,11 +15,22 @@ const show = (state, value) => {
 };
 
 const progress = [];
-const ready = Classifier.load({
-  model: new URL('/efficientnet-lite0/efficientnet-lite0.onnx', location.href),
-  onProgress: (p) => progress.push(p.loaded),
-  ...(cpuOnly ? { backend: 'wasm' } : {}),
-});
+const load = () =>
+  Classifier.load({
+    model: new URL('/efficientnet-lite0/efficientnet-lite0.onnx', location.href),
+    onProgress: (p) => progress.push(p.loaded),
+    ...(cpuOnly ? { backend: 'wasm' } : {}),
+  });
+let firstLoad;
+const ready = !params.has('retry')
+  ? load()
+  : load().then(
+      () => Promise.reject(new Error('the first load started the wasm, though its download was made to fail')),
+      (e) => {
+        firstLoad = { isEdgeserveError: e instanceof EdgeserveError, code: e.code, status: e.status, message: e.message, build: wasm.build };
+        return load();
+      },
+    );
 ready.then(
   () => show('ready', `ready (${progress.length} progress events)`),
   (e) => show('error', `${e.code}: ${e.message}`),
@@ -30,7 +42,7 @@ document.getElementById('file').addEventListener('change', async (event) => {
     const classifier = await ready;
     const fromFile = await classifier.classify(file, { topK: 5 });
     const build = { wasmBuild: wasm.build, relaxedSimdSupported: wasm.relaxedSimdSupported };
-    if (cpuOnly) return show('done', { fromFile, ...build });
+    if (cpuOnly) return show('done', { fromFile, firstLoad, ...build });
     const img = document.getElementById('preview');
     img.src = URL.createObjectURL(file);
     await img.decode();
