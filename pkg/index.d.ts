@@ -223,7 +223,9 @@ export type WasmBuild = 'relaxed-simd' | 'simd128';
  * same code and, by default, instantiates the relaxed-SIMD one where the
  * engine validates relaxed SIMD (Chromium 114+), the simd128 one elsewhere.
  * Node and workerd get the simd128 edge build. The first model load
- * instantiates the build; settings are fixed from then on.
+ * instantiates the build; settings are fixed from then on. A build that
+ * does not start (its `.wasm` did not download) rejects that load with
+ * `fetch_failed` and is not remembered: the next load tries again.
  */
 export const wasm: {
   /**
@@ -231,12 +233,12 @@ export const wasm: {
    * supported. Its multiply-adds are fused or not depending on the CPU, so
    * results may differ in the last bits between machines: set `false`
    * before the first load for the same bits on every machine. Setting it to
-   * another value after the first load throws (`invalid_options`).
+   * another value once a load has started a build throws (`invalid_options`).
    */
   relaxedSimd: boolean;
   /** Whether this entry point has a relaxed-SIMD build and the engine can run it. */
   readonly relaxedSimdSupported: boolean;
-  /** The build instantiated; `null` until the first load. */
+  /** The build instantiated; `null` until a load has started one. */
   readonly build: WasmBuild | null;
 };
 
