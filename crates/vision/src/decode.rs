@@ -9,18 +9,88 @@ use std::io::Cursor;
 /// 4 bytes a pixel, so this keeps one image under ~160 MB.
 pub const DEFAULT_MAX_PIXELS: u64 = 40_000_000;
 
+/// Default number of images one request may carry.
+pub const DEFAULT_MAX_IMAGES: usize = 64;
+
+/// Default pixels one request may decode across its images: five images at
+/// the per-image limit. Images are decoded one at a time, so this bounds a
+/// request's decoding time, not its memory.
+pub const DEFAULT_MAX_REQUEST_PIXELS: u64 = 5 * DEFAULT_MAX_PIXELS;
+
 /// Limits for decoding untrusted images.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DecodeOptions {
-    /// Largest width × height accepted.
+    /// Largest width × height of one image.
     pub max_pixels: u64,
+    /// Most images in one request.
+    pub max_images: usize,
+    /// Most pixels one request decodes across its images (see
+    /// [`PixelBudget`]).
+    pub max_request_pixels: u64,
 }
 
 impl Default for DecodeOptions {
     fn default() -> Self {
         DecodeOptions {
             max_pixels: DEFAULT_MAX_PIXELS,
+            max_images: DEFAULT_MAX_IMAGES,
+            max_request_pixels: DEFAULT_MAX_REQUEST_PIXELS,
         }
+    }
+}
+
+impl DecodeOptions {
+    /// Checks a request's image count against [`DecodeOptions::max_images`]
+    /// before anything is decoded.
+    pub fn check_count(&self, images: usize) -> Result<(), VisionError> {
+        if images > self.max_images {
+            return Err(VisionError::TooManyImages {
+                images,
+                limit: self.max_images,
+            });
+        }
+        Ok(())
+    }
+
+    /// A fresh budget of [`DecodeOptions::max_request_pixels`].
+    pub fn budget(&self) -> PixelBudget {
+        PixelBudget {
+            limit: self.max_request_pixels,
+            used: 0,
+        }
+    }
+}
+
+/// The pixels one request may still decode: each image's size is charged
+/// from its header, before its pixels are allocated.
+#[derive(Debug, Clone)]
+pub struct PixelBudget {
+    limit: u64,
+    used: u64,
+}
+
+impl PixelBudget {
+    /// No limit (one image, already bounded by its own limit).
+    pub fn unlimited() -> PixelBudget {
+        PixelBudget {
+            limit: u64::MAX,
+            used: 0,
+        }
+    }
+
+    fn charge(&mut self, width: u32, height: u32) -> Result<(), VisionError> {
+        let pixels = u64::from(width) * u64::from(height);
+        let total = self.used.saturating_add(pixels);
+        if total > self.limit {
+            return Err(VisionError::RequestTooLarge {
+                width,
+                height,
+                used: self.used,
+                limit: self.limit,
+            });
+        }
+        self.used = total;
+        Ok(())
     }
 }
 
@@ -106,6 +176,18 @@ pub fn from_pixels(
     data: &[u8],
     opts: &DecodeOptions,
 ) -> Result<RgbImage, VisionError> {
+    from_pixels_within(width, height, format, data, opts, &mut PixelBudget::unlimited())
+}
+
+/// [`from_pixels`], charged to a request's [`PixelBudget`].
+pub fn from_pixels_within(
+    width: u32,
+    height: u32,
+    format: PixelFormat,
+    data: &[u8],
+    opts: &DecodeOptions,
+    budget: &mut PixelBudget,
+) -> Result<RgbImage, VisionError> {
     check_size(width, height, opts)?;
     let channels: u64 = match format {
         PixelFormat::Rgb8 => 3,
@@ -121,6 +203,7 @@ pub fn from_pixels(
             got: data.len() as u64,
         });
     }
+    budget.charge(width, height)?;
     let pixels = match format {
         PixelFormat::Rgb8 => data.to_vec(),
         PixelFormat::Rgba8 => data.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect(),
@@ -162,6 +245,16 @@ fn format_name(f: ImageFormat) -> String {
 /// upright as its EXIF orientation says, refusing images over the pixel
 /// limit before decoding them.
 pub fn decode(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, VisionError> {
+    decode_within(bytes, opts, &mut PixelBudget::unlimited())
+}
+
+/// [`decode`], charged to a request's [`PixelBudget`] from the header,
+/// before the pixels are allocated.
+pub fn decode_within(
+    bytes: &[u8],
+    opts: &DecodeOptions,
+    budget: &mut PixelBudget,
+) -> Result<RgbImage, VisionError> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| VisionError::Decode {
@@ -194,6 +287,7 @@ pub fn decode(bytes: &[u8], opts: &DecodeOptions) -> Result<RgbImage, VisionErro
     let mut decoder = reader.into_decoder().map_err(broken)?;
     let (width, height) = decoder.dimensions();
     check_size(width, height, opts)?;
+    budget.charge(width, height)?;
     let mut limits = Limits::default();
     // Header sizes are checked above; this bounds what a lying header or a
     // format's extra buffers can make the decoder allocate.

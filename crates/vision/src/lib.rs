@@ -8,7 +8,10 @@ mod postprocess;
 mod preprocess;
 mod resample;
 
-pub use decode::{DEFAULT_MAX_PIXELS, DecodeOptions, PixelFormat, RgbImage, decode, encode_png, from_pixels};
+pub use decode::{
+    DEFAULT_MAX_IMAGES, DEFAULT_MAX_PIXELS, DEFAULT_MAX_REQUEST_PIXELS, DecodeOptions, PixelBudget,
+    PixelFormat, RgbImage, decode, decode_within, encode_png, from_pixels, from_pixels_within,
+};
 pub use postprocess::{Labels, Scored, softmax, top_k};
 pub use preprocess::{ChannelOrder, Crop, Layout, Normalize, Preprocessing, Resize};
 
@@ -55,6 +58,28 @@ pub enum VisionError {
         /// The configured limit.
         limit: u64,
     },
+    /// More images in one request than allowed.
+    #[error("the request has {images} images, over the limit of {limit} a request")]
+    TooManyImages {
+        /// Images in the request.
+        images: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// A request's images together hold more pixels than allowed.
+    #[error(
+        "the request's images hold more than {limit} pixels together: {used} before a {width}x{height} image"
+    )]
+    RequestTooLarge {
+        /// Width of the image that went over.
+        width: u32,
+        /// Height of the image that went over.
+        height: u32,
+        /// Pixels decoded before it.
+        used: u64,
+        /// The configured limit.
+        limit: u64,
+    },
     /// A raw pixel buffer whose length does not match its dimensions.
     #[error("the pixel buffer has {got} bytes but {width}x{height} {format} needs {expected}")]
     BufferSize {
@@ -68,6 +93,18 @@ pub enum VisionError {
         expected: u64,
         /// Bytes given.
         got: u64,
+    },
+    /// An image whose resize to the model's input would cost far more than
+    /// its pixel count suggests (an extreme aspect ratio); refused before
+    /// any buffer for it is allocated.
+    #[error("cannot resize the {width}x{height} image: {reason}")]
+    Resize {
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+        /// Why.
+        reason: String,
     },
     /// Preprocessing settings that cannot work.
     #[error("invalid preprocessing: {0}")]

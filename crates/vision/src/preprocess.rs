@@ -1,6 +1,6 @@
 //! Classifier preprocessing: resize, crop, normalise, lay out as a tensor.
 
-use crate::resample::{Window, resize_window};
+use crate::resample::{WORK_PER_PIXEL, Window, resize_window};
 use crate::{RgbImage, VisionError};
 use edgeserve_protocol::Tensor;
 use serde::{Deserialize, Serialize};
@@ -129,34 +129,49 @@ impl Preprocessing {
         Ok(())
     }
 
-    /// The size the whole image is resized to, before the crop.
-    fn resized_size(&self, w: u32, h: u32) -> (u32, u32) {
+    /// The size the whole image is resized to, before the crop; `None`
+    /// when a side would not fit 32 bits (an image thousands of times
+    /// longer than it is wide).
+    fn resized_size(&self, w: u32, h: u32) -> Option<(u32, u32)> {
         match self.resize {
-            Resize::Exact => (self.width, self.height),
+            Resize::Exact => Some((self.width, self.height)),
             Resize::ShorterSide { size } => {
                 let scale = f64::from(size) / f64::from(w.min(h));
                 // round(), as PIL-based pipelines compute the other side.
-                let sw = if w <= h {
-                    size
+                let side = |v: u32| u32::try_from((f64::from(v) * scale).round() as u64).ok();
+                let (sw, sh) = if w <= h {
+                    (size, side(h)?)
                 } else {
-                    (f64::from(w) * scale).round() as u32
-                };
-                let sh = if w <= h {
-                    (f64::from(h) * scale).round() as u32
-                } else {
-                    size
+                    (side(w)?, size)
                 };
                 // Never smaller than the crop: a non-square input may need
                 // more than `size` on one side.
-                (sw.max(self.width), sh.max(self.height))
+                Some((sw.max(self.width), sh.max(self.height)))
             }
         }
     }
 
-    /// Resizes and crops to the input size, 8-bit RGB.
+    /// Resizes and crops to the input size, 8-bit RGB. Refuses, before
+    /// allocating, an image whose resize would cost more than a few dozen
+    /// multiply-adds per pixel ([`VisionError::Resize`]).
     pub fn resize_and_crop(&self, image: &RgbImage) -> Result<RgbImage, VisionError> {
         self.validate()?;
-        let (rw, rh) = self.resized_size(image.width(), image.height());
+        let (w, h) = (image.width(), image.height());
+        let refuse = |reason: String| VisionError::Resize {
+            width: w,
+            height: h,
+            reason,
+        };
+        let (rw, rh) = self.resized_size(w, h).ok_or_else(|| {
+            refuse(format!(
+                "scaling its shorter side to {} makes the other side longer than {} pixels",
+                match self.resize {
+                    Resize::ShorterSide { size } => size,
+                    Resize::Exact => self.width,
+                },
+                u32::MAX
+            ))
+        })?;
         if self.crop == Crop::None && (rw, rh) != (self.width, self.height) {
             return Err(VisionError::Config(format!(
                 "resized to {rw}x{rh} but the input is {}x{} and there is no crop",
@@ -177,7 +192,13 @@ impl Preprocessing {
             width: self.width,
             height: self.height,
         };
-        Ok(resize_window(image, window))
+        resize_window(image, window).map_err(|c| {
+            refuse(format!(
+                "resizing it to {rw}x{rh} needs {} multiply-adds, over the {} allowed for its size \
+                 ({WORK_PER_PIXEL} per pixel of the image and of the model's input)",
+                c.work, c.budget
+            ))
+        })
     }
 
     /// Writes one image's normalised values into `out` (one batch item, in
@@ -213,26 +234,49 @@ impl Preprocessing {
         }
     }
 
+    /// How many values one image takes in the input tensor.
+    pub fn item_len(&self) -> usize {
+        self.width as usize * self.height as usize * 3
+    }
+
+    /// The input tensor's shape for a batch of `n` images.
+    pub fn batch_shape(&self, n: usize) -> Vec<usize> {
+        let (h, w) = (self.height as usize, self.width as usize);
+        match self.layout {
+            Layout::Nchw => vec![n, 3, h, w],
+            Layout::Nhwc => vec![n, h, w, 3],
+        }
+    }
+
+    /// Preprocesses one image into its batch slot `out` ([`Self::item_len`]
+    /// values), so that a batch can be filled one decoded image at a time
+    /// and no more than one is held at once.
+    pub fn write_into(&self, image: &RgbImage, out: &mut [f32]) -> Result<(), VisionError> {
+        self.validate()?;
+        if out.len() != self.item_len() {
+            return Err(VisionError::Config(format!(
+                "a batch slot of {} values for a {}x{}x3 input",
+                out.len(),
+                self.width,
+                self.height
+            )));
+        }
+        if (image.width(), image.height()) == (self.width, self.height) && self.resize == Resize::Exact {
+            self.write_item(image, out);
+        } else {
+            self.write_item(&self.resize_and_crop(image)?, out);
+        }
+        Ok(())
+    }
+
     /// A batch tensor `[N, C, H, W]` or `[N, H, W, C]` for the images.
     pub fn to_tensor(&self, images: &[RgbImage]) -> Result<Tensor, VisionError> {
         self.validate()?;
-        let item = (self.width * self.height * 3) as usize;
+        let item = self.item_len();
         let mut data = vec![0f32; item * images.len()];
         for (image, out) in images.iter().zip(data.chunks_exact_mut(item)) {
-            let ready = if (image.width(), image.height()) == (self.width, self.height)
-                && self.resize == Resize::Exact
-            {
-                image.clone()
-            } else {
-                self.resize_and_crop(image)?
-            };
-            self.write_item(&ready, out);
+            self.write_into(image, out)?;
         }
-        let (n, h, w) = (images.len(), self.height as usize, self.width as usize);
-        let shape = match self.layout {
-            Layout::Nchw => vec![n, 3, h, w],
-            Layout::Nhwc => vec![n, h, w, 3],
-        };
-        Tensor::from_vec(shape, data).map_err(|e| VisionError::Config(e.to_string()))
+        Tensor::from_vec(self.batch_shape(images.len()), data).map_err(|e| VisionError::Config(e.to_string()))
     }
 }

@@ -105,7 +105,14 @@ fn what_is_not_an_image_is_named() {
 
 #[test]
 fn images_over_the_pixel_limit_are_refused_before_decoding() {
-    let e = decode(&encode(ImageFormat::Png), &DecodeOptions { max_pixels: 7 }).unwrap_err();
+    let e = decode(
+        &encode(ImageFormat::Png),
+        &DecodeOptions {
+            max_pixels: 7,
+            ..DecodeOptions::default()
+        },
+    )
+    .unwrap_err();
     assert_eq!(
         e,
         VisionError::TooLarge {
