@@ -169,9 +169,17 @@ fn write_example(w: &mut PrettyWriter, example: &Example) {
 }
 
 impl ExamplesRequest {
-    /// Reads a `:classify` or `:regress` body as TF Serving does.
+    /// Reads a `:classify` or `:regress` body as TF Serving does, reading at
+    /// most [`DEFAULT_MAX_JSON_VALUES`](crate::DEFAULT_MAX_JSON_VALUES)
+    /// JSON values.
     pub fn from_json(body: &[u8]) -> Result<Self, Error> {
-        let kept = json::parse_object(body, &["signature_name", "context", "examples"])?;
+        Self::from_json_limited(body, crate::DEFAULT_MAX_JSON_VALUES)
+    }
+
+    /// [`ExamplesRequest::from_json`] reading at most `max_values` JSON
+    /// values, refused as soon as the count passes it.
+    pub fn from_json_limited(body: &[u8], max_values: usize) -> Result<Self, Error> {
+        let kept = json::parse_object(body, &["signature_name", "context", "examples"], max_values)?;
         let get = |key: &str| kept.iter().find(|(k, _)| k == key).map(|(_, v)| v);
         let signature_name = json::signature_member(&kept)?;
         let context = get("context").map(example_from).transpose()?;
@@ -250,7 +258,7 @@ pub struct RegressResponse {
 }
 
 fn results_member(body: &[u8]) -> Result<Vec<Value>, Error> {
-    let kept = json::parse_object(body, &["results", "error"])?;
+    let kept = json::parse_object(body, &["results", "error"], usize::MAX)?;
     match kept.into_iter().next() {
         Some((k, Value::String(m))) if k == "error" => Err(Error::new(
             crate::Code::Unknown,

@@ -250,3 +250,22 @@ impl Error {
         }
     }
 }
+
+/// The most bytes of a value a message quotes (names, labels, paths a
+/// client sent): a request of megabytes must not come back inside its own
+/// error.
+pub const QUOTE_LIMIT: usize = 256;
+
+/// `text` as an error message quotes it: whole up to [`QUOTE_LIMIT`] bytes,
+/// else its first [`QUOTE_LIMIT`] bytes (cut at a character boundary) and
+/// `...`.
+pub fn quote(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= QUOTE_LIMIT {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut end = QUOTE_LIMIT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}...", &text[..end]))
+}

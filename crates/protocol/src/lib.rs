@@ -39,13 +39,15 @@ pub use classify::{
 };
 pub use convert::{MAX_PROTO_ELEMENTS, SIGNATURE_DEF_MAP_TYPE_URL};
 pub use dtype::DataType;
-pub use error::{Code, Error};
+pub use error::{Code, Error, QUOTE_LIMIT, quote};
 pub use metadata::{
     DefaultTensor, Dim, Metadata, ModelMetadataResponse, ModelSpec, ModelState, ModelStatusResponse,
     ModelVersionStatus, PREDICT_METHOD, SignatureDef, SignatureDefMap, StatusProto, TensorInfo, TensorShape,
     VersionSelector,
 };
-pub use predict::{DEFAULT_SIGNATURE, Format, Inputs, PredictRequest, PredictResponse, TensorTypes};
+pub use predict::{
+    DEFAULT_MAX_JSON_VALUES, DEFAULT_SIGNATURE, Format, Inputs, PredictRequest, PredictResponse, TensorTypes,
+};
 pub use tensor::{Element, MAX_RANK, Tensor, TensorData};
 pub use url::{Endpoint, Route, encode_component, is_api_path};
 

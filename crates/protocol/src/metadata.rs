@@ -1,7 +1,7 @@
 //! Model status and metadata, as TF Serving prints them (proto3 JSON with
 //! every field printed, int64 values as strings, `signature_def` nested twice).
 
-use crate::{Code, DataType, Error, TensorTypes};
+use crate::{Code, DataType, Error, TensorTypes, quote};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -333,7 +333,8 @@ impl SignatureDefMap {
         };
         self.signature_def.get(name).ok_or_else(|| {
             Error::invalid_argument(format!(
-                "Serving signature name: \"{name}\" not found in signature def"
+                "Serving signature name: \"{}\" not found in signature def",
+                quote(name)
             ))
         })
     }

@@ -8,6 +8,12 @@ use std::collections::BTreeMap;
 /// signature to read a request (its inputs) or a response (its outputs).
 pub type TensorTypes = BTreeMap<String, DataType>;
 
+/// How many JSON values a request may hold by default (4,194,304): 27
+/// images of 224 × 224 × 3 numbers, 20 of 260 × 260 × 3. A value kept while
+/// parsing costs 32 to 64 bytes, so this bounds a request's parse at about
+/// 256 MB whatever its body inflates to.
+pub const DEFAULT_MAX_JSON_VALUES: usize = 4 << 20;
+
 /// The signature used when a request names none.
 pub const DEFAULT_SIGNATURE: &str = "serving_default";
 
@@ -89,12 +95,25 @@ impl PredictRequest {
     /// Reads a request body as TF Serving does. `input_types` is asked for
     /// the input names and dtypes of the signature the body names (already
     /// resolved to [`DEFAULT_SIGNATURE`] when it names none); TF Serving's
-    /// codec needs them, and ignores the signature's shapes.
+    /// codec needs them, and ignores the signature's shapes. At most
+    /// [`DEFAULT_MAX_JSON_VALUES`] values are read.
     pub fn from_json(
         body: &[u8],
         input_types: impl FnOnce(&str) -> Result<TensorTypes, Error>,
     ) -> Result<Self, Error> {
-        let mut kept = json::parse_object(body, &["signature_name", "instances", "inputs"])?;
+        Self::from_json_limited(body, DEFAULT_MAX_JSON_VALUES, input_types)
+    }
+
+    /// [`PredictRequest::from_json`] reading at most `max_values` JSON values
+    /// (each number, string, array and object counts one), refused with
+    /// `INVALID_ARGUMENT` as soon as the count passes it, before their
+    /// memory is spent.
+    pub fn from_json_limited(
+        body: &[u8],
+        max_values: usize,
+        input_types: impl FnOnce(&str) -> Result<TensorTypes, Error>,
+    ) -> Result<Self, Error> {
+        let mut kept = json::parse_object(body, &["signature_name", "instances", "inputs"], max_values)?;
         let signature_name = json::signature_member(&kept)?;
         let signature = signature_or_default(signature_name.as_deref());
         let types = input_types(signature)?;
@@ -338,7 +357,9 @@ impl PredictResponse {
     /// output). A `{"error": …}` body becomes that error, with code `Unknown`
     /// since the body carries no status (see [`Error::from_http_response`]).
     pub fn from_json(body: &[u8], output_types: &TensorTypes) -> Result<Self, Error> {
-        let mut kept = json::parse_object(body, &["predictions", "outputs", "error"])?;
+        // Responses come from a server the caller chose, bounded by its
+        // byte limit for them; only requests count values.
+        let mut kept = json::parse_object(body, &["predictions", "outputs", "error"], usize::MAX)?;
         if let Some(v) = take(&mut kept, "error") {
             let message = match v {
                 Value::String(s) => String::from_utf8_lossy(&s).into_owned(),

@@ -2,7 +2,7 @@
 //! followed by nothing (status), `/metadata`, `:predict`, `:classify` or
 //! `:regress`; matched and worded as TF Serving's HTTP handler does.
 
-use crate::{Error, VersionSelector};
+use crate::{Error, VersionSelector, quote};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 /// What a path asks for.
@@ -107,7 +107,12 @@ fn decode(s: &str) -> Result<String, Error> {
     percent_decode_str(s)
         .decode_utf8()
         .map(|c| c.into_owned())
-        .map_err(|_| Error::invalid_argument(format!("Model name or label is not UTF-8 after decoding: {s}")))
+        .map_err(|_| {
+            Error::invalid_argument(format!(
+                "Model name or label is not UTF-8 after decoding: {}",
+                quote(s)
+            ))
+        })
 }
 
 /// The part of the GET pattern after the model name:
@@ -143,7 +148,8 @@ impl Route {
     /// `Missing model name in request.`, `Failed to convert version: …`.
     pub fn parse(method: &str, path: &str) -> Result<Route, Error> {
         let path = strip_query(path);
-        let malformed = || Error::invalid_argument(format!("Malformed request: {method} {path}"));
+        let malformed =
+            || Error::invalid_argument(format!("Malformed request: {} {}", quote(method), quote(path)));
         let tail = strip_ci(path, "/v1/models").ok_or_else(malformed)?;
         let (model, version, endpoint) = match method {
             "POST" => {
@@ -180,7 +186,10 @@ impl Route {
             None => None,
             Some(RawVersion::Number(digits)) => {
                 Some(VersionSelector::Number(digits.parse().map_err(|_| {
-                    Error::invalid_argument(format!("Failed to convert version: {digits} to numeric."))
+                    Error::invalid_argument(format!(
+                        "Failed to convert version: {} to numeric.",
+                        quote(digits)
+                    ))
                 })?))
             }
             Some(RawVersion::Label(label)) => Some(VersionSelector::Label(decode(label)?)),

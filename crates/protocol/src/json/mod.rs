@@ -29,7 +29,7 @@ pub(crate) fn signature_member(kept: &[(String, Value)]) -> Result<Option<String
 
 /// The message of a `{"error": "…"}` body, if `body` is one.
 pub(crate) fn parse_error_body(body: &[u8]) -> Option<String> {
-    let kept = parse_object(body, &["error"]).ok()?;
+    let kept = parse_object(body, &["error"], usize::MAX).ok()?;
     match kept.into_iter().next() {
         Some((_, Value::String(message))) => Some(String::from_utf8_lossy(&message).into_owned()),
         _ => None,

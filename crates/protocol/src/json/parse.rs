@@ -29,18 +29,23 @@ type Result<T> = std::result::Result<T, SyntaxError>;
 trait Sink {
     /// Whether strings and keys are needed (false when only validating).
     const KEEP: bool;
-    fn scalar(&mut self, value: Value);
+    fn scalar(&mut self, value: Value, offset: usize) -> Result<()>;
     fn open(&mut self, object: bool, offset: usize) -> Result<()>;
     fn key(&mut self, key: Vec<u8>);
     fn close(&mut self);
 }
 
+/// The syntax error's message when a document holds more values than its
+/// parse may keep; [`parse_object`] words it with the limit.
+const TOO_MANY_VALUES: &str = "Too many values.";
+
 /// Builds a [`Value`] with an explicit stack, refusing nesting beyond
-/// [`MAX_DEPTH`].
-#[derive(Default)]
+/// [`MAX_DEPTH`] and more than `left` values (each scalar and container
+/// counts one), checked before each is kept.
 struct Builder {
     frames: Vec<Frame>,
     done: Option<Value>,
+    left: usize,
 }
 
 enum Frame {
@@ -49,6 +54,22 @@ enum Frame {
 }
 
 impl Builder {
+    fn new(max_values: usize) -> Builder {
+        Builder {
+            frames: Vec::new(),
+            done: None,
+            left: max_values,
+        }
+    }
+
+    fn count(&mut self, offset: usize) -> Result<()> {
+        self.left = self.left.checked_sub(1).ok_or(SyntaxError {
+            message: TOO_MANY_VALUES,
+            offset,
+        })?;
+        Ok(())
+    }
+
     fn push(&mut self, value: Value) {
         match self.frames.last_mut() {
             None => self.done = Some(value),
@@ -60,10 +81,13 @@ impl Builder {
 
 impl Sink for Builder {
     const KEEP: bool = true;
-    fn scalar(&mut self, value: Value) {
+    fn scalar(&mut self, value: Value, offset: usize) -> Result<()> {
+        self.count(offset)?;
         self.push(value);
+        Ok(())
     }
     fn open(&mut self, object: bool, offset: usize) -> Result<()> {
+        self.count(offset)?;
         if self.frames.len() >= MAX_DEPTH {
             return Err(SyntaxError {
                 message: "Nesting is deeper than 256 levels.",
@@ -97,7 +121,9 @@ struct Skipper;
 
 impl Sink for Skipper {
     const KEEP: bool = false;
-    fn scalar(&mut self, _: Value) {}
+    fn scalar(&mut self, _: Value, _: usize) -> Result<()> {
+        Ok(())
+    }
     fn open(&mut self, _: bool, _: usize) -> Result<()> {
         Ok(())
     }
@@ -357,17 +383,17 @@ impl<'a> Reader<'a> {
                     if S::KEEP {
                         let mut s = Vec::new();
                         self.string(Some(&mut s))?;
-                        sink.scalar(Value::String(s));
+                        sink.scalar(Value::String(s), start)?;
                     } else {
                         self.string(None)?;
                     }
                 }
-                Some(b'n') if self.eat_word(b"null") => sink.scalar(Value::Null),
-                Some(b't') if self.eat_word(b"true") => sink.scalar(Value::Bool(true)),
-                Some(b'f') if self.eat_word(b"false") => sink.scalar(Value::Bool(false)),
+                Some(b'n') if self.eat_word(b"null") => sink.scalar(Value::Null, start)?,
+                Some(b't') if self.eat_word(b"true") => sink.scalar(Value::Bool(true), start)?,
+                Some(b'f') if self.eat_word(b"false") => sink.scalar(Value::Bool(false), start)?,
                 Some(b'-' | b'0'..=b'9' | b'N' | b'I') => {
                     let n = self.number()?;
-                    sink.scalar(Value::Number(n));
+                    sink.scalar(Value::Number(n), start)?;
                 }
                 _ => return self.err("Invalid value."),
             }
@@ -424,7 +450,13 @@ fn push_utf8(out: &mut Vec<u8>, code: u32) {
 /// named in `wanted` (the first of each; later duplicates and every other key
 /// are validated and dropped, at any depth, without recursion). Bytes after the
 /// root value are ignored, as in TF Serving.
-pub(crate) fn parse_object(src: &[u8], wanted: &[&str]) -> Result2<Vec<(String, Value)>> {
+///
+/// At most `max_values` values are kept, all members together: a kept value
+/// costs ~32 bytes against the 2 of a `0,` in the body, so a body within
+/// any byte limit could otherwise cost gigabytes (a 100 KB gzip of 98 MB
+/// of zeros did). Counted as they are read, so the refusal comes before
+/// the memory is spent.
+pub(crate) fn parse_object(src: &[u8], wanted: &[&str], max_values: usize) -> Result2<Vec<(String, Value)>> {
     if src.is_empty() {
         return Err(Error::invalid_argument("JSON Parse error: The document is empty"));
     }
@@ -447,6 +479,7 @@ pub(crate) fn parse_object(src: &[u8], wanted: &[&str]) -> Result2<Vec<(String, 
     }
     r.pos += 1;
     let mut kept: Vec<(String, Value)> = Vec::new();
+    let mut kept_values = 0;
     r.skip_ws();
     if r.eat(b'}') {
         return Ok(kept);
@@ -468,8 +501,19 @@ pub(crate) fn parse_object(src: &[u8], wanted: &[&str]) -> Result2<Vec<(String, 
             .filter(|w| !kept.iter().any(|(k, _)| k == **w));
         match name {
             Some(name) => {
-                let mut b = Builder::default();
-                r.value(&mut b)?;
+                let left = max_values.saturating_sub(kept_values);
+                let mut b = Builder::new(left);
+                r.value(&mut b).map_err(|e| {
+                    if e.message == TOO_MANY_VALUES {
+                        Error::invalid_argument(format!(
+                            "The request holds more than {max_values} JSON values; the limit was reached at offset {}",
+                            e.offset
+                        ))
+                    } else {
+                        e.into()
+                    }
+                })?;
+                kept_values += left - b.left;
                 kept.push(((*name).to_owned(), b.done.unwrap_or(Value::Null)));
             }
             None => r.value(&mut Skipper)?,
@@ -491,7 +535,7 @@ type Result2<T> = std::result::Result<T, Error>;
 #[cfg(test)]
 pub(crate) fn parse_value(src: &[u8]) -> Result2<Value> {
     let mut r = Reader { src, pos: 0 };
-    let mut b = Builder::default();
+    let mut b = Builder::new(usize::MAX);
     r.value(&mut b)?;
     Ok(b.done.unwrap_or(Value::Null))
 }
@@ -501,13 +545,30 @@ mod tests {
     use super::*;
 
     fn err(src: &str) -> String {
-        parse_object(src.as_bytes(), &["a"]).unwrap_err().to_string()
+        parse_object(src.as_bytes(), &["a"], usize::MAX)
+            .unwrap_err()
+            .to_string()
     }
 
     fn get(src: &str) -> Value {
-        let mut kept = parse_object(src.as_bytes(), &["a"]).unwrap();
+        let mut kept = parse_object(src.as_bytes(), &["a"], usize::MAX).unwrap();
         assert_eq!(kept.len(), 1, "{src}");
         kept.remove(0).1
+    }
+
+    #[test]
+    fn kept_values_are_counted_across_members_and_skipped_ones_are_not() {
+        let doc = br#"{"a": [1, [2, 3]], "skip": [0, 0, 0, 0, 0, 0, 0, 0], "b": {"c": "x"}}"#;
+        // a: the array, 1, the inner array, 2, 3; b: the object, "x".
+        assert_eq!(parse_object(doc, &["a", "b"], 7).unwrap().len(), 2);
+        let e = parse_object(doc, &["a", "b"], 6).unwrap_err();
+        assert_eq!(e.code(), crate::Code::InvalidArgument);
+        assert_eq!(
+            e.message(),
+            "The request holds more than 6 JSON values; the limit was reached at offset 64"
+        );
+        let e = parse_object(b"{\"a\": [0, 0, 0, 0]}", &["a"], 3).unwrap_err();
+        assert!(e.message().ends_with("at offset 13"), "{e}");
     }
 
     #[test]
@@ -562,7 +623,7 @@ mod tests {
     #[test]
     fn syntax_errors_use_rapidjson_wording_and_offsets() {
         assert_eq!(
-            parse_object(b"", &[]).unwrap_err().to_string(),
+            parse_object(b"", &[], usize::MAX).unwrap_err().to_string(),
             "JSON Parse error: The document is empty"
         );
         assert_eq!(err("  "), "JSON Parse error: The document is empty. at offset: 2");
@@ -628,7 +689,7 @@ mod tests {
             Value::String("x\né😀/".as_bytes().to_vec())
         );
         let raw = b"{\"a\": \"\xff\xfe\"}";
-        let kept = parse_object(raw, &["a"]).unwrap();
+        let kept = parse_object(raw, &["a"], usize::MAX).unwrap();
         assert_eq!(kept[0].1, Value::String(vec![0xff, 0xfe]));
     }
 
@@ -639,7 +700,7 @@ mod tests {
 
     #[test]
     fn first_of_duplicate_keys_wins_and_others_are_dropped() {
-        let kept = parse_object(br#"{"z": [1], "a": 1, "a": 2}"#, &["a"]).unwrap();
+        let kept = parse_object(br#"{"z": [1], "a": 1, "a": 2}"#, &["a"], usize::MAX).unwrap();
         assert_eq!(kept, vec![("a".to_owned(), Value::Number(Number::Int(1)))]);
     }
 
@@ -667,7 +728,7 @@ mod tests {
     #[test]
     fn kept_values_are_bounded_in_depth() {
         let ok = format!(r#"{{"a": {}{}}}"#, "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
-        assert!(parse_object(ok.as_bytes(), &["a"]).is_ok());
+        assert!(parse_object(ok.as_bytes(), &["a"], usize::MAX).is_ok());
         let deep = format!(
             r#"{{"a": {}{}}}"#,
             "[".repeat(MAX_DEPTH + 1),

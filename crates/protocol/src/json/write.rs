@@ -341,7 +341,14 @@ pub(crate) fn describe(value: &Value) -> String {
     truncate(w.into_bytes())
 }
 
+/// Writes `value` until the text is past [`SNIPPET_LIMIT`], then stops: the
+/// text kept is the same as the whole value's, and a request of a few
+/// kilobytes that inflates to millions of values costs no more than its
+/// quote (pretty-printing all of one took ~520 bytes per byte sent).
 fn write_value(w: &mut PrettyWriter, value: &Value) {
+    if w.out.len() > SNIPPET_LIMIT {
+        return;
+    }
     match value {
         Value::Null => w.raw(b"null"),
         Value::Bool(b) => w.raw(if *b { b"true" } else { b"false" }),
@@ -359,6 +366,9 @@ fn write_value(w: &mut PrettyWriter, value: &Value) {
         Value::Array(items) => {
             w.start_array();
             for item in items {
+                if w.out.len() > SNIPPET_LIMIT {
+                    break;
+                }
                 write_value(w, item);
             }
             w.end_array();
@@ -366,6 +376,9 @@ fn write_value(w: &mut PrettyWriter, value: &Value) {
         Value::Object(members) => {
             w.start_object();
             for (k, v) in members {
+                if w.out.len() > SNIPPET_LIMIT {
+                    break;
+                }
                 w.key(k);
                 write_value(w, v);
             }
@@ -511,6 +524,33 @@ mod tests {
             String::from_utf8(w.into_bytes()).unwrap(),
             "{\n    \"predictions\": [[1.0, 2.0], [3.0, 4.5]\n    ]\n}"
         );
+    }
+
+    #[test]
+    fn describe_stops_at_its_quote_but_quotes_the_same_text() {
+        let mut deep = Value::Array((0..10_000).map(|i| Value::Number(Number::Int(i))).collect());
+        for _ in 0..200 {
+            deep = Value::Array(vec![deep, Value::Null]);
+        }
+        let mut whole = PrettyWriter::new();
+        let full = |w: &mut PrettyWriter, v: &Value| {
+            fn all(w: &mut PrettyWriter, v: &Value) {
+                match v {
+                    Value::Array(items) => {
+                        w.start_array();
+                        items.iter().for_each(|i| all(w, i));
+                        w.end_array();
+                    }
+                    Value::Number(Number::Int(i)) => w.display(i),
+                    _ => w.raw(b"null"),
+                }
+            }
+            all(w, v)
+        };
+        full(&mut whole, &deep);
+        let whole = whole.into_bytes();
+        assert!(whole.len() > 100_000);
+        assert_eq!(describe(&deep), truncate(whole));
     }
 
     #[test]
