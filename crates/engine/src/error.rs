@@ -47,6 +47,10 @@ pub enum EngineError {
         /// Why, in words (the adapter's limit and what needed more, say).
         reason: String,
     },
+    /// The host stopped waiting for the request (its deadline passed) and
+    /// the work stopped at a checkpoint ([`crate::cancel`]).
+    #[error("the request was cancelled before it finished (its deadline passed)")]
+    Cancelled,
     /// The backend failed while running a valid request.
     #[error("inference failed on the {backend} backend: {reason}")]
     Run {
@@ -70,6 +74,7 @@ impl EngineError {
             EngineError::Remote { code, .. } => *code,
             EngineError::Run { .. } => Code::Internal,
             EngineError::Unavailable { .. } => Code::Unavailable,
+            EngineError::Cancelled => Code::DeadlineExceeded,
         }
     }
 }

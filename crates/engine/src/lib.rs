@@ -3,6 +3,7 @@
 //! checks of a TF Serving request against a model's signature that every
 //! backend shares.
 
+pub mod cancel;
 mod error;
 mod manifest;
 mod signature;
@@ -89,7 +90,7 @@ pub trait Engine: MaybeSendSync {
                 return Err(EngineError::Request(edgeserve_protocol::Error::invalid_argument(
                     format!(
                         "Serving signature name: \"{}\" not found in signature def",
-                        request.signature()
+                        edgeserve_protocol::quote(request.signature())
                     ),
                 )));
             }

@@ -166,6 +166,29 @@ impl ModelManifest {
                 self.model.sha256
             ));
         }
+        // A plain name: a manifest names files beside it, never elsewhere
+        // (`../../etc/passwd`, `/abs`, `sub/dir` are refused), so a server
+        // reads nothing outside the version directory and a Worker's store
+        // nothing outside the model's prefix.
+        let plain = |s: &str| {
+            s.bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        };
+        for (field, file) in [
+            ("model.file", Some(&self.model.file)),
+            ("labels.file", self.labels.as_ref().map(|l| &l.file)),
+        ] {
+            if let Some(file) = file.filter(|f| !plain(f)) {
+                return bad(format!(
+                    "{field} {:?} must be a plain file name in the manifest's directory \
+                     (letters, digits, '.', '_' and '-', not starting with '.' or '-')",
+                    edgeserve_protocol::quote(file)
+                ));
+            }
+        }
         if let Some(l) = &self.labels
             && !hex64(&l.sha256)
         {
