@@ -8,7 +8,9 @@ use edgeserve_protocol::{
     PredictResponse, Tensor, VersionSelector,
 };
 use edgeserve_remote::{RemoteConfig, RemoteEngine};
-use edgeserve_vision::{DecodeOptions, Labels, PixelFormat, Preprocessing, RgbImage, softmax, top_k};
+use edgeserve_vision::{
+    DecodeOptions, Labels, PixelBudget, PixelFormat, Preprocessing, RgbImage, VisionError, softmax, top_k,
+};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -337,6 +339,32 @@ pub enum ImageInput<'a> {
         /// The pixels, rows top to bottom.
         data: &'a [u8],
     },
+}
+
+impl ImageInput<'_> {
+    /// Whether `other` is this very image: the same bytes in memory, not
+    /// merely equal ones (a comparison that costs nothing).
+    fn same_as(&self, other: &ImageInput<'_>) -> bool {
+        let same = |a: &[u8], b: &[u8]| std::ptr::eq(a.as_ptr(), b.as_ptr()) && a.len() == b.len();
+        match (self, other) {
+            (ImageInput::Encoded(a), ImageInput::Encoded(b)) => same(a, b),
+            (
+                ImageInput::Pixels {
+                    width,
+                    height,
+                    format,
+                    data,
+                },
+                ImageInput::Pixels {
+                    width: w,
+                    height: h,
+                    format: f,
+                    data: d,
+                },
+            ) => (width, height, format) == (w, h, f) && same(data, d),
+            _ => false,
+        }
+    }
 }
 
 /// The remote that answers when the local backend fails on a request,
@@ -754,40 +782,24 @@ impl Classifier {
         }
     }
 
-    fn decode_one(&self, image: &ImageInput<'_>) -> Result<RgbImage, EngineError> {
-        Ok(match *image {
-            ImageInput::Encoded(bytes) => edgeserve_vision::decode(bytes, &self.decode)?,
-            ImageInput::Pixels {
-                width,
-                height,
-                format,
-                data,
-            } => edgeserve_vision::from_pixels(width, height, format, data, &self.decode)?,
-        })
+    fn decode_one(&self, image: &ImageInput<'_>, budget: &mut PixelBudget) -> Result<RgbImage, EngineError> {
+        Ok(decode_image(image, &self.decode, budget)?)
     }
 
     /// The images decoded and preprocessed here: one batch, or one per image
     /// when the model takes a fixed batch of one.
     fn tensors(&self, images: &[ImageInput<'_>]) -> Result<(Vec<Tensor>, Timings), EngineError> {
-        let t = Instant::now();
-        let decoded = images
-            .iter()
-            .map(|i| self.decode_one(i))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut timings = Timings {
-            decode_ms: ms_since(t),
-            ..Timings::default()
-        };
-        let t = Instant::now();
-        let batches: Vec<Tensor> = if self.free_batch {
-            vec![self.preprocessing.to_tensor(&decoded)?]
+        let (data, timings) = preprocess_images(&self.preprocessing, &self.decode, images, |_, e| e.into())?;
+        let batches = if self.free_batch {
+            vec![Tensor::from_vec(
+                self.preprocessing.batch_shape(images.len()),
+                data,
+            )?]
         } else {
-            decoded
-                .chunks(1)
-                .map(|one| self.preprocessing.to_tensor(one))
+            data.chunks_exact(self.preprocessing.item_len())
+                .map(|one| Tensor::from_vec(self.preprocessing.batch_shape(1), one.to_vec()))
                 .collect::<Result<_, _>>()?
         };
-        timings.preprocess_ms = ms_since(t);
         Ok((batches, timings))
     }
 
@@ -795,11 +807,14 @@ impl Classifier {
     /// images as given (nothing re-encoded, nothing lost), pixels as PNG.
     fn files(&self, images: &[ImageInput<'_>]) -> Result<(Vec<Tensor>, Timings), EngineError> {
         let t = Instant::now();
+        let mut budget = self.decode.budget();
         let files = images
             .iter()
             .map(|image| match image {
                 ImageInput::Encoded(bytes) => Ok(bytes.to_vec()),
-                ImageInput::Pixels { .. } => Ok(edgeserve_vision::encode_png(&self.decode_one(image)?)?),
+                ImageInput::Pixels { .. } => Ok(edgeserve_vision::encode_png(
+                    &self.decode_one(image, &mut budget)?,
+                )?),
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
         let timings = Timings {
@@ -829,6 +844,7 @@ impl Classifier {
         if images.is_empty() {
             return Ok(Vec::new());
         }
+        self.decode.check_count(images.len())?;
         let (batches, mut timings) = if self.takes_files {
             self.files(images)?
         } else {
@@ -898,6 +914,61 @@ impl Classifier {
             })
             .collect())
     }
+}
+
+fn decode_image(
+    image: &ImageInput<'_>,
+    options: &DecodeOptions,
+    budget: &mut PixelBudget,
+) -> Result<RgbImage, VisionError> {
+    match *image {
+        ImageInput::Encoded(bytes) => edgeserve_vision::decode_within(bytes, options, budget),
+        ImageInput::Pixels {
+            width,
+            height,
+            format,
+            data,
+        } => edgeserve_vision::from_pixels_within(width, height, format, data, options, budget),
+    }
+}
+
+/// The batch's values for `images`, in the model's layout, with the time
+/// spent decoding and preprocessing; `refuse` words a failure of image `i`.
+///
+/// Each image is decoded, preprocessed into its slot of the batch and
+/// dropped before the next is decoded, so a request holds one decoded image
+/// at a time whatever its count; every image's pixels are charged to the
+/// request's budget from its header, before they are allocated, and the
+/// count is checked before anything is. An image given again (the same
+/// bytes in memory, as a classify request's context image is for each
+/// example) is decoded once and its slot copied. The request's
+/// [`cancel`](edgeserve_engine::cancel) scope is checked between images.
+pub(crate) fn preprocess_images(
+    pre: &Preprocessing,
+    options: &DecodeOptions,
+    images: &[ImageInput<'_>],
+    refuse: impl Fn(usize, VisionError) -> EngineError,
+) -> Result<(Vec<f32>, Timings), EngineError> {
+    options.check_count(images.len())?;
+    let mut timings = Timings::default();
+    let item = pre.item_len();
+    let mut data = vec![0f32; item * images.len()];
+    let mut budget = options.budget();
+    for (i, image) in images.iter().enumerate() {
+        edgeserve_engine::cancel::checkpoint()?;
+        if let Some(j) = images[..i].iter().position(|earlier| earlier.same_as(image)) {
+            data.copy_within(j * item..(j + 1) * item, i * item);
+            continue;
+        }
+        let t = Instant::now();
+        let decoded = decode_image(image, options, &mut budget).map_err(|e| refuse(i, e))?;
+        timings.decode_ms += ms_since(t);
+        let t = Instant::now();
+        pre.write_into(&decoded, &mut data[i * item..(i + 1) * item])
+            .map_err(|e| refuse(i, e))?;
+        timings.preprocess_ms += ms_since(t);
+    }
+    Ok((data, timings))
 }
 
 /// The labels, checked against the manifest.

@@ -4,8 +4,10 @@
 //! this adapter decodes and preprocesses each before the model runs. The same
 //! `{"b64": …}` request then runs locally and on a server alike.
 
+use crate::ImageInput;
+use crate::classifier::preprocess_images;
 use edgeserve_engine::{BoxFuture, Engine, EngineError, ModelSignature, NamedTensors, validate_inputs};
-use edgeserve_protocol::{DataType, Error as ProtocolError, TensorData};
+use edgeserve_protocol::{DataType, Error as ProtocolError, Tensor, TensorData};
 use edgeserve_vision::{DecodeOptions, Preprocessing};
 
 /// A local engine behind an encoded-image signature.
@@ -67,19 +69,15 @@ impl EncodedImages {
                 ProtocolError::invalid_argument(format!("input {} holds no image", self.input)).into(),
             );
         }
-        let images = files
-            .iter()
-            .enumerate()
-            .map(|(i, file)| {
-                edgeserve_vision::decode(file, &self.decode).map_err(|e| {
-                    EngineError::Request(ProtocolError::invalid_argument(format!(
-                        "{}[{i}]: {e}",
-                        self.input
-                    )))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        inputs.insert(self.input.clone(), self.preprocessing.to_tensor(&images)?);
+        let images: Vec<ImageInput<'_>> = files.iter().map(|f| ImageInput::Encoded(f)).collect();
+        let (data, _) = preprocess_images(&self.preprocessing, &self.decode, &images, |i, e| {
+            EngineError::Request(ProtocolError::invalid_argument(format!(
+                "{}[{i}]: {e}",
+                self.input
+            )))
+        })?;
+        let batch = Tensor::from_vec(self.preprocessing.batch_shape(images.len()), data)?;
+        inputs.insert(self.input.clone(), batch);
         Ok(inputs)
     }
 }

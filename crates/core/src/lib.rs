@@ -27,7 +27,7 @@ pub use classifier::{
     Timings, Why, plan,
 };
 pub use edgeserve_cpu::CpuOptions;
-pub use edgeserve_engine::{BackendKind, Engine, EngineError, ModelManifest, ModelSignature};
+pub use edgeserve_engine::{BackendKind, Engine, EngineError, ModelManifest, ModelSignature, cancel};
 pub use edgeserve_protocol as protocol;
 pub use edgeserve_remote::{RemoteConfig, RemoteError, RetryPolicy};
 pub use edgeserve_vision::{DecodeOptions, PixelFormat};

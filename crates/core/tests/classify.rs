@@ -131,7 +131,10 @@ fn bad_images_are_typed_errors() {
     });
     assert_eq!(e.to_string(), "the image is empty (0x0 pixels)");
     let small = load(&LoadOptions {
-        decode: DecodeOptions { max_pixels: 1000 },
+        decode: DecodeOptions {
+            max_pixels: 1000,
+            ..DecodeOptions::default()
+        },
         ..LoadOptions::default()
     })
     .unwrap();

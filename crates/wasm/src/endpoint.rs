@@ -102,7 +102,16 @@ impl RawEndpoint {
                 origin: origin.as_deref(),
                 content_encoding: content_encoding.as_deref(),
             };
-            let reply = edgeserve_endpoint::handle_with(&store, HandlerOptions { cors }, head, &body).await;
+            let reply = edgeserve_endpoint::handle_with(
+                &store,
+                HandlerOptions {
+                    cors,
+                    ..HandlerOptions::default()
+                },
+                head,
+                &body,
+            )
+            .await;
             #[derive(Serialize)]
             #[serde(rename_all = "camelCase")]
             struct Out<'a> {

@@ -36,6 +36,8 @@ impl From<EngineError> for JsError {
             EngineError::Remote { .. } => "remote",
             EngineError::Run { .. } => "run_failed",
             EngineError::Unavailable { .. } => "backend_unavailable",
+            // Only a host's deadline cancels work; to JS it is an abort.
+            EngineError::Cancelled => "aborted",
         };
         JsError::new(code, e.code(), e.to_string())
     }
