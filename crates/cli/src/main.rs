@@ -4,6 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use edgeserve::{Classification, Classifier, DecodeOptions, ImageInput, LoadOptions};
+use edgeserve_server::{RequestLimits, ServeOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -84,7 +85,51 @@ enum Command {
         /// Threads for matrix products (default 1).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: Option<u16>,
+        #[command(flatten)]
+        limits: ServeLimits,
     },
+}
+
+/// What any one client may make `edgeserve serve` spend; each has a default
+/// that keeps a small machine up (see `ServeOptions`).
+#[derive(clap::Args)]
+struct ServeLimits {
+    /// Largest request body in bytes (413 above it, before it is read).
+    #[arg(long = "rest_api_max_body_bytes", default_value_t = ServeOptions::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// Most bytes a gzip request body may inflate to.
+    #[arg(long = "rest_api_max_inflated_bytes", default_value_t = RequestLimits::default().max_inflated_bytes)]
+    max_inflated_bytes: u64,
+    /// Most JSON values (numbers, strings, arrays, objects) in one request.
+    #[arg(long = "rest_api_max_json_values", default_value_t = RequestLimits::default().max_json_values)]
+    max_json_values: usize,
+    /// Close a connection that has not sent a whole request head this long.
+    #[arg(long = "rest_api_header_read_timeout_in_ms", default_value_t = 10_000)]
+    header_read_timeout_in_ms: u64,
+    /// Answer 408 to a request whose body has not arrived this long after its head.
+    #[arg(long = "rest_api_body_read_timeout_in_ms", default_value_t = 60_000)]
+    body_read_timeout_in_ms: u64,
+    /// Open connections at most (more wait in the listen backlog).
+    #[arg(long = "rest_api_max_connections", default_value_t = ServeOptions::default().max_connections)]
+    max_connections: usize,
+    /// Requests admitted at once (reading, waiting or running); more get 503 at once.
+    #[arg(long = "rest_api_max_pending_requests", default_value_t = ServeOptions::default().max_pending_requests)]
+    max_pending_requests: usize,
+    /// Requests running at once (default: the cores this process may use).
+    #[arg(long = "rest_api_max_running_requests")]
+    max_running_requests: Option<usize>,
+    /// After SIGINT/SIGTERM, close connections still open after this long.
+    #[arg(long = "shutdown_grace_in_ms", default_value_t = 10_000)]
+    shutdown_grace_in_ms: u64,
+    /// Largest image in pixels (width × height).
+    #[arg(long = "max_image_pixels", default_value_t = DecodeOptions::default().max_pixels)]
+    max_image_pixels: u64,
+    /// Most images in one request.
+    #[arg(long = "max_images_per_request", default_value_t = DecodeOptions::default().max_images)]
+    max_images_per_request: usize,
+    /// Most pixels one request's images may hold together.
+    #[arg(long = "max_request_pixels", default_value_t = DecodeOptions::default().max_request_pixels)]
+    max_request_pixels: u64,
 }
 
 fn edgeserve_default_max_pixels() -> u64 {
@@ -152,6 +197,7 @@ fn main() -> ExitCode {
             rest_api_timeout_in_ms,
             rest_api_enable_cors_support,
             threads,
+            limits,
         } => {
             let configs = match (model_config_file, model_base_path) {
                 (Some(file), _) => match read_model_config(&file) {
@@ -171,14 +217,33 @@ fn main() -> ExitCode {
                 .ok()
                 .filter(|s| *s > 0)
                 .map(std::time::Duration::from_secs);
-            let options = edgeserve_server::ServeOptions {
+            let ms = std::time::Duration::from_millis;
+            let defaults = ServeOptions::default();
+            let options = ServeOptions {
                 addr: std::net::SocketAddr::new(rest_api_bind, rest_api_port),
-                timeout: std::time::Duration::from_millis(rest_api_timeout_in_ms),
+                timeout: ms(rest_api_timeout_in_ms),
                 cors: rest_api_enable_cors_support,
-                ..Default::default()
+                max_body_bytes: limits.max_body_bytes,
+                limits: RequestLimits {
+                    max_inflated_bytes: limits.max_inflated_bytes,
+                    max_json_values: limits.max_json_values,
+                },
+                header_read_timeout: ms(limits.header_read_timeout_in_ms),
+                body_read_timeout: ms(limits.body_read_timeout_in_ms),
+                max_connections: limits.max_connections,
+                max_pending_requests: limits.max_pending_requests,
+                max_running_requests: limits
+                    .max_running_requests
+                    .unwrap_or(defaults.max_running_requests),
+                shutdown_grace: ms(limits.shutdown_grace_in_ms),
             };
             let load = LoadOptions {
                 cpu: edgeserve_cpu_options(threads),
+                decode: DecodeOptions {
+                    max_pixels: limits.max_image_pixels,
+                    max_images: limits.max_images_per_request,
+                    max_request_pixels: limits.max_request_pixels,
+                },
                 ..LoadOptions::default()
             };
             match serve(configs, load, poll, options) {
@@ -202,7 +267,7 @@ fn serve(
     configs: Vec<edgeserve_server::ModelConfig>,
     load: LoadOptions,
     poll: Option<std::time::Duration>,
-    options: edgeserve_server::ServeOptions,
+    options: ServeOptions,
 ) -> Result<(), String> {
     let models = edgeserve_server::Models::start(configs, load).map_err(|e| e.to_string())?;
     // Reported on stderr: a caller may stop reading stdout after the banner.
@@ -225,7 +290,13 @@ fn serve(
             format!("model {name} version {}", versions.join(","))
         })
         .collect();
-    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    // Inference runs on the blocking pool, at most `max_running_requests`
+    // at once (the server's permits); the pool's own cap is a backstop.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(options.max_running_requests.max(1) + 4)
+        .build()
+        .map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let bound = edgeserve_server::bind(models, options)
             .await
@@ -271,7 +342,10 @@ fn classify(
     max_pixels: u64,
 ) -> ExitCode {
     let options = LoadOptions {
-        decode: DecodeOptions { max_pixels },
+        decode: DecodeOptions {
+            max_pixels,
+            ..DecodeOptions::default()
+        },
         cpu: edgeserve_cpu_options(threads),
         ..LoadOptions::default()
     };

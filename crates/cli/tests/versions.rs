@@ -326,3 +326,71 @@ model_config_list {{
     let e = refused(&["--model_base_path".as_ref(), root.path.join("empty").as_os_str()]);
     assert!(e.contains("empty"), "{e}");
 }
+
+/// The status of `model`'s version `v` in the server's store, as the
+/// status route shows it: its state and its error message.
+fn store_status(models: &edgeserve_server::Models, model: &str, v: i64) -> (String, String) {
+    let store = models.snapshot();
+    let states = store.model(model).unwrap().states();
+    let s = &states[&v];
+    (format!("{:?}", s.state), s.status.error_message.clone())
+}
+
+#[test]
+fn a_version_copied_in_place_loads_once_its_files_have_all_arrived() {
+    let dir = common::ModelDir::new("half-copied");
+    dir.add_version(1, "efficientnet-lite0");
+    let config = edgeserve_server::ModelConfig::single("lite0", dir.path.clone());
+    let models = edgeserve_server::Models::start(vec![config], edgeserve::LoadOptions::default()).unwrap();
+    // Version 2's directory appears before its files, and every try fails
+    // until the tries run out.
+    let v2 = dir.path.join("2");
+    std::fs::create_dir(&v2).unwrap();
+    for _ in 0..edgeserve_server::manager::MAX_LOAD_ATTEMPTS + 2 {
+        models.poll();
+    }
+    let (state, message) = store_status(&models, "lite0", 2);
+    assert_eq!(state, "End", "{message}");
+    // The status route says what is missing, not where the server keeps it.
+    assert!(message.starts_with("manifest.json: "), "{message}");
+    assert!(!message.contains(&*dir.path.to_string_lossy()), "{message}");
+    // Polls of an unchanged directory do not try again.
+    assert!(models.poll().is_empty());
+    // The files arrive (the copy was still running): tried again, loaded.
+    common::copy_model("efficientnet-lite0", &v2);
+    let transitions = models.poll();
+    assert!(
+        transitions
+            .iter()
+            .any(|t| matches!(t, edgeserve_server::Transition::Loaded { version: 2, .. })),
+        "{transitions:?}"
+    );
+    assert_eq!(store_status(&models, "lite0", 2).0, "Available");
+}
+
+#[test]
+fn manifest_files_stay_inside_their_version_directory() {
+    let dir = common::ModelDir::new("escape");
+    dir.add_version(1, "efficientnet-lite0");
+    let config = edgeserve_server::ModelConfig::single("lite0", dir.path.clone());
+    let models = edgeserve_server::Models::start(vec![config], edgeserve::LoadOptions::default()).unwrap();
+    // The policy serves the latest version: each bad one is the newest when
+    // it is polled.
+    for (version, file) in [
+        (2, "../../../../etc/passwd"),
+        (3, "/etc/passwd"),
+        (4, "sub/labels.txt"),
+    ] {
+        let v = dir.add_version(version, "efficientnet-lite0");
+        let manifest = std::fs::read_to_string(v.join("manifest.json")).unwrap();
+        let manifest = manifest.replace("\"imagenet_labels.txt\"", &format!("{file:?}"));
+        std::fs::write(v.join("manifest.json"), manifest).unwrap();
+        models.poll();
+        let (state, message) = store_status(&models, "lite0", version.into());
+        assert_eq!(state, "End", "{message}");
+        assert!(message.contains("labels.file"), "{message}");
+        assert!(message.contains("must be a plain file name"), "{message}");
+        assert!(!message.contains("root:"), "{message}");
+        assert!(!message.contains(&*dir.path.to_string_lossy()), "{message}");
+    }
+}

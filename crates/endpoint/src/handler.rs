@@ -6,7 +6,7 @@ use crate::store::{ModelStore, Servable};
 use edgeserve::ImageInput;
 use edgeserve::protocol::{
     Class, ClassifyResponse, Endpoint, Error, Example, ExamplesRequest, Feature, ModelStatusResponse,
-    ModelVersionStatus, PredictRequest, Route, VersionSelector, is_api_path,
+    ModelVersionStatus, PredictRequest, Route, VersionSelector, is_api_path, quote,
 };
 use std::sync::Arc;
 
@@ -30,6 +30,28 @@ pub struct HandlerOptions {
     /// `--rest_api_enable_cors_support`: CORS headers on every `/v1/`
     /// response.
     pub cors: bool,
+    /// What one request may make the handler spend.
+    pub limits: RequestLimits,
+}
+
+/// What one request body may cost the handler, checked before the memory
+/// is spent. (Image limits are the model's: `LoadOptions::decode`.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// The most bytes a gzip body may inflate to.
+    pub max_inflated_bytes: u64,
+    /// The most JSON values a predict or classify body may hold (each
+    /// number, string, array and object counts one).
+    pub max_json_values: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_inflated_bytes: MAX_INFLATED_BYTES,
+            max_json_values: edgeserve::protocol::DEFAULT_MAX_JSON_VALUES,
+        }
+    }
 }
 
 /// The headers TF Serving adds with `--rest_api_enable_cors_support`.
@@ -72,22 +94,24 @@ impl Reply {
 /// Picks the servable a route names, with TF Serving's errors.
 fn servable(store: &ModelStore, route: &Route) -> Result<Arc<Servable>, Error> {
     let model = store.model(&route.model);
-    let version =
-        match &route.version {
-            None => None,
-            Some(VersionSelector::Number(v)) => Some(*v),
-            Some(VersionSelector::Label(l)) => Some(model.and_then(|m| m.label(l)).ok_or_else(|| {
-                Error::invalid_argument(format!("Unrecognized servable version label: {l}"))
-            })?),
-        };
+    let version = match &route.version {
+        None => None,
+        Some(VersionSelector::Number(v)) => Some(*v),
+        Some(VersionSelector::Label(l)) => Some(model.and_then(|m| m.label(l)).ok_or_else(|| {
+            Error::invalid_argument(format!("Unrecognized servable version label: {}", quote(l)))
+        })?),
+    };
     let found = match version {
         None => model.and_then(|m| m.latest()),
         Some(v) => model.and_then(|m| m.version(v)),
     };
     found.cloned().ok_or_else(|| {
         Error::not_found(match version {
-            None => format!("Servable not found for request: Latest({})", route.model),
-            Some(v) => format!("Servable not found for request: Specific({}, {v})", route.model),
+            None => format!("Servable not found for request: Latest({})", quote(&route.model)),
+            Some(v) => format!(
+                "Servable not found for request: Specific({}, {v})",
+                quote(&route.model)
+            ),
         })
     })
 }
@@ -97,12 +121,19 @@ fn status(store: &ModelStore, route: &Route) -> Result<Vec<u8>, Error> {
         .model(&route.model)
         .map(|m| m.states())
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| Error::not_found(format!("Could not find any versions of model {}", route.model)))?;
+        .ok_or_else(|| {
+            Error::not_found(format!(
+                "Could not find any versions of model {}",
+                quote(&route.model)
+            ))
+        })?;
     let one = |v: i64| {
-        states
-            .get_key_value(&v)
-            .map(|kv| vec![kv])
-            .ok_or_else(|| Error::not_found(format!("Could not find version {v} of model {}", route.model)))
+        states.get_key_value(&v).map(|kv| vec![kv]).ok_or_else(|| {
+            Error::not_found(format!(
+                "Could not find version {v} of model {}",
+                quote(&route.model)
+            ))
+        })
     };
     let wanted = match &route.version {
         None => states.iter().rev().collect(),
@@ -112,7 +143,7 @@ fn status(store: &ModelStore, route: &Route) -> Result<Vec<u8>, Error> {
                 .model(&route.model)
                 .and_then(|m| m.label(l))
                 .ok_or_else(|| {
-                    Error::invalid_argument(format!("Unrecognized servable version label: {l}"))
+                    Error::invalid_argument(format!("Unrecognized servable version label: {}", quote(l)))
                 })?;
             one(v)?
         }
@@ -130,8 +161,8 @@ fn status(store: &ModelStore, route: &Route) -> Result<Vec<u8>, Error> {
     Ok(response.to_json())
 }
 
-async fn predict(servable: &Servable, body: &[u8]) -> Result<Vec<u8>, Error> {
-    let request = PredictRequest::from_json(body, |signature| {
+async fn predict(servable: &Servable, limits: &RequestLimits, body: &[u8]) -> Result<Vec<u8>, Error> {
+    let request = PredictRequest::from_json_limited(body, limits.max_json_values, |signature| {
         Ok(servable
             .metadata
             .metadata
@@ -182,8 +213,8 @@ fn image_of<'a>(i: usize, example: &'a Example, context: Option<&'a Example>) ->
 /// decoded and preprocessed as the manifest says, and its result lists every
 /// class as `[label, probability]`, highest first (a TF classification
 /// signature also returns every class; sorting saves clients the work).
-async fn classify(servable: &Servable, body: &[u8]) -> Result<Vec<u8>, Error> {
-    let request = ExamplesRequest::from_json(body)?;
+async fn classify(servable: &Servable, limits: &RequestLimits, body: &[u8]) -> Result<Vec<u8>, Error> {
+    let request = ExamplesRequest::from_json_limited(body, limits.max_json_values)?;
     servable
         .metadata
         .metadata
@@ -215,8 +246,8 @@ async fn classify(servable: &Servable, body: &[u8]) -> Result<Vec<u8>, Error> {
 
 /// `:regress`: an image classifier has no regression signature, so this is
 /// TF Serving's answer for a signature of another method.
-fn regress(servable: &Servable, body: &[u8]) -> Result<Vec<u8>, Error> {
-    let request = ExamplesRequest::from_json(body)?;
+fn regress(servable: &Servable, limits: &RequestLimits, body: &[u8]) -> Result<Vec<u8>, Error> {
+    let request = ExamplesRequest::from_json_limited(body, limits.max_json_values)?;
     let signature = servable
         .metadata
         .metadata
@@ -253,24 +284,29 @@ pub struct RequestHead<'a> {
     pub content_encoding: Option<&'a str>,
 }
 
-/// The most bytes a gzip request body may inflate to (TF Serving's limit).
+/// The most bytes a gzip request body may inflate to by default (TF
+/// Serving's limit).
 pub const MAX_INFLATED_BYTES: u64 = 100 << 20;
 
 /// The body as sent, or gunzipped when `Content-Encoding` names gzip, as
-/// TF Serving does (up to [`MAX_INFLATED_BYTES`]).
-fn inflate<'a>(content_encoding: Option<&str>, body: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, Error> {
+/// TF Serving does (up to `max` bytes, refused as soon as it passes them).
+fn inflate<'a>(
+    content_encoding: Option<&str>,
+    body: &'a [u8],
+    max: u64,
+) -> Result<std::borrow::Cow<'a, [u8]>, Error> {
     use std::io::Read;
     if !content_encoding.is_some_and(|e| e.to_ascii_lowercase().contains("gzip")) {
         return Ok(std::borrow::Cow::Borrowed(body));
     }
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(body)
-        .take(MAX_INFLATED_BYTES + 1)
+        .take(max.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| Error::invalid_argument(format!("Failed to decompress the gzip request body: {e}")))?;
-    if out.len() as u64 > MAX_INFLATED_BYTES {
+    if out.len() as u64 > max {
         return Err(Error::invalid_argument(format!(
-            "The gzip request body inflates to more than {MAX_INFLATED_BYTES} bytes"
+            "The gzip request body inflates to more than {max} bytes"
         )));
     }
     Ok(std::borrow::Cow::Owned(out))
@@ -306,8 +342,8 @@ pub async fn handle_with(
             headers: Vec::new(),
         }
     } else {
-        match inflate(content_encoding, body) {
-            Ok(body) => answer(store, method, path, &body).await,
+        match inflate(content_encoding, body, options.limits.max_inflated_bytes) {
+            Ok(body) => answer(store, &options.limits, method, path, &body).await,
             Err(e) => Reply::error(&e),
         }
     };
@@ -317,15 +353,15 @@ pub async fn handle_with(
     reply
 }
 
-async fn answer(store: &ModelStore, method: &str, path: &str, body: &[u8]) -> Reply {
+async fn answer(store: &ModelStore, limits: &RequestLimits, method: &str, path: &str, body: &[u8]) -> Reply {
     let result = async {
         let route = Route::parse(method, path)?;
         match route.endpoint {
             Endpoint::Status => status(store, &route),
             Endpoint::Metadata => Ok(servable(store, &route)?.metadata.to_json()),
-            Endpoint::Predict => predict(&*servable(store, &route)?, body).await,
-            Endpoint::Classify => classify(&*servable(store, &route)?, body).await,
-            Endpoint::Regress => regress(&*servable(store, &route)?, body),
+            Endpoint::Predict => predict(&*servable(store, &route)?, limits, body).await,
+            Endpoint::Classify => classify(&*servable(store, &route)?, limits, body).await,
+            Endpoint::Regress => regress(&*servable(store, &route)?, limits, body),
         }
     }
     .await;

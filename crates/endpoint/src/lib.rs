@@ -8,5 +8,7 @@
 pub mod handler;
 pub mod store;
 
-pub use handler::{HandlerOptions, MAX_INFLATED_BYTES, Reply, RequestHead, handle, handle_with};
+pub use handler::{
+    HandlerOptions, MAX_INFLATED_BYTES, Reply, RequestHead, RequestLimits, handle, handle_with,
+};
 pub use store::{ModelEntry, ModelStore, Servable, VersionState};

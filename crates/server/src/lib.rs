@@ -16,7 +16,7 @@ pub mod store;
 pub use edgeserve_endpoint::handler;
 
 pub use config::{ConfigError, ModelConfig, VersionPolicy, parse_model_config};
-pub use handler::{HandlerOptions, Reply, RequestHead, handle, handle_with};
+pub use handler::{HandlerOptions, Reply, RequestHead, RequestLimits, handle, handle_with};
 pub use manager::{Models, Poller, Transition};
 pub use store::{ModelStore, Servable};
 
@@ -28,6 +28,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
+
+use edgeserve::cancel::{self, CancelToken};
 
 /// Why the server could not start or load a model.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +62,23 @@ pub enum ServeError {
 }
 
 impl ServeError {
+    /// The message without the server's own paths, for clients (the status
+    /// route): files are named relative to the version directory `dir`.
+    pub fn public_message(&self, dir: &std::path::Path) -> String {
+        let name = |path: &std::path::Path| match path.strip_prefix(dir) {
+            Ok(rest) if !rest.as_os_str().is_empty() => rest.display().to_string(),
+            Ok(_) => "the version directory".to_owned(),
+            Err(_) => path
+                .file_name()
+                .map_or_else(|| "a file".to_owned(), |n| n.to_string_lossy().into_owned()),
+        };
+        match self {
+            ServeError::Io { path, reason } => format!("{}: {reason}", name(path)),
+            ServeError::Model { path, reason } => format!("model at {}: {reason}", name(path)),
+            ServeError::Bind { .. } => self.to_string(),
+        }
+    }
+
     /// The code a model version's status shows for this failure to load it:
     /// NOT_FOUND for files that cannot be read, else INVALID_ARGUMENT.
     pub fn status_code(&self) -> edgeserve::protocol::Code {
@@ -69,18 +89,45 @@ impl ServeError {
     }
 }
 
-/// How the server runs.
+/// How the server runs: where, and what any one client may make it spend.
+/// Every limit here protects the process from what a remote party controls;
+/// the request's own limits are [`RequestLimits`], an image's are the
+/// model's `LoadOptions::decode`.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {
     /// Where to listen; port 0 asks the OS for one.
     pub addr: SocketAddr,
-    /// Requests taking longer get DEADLINE_EXCEEDED (504), as
-    /// `--rest_api_timeout_in_ms`.
+    /// Requests taking longer (waiting for a worker and running) get
+    /// DEADLINE_EXCEEDED (504), as `--rest_api_timeout_in_ms`; their work
+    /// is cancelled at its next checkpoint.
     pub timeout: Duration,
-    /// The largest request body taken, in bytes (413 above it).
+    /// The largest request body taken, in bytes (413 above it, before any
+    /// of it is read: a client that sent `Expect: 100-continue` is not
+    /// asked for it).
     pub max_body_bytes: usize,
     /// `--rest_api_enable_cors_support`.
     pub cors: bool,
+    /// What a request body may cost the handler.
+    pub limits: RequestLimits,
+    /// A connection that has not sent a whole request head this long after
+    /// it opened (or after its last response) is closed.
+    pub header_read_timeout: Duration,
+    /// A request whose body has not fully arrived this long after its head
+    /// gets 408.
+    pub body_read_timeout: Duration,
+    /// Open connections at most; further ones wait in the listen backlog
+    /// until one closes (a slow one within `header_read_timeout`).
+    pub max_connections: usize,
+    /// Requests admitted at once (reading their body, waiting for a worker
+    /// or running); beyond it a request gets UNAVAILABLE (503) at once
+    /// instead of holding memory.
+    pub max_pending_requests: usize,
+    /// Requests running on the CPU at once: the blocking pool's size for
+    /// inference (default: the cores this process may use).
+    pub max_running_requests: usize,
+    /// After the shutdown signal, connections still open this long are
+    /// closed, whatever their clients do.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServeOptions {
@@ -90,6 +137,13 @@ impl Default for ServeOptions {
             timeout: Duration::from_millis(30_000),
             max_body_bytes: 64 << 20,
             cors: false,
+            limits: RequestLimits::default(),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(60),
+            max_connections: 512,
+            max_pending_requests: 32,
+            max_running_requests: std::thread::available_parallelism().map_or(2, usize::from),
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 }
@@ -97,6 +151,10 @@ impl Default for ServeOptions {
 struct Shared {
     models: Arc<Models>,
     options: ServeOptions,
+    /// Permits for admitted requests ([`ServeOptions::max_pending_requests`]).
+    pending: Arc<Semaphore>,
+    /// Permits for running ones ([`ServeOptions::max_running_requests`]).
+    running: Arc<Semaphore>,
 }
 
 fn reply(r: Reply) -> Response {
@@ -114,8 +172,52 @@ fn error_reply(e: &edgeserve::protocol::Error) -> Response {
     reply(Reply::error(e))
 }
 
+/// An error answered with `status` rather than the code's usual one (413
+/// and 408 have no TF Serving code of their own), closing the connection:
+/// the body that was refused may still be on its way.
+fn error_with_status(e: &edgeserve::protocol::Error, status: StatusCode) -> Response {
+    let mut r = error_reply(e);
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 async fn any_request(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     use edgeserve::protocol::{Code, Error};
+    let started = tokio::time::Instant::now();
+    let options = &shared.options;
+    let limit = options.max_body_bytes;
+    let too_large = || {
+        error_with_status(
+            &Error::new(
+                Code::ResourceExhausted,
+                format!("Request body is larger than {limit} bytes"),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )
+    };
+    // Refused by its declared length before a byte of it is read, so that
+    // hyper never answers `Expect: 100-continue` for it.
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    // Admitted, or refused at once: a request waiting here would hold its
+    // connection's memory with nothing bounding how many do.
+    let Ok(admitted) = Arc::clone(&shared.pending).try_acquire_owned() else {
+        return error_reply(&Error::new(
+            Code::Unavailable,
+            format!(
+                "The server is busy: {} requests are already admitted; try again later",
+                options.max_pending_requests
+            ),
+        ));
+    };
     let method = request.method().as_str().to_owned();
     let path = request
         .uri()
@@ -132,47 +234,83 @@ async fn any_request(State(shared): State<Arc<Shared>>, request: Request) -> Res
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let limit = shared.options.max_body_bytes;
-    let body = match to_bytes(request.into_body(), limit).await {
-        Ok(b) => b,
-        Err(_) => {
-            let e = Error::new(
-                Code::ResourceExhausted,
-                format!("Request body is larger than {limit} bytes"),
-            );
-            let mut r = error_reply(&e);
-            *r.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            return r;
-        }
-    };
-    let timeout = shared.options.timeout;
-    let work = tokio::task::spawn_blocking(move || {
-        let options = HandlerOptions {
-            cors: shared.options.cors,
+    let body =
+        match tokio::time::timeout(options.body_read_timeout, to_bytes(request.into_body(), limit)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => {
+                let over =
+                    std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+                if over {
+                    return too_large();
+                }
+                return error_with_status(
+                    &Error::invalid_argument(format!("Failed to read the request body: {e}")),
+                    StatusCode::BAD_REQUEST,
+                );
+            }
+            Err(_) => {
+                return error_with_status(
+                    &Error::new(
+                        Code::DeadlineExceeded,
+                        format!(
+                            "The request body did not arrive within {} ms",
+                            options.body_read_timeout.as_millis()
+                        ),
+                    ),
+                    StatusCode::REQUEST_TIMEOUT,
+                );
+            }
         };
-        let head = RequestHead {
-            method: &method,
-            path: &path,
-            origin: origin.as_deref(),
-            content_encoding: content_encoding.as_deref(),
-        };
-        pollster::block_on(handler::handle_with(
-            &shared.models.snapshot(),
-            options,
-            head,
-            &body,
+    let timeout = options.timeout;
+    let timed_out = || {
+        error_reply(&Error::new(
+            Code::DeadlineExceeded,
+            format!("Request timed out after {} ms", timeout.as_millis()),
         ))
-    });
-    match tokio::time::timeout(timeout, work).await {
+    };
+    let deadline = started + timeout;
+    let Ok(Ok(running)) =
+        tokio::time::timeout_at(deadline, Arc::clone(&shared.running).acquire_owned()).await
+    else {
+        return timed_out();
+    };
+    let token = CancelToken::new();
+    let work = {
+        let (shared, token) = (Arc::clone(&shared), token.clone());
+        tokio::task::spawn_blocking(move || {
+            // Held until the work ends, also when the caller stopped waiting:
+            // cancelled work still holds its worker until its next checkpoint.
+            let _held = (admitted, running);
+            let handler_options = HandlerOptions {
+                cors: shared.options.cors,
+                limits: shared.options.limits,
+            };
+            let head = RequestHead {
+                method: &method,
+                path: &path,
+                origin: origin.as_deref(),
+                content_encoding: content_encoding.as_deref(),
+            };
+            cancel::scope(&token, || {
+                pollster::block_on(handler::handle_with(
+                    &shared.models.snapshot(),
+                    handler_options,
+                    head,
+                    &body,
+                ))
+            })
+        })
+    };
+    match tokio::time::timeout_at(deadline, work).await {
         Ok(Ok(r)) => reply(r),
         Ok(Err(join)) => error_reply(&Error::new(
             Code::Internal,
             format!("the request's worker stopped: {join}"),
         )),
-        Err(_) => error_reply(&Error::new(
-            Code::DeadlineExceeded,
-            format!("Request timed out after {} ms", timeout.as_millis()),
-        )),
+        Err(_) => {
+            token.cancel();
+            timed_out()
+        }
     }
 }
 
@@ -188,21 +326,71 @@ impl Bound {
         self.listener.local_addr().ok()
     }
 
-    /// Answers requests until `shutdown` completes, then finishes the ones
-    /// in flight.
+    /// Answers requests until `shutdown` completes, then lets the
+    /// connections finish the requests they are in for at most
+    /// [`ServeOptions::shutdown_grace`], and closes whatever is left.
+    ///
+    /// The accept loop is hyper's HTTP/1 connection driven by hand rather
+    /// than `axum::serve`, which sets no header read timeout, no connection
+    /// cap and no shutdown deadline: one client holding a thousand
+    /// half-sent request heads kept every other client out.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let addr = self.local_addr().unwrap_or(self.shared.options.addr);
-        let app = axum::Router::new().fallback(any_request).with_state(self.shared);
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| ServeError::Bind {
-                addr,
-                reason: e.to_string(),
-            })
+        let options = self.shared.options.clone();
+        let app = axum::Router::new()
+            .fallback(any_request)
+            .with_state(Arc::clone(&self.shared));
+        let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
+        let (closing, close) = tokio::sync::watch::channel(false);
+        let mut open = tokio::task::JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                () = &mut shutdown => break,
+                permit = Arc::clone(&connections).acquire_owned() => permit,
+            };
+            let Ok(permit) = permit else { break };
+            let stream = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        // Out of file descriptors or a connection reset
+                        // before accept: wait a little instead of spinning.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let service = hyper_util::service::TowerToHyperService::new(app.clone());
+            let mut close = close.clone();
+            let header_timeout = options.header_read_timeout;
+            open.spawn(async move {
+                let _permit = permit;
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(header_timeout);
+                let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                tokio::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => return,
+                    _ = close.changed() => connection.as_mut().graceful_shutdown(),
+                }
+                let _ = connection.await;
+            });
+            // Finished connections are reaped as we go, so the set holds
+            // only open ones.
+            while open.try_join_next().is_some() {}
+        }
+        drop(self.listener);
+        let _ = closing.send(true);
+        let drained = async { while open.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(options.shutdown_grace, drained).await;
+        open.abort_all();
+        Ok(())
     }
 }
 
@@ -216,6 +404,11 @@ pub async fn bind(models: Arc<Models>, options: ServeOptions) -> Result<Bound, S
         })?;
     Ok(Bound {
         listener,
-        shared: Arc::new(Shared { models, options }),
+        shared: Arc::new(Shared {
+            pending: Arc::new(Semaphore::new(options.max_pending_requests.max(1))),
+            running: Arc::new(Semaphore::new(options.max_running_requests.max(1))),
+            models,
+            options,
+        }),
     })
 }

@@ -13,17 +13,41 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// How many times a version that fails to load is tried (TF Serving's
-/// `max_num_load_retries` is 5 retries after the first try).
+/// How many times a version that fails to load is tried while its directory
+/// stays as it is (TF Serving's `max_num_load_retries` is 5 retries after
+/// the first try). A directory whose files change afterwards (a copy still
+/// arriving when it was first seen) is tried again, until it loads.
 pub const MAX_LOAD_ATTEMPTS: u32 = 6;
+
+/// What a version directory holds, as far as a retry cares: each file's
+/// name, size and modification time. A copy still in progress changes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Fingerprint(Vec<(std::ffi::OsString, u64, Option<std::time::SystemTime>)>);
+
+impl Fingerprint {
+    fn of(dir: &std::path::Path) -> Fingerprint {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((e.file_name(), meta.len(), meta.modified().ok()))
+            })
+            .collect();
+        files.sort();
+        Fingerprint(files)
+    }
+}
 
 /// The models a server holds, and the means to reload them.
 pub struct Models {
     configs: Vec<ModelConfig>,
     load: LoadOptions,
     current: RwLock<Arc<ModelStore>>,
-    /// Failed load attempts by (model, version); serialises polls too.
-    attempts: Mutex<BTreeMap<(String, i64), u32>>,
+    /// Failed load attempts by (model, version), with what the directory
+    /// held at the last one; serialises polls too.
+    attempts: Mutex<BTreeMap<(String, i64), (u32, Fingerprint)>>,
 }
 
 /// A version's change of state, as [`Models::poll`] made it.
@@ -167,9 +191,12 @@ impl Models {
                 .unwrap_or_default();
             attempts.retain(|(model, v), _| *model != c.name || numbers.contains(v));
             for &v in aspired.difference(&loaded) {
-                let tries = attempts.entry((c.name.clone(), v)).or_insert(0);
+                let (tries, seen) = attempts.entry((c.name.clone(), v)).or_default();
                 if *tries >= MAX_LOAD_ATTEMPTS {
-                    continue;
+                    if Fingerprint::of(&on_disk[&v]) == *seen {
+                        continue;
+                    }
+                    *tries = 0;
                 }
                 self.publish(|s| s.loading(&c.name, v));
                 match load_model_dir(&on_disk[&v], &self.load) {
@@ -184,7 +211,11 @@ impl Models {
                     }
                     Err(e) => {
                         *tries += 1;
-                        self.publish(|s| s.failed(&c.name, v, e.status_code(), e.to_string()));
+                        *seen = Fingerprint::of(&on_disk[&v]);
+                        // The status route is for any client: it says what
+                        // failed without the server's paths.
+                        let public = e.public_message(&on_disk[&v]);
+                        self.publish(|s| s.failed(&c.name, v, e.status_code(), public));
                         transitions.push(Transition::Failed {
                             model: c.name.clone(),
                             version: v,
