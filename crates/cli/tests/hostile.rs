@@ -167,22 +167,6 @@ fn grey_png(width: u32, height: u32) -> Vec<u8> {
     png
 }
 
-/// A GIF whose logical screen is `side`² but whose one frame is a single
-/// pixel: a few dozen bytes that decode to a whole screen of pixels.
-fn screen_gif(side: u16) -> Vec<u8> {
-    let mut gif = b"GIF89a".to_vec();
-    gif.extend(side.to_le_bytes());
-    gif.extend(side.to_le_bytes());
-    gif.extend([0x80, 0, 0]); // a global colour table of 2 entries
-    gif.extend([0, 0, 0, 255, 255, 255]);
-    gif.push(0x2c); // image descriptor: 1x1 at (0, 0), no local table
-    gif.extend([0, 0, 0, 0, 1, 0, 1, 0, 0]);
-    // LZW, minimum code size 2: clear (4), index 0, end (5) in 3-bit codes.
-    gif.extend([2, 2, 0x44, 0x01, 0]);
-    gif.push(0x3b);
-    gif
-}
-
 #[test]
 fn a_one_pixel_wide_image_costs_no_more_than_its_pixels() {
     let s = Server::start("thin", &[]);
@@ -253,7 +237,7 @@ fn a_context_image_is_decoded_once_and_images_are_bounded() {
 #[test]
 fn tiny_files_that_decode_to_whole_screens_are_charged_by_their_header() {
     let s = Server::start("screens", &[]);
-    let gif = screen_gif(6300);
+    let gif = common::screen_gif(6300);
     assert!(gif.len() < 64, "{} bytes", gif.len());
     // Each copy is its own image (its own bytes), so each is charged.
     let body = classify_body((0..16).map(|_| image_example(gif.clone())).collect(), None);

@@ -129,3 +129,40 @@ pub fn http(addr: &str, method: &str, path: &str, extra: &str, body: &[u8]) -> (
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, head, raw[split + 4..].to_vec())
 }
+
+/// A `:classify` body with one example per image, each image its own
+/// bytes (`image/encoded`).
+pub fn classify_body(images: Vec<Vec<u8>>) -> Vec<u8> {
+    edgeserve::protocol::ExamplesRequest {
+        signature_name: None,
+        context: None,
+        examples: images
+            .into_iter()
+            .map(|bytes| edgeserve::protocol::Example {
+                features: [(
+                    "image/encoded".to_owned(),
+                    edgeserve::protocol::Feature::Bytes(vec![bytes]),
+                )]
+                .into(),
+            })
+            .collect(),
+    }
+    .to_json()
+    .unwrap()
+}
+
+/// A GIF whose logical screen is `side`² but whose one frame is a single
+/// pixel: a few dozen bytes that decode to a whole screen of pixels.
+pub fn screen_gif(side: u16) -> Vec<u8> {
+    let mut gif = b"GIF89a".to_vec();
+    gif.extend(side.to_le_bytes());
+    gif.extend(side.to_le_bytes());
+    gif.extend([0x80, 0, 0]); // a global colour table of 2 entries
+    gif.extend([0, 0, 0, 255, 255, 255]);
+    gif.push(0x2c); // image descriptor: 1x1 at (0, 0), no local table
+    gif.extend([0, 0, 0, 0, 1, 0, 1, 0, 0]);
+    // LZW, minimum code size 2: clear (4), index 0, end (5) in 3-bit codes.
+    gif.extend([2, 2, 0x44, 0x01, 0]);
+    gif.push(0x3b);
+    gif
+}
