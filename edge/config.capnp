@@ -30,6 +30,7 @@ const edgeserve :Workerd.Worker = (
     (name = "ORIGIN_AUTHORIZATION", fromEnvironment = "ORIGIN_AUTHORIZATION"),
     (name = "ALLOWED_ORIGINS", fromEnvironment = "ALLOWED_ORIGINS"),
     (name = "API_KEY", fromEnvironment = "API_KEY"),
+    (name = "PUBLIC_ENDPOINT", fromEnvironment = "PUBLIC_ENDPOINT"),
     (name = "MAX_BODY_BYTES", fromEnvironment = "MAX_BODY_BYTES"),
   ],
   compatibilityDate = "2026-11-01",

@@ -21,6 +21,9 @@
 //   ORIGIN_AUTHORIZATION  secret: the Authorization header sent to the origin
 //   ALLOWED_ORIGINS       comma-separated browser origins allowed (CORS)
 //   API_KEY               secret: when set, clients must send it as X-API-Key
+//   PUBLIC_ENDPOINT       "true" to serve without an API_KEY; without either
+//                         the Worker refuses every request (misconfigured),
+//                         so a forgotten secret never opens it to anyone
 //   MAX_BODY_BYTES        larger request bodies get 413 (default 16 MB)
 //
 // Stored models are checked against their manifest's SHA-256 and size by
@@ -56,6 +59,9 @@ function configure(env, bundled) {
   if (proxied.size > 0 && !env.ORIGIN && !env.ORIGIN_URL) throw new Error('PROXY_MODELS needs ORIGIN (a service binding) or ORIGIN_URL');
   const origin = env.ORIGIN_URL ? new URL(env.ORIGIN_URL) : undefined;
   if (origin && origin.protocol !== 'http:' && origin.protocol !== 'https:') throw new Error(`ORIGIN_URL: expected http(s), got ${env.ORIGIN_URL}`);
+  if (!env.API_KEY && env.PUBLIC_ENDPOINT !== 'true') {
+    throw new Error('API_KEY is not set: set it (clients then send X-API-Key), or set PUBLIC_ENDPOINT to "true" to serve anyone');
+  }
   const maxBodyBytes = env.MAX_BODY_BYTES ? Number(env.MAX_BODY_BYTES) : DEFAULT_MAX_BODY_BYTES;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) throw new Error(`MAX_BODY_BYTES: expected a positive integer, got ${env.MAX_BODY_BYTES}`);
   return {
@@ -169,6 +175,30 @@ function sameKey(a, b) {
   return diff === 0;
 }
 
+/** The body, read as it streams, or undefined once it passes `max` bytes (the rest is not read). */
+async function bodyWithin(body, max) {
+  const reader = body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      return undefined;
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
 async function proxy(request, config, url) {
   const length = Number(request.headers.get('content-length'));
   if (Number.isFinite(length) && length > config.maxBodyBytes) {
@@ -180,14 +210,25 @@ async function proxy(request, config, url) {
   const headers = new Headers();
   for (const name of FORWARDED_REQUEST_HEADERS) if (request.headers.has(name)) headers.set(name, request.headers.get(name));
   if (config.originAuthorization) headers.set('authorization', config.originAuthorization);
-  const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await request.arrayBuffer();
-  if (body && body.byteLength > config.maxBodyBytes) return refuse(413, `the request body is over the ${config.maxBodyBytes} bytes allowed`);
+  // A chunked body has no length to check first: it is counted as it
+  // arrives and refused once past the limit, never buffered whole.
+  const reads = request.method !== 'GET' && request.method !== 'HEAD' && request.body;
+  const body = reads ? await bodyWithin(request.body, config.maxBodyBytes) : undefined;
+  if (reads && !body) return refuse(413, `the request body is over the ${config.maxBodyBytes} bytes allowed`);
   const target = config.origin ? new URL(url.pathname + url.search, config.origin) : new URL(url.pathname + url.search, 'http://origin');
   let answer;
   try {
-    answer = await (config.originFetcher ?? globalThis).fetch(new Request(target, { method: request.method, headers, body }));
+    // A redirect is not followed: it would carry the origin's credential
+    // to wherever the origin (or whoever answers for it) points.
+    answer = await (config.originFetcher ?? globalThis).fetch(new Request(target, { method: request.method, headers, body, redirect: 'manual' }));
   } catch (e) {
-    return refuse(502, `the origin TF Serving did not answer: ${e.message}`);
+    // The reason stays in the Worker's log: it can name internal hosts.
+    console.error(`edgeserve: the origin did not answer: ${e.message}`);
+    return refuse(502, 'the origin TF Serving did not answer');
+  }
+  if (answer.status >= 300 && answer.status < 400) {
+    await answer.body?.cancel().catch(() => {});
+    return refuse(502, `the origin TF Serving answered with a redirect (${answer.status}), which is not followed`);
   }
   // Only the body and its type come back: nothing the origin sets (cookies,
   // auth challenges, its own CORS) reaches the client.

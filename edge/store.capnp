@@ -27,6 +27,7 @@ const edgeserve :Workerd.Worker = (
     (name = "MODEL_STORE", service = "model-store"),
     (name = "ALLOWED_ORIGINS", fromEnvironment = "ALLOWED_ORIGINS"),
     (name = "API_KEY", fromEnvironment = "API_KEY"),
+    (name = "PUBLIC_ENDPOINT", fromEnvironment = "PUBLIC_ENDPOINT"),
     (name = "MAX_BODY_BYTES", fromEnvironment = "MAX_BODY_BYTES"),
   ],
   compatibilityDate = "2026-11-01",

@@ -220,7 +220,7 @@ test('the store-backed Worker reads Lite0 from a directory, checks its SHA-256, 
   const body = rowRequest('chelsea_224_nchw_f32le.bin', 224);
   const predict = (base) => fetch(`${base}/v1/models/efficientnet-lite0:predict`, { method: 'POST', body });
   const withStore = async (dir, check) => {
-    const { child, base } = await startWorkerd('store.capnp', ['--directory-path', `model-store=${dir}`], {});
+    const { child, base } = await startWorkerd('store.capnp', ['--directory-path', `model-store=${dir}`], { PUBLIC_ENDPOINT: 'true' });
     try {
       await check(base);
     } finally {
@@ -250,6 +250,98 @@ test('the store-backed Worker reads Lite0 from a directory, checks its SHA-256, 
         assert.match((await r.json()).error, /MODEL_STORE has no efficientnet-lite0\/efficientnet-lite0\.onnx \(status 404\)/);
       }));
   } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
+/** POSTs `size` bytes with no Content-Length (chunked, 64 KiB at a time); `{ status, text }`. */
+function postChunked(url, headers, size) {
+  return new Promise((ok, fail) => {
+    let answered = false;
+    const req = httpRequest(url, { method: 'POST', agent: false, headers }, (res) => {
+      let text = '';
+      res.on('data', (c) => (text += c));
+      res.on('end', () => {
+        answered = true;
+        ok({ status: res.statusCode, text });
+        // The rest of the upload is not wanted: a refusal comes while the
+        // client is still held back by a full window.
+        req.destroy();
+      });
+    });
+    req.on('error', (e) => answered || fail(e));
+    const chunk = Buffer.alloc(65536, 0x30);
+    let sent = 0;
+    const more = () => {
+      while (sent < size && !answered) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return req.once('drain', more);
+      }
+      req.end();
+    };
+    more();
+  });
+}
+
+test('hostile configurations and origins: no API_KEY without PUBLIC_ENDPOINT, chunked bodies over the limit, redirects and dead origins', { timeout: 300_000, skip: !(bin && proxyBin) && 'EDGESERVE_BIN and EDGESERVE_FAULT_PROXY_BIN are not set (./x test sets them)' }, async (t) => {
+  const work = mkdtempSync(path.join(tmpdir(), 'edgeserve-edge-hostile-'));
+  let tfs;
+  let origin;
+  let workerd;
+  try {
+    await bundle();
+    await t.test('without API_KEY the Worker refuses every request unless PUBLIC_ENDPOINT says it is public', async () => {
+      const { child, base } = await startWorkerd('config.capnp', ['--external-addr', 'origin=127.0.0.1:9'], {});
+      try {
+        const r = await fetch(`${base}/v1/models/efficientnet-lite0`);
+        assert.equal(r.status, 500);
+        assert.match((await r.json()).error, /misconfigured: API_KEY is not set: set it .*or set PUBLIC_ENDPOINT to "true"/);
+      } finally {
+        await stopChild(child);
+      }
+    });
+
+    tfs = await serveModels(bin, work, ['efficientnet-lite2']);
+    // The origin answers the first POST with a redirect, then passes.
+    origin = await startServer(proxyBin, ['--upstream', new URL(tfs.url).host, '--post', '307,pass']);
+    let base;
+    ({ child: workerd, base } = await startWorkerd('config.capnp', ['--external-addr', `origin=${new URL(origin.url).host}`], {
+      ORIGIN_AUTHORIZATION: ORIGIN_SECRET,
+      API_KEY,
+      MAX_BODY_BYTES: '4000000',
+    }));
+    const lite2 = `${base}/v1/models/efficientnet-lite2:predict`;
+    const body = rowRequest('chelsea_260_nchw_f32le.bin', 260);
+    const post = () => fetch(lite2, { method: 'POST', body, headers: { 'x-api-key': API_KEY } });
+
+    await t.test('a redirect from the origin is not followed: 502, and the next request passes', async () => {
+      const r = await post();
+      assert.equal(r.status, 502);
+      assert.equal((await r.json()).error, 'the origin TF Serving answered with a redirect (307), which is not followed');
+      assert.equal((await post()).status, 200);
+    });
+
+    await t.test('a chunked body over MAX_BODY_BYTES is refused while it streams', async () => {
+      const big = await postChunked(lite2, { 'x-api-key': API_KEY }, 6_000_000);
+      assert.equal(big.status, 413, big.text);
+      assert.match(JSON.parse(big.text).error, /over the 4000000 bytes allowed/);
+      const log = await (await fetch(`${origin.url}/faults/log`)).text();
+      assert.equal(log.trim().split('\n').filter((l) => l.startsWith('POST')).length, 2, `only the two requests above reached the origin:\n${log}`);
+    });
+
+    await t.test('an origin that does not answer: 502 without the reason (it stays in the log)', async () => {
+      await origin.stop();
+      origin = undefined;
+      const r = await post();
+      assert.equal(r.status, 502);
+      assert.deepEqual(await r.json(), { error: 'the origin TF Serving did not answer' });
+      // The isolate still serves its own model.
+      assert.equal((await fetch(`${base}/v1/models/efficientnet-lite0`, { headers: { 'x-api-key': API_KEY } })).status, 200);
+    });
+  } finally {
+    await stopChild(workerd);
+    await origin?.stop();
+    await tfs?.stop();
     rmSync(work, { recursive: true, force: true });
   }
 });
@@ -299,7 +391,7 @@ test('wrangler.jsonc: wrangler bundles the store Worker under the upload limit, 
       let status;
       ({ child: dev, ready: status } = await spawnUntilReady(
         path.join(here, 'node_modules/.bin/wrangler'),
-        ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--show-interactive-dev-session=false'],
+        ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--persist-to', state, '--show-interactive-dev-session=false', '--var', 'PUBLIC_ENDPOINT:true'],
         { cwd: root, env: WRANGLER_ENV, stdio: ['ignore', 'inherit', 'inherit'] },
         () => fetch(`${base}/v1/models/efficientnet-lite0`).then((r) => r.status),
         { tries: 600, group: true },
