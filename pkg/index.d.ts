@@ -87,6 +87,10 @@ export interface LoadOptions {
   deviceMemory?: number;
   /** Images with more pixels are refused (decompression bombs); default 40 000 000. */
   maxImagePixels?: number;
+  /** A call with more images is refused before any is decoded; default 64. */
+  maxImagesPerRequest?: number;
+  /** A call whose images hold more pixels together is refused, each charged from its header before it is decoded; default 200 000 000. */
+  maxRequestPixels?: number;
   /** Called as the model downloads. */
   onProgress?: (progress: Progress) => void;
   /** Aborts the download and the load. */
@@ -291,6 +295,22 @@ export interface EndpointOptions {
   cors?: boolean;
   /** Larger request bodies get 413; default 64 MiB. */
   maxBodyBytes?: number;
+  /** What one request may make the endpoint spend; defaults sized for a Worker's 128 MB isolate. */
+  limits?: EndpointLimits;
+}
+
+/** What one request may make an Endpoint spend; a request over a limit gets TF Serving's 400 naming it. */
+export interface EndpointLimits {
+  /** Pixels of one image, from its header, before it is decoded; default 4 000 000. */
+  maxImagePixels?: number;
+  /** Images in one request; default 16. */
+  maxImagesPerRequest?: number;
+  /** Pixels of a request's images together; default 16 000 000. */
+  maxRequestPixels?: number;
+  /** Bytes a gzip request body may inflate to; default 16 MiB. */
+  maxInflatedBytes?: number;
+  /** JSON values (numbers, strings, arrays, objects) in a predict or classify body; default 524 288. */
+  maxJsonValues?: number;
 }
 
 /**

@@ -9,6 +9,17 @@ const MAX_LABELS_BYTES = 16 << 20;
 // An Endpoint's request bodies: a 1024×1024 RGB float tensor as JSON is ~40 MB;
 // a b64 photo is a few MB.
 const DEFAULT_MAX_BODY_BYTES = 64 << 20;
+// What one request may make an Endpoint spend, sized for a Worker's 128 MB
+// isolate with Lite0 loaded (~55 MB): a decoded image of 4 MP costs ~28 MB
+// (RGBA then RGB), a JSON value kept while parsing 32 to 64 bytes. (The
+// native server's defaults, sized for a machine, are 10 to 40 times these.)
+const ENDPOINT_LIMITS = Object.freeze({
+  maxImagePixels: 4_000_000,
+  maxImagesPerRequest: 16,
+  maxRequestPixels: 16_000_000,
+  maxInflatedBytes: 16 << 20,
+  maxJsonValues: 1 << 19,
+});
 
 /** An error from edgeserve: `code` is stable, `status` is TF Serving's. */
 export class EdgeserveError extends Error {
@@ -424,7 +435,7 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
     }
   }
 
-  const ENDPOINT_KEYS = new Set(['models', 'cors', 'maxBodyBytes']);
+  const ENDPOINT_KEYS = new Set(['models', 'cors', 'maxBodyBytes', 'limits']);
   const MODEL_KEYS = new Set(['name', 'version', 'model', 'manifest', 'labels']);
 
   /** A TF Serving REST endpoint over models loaded here (see index.d.ts). */
@@ -444,12 +455,19 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
     static async create(options) {
       if (options === null || typeof options !== 'object') throw invalid(`Endpoint.create: expected an options object, got ${describe(options)}`);
       for (const k of Object.keys(options)) if (!ENDPOINT_KEYS.has(k)) throw invalid(`options.${k}: unknown option (expected one of ${[...ENDPOINT_KEYS].join(', ')})`);
-      const { models, cors = false, maxBodyBytes = DEFAULT_MAX_BODY_BYTES } = options;
+      const { models, cors = false, maxBodyBytes = DEFAULT_MAX_BODY_BYTES, limits: given = {} } = options;
       if (!Array.isArray(models)) throw invalid(`options.models: expected an array, got ${describe(models)}`);
       if (typeof cors !== 'boolean') throw invalid(`options.cors: expected a boolean, got ${describe(cors)}`);
       if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 1) throw invalid(`options.maxBodyBytes: expected a positive integer, got ${String(maxBodyBytes)}`);
+      if (given === null || typeof given !== 'object') throw invalid(`options.limits: expected an object, got ${describe(given)}`);
+      for (const [k, v] of Object.entries(given)) {
+        if (!(k in ENDPOINT_LIMITS)) throw invalid(`options.limits.${k}: unknown limit (expected one of ${Object.keys(ENDPOINT_LIMITS).join(', ')})`);
+        if (!Number.isSafeInteger(v) || v < 1) throw invalid(`options.limits.${k}: expected a positive integer, got ${describe(v)}`);
+      }
+      const limits = { ...ENDPOINT_LIMITS, ...given };
       await ready();
       const raw = new RawEndpoint();
+      raw.setLimits(limits.maxInflatedBytes, limits.maxJsonValues);
       try {
         for (const [i, m] of models.entries()) {
           const where = `options.models[${i}]`;
@@ -457,7 +475,15 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
           for (const k of Object.keys(m)) if (!MODEL_KEYS.has(k)) throw invalid(`${where}.${k}: unknown option (expected one of ${[...MODEL_KEYS].join(', ')})`);
           const { name, version = 1, model, manifest, labels } = m;
           if (typeof name !== 'string' || name === '') throw invalid(`${where}.name: expected a model name, got ${describe(name)}`);
-          const classifier = await Classifier.load({ model, manifest, labels, backend: 'wasm' });
+          const classifier = await Classifier.load({
+            model,
+            manifest,
+            labels,
+            backend: 'wasm',
+            maxImagePixels: limits.maxImagePixels,
+            maxImagesPerRequest: limits.maxImagesPerRequest,
+            maxRequestPixels: limits.maxRequestPixels,
+          });
           try {
             raw.add(name, version, raws.get(classifier));
           } catch (e) {

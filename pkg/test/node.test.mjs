@@ -397,3 +397,32 @@ test('Endpoint answers TF Serving requests over models loaded here, and checks i
   endpoint.dispose();
   await rejectsWith(get('/v1/models/lite0'), 'disposed');
 });
+
+test('an Endpoint bounds what one request may spend: image pixels and count, inflated bytes, JSON values', async () => {
+  const { gzipSync } = await import('node:zlib');
+  await rejectsWith(Endpoint.create({ models: [], limits: { maxPixels: 5 } }), 'invalid_options', /options.limits.maxPixels: unknown limit \(expected one of maxImagePixels/);
+  await rejectsWith(Endpoint.create({ models: [], limits: { maxJsonValues: 0 } }), 'invalid_options', /options.limits.maxJsonValues: expected a positive integer, got 0/);
+  await rejectsWith(Endpoint.create({ models: [], limits: 3 }), 'invalid_options', /options.limits: expected an object/);
+
+  const endpoint = await Endpoint.create({ models: [{ name: 'lite0', ...files }], limits: { maxImagePixels: 200_000, maxImagesPerRequest: 2 } });
+  const post = (verb, body, headers = {}) => endpoint.handle(new Request(`http://x/v1/models/lite0:${verb}`, { method: 'POST', body, headers }));
+  const example = { 'image/encoded': { b64: coffee.toString('base64') } };
+  const refused = async (response, pattern) => {
+    assert.equal(response.status, 400);
+    assert.match((await response.json()).error, pattern);
+  };
+  // The 600x400 photo is over 200 000 pixels: refused from its header.
+  await refused(await post('classify', JSON.stringify({ examples: [example] })), /the image is 600x400 = 240000 pixels, over the limit of 200000 pixels/);
+  await refused(await post('classify', JSON.stringify({ examples: [{}, {}, {}], context: example })), /the request has 3 images, over the limit of 2 a request/);
+  // The isolate's default: 524 288 JSON values, whatever the body inflates to.
+  const zeros = gzipSync(`{"instances": [0${',0'.repeat(600_000)}]}`);
+  assert.ok(zeros.length < 10_000);
+  await refused(await post('predict', zeros, { 'content-encoding': 'gzip' }), /The request holds more than 524288 JSON values/);
+  // Within the limits, the endpoint still answers.
+  const small = await Endpoint.create({ models: [{ name: 'lite0', ...files }] });
+  const ok = await small.handle(new Request('http://x/v1/models/lite0:classify', { method: 'POST', body: JSON.stringify({ examples: [example] }) }));
+  assert.equal(ok.status, 200);
+  assert.equal((await ok.json()).results[0][0][0], 'espresso');
+  endpoint.dispose();
+  small.dispose();
+});

@@ -15,6 +15,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { crc32, deflateSync, gzipSync } from 'node:zlib';
 import { bundle } from '../../edge/build.mjs';
 import { freePort, rowRequest as row, serveModels, spawnUntilReady, startServer, stopChild } from './support.mjs';
 
@@ -254,6 +255,26 @@ test('the store-backed Worker reads Lite0 from a directory, checks its SHA-256, 
   }
 });
 
+/** A PNG of one grey level, `width`×`height`, made by hand (a few KB for millions of pixels). */
+function greyPng(width, height) {
+  const chunk = (type, data) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, 'latin1');
+    data.copy(out, 8);
+    out.writeUInt32BE(crc32(out.subarray(4, 8 + data.length)), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // 8-bit greyscale
+  const row = Buffer.alloc(width + 1, 0x80);
+  row[0] = 0;
+  const idat = deflateSync(Buffer.concat(Array.from({ length: height }, () => row)), { level: 9 });
+  return Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
+}
+
 /** POSTs `size` bytes with no Content-Length (chunked, 64 KiB at a time); `{ status, text }`. */
 function postChunked(url, headers, size) {
   return new Promise((ok, fail) => {
@@ -327,6 +348,21 @@ test('hostile configurations and origins: no API_KEY without PUBLIC_ENDPOINT, ch
       assert.match(JSON.parse(big.text).error, /over the 4000000 bytes allowed/);
       const log = await (await fetch(`${origin.url}/faults/log`)).text();
       assert.equal(log.trim().split('\n').filter((l) => l.startsWith('POST')).length, 2, `only the two requests above reached the origin:\n${log}`);
+    });
+
+    await t.test("the isolate's budgets: an image over 4 MP and a gzip of zeros past the JSON values are 400s, and Lite0 still answers", async () => {
+      const lite0 = (verb, body, headers = {}) => fetch(`${base}/v1/models/efficientnet-lite0:${verb}`, { method: 'POST', body, headers: { 'x-api-key': API_KEY, ...headers } });
+      const big = await lite0('classify', JSON.stringify({ examples: [{ 'image/encoded': { b64: greyPng(2100, 2100).toString('base64') } }] }));
+      assert.equal(big.status, 400);
+      assert.match((await big.json()).error, /the image is 2100x2100 = 4410000 pixels, over the limit of 4000000 pixels/);
+      const zeros = gzipSync(`{"instances": [0${',0'.repeat(2_000_000)}]}`);
+      const many = await lite0('predict', zeros, { 'content-encoding': 'gzip' });
+      assert.equal(many.status, 400);
+      assert.match((await many.json()).error, /The request holds more than 524288 JSON values/);
+      const photo = readFileSync(path.join(shared, 'fixtures/images/coffee_orig.png'));
+      const ok = await lite0('classify', JSON.stringify({ examples: [{ 'image/encoded': { b64: photo.toString('base64') } }] }));
+      assert.equal(ok.status, 200);
+      assert.equal((await ok.json()).results[0][0][0], 'espresso');
     });
 
     await t.test('an origin that does not answer: 502 without the reason (it stays in the log)', async () => {

@@ -5,7 +5,7 @@
 use crate::RawClassifier;
 use crate::error::JsError;
 use edgeserve::protocol::{Code, Route};
-use edgeserve_endpoint::{HandlerOptions, ModelStore, RequestHead, Servable};
+use edgeserve_endpoint::{HandlerOptions, ModelStore, RequestHead, RequestLimits, Servable};
 use js_sys::Uint8Array;
 use serde::Serialize;
 use std::rc::Rc;
@@ -17,12 +17,15 @@ pub struct RawEndpoint {
     /// Shared with the requests in flight; adding a model copies the
     /// (small: names and `Arc`s) store only while one runs.
     store: Rc<ModelStore>,
+    /// What one request body may cost (`setLimits`).
+    limits: RequestLimits,
 }
 
 impl Default for RawEndpoint {
     fn default() -> Self {
         RawEndpoint {
             store: Rc::new(ModelStore::new()),
+            limits: RequestLimits::default(),
         }
     }
 }
@@ -67,6 +70,29 @@ impl RawEndpoint {
         Ok(())
     }
 
+    /// What one request body may cost: the bytes a gzip body may inflate
+    /// to and the JSON values a predict or classify body may hold (each a
+    /// whole number from 1).
+    #[wasm_bindgen(js_name = setLimits)]
+    pub fn set_limits(&mut self, max_inflated_bytes: f64, max_json_values: f64) -> Result<(), JsValue> {
+        let whole = |name: &str, v: f64| {
+            if v.fract() == 0.0 && (1.0..=9_007_199_254_740_991.0).contains(&v) {
+                Ok(v)
+            } else {
+                Err(JsError::new(
+                    "invalid_options",
+                    Code::InvalidArgument,
+                    format!("setLimits: {name} must be a positive integer, got {v}"),
+                ))
+            }
+        };
+        self.limits = RequestLimits {
+            max_inflated_bytes: whole("maxInflatedBytes", max_inflated_bytes)? as u64,
+            max_json_values: whole("maxJsonValues", max_json_values)? as usize,
+        };
+        Ok(())
+    }
+
     /// The names of the models served.
     pub fn models(&self) -> Vec<String> {
         self.store.names().map(str::to_owned).collect()
@@ -94,6 +120,7 @@ impl RawEndpoint {
         cors: bool,
     ) -> js_sys::Promise {
         let store = self.store.clone();
+        let limits = self.limits;
         let body = crate::copy_bytes(&body);
         wasm_bindgen_futures::future_to_promise(async move {
             let head = RequestHead {
@@ -102,16 +129,8 @@ impl RawEndpoint {
                 origin: origin.as_deref(),
                 content_encoding: content_encoding.as_deref(),
             };
-            let reply = edgeserve_endpoint::handle_with(
-                &store,
-                HandlerOptions {
-                    cors,
-                    ..HandlerOptions::default()
-                },
-                head,
-                &body,
-            )
-            .await;
+            let reply =
+                edgeserve_endpoint::handle_with(&store, HandlerOptions { cors, limits }, head, &body).await;
             #[derive(Serialize)]
             #[serde(rename_all = "camelCase")]
             struct Out<'a> {

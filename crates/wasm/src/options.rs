@@ -24,6 +24,8 @@ struct JsLoadOptions {
     /// GiB, as `navigator.deviceMemory` reports it.
     device_memory: Option<f64>,
     max_image_pixels: Option<u64>,
+    max_images_per_request: Option<usize>,
+    max_request_pixels: Option<u64>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq)]
@@ -166,6 +168,12 @@ pub(crate) fn load_options(value: JsValue, manifest: &ModelManifest) -> Result<L
     }
     if let Some(pixels) = given.max_image_pixels {
         options.decode.max_pixels = pixels;
+    }
+    if let Some(images) = given.max_images_per_request {
+        options.decode.max_images = images;
+    }
+    if let Some(pixels) = given.max_request_pixels {
+        options.decode.max_request_pixels = pixels;
     }
     if let Some(r) = given.remote {
         let mut config = RemoteConfig::new(r.url, r.model.unwrap_or_else(|| manifest.name.clone()));

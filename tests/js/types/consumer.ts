@@ -7,6 +7,7 @@ import {
   Endpoint,
   type EndpointModel,
   type EndpointOptions,
+  type EndpointLimits,
   type Backend,
   type BackendKind,
   type Classification,
@@ -57,6 +58,9 @@ async function main(signal: AbortSignal): Promise<void> {
     backend,
     remote,
     maxLocalModelBytes: 20_000_000,
+    maxImagePixels: 12_000_000,
+    maxImagesPerRequest: 8,
+    maxRequestPixels: 48_000_000,
     onProgress: (p: Progress) => console.log(p.loaded, p.total ?? '?'),
     signal,
   };
@@ -109,7 +113,8 @@ async function main(signal: AbortSignal): Promise<void> {
 
   // A TF Serving endpoint over local models (a Worker's fetch handler).
   const model: EndpointModel = { name: 'lite0', model: new Uint8Array(0), manifest, labels: 'a\nb' };
-  const serving: EndpointOptions = { models: [model], cors: true, maxBodyBytes: 1 << 20 };
+  const limits: EndpointLimits = { maxImagePixels: 1_000_000, maxJsonValues: 200_000 };
+  const serving: EndpointOptions = { models: [model], cors: true, maxBodyBytes: 1 << 20, limits };
   const endpoint = await Endpoint.create(serving);
   const reply: Response = await endpoint.handle(new Request('http://x/v1/models/lite0'));
   const name: string | undefined = Endpoint.modelOf('GET', '/v1/models/lite0/metadata');
@@ -119,6 +124,8 @@ async function main(signal: AbortSignal): Promise<void> {
   await Endpoint.create({ cors: true });
   // @ts-expect-error: the version is a number
   await Endpoint.create({ models: [{ ...model, version: '2' }] });
+  // @ts-expect-error: a limit is a number
+  await Endpoint.create({ models: [model], limits: { maxImagesPerRequest: 'many' } });
 
   // The CPU backend's wasm build: chosen before the first load.
   wasm.relaxedSimd = wasm.relaxedSimdSupported && true;
