@@ -1,0 +1,4 @@
+#![no_main]
+//! libFuzzer over edgeserve_fuzz::Target::Image.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| edgeserve_fuzz::Target::Image.run(data));
