@@ -6,8 +6,12 @@
 //!
 //! [`handler::handle`] (the `edgeserve-endpoint` crate, which the edge
 //! Worker hosts too) answers one request and knows nothing of HTTP
-//! libraries; [`bind`] and [`Bound::run`] host it on tokio + axum, running
-//! inference on the blocking pool so that it never stalls the reactor.
+//! libraries; [`bind`] and [`Bound::run`] host it on tokio, hyper's HTTP/1
+//! connections and an axum router, running inference on the blocking pool
+//! so that it never stalls the reactor. [`ServeOptions`] is where every
+//! limit a client meets at the connection and admission level is decided
+//! (timeouts, connections, admitted and running requests, body size); the
+//! handler's [`RequestLimits`] and the model's image limits do the rest.
 
 pub mod config;
 pub mod manager;
