@@ -462,7 +462,7 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
       if (given === null || typeof given !== 'object') throw invalid(`options.limits: expected an object, got ${describe(given)}`);
       for (const [k, v] of Object.entries(given)) {
         if (!(k in ENDPOINT_LIMITS)) throw invalid(`options.limits.${k}: unknown limit (expected one of ${Object.keys(ENDPOINT_LIMITS).join(', ')})`);
-        if (!Number.isSafeInteger(v) || v < 1) throw invalid(`options.limits.${k}: expected a positive integer, got ${describe(v)}`);
+        if (!Number.isSafeInteger(v) || v < 1) throw invalid(`options.limits.${k}: expected a positive integer, got ${typeof v === 'number' ? v : describe(v)}`);
       }
       const limits = { ...ENDPOINT_LIMITS, ...given };
       await ready();

@@ -61,6 +61,8 @@ const LOAD_KEYS: &[&str] = &[
     "fallback",
     "deviceMemory",
     "maxImagePixels",
+    "maxImagesPerRequest",
+    "maxRequestPixels",
 ];
 const REMOTE_KEYS: &[&str] = &[
     "url",
