@@ -782,10 +782,6 @@ impl Classifier {
         }
     }
 
-    fn decode_one(&self, image: &ImageInput<'_>, budget: &mut PixelBudget) -> Result<RgbImage, EngineError> {
-        Ok(decode_image(image, &self.decode, budget)?)
-    }
-
     /// The images decoded and preprocessed here: one batch, or one per image
     /// when the model takes a fixed batch of one.
     fn tensors(&self, images: &[ImageInput<'_>]) -> Result<(Vec<Tensor>, Timings), EngineError> {
@@ -812,9 +808,11 @@ impl Classifier {
             .iter()
             .map(|image| match image {
                 ImageInput::Encoded(bytes) => Ok(bytes.to_vec()),
-                ImageInput::Pixels { .. } => Ok(edgeserve_vision::encode_png(
-                    &self.decode_one(image, &mut budget)?,
-                )?),
+                ImageInput::Pixels { .. } => Ok(edgeserve_vision::encode_png(&decode_image(
+                    image,
+                    &self.decode,
+                    &mut budget,
+                )?)?),
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
         let timings = Timings {

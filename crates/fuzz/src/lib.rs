@@ -227,11 +227,21 @@ pub fn seeds(target: Target) -> Vec<Vec<u8>> {
                 }
             }
             let image = image_seeds().swap_remove(0);
-            let example = format!(
-                "{{\"examples\": [{{\"image/encoded\": {{\"b64\": \"{}\"}}}}]}}",
-                b64(&image)
-            );
-            out.push(format!("POST /v1/models/lite0:classify\n{example}").into_bytes());
+            // The codec writes the image as TF Serving's {"b64": …}.
+            let example = ExamplesRequest {
+                signature_name: None,
+                context: None,
+                examples: vec![edgeserve::protocol::Example {
+                    features: [(
+                        "image/encoded".to_owned(),
+                        edgeserve::protocol::Feature::Bytes(vec![image]),
+                    )]
+                    .into(),
+                }],
+            }
+            .to_json()
+            .unwrap_or_default();
+            out.push([&b"POST /v1/models/lite0:classify\n"[..], &example].concat());
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             let _ = std::io::Write::write_all(&mut gz, br#"{"instances": [[1.5, 2]]}"#);
             out.push(
@@ -331,25 +341,6 @@ fn tiny_onnx() -> Vec<u8> {
         ..Default::default()
     };
     model.encode_to_vec()
-}
-
-fn b64(bytes: &[u8]) -> String {
-    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                char::from(ABC[(n >> (18 - 6 * i) & 63) as usize])
-            } else {
-                '='
-            });
-        }
-    }
-    out
 }
 
 /// Tokens worth splicing into JSON and headers: what parsers branch on.
