@@ -169,9 +169,30 @@ pub fn bad_requests_are_refused(engine: &dyn Engine, size: usize) {
     assert_eq!(engine.signature().inputs[0].dtype, DataType::Float);
 }
 
+/// A run under a cancelled [`cancel`](edgeserve_engine::cancel) token stops
+/// at the backend's first checkpoint with [`EngineError::Cancelled`] (what a
+/// server's deadline relies on to free the worker), and the engine answers
+/// the next request outside that scope as before.
+pub fn cancelled_run_stops_and_the_engine_still_answers(engine: &dyn Engine, size: usize) {
+    use edgeserve_engine::cancel::{self, CancelToken};
+    let token = CancelToken::new();
+    token.cancel();
+    let input = fixture_input("coffee", size);
+    let e = cancel::scope(&token, || {
+        block_on(engine.predict(PredictRequest::instances(input.clone())))
+    })
+    .expect_err("a cancelled run should stop");
+    assert!(matches!(e, EngineError::Cancelled), "{e}");
+    assert_eq!(e.code(), Code::DeadlineExceeded);
+    // A live token does not stop anything.
+    let live = CancelToken::new();
+    let logits = cancel::scope(&live, || logits_of(engine, input));
+    assert_eq!(logits.len(), 1000);
+}
+
 /// The whole-model tests every local backend runs unchanged: Lite0 against
 /// onnxruntime, its signature, batch vs single runs, refused requests, the
-/// fp16 model and Lite2. `$load` turns model bytes into an engine (a
+/// fp16 model, Lite2, and a cancelled run. `$load` turns model bytes into an engine (a
 /// `Result<impl Engine, EngineError>`); it is called once for Lite0.
 #[macro_export]
 macro_rules! local_backend_suite {
@@ -203,6 +224,11 @@ macro_rules! local_backend_suite {
         #[test]
         fn lite0_refuses_requests_that_do_not_fit() {
             $crate::bad_requests_are_refused(lite0(), 224);
+        }
+
+        #[test]
+        fn lite0_cancelled_run_stops_and_the_engine_still_answers() {
+            $crate::cancelled_run_stops_and_the_engine_still_answers(lite0(), 224);
         }
 
         #[test]

@@ -7,7 +7,7 @@ use burn::tensor::activation::{hard_sigmoid, hard_swish, leaky_relu, relu, sigmo
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, TensorData};
-use edgeserve_engine::EngineError;
+use edgeserve_engine::{EngineError, cancel};
 use edgeserve_protocol::Tensor as Wire;
 
 fn activate(x: Tensor<RANK>, act: Act) -> Tensor<RANK> {
@@ -151,6 +151,9 @@ pub(crate) fn launch(
         slots.0[*slot] = Some(Tensor::<RANK>::from_data(TensorData::new(data, *shape), device));
     }
     for (i, s) in plan.steps.iter().enumerate() {
+        // Between dispatches, so a request whose deadline passed stops
+        // queueing GPU work (what is already queued finishes on its own).
+        cancel::checkpoint()?;
         let (out, y) = step(&slots, s)?;
         slots.0[out] = Some(y);
         for free in &plan.frees[i] {

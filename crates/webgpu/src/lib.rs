@@ -288,6 +288,9 @@ impl WebGpuEngine {
         let mut out = Vec::with_capacity(pending.len());
         for p in pending {
             out.push(p.read().await?);
+            // A host that blocks on this future (the native server) still
+            // has its cancellation scope here; in wasm it is gone by now.
+            edgeserve_engine::cancel::checkpoint()?;
         }
         Ok(out)
     }
