@@ -270,10 +270,22 @@ async function handle(request, env, bundled) {
   } else {
     // Local models, unknown ones and paths that name none: the endpoint
     // answers exactly as TF Serving (404 for a model it does not serve).
+    let local;
     try {
-      response = await (await endpoint).handle(request);
+      local = await endpoint;
     } catch (e) {
       return refuse(503, `the local models could not be loaded: ${e.message}`, cors);
+    }
+    try {
+      response = await local.handle(request);
+    } catch (e) {
+      // The endpoint answers every request, refusals included; what throws
+      // is a trap, after which the package has replaced the wasm instance
+      // and this endpoint is gone with the old one: the next request loads
+      // the models into the new one instead of reusing this.
+      if (state?.endpoint === endpoint) state = undefined;
+      console.error(`edgeserve: the local endpoint failed: ${e.message}`);
+      return refuse(500, `the request stopped the model runtime, which was restarted: ${e.message}`, cors);
     }
   }
   return withHeaders(response, cors);

@@ -209,6 +209,7 @@ export type ErrorCode =
   | 'aborted'
   | 'disposed'
   | 'backend_unavailable'
+  | 'instance_lost'
   | 'internal';
 
 /** Every failure: a stable `code`, TF Serving's `status`, the message from Rust. */

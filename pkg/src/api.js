@@ -271,14 +271,51 @@ export function wasmLoader({ supported, start }) {
   return { wasm: settings, ready };
 }
 
-/** The API over one set of wasm exports. */
-export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
+/**
+ * The API over one set of wasm exports. `reset` replaces the wasm instance
+ * with a fresh one of the same module (wasm-bindgen's
+ * `__wbg_reset_state`).
+ */
+export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
   const token = Symbol('edgeserve');
   // Each Classifier's raw export, for Endpoint.create to move it in.
   const raws = new WeakMap();
+  // Which wasm instance objects live in: a trap leaves the instance's
+  // memory in whatever state the trap found it (a lock held, an allocator
+  // mid-update), so it is never called again. The trap replaces it and
+  // bumps the generation; objects of an older one refuse every call.
+  let generation = 0;
+  // Why the last replacement failed, if it did (a browser's main thread may
+  // refuse to instantiate a large module synchronously): nothing is loaded
+  // into a trapped instance again.
+  let broken;
+  const readyLive = async () => {
+    await ready();
+    if (broken) throw fail('instance_lost', 'UNAVAILABLE', `the wasm instance trapped and could not be replaced here (${broken}); reload the page or restart the process`);
+  };
+
+  /** Any thrown value as an EdgeserveError, replacing the instance after a trap. */
+  function failure(e, signal) {
+    if (!(e instanceof WebAssembly.RuntimeError)) return asEdgeserveError(e, signal);
+    let replaced;
+    try {
+      reset();
+      broken = undefined;
+      replaced = 'it was replaced by a fresh instance: load the models again';
+    } catch (again) {
+      broken = reason(again);
+      replaced = `replacing it failed (${broken})`;
+    }
+    generation += 1;
+    return fail('internal', 'INTERNAL', `the wasm instance trapped (a bug, please report): ${e.message}; ${replaced}`, e);
+  }
+
+  const lost = (what) =>
+    fail('instance_lost', 'UNAVAILABLE', `the wasm instance this ${what} lived in trapped during an earlier call and was replaced; ${what === 'classifier' ? 'load the model' : 'create the endpoint'} again`);
 
   class Classifier {
     #raw;
+    #generation = generation;
 
     constructor(key, raw) {
       if (key !== token) throw new TypeError('use `await Classifier.load(options)` to make a Classifier');
@@ -305,7 +342,7 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
         rest.remote = { ...rest.remote, headers: Object.fromEntries(rest.remote.headers) };
       }
       try {
-        await ready();
+        await readyLive();
         if (model === undefined && manifest === undefined) throw invalid('options.model: required (a URL, a Response or the ONNX bytes)');
         // The manifest: given, or `manifest.json` beside a model URL.
         const modelUrl = typeof model === 'string' || model instanceof URL ? toUrl(model, 'options.model') : undefined;
@@ -343,11 +380,13 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
         const raw = await RawClassifier.open(modelBytes, manifestText, labelsText, rest, digest);
         return new Classifier(token, raw);
       } catch (e) {
-        throw asEdgeserveError(e, signal);
+        throw failure(e, signal);
       }
     }
 
     #live() {
+      // Asked first: any question to a replaced instance's object is itself a call into it.
+      if (this.#generation !== generation && !this.#raw.gone) throw lost('classifier');
       if (this.#raw.disposed) throw fail('disposed', 'FAILED_PRECONDITION', 'the classifier was disposed; load the model again to use it');
       return this.#raw;
     }
@@ -363,7 +402,7 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
         if (input instanceof Promise) input = await input;
         return await this.#live().classify(input, topK, signal);
       } catch (e) {
-        throw asEdgeserveError(e, signal);
+        throw failure(e, signal);
       }
     }
 
@@ -393,7 +432,7 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
         const out = await raw.predict(body, signal);
         return { response: parseTfJson(out.body), report: out.report };
       } catch (e) {
-        throw asEdgeserveError(e, signal);
+        throw failure(e, signal);
       }
     }
 
@@ -402,7 +441,7 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
       try {
         return JSON.parse(this.#live().metadata());
       } catch (e) {
-        throw asEdgeserveError(e);
+        throw failure(e);
       }
     }
 
@@ -418,16 +457,19 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
 
     /** Whether dispose() has run. */
     get disposed() {
+      if (this.#generation !== generation && !this.#raw.gone) return false;
       return this.#raw.disposed;
     }
 
     /** Frees the model's memory; later calls fail with code "disposed". */
     dispose() {
-      if (!this.#raw.disposed) {
+      if (this.#raw.gone) return;
+      // A replaced instance's memory went with it: nothing to free.
+      if (this.#generation === generation && !this.#raw.disposed) {
         this.#raw.dispose();
         this.#raw.free();
-        this.#raw = { disposed: true };
       }
+      this.#raw = { gone: true, disposed: true };
     }
 
     [Symbol.dispose ?? Symbol.for('Symbol.dispose')]() {
@@ -443,6 +485,7 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
     #raw;
     #cors;
     #maxBodyBytes;
+    #generation = generation;
 
     constructor(key, raw, cors, maxBodyBytes) {
       if (key !== token) throw new TypeError('use `await Endpoint.create(options)` to make an Endpoint');
@@ -465,7 +508,7 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
         if (!Number.isSafeInteger(v) || v < 1) throw invalid(`options.limits.${k}: expected a positive integer, got ${typeof v === 'number' ? v : describe(v)}`);
       }
       const limits = { ...ENDPOINT_LIMITS, ...given };
-      await ready();
+      await readyLive();
       const raw = new RawEndpoint();
       raw.setLimits(limits.maxInflatedBytes, limits.maxJsonValues);
       try {
@@ -488,12 +531,13 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
             raw.add(name, version, raws.get(classifier));
           } catch (e) {
             classifier.dispose();
-            throw asEdgeserveError(e);
+            throw failure(e);
           }
         }
       } catch (e) {
-        raw.free();
-        throw asEdgeserveError(e);
+        const error = failure(e);
+        if (error.code !== 'internal' && error.code !== 'instance_lost') raw.free();
+        throw error;
       }
       return new Endpoint(token, raw, cors, maxBodyBytes);
     }
@@ -511,6 +555,7 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
 
     #live() {
       if (!this.#raw) throw fail('disposed', 'FAILED_PRECONDITION', 'the endpoint was disposed; create it again to use it');
+      if (this.#generation !== generation) throw lost('endpoint');
       return this.#raw;
     }
 
@@ -519,7 +564,7 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
      * `maxBodyBytes` gets 413 with TF Serving's `{"error": …}` body.
      */
     async handle(request) {
-      const raw = this.#live();
+      this.#live();
       if (typeof Request === 'undefined' || !(request instanceof Request)) throw invalid(`Endpoint.handle: expected a Request, got ${describe(request)}`);
       const url = new URL(request.url);
       let body;
@@ -535,7 +580,14 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
         throw asEdgeserveError(e);
       }
       const header = (name) => request.headers.get(name) ?? undefined;
-      const out = await raw.handle(request.method, url.pathname + url.search, header('origin'), header('content-encoding'), body, this.#cors);
+      let out;
+      try {
+        // Every answer, refusals included, comes back as a response: what
+        // throws here is a trap (or a lost instance), never the request.
+        out = await this.#live().handle(request.method, url.pathname + url.search, header('origin'), header('content-encoding'), body, this.#cors);
+      } catch (e) {
+        throw failure(e);
+      }
       const headers = new Headers(out.headers);
       headers.set('content-type', out.contentType);
       return new Response(request.method === 'HEAD' ? null : out.body, { status: out.status, headers });
@@ -543,7 +595,7 @@ export function makeApi({ ready, RawClassifier, RawEndpoint, plan }) {
 
     /** Frees every model; later calls fail with code "disposed". */
     dispose() {
-      this.#raw?.free();
+      if (this.#generation === generation) this.#raw?.free();
       this.#raw = undefined;
     }
   }

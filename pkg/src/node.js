@@ -2,7 +2,7 @@
 // use. The edge build (CPU only, simd128 only): Node has no WebGPU, and
 // Node 20 validates no relaxed SIMD without a V8 flag.
 import { readFile } from 'node:fs/promises';
-import { initSync, RawClassifier, RawEndpoint, plan } from '../dist/edge/edgeserve.js';
+import { initSync, RawClassifier, RawEndpoint, plan, __wbg_reset_state } from '../dist/edge/edgeserve.js';
 import { makeApi, wasmLoader } from './api.js';
 
 const loader = wasmLoader({
@@ -14,4 +14,4 @@ const loader = wasmLoader({
 });
 
 export const { wasm } = loader;
-export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, RawClassifier, RawEndpoint, plan });
+export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, reset: __wbg_reset_state, RawClassifier, RawEndpoint, plan });

@@ -1,7 +1,7 @@
 // Browsers and bundlers: the wasm is fetched next to this file on first use
 // (bundlers such as Vite see the `new URL(..., import.meta.url)` below and
 // ship both files).
-import init, { RawClassifier, RawEndpoint, plan } from '../dist/edgeserve.js';
+import init, { RawClassifier, RawEndpoint, plan, __wbg_reset_state } from '../dist/edgeserve.js';
 import { makeApi, wasmLoader } from './api.js';
 
 // The smallest module using relaxed SIMD: one function returning
@@ -26,4 +26,4 @@ const loader = wasmLoader({
 });
 
 export const { wasm } = loader;
-export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, RawClassifier, RawEndpoint, plan });
+export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, reset: __wbg_reset_state, RawClassifier, RawEndpoint, plan });

@@ -3,7 +3,7 @@
 // allowed there. The edge build: CPU only, without burn/wgpu (Workers have
 // no WebGPU), so smaller, and simd128 only (one module in the upload).
 import module from '../dist/edge/edgeserve_bg.wasm';
-import { initSync, RawClassifier, RawEndpoint, plan } from '../dist/edge/edgeserve.js';
+import { initSync, RawClassifier, RawEndpoint, plan, __wbg_reset_state } from '../dist/edge/edgeserve.js';
 import { makeApi, wasmLoader } from './api.js';
 
 const loader = wasmLoader({ supported: false, start: async () => initSync({ module }) });
@@ -12,4 +12,4 @@ const loader = wasmLoader({ supported: false, start: async () => initSync({ modu
 loader.ready().catch(() => {});
 
 export const { wasm } = loader;
-export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, RawClassifier, RawEndpoint, plan });
+export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, reset: __wbg_reset_state, RawClassifier, RawEndpoint, plan });

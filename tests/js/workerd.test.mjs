@@ -1,4 +1,5 @@
-// The package under workerd (npm), as a Worker uses it: the Worker is
+// The package under workerd (npm), as a Worker uses it (and the edge
+// Worker surviving a trap of its wasm): the Worker is
 // bundled with esbuild using the `workerd` export condition (what wrangler
 // does), run by `workerd serve` on 127.0.0.1 and stopped by its pid.
 
@@ -17,37 +18,45 @@ const shared = process.env.EDGESERVE_SHARED ?? path.resolve(root, '../shared');
 const reference = JSON.parse(readFileSync(path.join(shared, 'fixtures/reference_onnxruntime.json'))).models['efficientnet-lite0.onnx'].results;
 const modelDir = path.join(root, 'models/efficientnet-lite0');
 
-test('the package runs in workerd through its workerd export', async () => {
+/**
+ * Bundles `workerd/{entry}` with Lite0's files beside it (the model as
+ * bytes, the manifest and labels as bytes too), serves it with workerd on a
+ * free port of 127.0.0.1 with `bindings` (text), and waits until `ready`
+ * answers; `{ child, base, bundled, dir }` (the caller stops the child and
+ * removes the dir).
+ */
+async function serveWorker(entry, { bindings = {}, readyPath }) {
   const dir = mkdtempSync(path.join(tmpdir(), 'edgeserve-workerd-'));
-  let child;
-  try {
-    await build({
-      entryPoints: [path.join(here, 'workerd/worker.js')],
-      bundle: true,
-      format: 'esm',
-      platform: 'neutral',
-      conditions: ['workerd', 'worker', 'browser'],
-      outfile: path.join(dir, 'worker.js'),
-      logLevel: 'warning',
-      plugins: [
-        {
-          // Files the Worker imports stay modules of their own in workerd's
-          // config (wasm as a compiled module, the model as bytes).
-          name: 'modules',
-          setup(b) {
-            b.onResolve({ filter: /\.(wasm|onnx|json|txt)$/ }, (args) => ({ path: `./${path.basename(args.path)}`, external: true }));
-          },
+  await build({
+    entryPoints: [path.join(here, 'workerd', entry)],
+    bundle: true,
+    format: 'esm',
+    platform: 'neutral',
+    conditions: ['workerd', 'worker', 'browser'],
+    // edge/endpoint.js imports `edgeserve`: the package as linked here.
+    nodePaths: [path.join(here, 'node_modules')],
+    outfile: path.join(dir, 'worker.js'),
+    logLevel: 'warning',
+    plugins: [
+      {
+        // Files the Worker imports stay modules of their own in workerd's
+        // config (wasm as a compiled module, the model as bytes).
+        name: 'modules',
+        setup(b) {
+          b.onResolve({ filter: /\.(wasm|onnx|json|txt)$/ }, (args) => ({ path: `./${path.basename(args.path)}`, external: true }));
         },
-      ],
-    });
-    symlinkSync(path.join(root, 'pkg/dist/edge/edgeserve_bg.wasm'), path.join(dir, 'edgeserve_bg.wasm'));
-    symlinkSync(path.join(modelDir, 'efficientnet-lite0.onnx'), path.join(dir, 'model.onnx'));
-    symlinkSync(path.join(modelDir, 'manifest.json'), path.join(dir, 'manifest.json'));
-    symlinkSync(path.join(modelDir, 'imagenet_labels.txt'), path.join(dir, 'labels.txt'));
-    const port = await freePort();
-    writeFileSync(
-      path.join(dir, 'config.capnp'),
-      `using Workerd = import "/workerd/workerd.capnp";
+      },
+    ],
+  });
+  symlinkSync(path.join(root, 'pkg/dist/edge/edgeserve_bg.wasm'), path.join(dir, 'edgeserve_bg.wasm'));
+  symlinkSync(path.join(modelDir, 'efficientnet-lite0.onnx'), path.join(dir, 'model.onnx'));
+  symlinkSync(path.join(modelDir, 'manifest.json'), path.join(dir, 'manifest.json'));
+  symlinkSync(path.join(modelDir, 'imagenet_labels.txt'), path.join(dir, 'labels.txt'));
+  const port = await freePort();
+  const texts = Object.entries(bindings).map(([name, value]) => `(name = ${JSON.stringify(name)}, text = ${JSON.stringify(value)})`);
+  writeFileSync(
+    path.join(dir, 'config.capnp'),
+    `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [(name = "main", worker = .worker)],
   sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
@@ -60,19 +69,30 @@ const worker :Workerd.Worker = (
     (name = "manifest.json", data = embed "manifest.json"),
     (name = "labels.txt", data = embed "labels.txt"),
   ],
+  bindings = [${texts.join(', ')}],
   compatibilityDate = "2026-11-01",
 );
 `,
-    );
-    const base = `http://127.0.0.1:${port}`;
-    ({ child } = await spawnUntilReady(
+  );
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    const { child } = await spawnUntilReady(
       path.join(here, 'node_modules/.bin/workerd'),
       ['serve', path.join(dir, 'config.capnp')],
       { stdio: ['ignore', 'inherit', 'inherit'] },
-      () => fetch(`${base}/v1/models/x/metadata`).then(() => true),
+      () => fetch(`${base}${readyPath}`).then(() => true),
       { tries: 100 },
-    ));
+    );
+    return { child, base, dir, bundled: readFileSync(path.join(dir, 'worker.js'), 'utf8') };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
 
+test('the package runs in workerd through its workerd export', async () => {
+  const { child, base, dir } = await serveWorker('worker.js', { readyPath: '/v1/models/x/metadata' });
+  try {
     const coffee = readFileSync(path.join(root, 'www/samples/coffee_orig.png'));
     const r = await fetch(`${base}/classify`, { method: 'POST', body: coffee }).then((res) => res.json());
     assert.deepEqual(r.classes.map((c) => c.index), reference.coffee.top5.map((c) => c.index), JSON.stringify(r));
@@ -89,6 +109,41 @@ const worker :Workerd.Worker = (
     assert.equal(err.code, 'request');
     const again = await fetch(`${base}/classify`, { method: 'POST', body: readFileSync(path.join(root, 'www/samples/chelsea_orig.png')) }).then((res) => res.json());
     assert.deepEqual(again.classes.map((c) => c.index), reference.chelsea.top5.map((c) => c.index));
+  } finally {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the edge Worker under workerd: a request that traps the wasm gets a 500, and the next one a fresh instance with the models loaded again', async () => {
+  const { child, base, dir, bundled } = await serveWorker('trap-worker.js', {
+    bindings: { LOCAL_MODELS: 'efficientnet-lite0', PUBLIC_ENDPOINT: 'true' },
+    readyPath: '/v1/models/efficientnet-lite0',
+  });
+  try {
+    // One copy of the glue in the bundle: the class the Worker's Endpoint
+    // uses is the one the fault is put on.
+    assert.equal(bundled.match(/class RawEndpoint\b|\bRawEndpoint = class\b/g)?.length, 1, 'the glue is bundled once');
+    const coffee = readFileSync(path.join(root, 'www/samples/coffee_orig.png'));
+    const classify = (headers = {}) =>
+      fetch(`${base}/v1/models/efficientnet-lite0:classify`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ examples: [{ 'image/encoded': { b64: coffee.toString('base64') } }] }),
+      });
+    const espresso = async () => {
+      const r = await classify();
+      assert.equal(r.status, 200);
+      assert.equal((await r.json()).results[0][0][0], 'espresso');
+    };
+    await espresso();
+    const trapped = await classify({ 'x-test-trap': '1' });
+    assert.equal(trapped.status, 500);
+    assert.match((await trapped.json()).error, /^the request stopped the model runtime, which was restarted: the wasm instance trapped \(a bug, please report\): .*; it was replaced by a fresh instance/);
+    // Not the trapped instance's endpoint (its calls would be refused as
+    // lost): the models are loaded again into the new one.
+    await espresso();
+    await espresso();
   } finally {
     await stopChild(child);
     rmSync(dir, { recursive: true, force: true });
