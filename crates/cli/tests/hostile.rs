@@ -235,7 +235,7 @@ fn a_context_image_is_decoded_once_and_images_are_bounded() {
 }
 
 #[test]
-fn tiny_files_that_decode_to_whole_screens_are_charged_by_their_header() {
+fn tiny_files_that_decode_to_whole_screens_are_charged_by_their_header_or_refused_when_cut_off() {
     let s = Server::start("screens", &[]);
     let gif = common::screen_gif(6300);
     assert!(gif.len() < 64, "{} bytes", gif.len());
@@ -248,6 +248,18 @@ fn tiny_files_that_decode_to_whole_screens_are_charged_by_their_header() {
     );
     s.still_answers();
     s.peak_within_bound("16 GIFs of a 6300² screen");
+    // A cut-off JPEG is refused, not decoded with its missing rows grey.
+    let jpeg = common::truncated_jpeg(6300);
+    assert!(jpeg.len() < 2200, "{} bytes", jpeg.len());
+    let body = classify_body((0..16).map(|_| image_example(jpeg.clone())).collect(), None);
+    let message = s.refused("/v1/models/lite0:classify", "", &body, 400);
+    assert!(
+        message
+            .contains("cannot decode the JPEG image: the data ends after 2138 bytes, before the image does"),
+        "{message}"
+    );
+    s.still_answers();
+    s.peak_within_bound("16 truncated JPEGs of 6300²");
 }
 
 #[test]

@@ -237,6 +237,64 @@ pub fn encode_png(image: &RgbImage) -> Result<Vec<u8>, VisionError> {
     Ok(out)
 }
 
+/// Refuses a JPEG whose data ends before its end-of-image marker. The
+/// decoder would fill the missing rows with grey and classify that, a
+/// silent change of what the user sent; TF Serving's `DecodeJpeg` refuses
+/// such files too (unless asked to recover them). Only the segment
+/// lengths and markers are walked, so this costs nothing next to decoding;
+/// a stream that is malformed in another way is left to the decoder.
+fn jpeg_reaches_its_end(bytes: &[u8]) -> Result<(), String> {
+    let truncated = |at: usize| {
+        Err(format!(
+            "the data ends after {} bytes, before the image does (no end-of-image marker): the file is truncated",
+            at.min(bytes.len())
+        ))
+    };
+    let mut i = 2; // after SOI, which the format guess has seen
+    loop {
+        // A marker: 0xFF (any number of them as fill), then its code.
+        if i >= bytes.len() {
+            return truncated(i);
+        }
+        if bytes[i] != 0xFF {
+            return Ok(());
+        }
+        while i < bytes.len() && bytes[i] == 0xFF {
+            i += 1;
+        }
+        let Some(&code) = bytes.get(i) else {
+            return truncated(i);
+        };
+        i += 1;
+        match code {
+            0xD9 => return Ok(()),
+            // Markers without a length: TEM and the restart markers.
+            0x01 | 0xD0..=0xD7 => {}
+            _ => {
+                let Some(len) = bytes.get(i..i + 2) else {
+                    return truncated(i);
+                };
+                i += usize::from(u16::from_be_bytes([len[0], len[1]]));
+                if i > bytes.len() {
+                    return truncated(i);
+                }
+                if code == 0xDA {
+                    // The scan's entropy-coded data runs to the next marker:
+                    // 0xFF followed by anything but a stuffed 0x00 or a restart.
+                    loop {
+                        match bytes.get(i..i + 2) {
+                            None => return truncated(bytes.len()),
+                            Some([0xFF, 0x00 | 0xD0..=0xD7]) => i += 2,
+                            Some([0xFF, _]) => break,
+                            Some(_) => i += 1,
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn format_name(f: ImageFormat) -> String {
     format!("{f:?}").to_uppercase()
 }
@@ -284,6 +342,12 @@ pub fn decode_within(
         format: format_name(format),
         reason: e.to_string(),
     };
+    if format == ImageFormat::Jpeg {
+        jpeg_reaches_its_end(bytes).map_err(|reason| VisionError::Decode {
+            format: format_name(format),
+            reason,
+        })?;
+    }
     let mut decoder = reader.into_decoder().map_err(broken)?;
     let (width, height) = decoder.dimensions();
     check_size(width, height, opts)?;

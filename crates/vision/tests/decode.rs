@@ -73,6 +73,34 @@ fn exif_orientation_is_honoured() {
 }
 
 #[test]
+fn a_truncated_jpeg_is_refused_not_filled_in() {
+    // Big enough for a scan of some length: a gradient, so that the
+    // entropy-coded data holds stuffed 0xFF bytes too.
+    let img = Img::from_fn(64, 48, |x, y| Rgb([(x * 4) as u8, (y * 5) as u8, 255]));
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Jpeg).unwrap();
+    let jpeg = out.into_inner();
+    assert_eq!(&jpeg[jpeg.len() - 2..], &[0xFF, 0xD9]);
+    assert!(decode(&jpeg, &DecodeOptions::default()).is_ok());
+    // Bytes after the end marker (some cameras append their own) are not
+    // the image's: still accepted.
+    let mut trailer = jpeg.clone();
+    trailer.extend(b"trailing maker notes");
+    assert_eq!(decode(&trailer, &DecodeOptions::default()).unwrap().width(), 64);
+    // Cut anywhere from inside the headers to just before the end marker.
+    for keep in [40, jpeg.len() / 2, jpeg.len() - 2, jpeg.len() - 1] {
+        let e = decode(&jpeg[..keep], &DecodeOptions::default()).unwrap_err();
+        assert!(matches!(e, VisionError::Decode { .. }), "{keep}: {e:?}");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "cannot decode the JPEG image: the data ends after {keep} bytes, before the image does"
+            )),
+            "{keep}: {e}"
+        );
+    }
+}
+
+#[test]
 fn raw_pixels_like_a_canvas_image_data() {
     let rgba: Vec<u8> = (0..4 * 2).flat_map(|i| [i as u8, 10, 20, 255]).collect();
     let img = from_pixels(4, 2, PixelFormat::Rgba8, &rgba, &DecodeOptions::default()).unwrap();
