@@ -91,6 +91,8 @@ export interface LoadOptions {
   maxImagesPerRequest?: number;
   /** A call whose images hold more pixels together is refused, each charged from its header before it is decoded; default 200 000 000. */
   maxRequestPixels?: number;
+  /** Most images run through the model at once; a call with more runs in chunks (the model's activations grow with the batch); default 64. */
+  maxImagesPerRun?: number;
   /** Called as the model downloads. */
   onProgress?: (progress: Progress) => void;
   /** Aborts the download and the load. */
@@ -308,6 +310,8 @@ export interface EndpointLimits {
   maxImagesPerRequest?: number;
   /** Pixels of a request's images together; default 16 000 000. */
   maxRequestPixels?: number;
+  /** Images run through a model at once (more run in chunks); default 4. */
+  maxImagesPerRun?: number;
   /** Bytes a gzip request body may inflate to; default 16 MiB. */
   maxInflatedBytes?: number;
   /** JSON values (numbers, strings, arrays, objects) in a predict or classify body; default 524 288. */

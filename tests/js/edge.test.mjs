@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -275,6 +275,46 @@ function greyPng(width, height) {
   return Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n', 'latin1'), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', Buffer.alloc(0))]);
 }
 
+/** A GIF whose logical screen is `side`² around a 1-pixel frame: a few dozen bytes, a whole screen decoded. */
+function screenGif(side) {
+  const le = (n) => [n & 0xff, n >> 8];
+  return Buffer.from([...Buffer.from('GIF89a'), ...le(side), ...le(side), 0x80, 0, 0, 0, 0, 0, 255, 255, 255, 0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0, 0x3b]);
+}
+
+/** A baseline grey JPEG header of `side`² cut off 2,000 bytes into its scan (no end marker). */
+function truncatedJpeg(side) {
+  const be = (n) => [n >> 8, n & 0xff];
+  const dht = (tableClass) => [0xff, 0xc4, 0, 20, tableClass, 1, ...new Array(15).fill(0), 0];
+  return Buffer.from([
+    0xff, 0xd8,
+    0xff, 0xdb, 0, 67, 0, ...new Array(64).fill(1),
+    0xff, 0xc0, 0, 11, 8, ...be(side), ...be(side), 1, 1, 0x11, 0,
+    ...dht(0x00), ...dht(0x10),
+    0xff, 0xda, 0, 8, 1, 1, 0, 0, 63, 0,
+    ...new Array(2000).fill(0),
+  ]);
+}
+
+/** The process that is workerd itself: `pid`, or the one its npm launcher started. */
+function workerdPid(pid) {
+  if (!path.basename(readlinkSync(`/proc/${pid}/exe`)).startsWith('node')) return pid;
+  return Number(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+}
+
+const statusMb = (pid, field) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))[1]) / 1024;
+
+/**
+ * Runs `send()` with the process's peak resident size reset first (Linux's
+ * clear_refs 5); `{ answer, growth }`: what `send` gave, and how far the peak
+ * rose above the resident size before, in MB.
+ */
+async function peakGrowth(pid, send) {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  const before = statusMb(pid, 'VmRSS');
+  const answer = await send();
+  return { answer, growth: statusMb(pid, 'VmHWM') - before };
+}
+
 /** POSTs `size` bytes with no Content-Length (chunked, 64 KiB at a time); `{ status, text }`. */
 function postChunked(url, headers, size) {
   return new Promise((ok, fail) => {
@@ -350,19 +390,41 @@ test('hostile configurations and origins: no API_KEY without PUBLIC_ENDPOINT, ch
       assert.equal(log.trim().split('\n').filter((l) => l.startsWith('POST')).length, 2, `only the two requests above reached the origin:\n${log}`);
     });
 
-    await t.test("the isolate's budgets: an image over 4 MP and a gzip of zeros past the JSON values are 400s, and Lite0 still answers", async () => {
+    await t.test("the isolate's budgets: every hostile row is refused or answered within 72 MB over the isolate's size, and Lite0 still answers", async () => {
       const lite0 = (verb, body, headers = {}) => fetch(`${base}/v1/models/efficientnet-lite0:${verb}`, { method: 'POST', body, headers: { 'x-api-key': API_KEY, ...headers } });
-      const big = await lite0('classify', JSON.stringify({ examples: [{ 'image/encoded': { b64: greyPng(2100, 2100).toString('base64') } }] }));
-      assert.equal(big.status, 400);
-      assert.match((await big.json()).error, /the image is 2100x2100 = 4410000 pixels, over the limit of 4000000 pixels/);
-      const zeros = gzipSync(`{"instances": [0${',0'.repeat(2_000_000)}]}`);
-      const many = await lite0('predict', zeros, { 'content-encoding': 'gzip' });
-      assert.equal(many.status, 400);
-      assert.match((await many.json()).error, /The request holds more than 524288 JSON values/);
+      const images = (list, context) => JSON.stringify({ ...(context && { context: { 'image/encoded': { b64: context.toString('base64') } } }), examples: list.map((b) => (b ? { 'image/encoded': { b64: b.toString('base64') } } : {})) });
       const photo = readFileSync(path.join(shared, 'fixtures/images/coffee_orig.png'));
-      const ok = await lite0('classify', JSON.stringify({ examples: [{ 'image/encoded': { b64: photo.toString('base64') } }] }));
-      assert.equal(ok.status, 200);
-      assert.equal((await ok.json()).results[0][0][0], 'espresso');
+      const espresso = async () => {
+        const ok = await lite0('classify', images([photo]));
+        assert.equal(ok.status, 200);
+        assert.equal((await ok.json()).results[0][0][0], 'espresso');
+      };
+      await espresso();
+      // Each row: what is sent, the answer wanted, and its error's text.
+      const rows = [
+        ['2100² PNG, over the 4 MP limit', () => lite0('classify', images([greyPng(2100, 2100)])), 400, /the image is 2100x2100 = 4410000 pixels, over the limit of 4000000 pixels/],
+        ['1 × 3,999,999 PNG (one pixel wide)', () => lite0('classify', images([greyPng(1, 3_999_999)])), 200],
+        ['1900² context, 16 examples', () => lite0('classify', images(new Array(16).fill(undefined), greyPng(1900, 1900))), 200],
+        ['17 examples', () => lite0('classify', images(new Array(17).fill(undefined), greyPng(8, 8))), 400, /the request has 17 images, over the limit of 16 a request/],
+        ['16 GIFs of a 1900² screen', () => lite0('classify', images(new Array(16).fill(screenGif(1900)))), 400, /the request's images hold more than 16000000 pixels together/],
+        ['16 cut-off JPEGs of 1900²', () => lite0('classify', images(new Array(16).fill(truncatedJpeg(1900)))), 400, /cannot decode the JPEG image: the data ends after 2138 bytes/],
+        ['gzip of 2M zeros', () => lite0('predict', gzipSync(`{"instances": [0${',0'.repeat(2_000_000)}]}`), { 'content-encoding': 'gzip' }), 400, /The request holds more than 524288 JSON values/],
+        ['60 KB model name', () => fetch(`${base}/v1/models/${'m'.repeat(60_000)}:predict`, { method: 'POST', body: '{"instances": [1]}', headers: { 'x-api-key': API_KEY } }), 404, /^(?=[^]{1,400}$)[^]*mmm/],
+      ];
+      const pid = workerdPid(workerd.pid);
+      const table = [];
+      for (const [row, send, status, text] of rows) {
+        const { answer, growth } = await peakGrowth(pid, send);
+        const body = await answer.json();
+        assert.equal(answer.status, status, `${row}: ${JSON.stringify(body).slice(0, 300)}`);
+        if (text) assert.match(body.error, text, row);
+        if (status === 200) assert.equal(body.results.length, row.includes('16 examples') ? 16 : 1, row);
+        table.push(`${row}: ${answer.status}, peak ${growth.toFixed(1)} MB over ${statusMb(pid, 'VmRSS').toFixed(0)} MB resident`);
+        // A Worker has 128 MB; Lite0 loaded takes ~56 of them.
+        assert.ok(growth <= 72, `${row}: the peak rose ${growth.toFixed(1)} MB`);
+        await espresso();
+      }
+      console.log(`workerd, per hostile row:\n  ${table.join('\n  ')}`);
     });
 
     await t.test('an origin that does not answer: 502 without the reason (it stays in the log)', async () => {

@@ -130,6 +130,10 @@ struct ServeLimits {
     /// Most pixels one request's images may hold together.
     #[arg(long = "max_request_pixels", default_value_t = DecodeOptions::default().max_request_pixels)]
     max_request_pixels: u64,
+    /// Most images run through a model at once (more run in chunks): bounds
+    /// the memory a run's activations take.
+    #[arg(long = "max_images_per_run", default_value_t = DecodeOptions::default().max_images_per_run)]
+    max_images_per_run: usize,
 }
 
 fn edgeserve_default_max_pixels() -> u64 {
@@ -243,6 +247,7 @@ fn main() -> ExitCode {
                     max_pixels: limits.max_image_pixels,
                     max_images: limits.max_images_per_request,
                     max_request_pixels: limits.max_request_pixels,
+                    max_images_per_run: limits.max_images_per_run,
                 },
                 ..LoadOptions::default()
             };

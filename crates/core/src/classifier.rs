@@ -782,18 +782,26 @@ impl Classifier {
         }
     }
 
-    /// The images decoded and preprocessed here: one batch, or one per image
-    /// when the model takes a fixed batch of one.
+    /// The images decoded and preprocessed here, in batches of at most
+    /// [`DecodeOptions::max_images_per_run`], or one per image when the
+    /// model takes a fixed batch of one.
     fn tensors(&self, images: &[ImageInput<'_>]) -> Result<(Vec<Tensor>, Timings), EngineError> {
         let (data, timings) = preprocess_images(&self.preprocessing, &self.decode, images, |_, e| e.into())?;
-        let batches = if self.free_batch {
+        let per_run = if self.free_batch {
+            self.decode.max_images_per_run.max(1)
+        } else {
+            1
+        };
+        let item = self.preprocessing.item_len();
+        let batches = if data.len() <= per_run * item {
+            // The common case, without a copy.
             vec![Tensor::from_vec(
                 self.preprocessing.batch_shape(images.len()),
                 data,
             )?]
         } else {
-            data.chunks_exact(self.preprocessing.item_len())
-                .map(|one| Tensor::from_vec(self.preprocessing.batch_shape(1), one.to_vec()))
+            data.chunks(per_run * item)
+                .map(|run| Tensor::from_vec(self.preprocessing.batch_shape(run.len() / item), run.to_vec()))
                 .collect::<Result<_, _>>()?
         };
         Ok((batches, timings))

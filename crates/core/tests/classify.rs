@@ -86,6 +86,32 @@ fn a_batch_gives_what_single_images_give() {
 }
 
 #[test]
+fn a_batch_over_the_images_per_run_runs_in_chunks_with_the_same_answers() {
+    let (cat, coffee) = (photo("chelsea"), photo("coffee"));
+    let images: Vec<ImageInput<'_>> = [&cat, &coffee, &cat, &coffee, &cat]
+        .into_iter()
+        .map(|b| ImageInput::Encoded(b))
+        .collect();
+    let whole = suite::block_on(lite0().classify_batch(&images, 5)).unwrap();
+    let mut options = LoadOptions::default();
+    options.decode.max_images_per_run = 2;
+    let chunked = suite::block_on(load(&options).unwrap().classify_batch(&images, 5)).unwrap();
+    assert_eq!(chunked.len(), 5);
+    for (i, (a, b)) in whole.iter().zip(&chunked).enumerate() {
+        let (ia, ib): (Vec<_>, Vec<_>) = (
+            a.classes.iter().map(|c| c.index).collect(),
+            b.classes.iter().map(|c| c.index).collect(),
+        );
+        assert_eq!(ia, ib, "image {i}");
+        for (x, y) in a.classes.iter().zip(&b.classes) {
+            assert!((x.score - y.score).abs() < 1e-5, "image {i}");
+        }
+    }
+    assert_eq!(chunked[4].classes[0].index, whole[0].classes[0].index);
+    assert_eq!(chunked[3].classes[0].label.as_deref(), Some("espresso"));
+}
+
+#[test]
 fn canvas_pixels_classify_like_the_file() {
     let img = image::load_from_memory(&photo("coffee")).unwrap().to_rgba8();
     let (w, h) = img.dimensions();

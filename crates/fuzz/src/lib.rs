@@ -109,6 +109,7 @@ const FUZZ_DECODE: DecodeOptions = DecodeOptions {
     max_pixels: 4_000_000,
     max_images: 4,
     max_request_pixels: 8_000_000,
+    max_images_per_run: 2,
 };
 
 /// Decoding and preprocessing, both resize modes.

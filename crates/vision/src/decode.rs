@@ -27,6 +27,12 @@ pub struct DecodeOptions {
     /// Most pixels one request decodes across its images (see
     /// [`PixelBudget`]).
     pub max_request_pixels: u64,
+    /// Most images preprocessed into one model run; a request with more
+    /// runs in chunks of this many. A model's activations grow with its
+    /// batch (EfficientNet-Lite0 holds ~6 MB an image at its widest), so
+    /// this bounds what the run costs where memory is small (a Worker's
+    /// 128 MB).
+    pub max_images_per_run: usize,
 }
 
 impl Default for DecodeOptions {
@@ -35,6 +41,7 @@ impl Default for DecodeOptions {
             max_pixels: DEFAULT_MAX_PIXELS,
             max_images: DEFAULT_MAX_IMAGES,
             max_request_pixels: DEFAULT_MAX_REQUEST_PIXELS,
+            max_images_per_run: DEFAULT_MAX_IMAGES,
         }
     }
 }

@@ -26,6 +26,7 @@ struct JsLoadOptions {
     max_image_pixels: Option<u64>,
     max_images_per_request: Option<usize>,
     max_request_pixels: Option<u64>,
+    max_images_per_run: Option<usize>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq)]
@@ -63,6 +64,7 @@ const LOAD_KEYS: &[&str] = &[
     "maxImagePixels",
     "maxImagesPerRequest",
     "maxRequestPixels",
+    "maxImagesPerRun",
 ];
 const REMOTE_KEYS: &[&str] = &[
     "url",
@@ -176,6 +178,9 @@ pub(crate) fn load_options(value: JsValue, manifest: &ModelManifest) -> Result<L
     }
     if let Some(pixels) = given.max_request_pixels {
         options.decode.max_request_pixels = pixels;
+    }
+    if let Some(images) = given.max_images_per_run {
+        options.decode.max_images_per_run = images;
     }
     if let Some(r) = given.remote {
         let mut config = RemoteConfig::new(r.url, r.model.unwrap_or_else(|| manifest.name.clone()));
