@@ -5,7 +5,7 @@
 //! `{"b64": …}` request then runs locally and on a server alike.
 
 use crate::ImageInput;
-use crate::classifier::preprocess_images;
+use crate::images::preprocess_images;
 use edgeserve_engine::{BoxFuture, Engine, EngineError, ModelSignature, NamedTensors, validate_inputs};
 use edgeserve_protocol::{DataType, Error as ProtocolError, Tensor, TensorData};
 use edgeserve_vision::{DecodeOptions, Preprocessing};

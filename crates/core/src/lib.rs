@@ -20,14 +20,22 @@
 
 mod classifier;
 mod encoded;
+mod fallback;
+mod images;
+mod local;
+mod options;
+mod report;
+mod routing;
 
-pub use classifier::{
-    Backend, Candidate, ClassScore, Classification, Classifier, DEFAULT_MAX_LOCAL_MODEL_BYTES,
-    DEVICE_MEMORY_SHARE, ImageInput, LOCAL_MEMORY_PER_MODEL_BYTE, LoadOptions, LocalChoice, Plan, Report,
-    Timings, Why, plan,
-};
+pub use classifier::Classifier;
 pub use edgeserve_cpu::CpuOptions;
 pub use edgeserve_engine::{BackendKind, Engine, EngineError, ModelManifest, ModelSignature, cancel};
 pub use edgeserve_protocol as protocol;
 pub use edgeserve_remote::{RemoteConfig, RemoteError, RetryPolicy};
 pub use edgeserve_vision::{DecodeOptions, PixelFormat};
+pub use images::ImageInput;
+pub use options::LoadOptions;
+pub use report::{Candidate, ClassScore, Classification, LocalChoice, Report, Timings};
+pub use routing::{
+    Backend, DEFAULT_MAX_LOCAL_MODEL_BYTES, DEVICE_MEMORY_SHARE, LOCAL_MEMORY_PER_MODEL_BYTE, Plan, Why, plan,
+};

@@ -1,0 +1,144 @@
+//! Loading a model on this device: the CPU, the GPU, or (under `auto`)
+//! both, timed, keeping the faster.
+
+use crate::options::*;
+use crate::report::*;
+use crate::routing::*;
+use edgeserve_cpu::{CpuEngine, CpuOptions};
+use edgeserve_engine::{BackendKind, Engine, EngineError, ModelManifest};
+use edgeserve_protocol::Tensor;
+use std::borrow::Cow;
+use web_time::Instant;
+
+/// The model's bytes, after checking they are the manifest's file.
+pub(crate) fn load_cpu(model: Cow<'_, [u8]>, options: &CpuOptions) -> Result<CpuEngine, EngineError> {
+    match model {
+        Cow::Borrowed(bytes) => CpuEngine::load(bytes, options),
+        Cow::Owned(bytes) => CpuEngine::load_owned(bytes, options),
+    }
+}
+
+pub(crate) fn no_model_bytes(manifest: &ModelManifest) -> EngineError {
+    EngineError::Manifest(format!(
+        "the local backend needs the bytes of {}, and none were given",
+        manifest.model.file
+    ))
+}
+
+/// Checks the model's size and SHA-256 against its manifest.
+pub(crate) fn verify(
+    model: &[u8],
+    manifest: &ModelManifest,
+    options: &LoadOptions,
+) -> Result<(), EngineError> {
+    match &options.model_sha256 {
+        Some(digest) => manifest.verify_model_digest(model.len(), digest)?,
+        None => manifest.verify_model(model)?,
+    }
+    Ok(())
+}
+
+#[cfg(feature = "webgpu")]
+pub(crate) async fn load_gpu(model: &[u8], options: &LoadOptions) -> Result<Box<dyn Engine>, EngineError> {
+    let gpu = edgeserve_webgpu::WebGpuOptions {
+        max_tensor_bytes: options.gpu_max_tensor_bytes,
+        skip_warmup: false,
+    };
+    Ok(Box::new(edgeserve_webgpu::WebGpuEngine::load(model, &gpu).await?))
+}
+
+#[cfg(not(feature = "webgpu"))]
+pub(crate) async fn load_gpu(_: &[u8], _: &LoadOptions) -> Result<Box<dyn Engine>, EngineError> {
+    Err(EngineError::Unavailable {
+        backend: BackendKind::Webgpu,
+        reason: "this build has no WebGPU backend (edgeserve's `webgpu` feature is off)".into(),
+    })
+}
+
+/// One batch-1 run on zeros, timed: a first untimed run settles what the
+/// backend does once (tract's allocations; the GPU's warmup ran at load).
+pub(crate) async fn time_run(engine: &dyn Engine) -> Result<f64, EngineError> {
+    let zeros = || -> Result<edgeserve_engine::NamedTensors, EngineError> {
+        engine
+            .signature()
+            .inputs
+            .iter()
+            .map(|s| {
+                let shape: Vec<usize> = s.shape.iter().map(|d| d.unwrap_or(1)).collect();
+                let n = shape.iter().product();
+                Ok((s.name.clone(), Tensor::from_vec(shape, vec![0f32; n])?))
+            })
+            .collect()
+    };
+    if engine.kind() == BackendKind::Cpu {
+        engine.run(zeros()?).await?;
+    }
+    let t = Instant::now();
+    engine.run(zeros()?).await?;
+    Ok(ms_since(t))
+}
+
+pub(crate) fn candidate(backend: BackendKind, outcome: Option<&Result<f64, EngineError>>) -> Candidate {
+    Candidate {
+        backend,
+        run_ms: outcome.and_then(|o| o.as_ref().ok().copied()),
+        error: outcome.and_then(|o| o.as_ref().err().map(ToString::to_string)),
+    }
+}
+
+/// The model on a local backend: the one asked for, or under `auto` the
+/// faster of the CPU and the GPU on one measured run (the CPU alone when
+/// the GPU cannot take the model, with the reason).
+pub(crate) async fn load_local(
+    model: Option<Cow<'_, [u8]>>,
+    manifest: &ModelManifest,
+    options: &LoadOptions,
+) -> Result<(Box<dyn Engine>, Option<LocalChoice>), EngineError> {
+    let model = model.ok_or_else(|| no_model_bytes(manifest))?;
+    verify(&model, manifest, options)?;
+    match options.backend {
+        Backend::Webgpu => return Ok((load_gpu(&model, options).await?, None)),
+        Backend::Auto if cfg!(feature = "webgpu") => {}
+        _ => return Ok((Box::new(load_cpu(model, &options.cpu)?), None)),
+    }
+    // The GPU first: the CPU may take the bytes and free them.
+    let gpu = load_gpu(&model, options).await;
+    let cpu = load_cpu(model, &options.cpu);
+    let (cpu, gpu): (Result<Box<dyn Engine>, _>, _) = match (cpu, gpu) {
+        (Err(e), Err(_)) => return Err(e),
+        (cpu, gpu) => (cpu.map(|c| Box::new(c) as Box<dyn Engine>), gpu),
+    };
+    // Measured only when there is a choice to make: a host without a GPU
+    // pays nothing for the comparison.
+    let (cpu_ms, gpu_ms) = match (&cpu, &gpu) {
+        (Ok(c), Ok(g)) => (Some(time_run(c.as_ref()).await), Some(time_run(g.as_ref()).await)),
+        _ => (None, None),
+    };
+    let outcome = |loaded: &Result<Box<dyn Engine>, EngineError>, ms: Option<Result<f64, EngineError>>| match (
+        loaded, ms,
+    ) {
+        (Err(e), _) => Some(Err(e.clone())),
+        (Ok(_), ms) => ms,
+    };
+    let cpu_ms = outcome(&cpu, cpu_ms);
+    let gpu_ms = outcome(&gpu, gpu_ms);
+    let mut candidates = vec![
+        candidate(BackendKind::Cpu, cpu_ms.as_ref()),
+        candidate(BackendKind::Webgpu, gpu_ms.as_ref()),
+    ];
+    let gpu_wins = match (&cpu_ms, &gpu_ms) {
+        (Some(Ok(c)), Some(Ok(g))) => g < c,
+        (Some(Err(_)), Some(Ok(_))) => true,
+        (Some(Err(_)), None) => gpu.is_ok(),
+        _ => false,
+    };
+    let chosen = match (gpu_wins, cpu, gpu) {
+        (true, _, Ok(gpu)) => {
+            candidates.swap(0, 1);
+            gpu
+        }
+        (_, Ok(cpu), _) => cpu,
+        (_, Err(e), _) => return Err(e),
+    };
+    Ok((chosen, Some(LocalChoice { candidates })))
+}
