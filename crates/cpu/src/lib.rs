@@ -13,7 +13,6 @@
 mod blocked;
 mod dense;
 mod depthwise;
-pub mod fp16;
 mod fused;
 mod pointwise;
 
@@ -21,7 +20,6 @@ use edgeserve_engine::{
     BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors, TensorSpec,
 };
 use edgeserve_protocol::{DataType, Tensor, TensorData};
-use prost::Message;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tract_onnx::pb::ModelProto;
@@ -209,69 +207,10 @@ fn optimise(mut typed: TypedModel, layout: ConvLayout) -> TractResult<Arc<TypedR
     typed.into_optimized()?.into_runnable()
 }
 
-/// Decoded from the caller's slice: tract's own reader first copies the
-/// whole file into a buffer of its own, a third copy of the weights alive at
-/// once (the file, that buffer, the protobuf's).
-fn decode(bytes: &[u8]) -> Result<ModelProto, EngineError> {
-    ModelProto::decode(bytes).map_err(|e| invalid("not a readable ONNX model (protobuf decoding failed)", e))
-}
-
-/// Checks that every name the graph reads is defined before tract sees it:
-/// tract indexes its name table with each node input and graph output and
-/// panics on a name nothing defines (found by fuzzing the loader), which in
-/// wasm is a trap, not an error. `outer` holds the names an enclosing graph
-/// defines (a subgraph of `If` or `Loop` may read them).
-fn undefined_names(
-    graph: &tract_onnx::pb::GraphProto,
-    outer: &std::collections::HashSet<&str>,
-) -> Result<(), String> {
-    let mut known = outer.clone();
-    known.extend(graph.input.iter().map(|i| i.name.as_str()));
-    known.extend(graph.initializer.iter().map(|t| t.name.as_str()));
-    known.extend(
-        graph
-            .sparse_initializer
-            .iter()
-            .filter_map(|t| t.values.as_ref().map(|v| v.name.as_str())),
-    );
-    known.extend(
-        graph
-            .node
-            .iter()
-            .flat_map(|n| n.output.iter().map(String::as_str)),
-    );
-    for node in &graph.node {
-        if let Some(missing) = node
-            .input
-            .iter()
-            .find(|i| !i.is_empty() && !known.contains(i.as_str()))
-        {
-            return Err(format!(
-                "node {:?} ({}) reads {:?}, which no input, initializer or node of the graph defines",
-                edgeserve_protocol::quote(&node.name),
-                edgeserve_protocol::quote(&node.op_type),
-                edgeserve_protocol::quote(missing)
-            ));
-        }
-        for attribute in &node.attribute {
-            for sub in attribute.g.iter().chain(&attribute.graphs) {
-                undefined_names(sub, &known)?;
-            }
-        }
-    }
-    if let Some(missing) = graph.output.iter().find(|o| !known.contains(o.name.as_str())) {
-        return Err(format!(
-            "the graph's output {:?} is defined by no input, initializer or node",
-            edgeserve_protocol::quote(&missing.name)
-        ));
-    }
-    Ok(())
-}
-
 impl CpuEngine {
     /// Loads an ONNX model from its bytes.
     pub fn load(bytes: &[u8], options: &CpuOptions) -> Result<CpuEngine, EngineError> {
-        CpuEngine::from_proto(decode(bytes)?, options)
+        CpuEngine::from_proto(edgeserve_onnx::decode(bytes)?, options)
     }
 
     /// Loads an ONNX model from its bytes like [`CpuEngine::load`], freeing
@@ -279,7 +218,7 @@ impl CpuEngine {
     /// the peak of loading, which is what a memory-bound host (an edge
     /// isolate, a phone's tab) runs out of.
     pub fn load_owned(bytes: Vec<u8>, options: &CpuOptions) -> Result<CpuEngine, EngineError> {
-        let proto = decode(&bytes)?;
+        let proto = edgeserve_onnx::decode(&bytes)?;
         drop(bytes);
         CpuEngine::from_proto(proto, options)
     }
@@ -309,8 +248,8 @@ impl CpuEngine {
                 backend: BackendKind::Cpu,
             });
         }
-        undefined_names(graph, &std::collections::HashSet::new()).map_err(EngineError::InvalidModel)?;
-        fp16::widen_to_f32(&mut proto);
+        edgeserve_onnx::check_names(graph)?;
+        edgeserve_onnx::fp16::widen_to_f32(&mut proto);
         let inference = onnx
             .model_for_proto_model(&proto)
             .map_err(|e| invalid("reading the ONNX graph", e))?;

@@ -27,7 +27,6 @@ use edgeserve_protocol::{DataType, Tensor, TensorData};
 use plan::{Graph, Plan, Weights};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use tract_onnx::prelude::Framework;
 use web_time::Instant;
 
 /// Options of the WebGPU backend.
@@ -166,14 +165,11 @@ impl WebGpuEngine {
         options: &WebGpuOptions,
         mut progress: impl FnMut(LoadStage),
     ) -> Result<WebGpuEngine, EngineError> {
-        let mut proto = tract_onnx::onnx()
-            .proto_model_for_read(&mut &bytes[..])
-            .map_err(|e| {
-                plan::invalid(format!(
-                    "not a readable ONNX model (protobuf decoding failed): {e:#}"
-                ))
-            })?;
-        edgeserve_cpu::fp16::widen_to_f32(&mut proto);
+        let mut proto = edgeserve_onnx::decode(bytes)?;
+        if let Some(graph) = &proto.graph {
+            edgeserve_onnx::check_names(graph)?;
+        }
+        edgeserve_onnx::fp16::widen_to_f32(&mut proto);
         let graph = Graph::parse(proto)?;
         if graph.graph.node.is_empty() || graph.outputs.is_empty() {
             return Err(EngineError::InvalidModel(format!(
