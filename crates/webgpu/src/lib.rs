@@ -18,7 +18,7 @@ mod exec;
 mod plan;
 
 pub use device::{AdapterInfo, Limits};
-pub use plan::GPU_OPS;
+pub use plan::supported_ops;
 
 use edgeserve_engine::{
     BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors, TensorSpec,

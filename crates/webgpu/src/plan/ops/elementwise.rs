@@ -1,0 +1,70 @@
+//! Element-wise ops: activations (fused into the convolution before them
+//! where nothing else reads it), arithmetic with broadcasting, casts.
+
+use super::super::attrs::*;
+use super::super::*;
+use edgeserve_engine::EngineError;
+use tract_onnx::pb::NodeProto;
+
+impl Planner<'_> {
+    pub(super) fn act(&mut self, node: &NodeProto, out: &str, act: Act) -> Result<(), EngineError> {
+        let x = self.gpu_input(node, 0)?;
+        let input = node.input[0].as_str();
+        // Fuse into the convolution that produced the input when nothing
+        // else reads the convolution's output.
+        let fusable = self.uses.get(input) == Some(&1) && !self.graph_outputs.iter().any(|o| o == input);
+        if fusable
+            && let Some(&at) = self.producer.get(&x.slot)
+            && let Some(Step::Conv {
+                act: slot_act @ None, ..
+            }) = self.steps.get_mut(at)
+        {
+            *slot_act = Some(act);
+            self.values.insert(out.to_owned(), Value::Gpu(x));
+            return Ok(());
+        }
+        self.push(node, out, |o| Step::Act {
+            x: x.slot,
+            act,
+            out: o,
+        })
+    }
+
+    pub(super) fn clip(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
+        let (min, max) = if self.opset < 11 {
+            (attr(node, "min").map(|a| a.f), attr(node, "max").map(|a| a.f))
+        } else {
+            let bound = |ix| -> Result<Option<f32>, EngineError> {
+                self.const_input(node, ix)?
+                    .map(|t| {
+                        floats(&t).ok().and_then(|v| v.first().copied()).ok_or_else(|| {
+                            invalid(format!("node {:?}: Clip bound is not a scalar", node.name))
+                        })
+                    })
+                    .transpose()
+            };
+            (bound(1)?, bound(2)?)
+        };
+        self.act(node, out, Act::Clip(min, max))
+    }
+
+    pub(super) fn binary(&mut self, node: &NodeProto, out: &str, op: BinOp) -> Result<(), EngineError> {
+        let (a, _) = self.src(node, &node.input[0])?;
+        let (b, _) = self.src(node, node.input.get(1).map_or("", String::as_str))?;
+        self.push(node, out, |out| Step::Binary { op, a, b, out })
+    }
+
+    pub(super) fn cast(&mut self, node: &NodeProto) -> Result<(), EngineError> {
+        let to = attr_i(node, "to", 1);
+        // FLOAT or FLOAT16: GPU tensors are f32 (fp16 weights are widened
+        // at load, as the CPU backend does).
+        if to == 1 || to == 10 {
+            self.alias(node)
+        } else {
+            Err(unsupported(
+                node,
+                format!("cast of a computed tensor to ONNX type {to}"),
+            ))
+        }
+    }
+}

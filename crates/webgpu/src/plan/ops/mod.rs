@@ -1,0 +1,71 @@
+//! The registry of the ops the GPU runs: each ONNX op's name and its
+//! lowering into plan steps. It is both the supported-op list (an op not
+//! here is refused at load unless the analysis folds it away) and the
+//! dispatch, so the two cannot drift apart. Lowerings live by family.
+
+mod conv;
+mod dense;
+mod elementwise;
+mod reduce;
+mod shape;
+
+use super::attrs::attr_f;
+use super::{Act, BinOp, Planner};
+use edgeserve_engine::EngineError;
+use tract_onnx::pb::NodeProto;
+
+/// Lowers one node whose output is named `out` into the planner's steps.
+pub(super) type Lower = fn(&mut Planner<'_>, &NodeProto, &str) -> Result<(), EngineError>;
+
+const OPS: &[(&str, Lower)] = &[
+    ("Conv", |p, n, o| p.conv(n, o)),
+    ("Gemm", |p, n, o| p.gemm(n, o)),
+    ("MatMul", |p, n, o| p.matmul(n, o)),
+    ("Add", |p, n, o| p.binary(n, o, BinOp::Add)),
+    ("Sub", |p, n, o| p.binary(n, o, BinOp::Sub)),
+    ("Mul", |p, n, o| p.binary(n, o, BinOp::Mul)),
+    ("Div", |p, n, o| p.binary(n, o, BinOp::Div)),
+    ("Clip", |p, n, o| p.clip(n, o)),
+    ("Relu", |p, n, o| p.act(n, o, Act::Relu)),
+    ("LeakyRelu", |p, n, o| {
+        p.act(n, o, Act::LeakyRelu(attr_f(n, "alpha", 0.01)))
+    }),
+    ("Sigmoid", |p, n, o| p.act(n, o, Act::Sigmoid)),
+    ("HardSigmoid", |p, n, o| {
+        p.act(
+            n,
+            o,
+            Act::HardSigmoid(attr_f(n, "alpha", 0.2), attr_f(n, "beta", 0.5)),
+        )
+    }),
+    ("HardSwish", |p, n, o| p.act(n, o, Act::HardSwish)),
+    ("Tanh", |p, n, o| p.act(n, o, Act::Tanh)),
+    ("MaxPool", |p, n, o| p.pool(n, o)),
+    ("AveragePool", |p, n, o| p.pool(n, o)),
+    ("GlobalAveragePool", |p, n, o| p.global_pool(n, o)),
+    ("GlobalMaxPool", |p, n, o| p.global_pool(n, o)),
+    ("BatchNormalization", |p, n, o| p.batch_norm(n, o)),
+    ("Concat", |p, n, o| p.concat(n, o)),
+    ("Reshape", |p, n, o| p.reshape(n, o)),
+    ("Flatten", |p, n, o| p.reshape(n, o)),
+    ("Transpose", |p, n, o| p.transpose(n, o)),
+    ("Squeeze", |p, n, o| p.reshape(n, o)),
+    ("Unsqueeze", |p, n, o| p.reshape(n, o)),
+    ("Softmax", |p, n, o| p.softmax(n, o)),
+    ("ReduceMean", |p, n, o| p.reduce_mean(n, o)),
+    ("Pad", |p, n, o| p.pad(n, o)),
+    ("Dropout", |p, n, _| p.alias(n)),
+    ("Identity", |p, n, _| p.alias(n)),
+    ("Cast", |p, n, _| p.cast(n)),
+];
+
+/// The lowering of `op`, if the GPU runs it.
+pub(super) fn lowering(op: &str) -> Option<Lower> {
+    OPS.iter().find(|(name, _)| *name == op).map(|(_, lower)| *lower)
+}
+
+/// The ONNX ops with a GPU implementation; any other op must be folded away
+/// (its output computable without the input) or the model is refused.
+pub fn supported_ops() -> impl Iterator<Item = &'static str> {
+    OPS.iter().map(|(name, _)| *name)
+}
