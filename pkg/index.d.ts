@@ -2,8 +2,8 @@
 // the raw exports, typed `any`); checked by `tsc --strict` on a consumer
 // file that uses every one (pkg/test/types/consumer.ts).
 
-/** Where a model runs. `"wasm"` is the CPU backend (tract in wasm). */
-export type Backend = 'auto' | 'webgpu' | 'wasm' | 'remote';
+/** Where to run: `'cpu'` is the CPU backend (in wasm), as `report.backend` names it; `'wasm'` is its older spelling, still accepted. */
+export type Backend = 'auto' | 'cpu' | 'webgpu' | 'remote' | 'wasm';
 
 /** The backend that ran, as reports name it. */
 export type BackendKind = 'cpu' | 'webgpu' | 'remote';

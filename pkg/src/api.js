@@ -525,7 +525,7 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
             model,
             manifest,
             labels,
-            backend: 'wasm',
+            backend: 'cpu',
             maxImagePixels: limits.maxImagePixels,
             maxImagesPerRequest: limits.maxImagesPerRequest,
             maxRequestPixels: limits.maxRequestPixels,

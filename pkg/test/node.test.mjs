@@ -171,6 +171,16 @@ test('bad input from JS is a typed error, and the classifier keeps working', asy
   assertTop5(await local.classify(coffee), 'coffee');
 });
 
+test("backend 'cpu' runs on the CPU, and 'wasm', its older spelling, still does; others are named", async () => {
+  for (const backend of ['cpu', 'wasm']) {
+    const c = await Classifier.load({ model: files.model, manifest: files.manifest, labels: files.labels, backend });
+    assert.equal(c.backend, 'cpu', backend);
+    assert.equal((await c.classify(coffee, { topK: 1 })).classes[0].label, 'espresso');
+    c.dispose();
+  }
+  await rejectsWith(Classifier.load({ model: files.model, manifest: files.manifest, backend: 'gpu' }), 'invalid_options', /gpu/);
+});
+
 test('a disposed classifier says so', async () => {
   const c = await Classifier.load({ model: files.model, manifest: files.manifest, labels: files.labels });
   const pending = c.classify(coffee);

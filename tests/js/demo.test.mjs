@@ -89,7 +89,7 @@ test('the demo classifies on every backend, offline too, and explains bad files'
       assert.match(auto.times, /^decode [\d.]+ ms, preprocess [\d.]+ ms, inference [\d.]+ ms, network 0\.0 ms$/);
       await page.locator('#result').screenshot({ path: path.join(artefacts, 'demo-result.png') });
       await page.screenshot({ path: path.join(artefacts, 'demo-page.png'), fullPage: true });
-      for (const [backend, ran] of [['wasm', 'cpu'], ['webgpu', 'webgpu'], ['remote', 'remote']]) {
+      for (const [backend, ran] of [['cpu', 'cpu'], ['webgpu', 'webgpu'], ['remote', 'remote']]) {
         const r = await classify({ file: photo('coffee'), backend });
         assert.equal(r.state, 'done', `${backend}: ${r.message}`);
         assert.equal(r.top[0], 'espresso', backend);
@@ -123,7 +123,7 @@ test('the demo classifies on every backend, offline too, and explains bad files'
       await page.reload();
       await page.waitForSelector('body[data-offline-ready="true"]', { timeout: 60_000 });
       assert.match(await page.textContent('#network'), /^Offline/);
-      const cat = await classify({ file: photo('chelsea'), backend: 'wasm' });
+      const cat = await classify({ file: photo('chelsea'), backend: 'cpu' });
       assert.equal(cat.state, 'done', cat.message);
       assert.match(cat.top[0], /cat|tabby/);
       const remote = await classify({ file: photo('chelsea'), backend: 'remote' });

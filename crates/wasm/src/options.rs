@@ -33,7 +33,10 @@ struct JsLoadOptions {
 #[serde(rename_all = "lowercase")]
 enum JsBackend {
     Auto,
-    Wasm,
+    /// The CPU backend (`report.backend` says `cpu`); `"wasm"` is its
+    /// spelling before 0.2, still accepted.
+    #[serde(alias = "wasm")]
+    Cpu,
     Webgpu,
     Remote,
 }
@@ -148,7 +151,7 @@ pub(crate) fn load_options(value: JsValue, manifest: &ModelManifest) -> Result<L
     };
     let backend = match given.backend.unwrap_or(JsBackend::Auto) {
         JsBackend::Auto => Backend::Auto,
-        JsBackend::Wasm => Backend::Cpu,
+        JsBackend::Cpu => Backend::Cpu,
         JsBackend::Remote => Backend::Remote,
         JsBackend::Webgpu => Backend::Webgpu,
     };

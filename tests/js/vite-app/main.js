@@ -19,7 +19,7 @@ const load = () =>
   Classifier.load({
     model: new URL('/efficientnet-lite0/efficientnet-lite0.onnx', location.href),
     onProgress: (p) => progress.push(p.loaded),
-    ...(cpuOnly ? { backend: 'wasm' } : {}),
+    ...(cpuOnly ? { backend: 'cpu' } : {}),
   });
 let firstLoad;
 const ready = !params.has('retry')
