@@ -5,7 +5,7 @@ use edgeserve_cpu::CpuOptions;
 use edgeserve_remote::RemoteConfig;
 use edgeserve_vision::DecodeOptions;
 
-/// Options for [`Classifier::load`] and [`Classifier::open`].
+/// Options for [`Classifier::load`](crate::Classifier::load) and [`Classifier::open`](crate::Classifier::open).
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
     /// The backend.

@@ -20,7 +20,7 @@ pub enum Backend {
     Cpu,
     /// The GPU through WebGPU (burn/wgpu), never anything else: an error
     /// where there is none or the model does not fit it. Needs the
-    /// `webgpu` feature and [`Classifier::open`] (acquiring a GPU is
+    /// `webgpu` feature and [`Classifier::open`](crate::Classifier::open) (acquiring a GPU is
     /// asynchronous in browsers).
     Webgpu,
     /// The configured TF Serving endpoint, never anything else.
@@ -54,7 +54,7 @@ pub enum Why {
     /// The caller asked for it.
     Requested,
     /// `auto`, no remote configured, and the model fits the budget: it runs
-    /// on this device (which local backend is in [`Report::local`]).
+    /// on this device (which local backend is in [`Report::local`](crate::Report::local)).
     NoRemote,
     /// `auto`: the model fits the local budget (a remote is configured).
     WithinBudget {
@@ -153,7 +153,7 @@ impl std::fmt::Display for Why {
     }
 }
 
-/// Where [`Classifier::open`] will run a model, decided from its manifest
+/// Where [`Classifier::open`](crate::Classifier::open) will run a model, decided from its manifest
 /// and the options alone (nothing is loaded or fetched).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
