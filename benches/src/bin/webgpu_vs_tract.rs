@@ -71,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let (gm, cm) = (median(g), median(c));
-    let (steps, fused) = gpu.plan_stats();
+    let (steps, fused) = gpu.program_stats();
     println!(
         "adapter: {:?}; plan: {steps} steps, {fused} activations fused",
         gpu.adapter()

@@ -163,7 +163,7 @@ fn load(model: Option<&Path>, options: &LoadOptions) -> Result<Classifier, Strin
         return Classifier::load(BUNDLED_MODEL, BUNDLED_MANIFEST, Some(BUNDLED_LABELS), options)
             .map_err(|e| format!("bundled model: {e}"));
     };
-    edgeserve_server::store::load_model_dir(dir, options).map_err(|e| e.to_string())
+    edgeserve_server::model_dir::load_model_dir(dir, options).map_err(|e| e.to_string())
 }
 
 fn print_text(image: &str, c: &Classification) {

@@ -2,7 +2,7 @@
 //! so that every host (the native server, the edge Worker) answers exactly
 //! alike.
 
-use crate::store::{ModelStore, Servable};
+use crate::models::{ModelStore, Servable};
 use edgeserve::ImageInput;
 use edgeserve::protocol::{
     Class, ClassifyResponse, Endpoint, Error, Example, ExamplesRequest, Feature, ModelStatusResponse,

@@ -6,9 +6,9 @@
 //! host it, so they answer alike by construction.
 
 pub mod handler;
-pub mod store;
+pub mod models;
 
 pub use handler::{
     HandlerOptions, MAX_INFLATED_BYTES, Reply, RequestHead, RequestLimits, handle, handle_with,
 };
-pub use store::{ModelEntry, ModelStore, Servable, VersionState};
+pub use models::{ModelEntry, ModelStore, Servable, VersionState};

@@ -15,14 +15,14 @@
 
 pub mod config;
 pub mod manager;
-pub mod store;
+pub mod model_dir;
 
 pub use edgeserve_endpoint::handler;
 
 pub use config::{ConfigError, ModelConfig, VersionPolicy, parse_model_config};
 pub use handler::{HandlerOptions, Reply, RequestHead, RequestLimits, handle, handle_with};
 pub use manager::{Models, Poller, Transition};
-pub use store::{ModelStore, Servable};
+pub use model_dir::{ModelStore, Servable};
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};

@@ -5,7 +5,7 @@
 
 use crate::ServeError;
 use crate::config::ModelConfig;
-use crate::store::{ModelStore, Servable, load_model_dir, versions};
+use crate::model_dir::{ModelStore, Servable, load_model_dir, versions};
 use edgeserve::LoadOptions;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};

@@ -4,7 +4,7 @@
 
 use crate::ServeError;
 use edgeserve::{Classifier, LoadOptions};
-pub use edgeserve_endpoint::store::{ModelEntry, ModelStore, Servable, VersionState};
+pub use edgeserve_endpoint::models::{ModelEntry, ModelStore, Servable, VersionState};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

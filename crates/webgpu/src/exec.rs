@@ -1,7 +1,7 @@
-//! Running a plan: every step queues GPU work (burn records and submits it
+//! Running a program: every step queues GPU work (burn records and submits it
 //! lazily); only the graph outputs are read back, asynchronously.
 
-use crate::plan::{Act, BinOp, Output, Plan, RANK, Src, Step};
+use crate::program::{Act, BinOp, Output, Program, RANK, Src, Step};
 use crate::run_error;
 use burn::tensor::activation::{hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid, softmax, tanh};
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
@@ -129,7 +129,7 @@ fn step(slots: &Slots, step: &Step) -> Result<(usize, Tensor<RANK>), EngineError
 /// Uploads the inputs (f32, in graph input order), queues every step, and
 /// returns the output tensors still on the GPU (or constant outputs).
 pub(crate) fn launch(
-    plan: &Plan,
+    plan: &Program,
     device: &Device,
     inputs: Vec<Vec<f32>>,
 ) -> Result<Vec<Pending>, EngineError> {
@@ -191,7 +191,7 @@ impl Pending {
                 Wire::from_vec(shape, values).map_err(|e| run_error(e.to_string()))
             }
             Pending::Host(t) => {
-                let values = crate::plan::floats(&t).map_err(run_error)?;
+                let values = crate::program::floats(&t).map_err(run_error)?;
                 Wire::from_vec(t.shape().to_vec(), values).map_err(|e| run_error(e.to_string()))
             }
         }

@@ -5,26 +5,26 @@
 //!
 //! Loading parses the ONNX protobuf, widens fp16 weights to f32 (as the CPU
 //! backend does), infers every tensor's shape with tract's analysis, builds
-//! a plan of burn operations with each convolution's bias and following
+//! a program of burn operations with each convolution's bias and following
 //! activation fused into one step, uploads the weights once, checks the
-//! largest tensor against the adapter's limits, and runs the plan once on
+//! largest tensor against the adapter's limits, and runs the program once on
 //! zeros so every shader is compiled before the first real request. Other
-//! batch sizes get their own plan on first use, sharing the weights.
+//! batch sizes get their own program on first use, sharing the weights.
 //! Intermediate tensors stay on the GPU; only the outputs are read back,
 //! asynchronously.
 
 mod device;
 mod exec;
-mod plan;
+mod program;
 
 pub use device::{AdapterInfo, Limits};
-pub use plan::supported_ops;
+pub use program::supported_ops;
 
 use edgeserve_engine::{
     BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors, TensorSpec,
 };
 use edgeserve_protocol::{DataType, Tensor, TensorData};
-use plan::{Graph, Plan, Weights};
+use program::{Graph, Program, Weights};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use web_time::Instant;
@@ -49,7 +49,7 @@ pub enum LoadStage {
     Device(AdapterInfo),
     /// The graph is planned and its weights are on the GPU.
     Planned {
-        /// Operations in the plan for batch 1.
+        /// Operations in the program for batch 1.
         steps: usize,
         /// Bytes of weights uploaded.
         weight_bytes: u64,
@@ -68,9 +68,9 @@ pub struct WebGpuEngine {
     gpu: &'static device::Gpu,
     limits: Limits,
     weights: Mutex<Weights>,
-    single: Arc<Plan>,
+    single: Arc<Program>,
     free_batch: bool,
-    plans: Mutex<HashMap<usize, Arc<Plan>>>,
+    programs: Mutex<HashMap<usize, Arc<Program>>>,
     warmup_ms: Option<f64>,
 }
 
@@ -205,7 +205,7 @@ impl WebGpuEngine {
             weights: Mutex::new(weights),
             single,
             free_batch,
-            plans: Mutex::new(HashMap::new()),
+            programs: Mutex::new(HashMap::new()),
             warmup_ms: None,
         };
         if !options.skip_warmup {
@@ -240,23 +240,23 @@ impl WebGpuEngine {
         self.warmup_ms
     }
 
-    /// Operations in the plan for batch 1, and how many convolutions carry
+    /// Operations in the program for batch 1, and how many convolutions carry
     /// their following activation fused in.
-    pub fn plan_stats(&self) -> (usize, usize) {
+    pub fn program_stats(&self) -> (usize, usize) {
         (self.single.steps.len(), self.single.fused_activations())
     }
 
-    /// The largest tensor of the batch-1 plan: its name and size in bytes.
+    /// The largest tensor of the batch-1 program: its name and size in bytes.
     pub fn largest_tensor(&self) -> (&str, u64) {
         (&self.single.largest.1, self.single.largest.0)
     }
 
-    fn plan_for(&self, batch: usize) -> Result<Arc<Plan>, EngineError> {
+    fn program_for(&self, batch: usize) -> Result<Arc<Program>, EngineError> {
         if batch == 1 || !self.free_batch {
             return Ok(self.single.clone());
         }
         if let Some(p) = self
-            .plans
+            .programs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&batch)
@@ -272,14 +272,14 @@ impl WebGpuEngine {
                 .plan(Some(batch), &self.gpu.device, &mut weights, &self.limits)
                 .map_err(|e| run_error(format!("planning batch {batch}: {e}")))?,
         );
-        self.plans
+        self.programs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(batch, plan.clone());
         Ok(plan)
     }
 
-    async fn execute(&self, plan: &Plan, inputs: Vec<Vec<f32>>) -> Result<Vec<Tensor>, EngineError> {
+    async fn execute(&self, plan: &Program, inputs: Vec<Vec<f32>>) -> Result<Vec<Tensor>, EngineError> {
         let pending = exec::launch(plan, &self.gpu.device, inputs)?;
         let mut out = Vec::with_capacity(pending.len());
         for p in pending {
@@ -291,7 +291,7 @@ impl WebGpuEngine {
         Ok(out)
     }
 
-    fn prepare(&self, mut inputs: NamedTensors) -> Result<(Arc<Plan>, Vec<Vec<f32>>), EngineError> {
+    fn prepare(&self, mut inputs: NamedTensors) -> Result<(Arc<Program>, Vec<Vec<f32>>), EngineError> {
         let batch = self
             .signature
             .inputs
@@ -299,7 +299,7 @@ impl WebGpuEngine {
             .and_then(|s| inputs.get(&s.name))
             .and_then(Tensor::batch_size)
             .unwrap_or(1);
-        let plan = self.plan_for(batch)?;
+        let plan = self.program_for(batch)?;
         let mut values = Vec::new();
         for s in &self.signature.inputs {
             let t = inputs

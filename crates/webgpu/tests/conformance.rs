@@ -20,7 +20,7 @@ suite::local_backend_suite!(WebGpuEngine, |bytes: &[u8]| load(
 #[test]
 fn lite0_fuses_every_activation_into_its_convolution() {
     // Lite0: 49 convolutions, 33 of them followed by a ReLU6 (Clip).
-    let (steps, fused) = lite0().plan_stats();
+    let (steps, fused) = lite0().program_stats();
     assert_eq!(fused, 33, "{steps} steps");
     // 49 convolutions, 9 residual adds, the pooling, the reshape, the Gemm:
     // no Clip is left as a step of its own.

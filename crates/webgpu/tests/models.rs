@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use tract_onnx::pb::{NodeProto, TensorProto};
+use edgeserve_onnx::pb::{NodeProto, TensorProto};
 
 /// Names tensors and collects nodes and weights as a graph is built.
 struct Builder {
@@ -63,7 +63,7 @@ impl Builder {
         y
     }
 
-    fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<tract_onnx::pb::AttributeProto>) -> String {
+    fn op(&mut self, op: &str, inputs: &[&str], attrs: Vec<edgeserve_onnx::pb::AttributeProto>) -> String {
         let y = self.fresh(&op.to_lowercase());
         self.nodes.push(node(op, inputs, &y, attrs));
         y
@@ -130,7 +130,7 @@ gpu_test! {
             .inits(b.inits)
             .tolerance(1e-3)
             .check().await;
-        let (_, fused) = gpu.plan_stats();
+        let (_, fused) = gpu.program_stats();
         assert_eq!(fused, 1 + 2 * 5 + 1, "every ReLU6 rides on its convolution");
     }
 }

@@ -1,5 +1,5 @@
 //! One tiny ONNX graph per operator and attribute the WebGPU backend
-//! supports, assembled here with prost, run on the GPU and on tract (the
+//! supports, assembled with `edgeserve_testkit::onnx`, run on the GPU and on tract (the
 //! CPU backend), and compared: max abs difference ≤ 1e-4, 1e-3 for long
 //! reductions.
 
@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use edgeserve_engine::EngineError;
-use tract_onnx::pb::{AttributeProto, TensorProto};
+use edgeserve_onnx::pb::{AttributeProto, TensorProto};
 
 fn conv(attrs: Vec<AttributeProto>, x: &[usize], w: &[usize], bias: bool) -> Case {
     let mut inputs = vec!["x", "w"];
@@ -114,7 +114,7 @@ gpu_test! {
                 floats("hi", &[], vec![6.0]),
             ]);
             let gpu = case.check().await;
-            assert_eq!(gpu.plan_stats(), (1, 1), "{op} was not fused");
+            assert_eq!(gpu.program_stats(), (1, 1), "{op} was not fused");
         }
     }
 }
@@ -131,7 +131,7 @@ gpu_test! {
         )
         .inits(vec![weight("w", &[2, 2, 3, 3], 5)])
         .check().await;
-        assert_eq!(gpu.plan_stats(), (3, 0));
+        assert_eq!(gpu.program_stats(), (3, 0));
     }
 }
 
@@ -391,7 +391,7 @@ gpu_test! {
             int64s("minus1", &[-1]),
         ])
         .check().await;
-        assert_eq!(gpu.plan_stats().0, 1, "only the reshape runs");
+        assert_eq!(gpu.program_stats().0, 1, "only the reshape runs");
     }
 }
 

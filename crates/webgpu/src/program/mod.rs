@@ -1,4 +1,4 @@
-//! From an ONNX graph to a list of burn operations with every shape known.
+//! Planning: from an ONNX graph to a program, a list of burn operations with every shape known.
 //!
 //! Why the ONNX protobuf plus tract's analysis, rather than either alone:
 //! the op semantics come straight from ONNX (the node's `op_type` and
@@ -42,7 +42,7 @@ use tract_onnx::tract_hir::infer::Factoid;
 /// The rank every GPU tensor is stored at.
 pub(crate) const RANK: usize = 4;
 
-/// A GPU tensor's place in the plan's slot table, with its logical shape.
+/// A GPU tensor's place in the program's slot table, with its logical shape.
 #[derive(Debug, Clone)]
 struct Gv {
     slot: usize,
@@ -57,7 +57,7 @@ enum Value {
 
 /// An operand: a tensor computed by an earlier step, or a constant uploaded
 /// once at load.
-// burn's tensor handle is 256 bytes; plans are built once per batch size
+// burn's tensor handle is 256 bytes; programs are built once per batch size
 // and steps sit in a Vec, so boxing would only add indirection per run.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
@@ -86,7 +86,7 @@ pub(crate) enum BinOp {
     Div,
 }
 
-/// One operation of the plan. `out` is the slot it writes.
+/// One operation of the program. `out` is the slot it writes.
 #[allow(clippy::large_enum_variant)] // see `Src`
 pub(crate) enum Step {
     Conv {
@@ -174,14 +174,14 @@ pub(crate) enum Step {
     },
 }
 
-/// What a graph output is in the plan.
+/// What a graph output is in the program.
 pub(crate) enum Output {
     Gpu { slot: usize, shape: Vec<usize> },
     Const(Arc<Host>),
 }
 
-/// A plan for one batch size.
-pub(crate) struct Plan {
+/// A program for one batch size.
+pub(crate) struct Program {
     pub steps: Vec<Step>,
     /// Per graph input: its slot and its rank-4 shape.
     pub inputs: Vec<(usize, [usize; RANK])>,
@@ -193,7 +193,7 @@ pub(crate) struct Plan {
     pub largest: (u64, String),
 }
 
-/// Weights uploaded once per engine and shared by the plans of every batch
+/// Weights uploaded once per engine and shared by the programs of every batch
 /// size, by node name and role.
 #[derive(Default)]
 pub(crate) struct Weights {
@@ -306,7 +306,7 @@ impl Graph {
         device: &Device,
         weights: &mut Weights,
         limits: &Limits,
-    ) -> Result<Plan, EngineError> {
+    ) -> Result<Program, EngineError> {
         let model = self
             .analyse(batch)
             .map_err(|e| invalid(format!("type and shape inference: {}", tract_msg(e))))?;
@@ -387,7 +387,7 @@ impl Graph {
             });
         }
         let frees = frees(&steps, &outputs, slots);
-        Ok(Plan {
+        Ok(Program {
             steps,
             inputs,
             outputs,
@@ -612,7 +612,7 @@ impl<'a> Planner<'a> {
     }
 }
 
-impl Plan {
+impl Program {
     /// How many activations were fused into the convolution before them.
     pub fn fused_activations(&self) -> usize {
         self.steps

@@ -1,5 +1,5 @@
 //! The registry of the ops the GPU runs: each ONNX op's name and its
-//! lowering into plan steps. It is both the supported-op list (an op not
+//! lowering into program steps. It is both the supported-op list (an op not
 //! here is refused at load unless the analysis folds it away) and the
 //! dispatch, so the two cannot drift apart. Lowerings live by family.
 
