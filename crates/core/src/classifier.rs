@@ -1,5 +1,5 @@
 use crate::encoded::EncodedImages;
-use crate::fallback::*;
+use crate::fallback::{self, Fallback};
 use crate::images::*;
 use crate::local::*;
 use crate::options::*;
@@ -17,7 +17,6 @@ use edgeserve_remote::{RemoteConfig, RemoteEngine};
 use edgeserve_vision::{DecodeOptions, Labels, Preprocessing, softmax, top_k};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use web_time::Instant;
 
 /// A model ready to classify images and answer TF Serving requests.
@@ -122,7 +121,7 @@ impl Classifier {
             (Plan::Remote(_), None) => return Err(no_remote()),
             (Plan::Local(why), _) => why,
         };
-        let may_fall_back = options.backend == Backend::Auto && options.fallback;
+        let fallback_to = fallback::allowed(options);
         let local = load_local(model, &manifest, options)
             .await
             .and_then(|(engine, choice)| {
@@ -136,15 +135,12 @@ impl Classifier {
                 c.local = choice;
                 Ok(c)
             });
-        match (local, remote) {
-            (Ok(mut classifier), Some(config)) if may_fall_back => {
-                classifier.fallback = Some(Fallback {
-                    config: config.clone(),
-                    engine: Mutex::new(None),
-                });
+        match (local, fallback_to) {
+            (Ok(mut classifier), Some(config)) => {
+                classifier.fallback = Some(Fallback::new(config.clone()));
                 Ok(classifier)
             }
-            (Err(e), Some(config)) if may_fall_back => {
+            (Err(e), Some(config)) => {
                 let why = Why::LocalLoadFailed {
                     backend: BackendKind::Cpu,
                     error: e.to_string(),
@@ -319,28 +315,14 @@ impl Classifier {
         Ok((response.to_json()?, report))
     }
 
-    /// `call` on the chosen engine, or on the remote when the local one fails
-    /// and fallback is on; the result, the backend that ran and why. The
-    /// input is kept for the remote only when there is one to fall back to.
+    /// `call` on the chosen engine, or on the remote (see [`fallback::call`]).
     async fn with_fallback<I: Clone, T>(
         &self,
         input: I,
         call: impl for<'a> Fn(&'a dyn Engine, I) -> BoxFuture<'a, Result<T, EngineError>>,
     ) -> Result<(T, BackendKind, Why), EngineError> {
-        let kept = self.fallback.as_ref().map(|_| input.clone());
-        match (call(self.engine.as_ref(), input).await, kept, &self.fallback) {
-            (Ok(out), _, _) => Ok((out, self.backend(), self.why.clone())),
-            (Err(e), Some(input), Some(fallback)) if backend_failed(&e) => {
-                let why = Why::LocalRunFailed {
-                    backend: self.backend(),
-                    error: e.to_string(),
-                };
-                let remote = fallback.engine().await?;
-                let out = call(remote.as_ref(), input).await?;
-                Ok((out, BackendKind::Remote, why))
-            }
-            (Err(e), _, _) => Err(e),
-        }
+        let ran = (self.backend(), &self.why);
+        fallback::call(self.engine.as_ref(), ran, self.fallback.as_ref(), input, call).await
     }
 
     /// The images decoded and preprocessed here, in batches of at most

@@ -1,6 +1,10 @@
-//! The remote that answers a request the local backend failed on.
+//! Fallback: when it is allowed, and the remote that answers a request the
+//! local backend failed on. Every failure a remote may answer passes
+//! through here, so the report's `LocalRunFailed` has one author.
 
-use edgeserve_engine::EngineError;
+use crate::options::LoadOptions;
+use crate::routing::{Backend, Why};
+use edgeserve_engine::{BackendKind, BoxFuture, Engine, EngineError};
 use edgeserve_remote::{RemoteConfig, RemoteEngine};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -8,12 +12,27 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// connected on first need (a classifier that never fails never touches the
 /// network).
 pub(crate) struct Fallback {
-    pub(crate) config: RemoteConfig,
-    pub(crate) engine: Mutex<Option<Arc<RemoteEngine>>>,
+    config: RemoteConfig,
+    engine: Mutex<Option<Arc<RemoteEngine>>>,
+}
+
+/// The remote a local model may fall back to under `options`: only under
+/// `auto`, with fallback on and a remote configured.
+pub(crate) fn allowed(options: &LoadOptions) -> Option<&RemoteConfig> {
+    let auto = options.backend == Backend::Auto && options.fallback;
+    options.remote.as_ref().filter(|_| auto)
 }
 
 impl Fallback {
-    pub(crate) async fn engine(&self) -> Result<Arc<RemoteEngine>, EngineError> {
+    /// A fallback to `config`, not yet connected.
+    pub(crate) fn new(config: RemoteConfig) -> Fallback {
+        Fallback {
+            config,
+            engine: Mutex::new(None),
+        }
+    }
+
+    async fn engine(&self) -> Result<Arc<RemoteEngine>, EngineError> {
         if let Some(e) = self.engine.lock().unwrap_or_else(PoisonError::into_inner).clone() {
             return Ok(e);
         }
@@ -23,8 +42,35 @@ impl Fallback {
     }
 }
 
+/// `call` on `local` (the backend `ran`, chosen for `why`), or on the
+/// remote when the local backend itself fails and there is a `fallback`;
+/// the result, the backend that answered and why. The input is kept for
+/// the remote only when there is one to fall back to.
+pub(crate) async fn call<I: Clone, T>(
+    local: &dyn Engine,
+    (ran, why): (BackendKind, &Why),
+    fallback: Option<&Fallback>,
+    input: I,
+    call: impl for<'a> Fn(&'a dyn Engine, I) -> BoxFuture<'a, Result<T, EngineError>>,
+) -> Result<(T, BackendKind, Why), EngineError> {
+    let kept = fallback.map(|_| input.clone());
+    match (call(local, input).await, kept, fallback) {
+        (Ok(out), _, _) => Ok((out, ran, why.clone())),
+        (Err(e), Some(input), Some(fallback)) if backend_failed(&e) => {
+            let why = Why::LocalRunFailed {
+                backend: ran,
+                error: e.to_string(),
+            };
+            let remote = fallback.engine().await?;
+            let out = call(remote.as_ref(), input).await?;
+            Ok((out, BackendKind::Remote, why))
+        }
+        (Err(e), _, _) => Err(e),
+    }
+}
+
 /// A failure of the backend itself, not of the request or the image: the
 /// only kind another backend may do better on.
-pub(crate) fn backend_failed(e: &EngineError) -> bool {
+fn backend_failed(e: &EngineError) -> bool {
     matches!(e, EngineError::Run { .. })
 }
