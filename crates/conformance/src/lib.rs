@@ -9,7 +9,7 @@ use edgeserve_engine::{Engine, EngineError};
 use edgeserve_protocol::{Code, DataType, Format, Inputs, PredictRequest, Tensor};
 use std::collections::BTreeMap;
 
-pub use edgeserve_fixtures::{repo_dir, shared, shared_dir};
+pub use edgeserve_testkit::{repo_dir, shared, shared_dir};
 
 #[doc(hidden)]
 pub use edgeserve_engine as __engine;

@@ -12,12 +12,7 @@
 use edgeserve_cpu::{ConvLayout, CpuEngine, CpuOptions};
 use edgeserve_engine::NamedTensors;
 use edgeserve_protocol::{Tensor, TensorData};
-use prost::Message;
-use tract_onnx::pb::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto, attribute_proto::AttributeType, tensor_proto, tensor_shape_proto::Dimension,
-    tensor_shape_proto::dimension, type_proto,
-};
+use edgeserve_testkit::onnx::{Graph, a_i, a_ints, floats, int64s, node};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -38,7 +33,8 @@ struct Case {
     clip: Option<(f32, f32)>,
 }
 
-/// Deterministic values in [-1, 1).
+/// Deterministic values in [-1, 1): narrower than `testkit::onnx::values`,
+/// which these kernels' tolerances were set against.
 fn values(n: usize, seed: u64) -> Vec<f32> {
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..n)
@@ -51,112 +47,47 @@ fn values(n: usize, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-fn ints(name: &str, v: &[usize]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::Ints as i32,
-        ints: v.iter().map(|&x| x as i64).collect(),
-        ..Default::default()
-    }
-}
-
-fn float_tensor(name: &str, dims: &[usize], data: Vec<f32>) -> TensorProto {
-    TensorProto {
-        name: name.into(),
-        dims: dims.iter().map(|&d| d as i64).collect(),
-        data_type: 1,
-        float_data: data,
-        ..Default::default()
-    }
-}
-
-fn value_info(name: &str, dims: &[usize]) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: 1,
-                shape: Some(TensorShapeProto {
-                    dim: dims
-                        .iter()
-                        .map(|&d| Dimension {
-                            value: Some(dimension::Value::DimValue(d as i64)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn model(c: &Case) -> Vec<u8> {
+/// The case as an ONNX graph: `x` → `Conv` (→ `Clip`) → `y`.
+fn graph(c: &Case) -> Graph {
     let (kh, kw) = c.kernel;
     let (group, cout) = match c.out_channels {
         Some(cout) => (1, cout),
         None => (c.channels, c.channels),
     };
-    let mut conv = NodeProto {
-        name: "dw".into(),
-        op_type: "Conv".into(),
-        input: vec!["x".into(), "k".into(), "b".into()],
-        output: vec!["conv".into()],
-        attribute: vec![
-            AttributeProto {
-                name: "group".into(),
-                r#type: AttributeType::Int as i32,
-                i: group as i64,
-                ..Default::default()
-            },
-            ints("kernel_shape", &[kh, kw]),
-            ints("strides", &[c.stride.0, c.stride.1]),
-            ints("pads", &c.pads),
+    let clipped = c.clip.is_some();
+    let mut nodes = vec![node(
+        "Conv",
+        &["x", "k", "b"],
+        if clipped { "conv" } else { "y" },
+        vec![
+            a_i("group", group as i64),
+            a_ints("kernel_shape", &[kh as i64, kw as i64]),
+            a_ints("strides", &[c.stride.0 as i64, c.stride.1 as i64]),
+            a_ints("pads", &c.pads.map(|p| p as i64)),
         ],
-        ..Default::default()
-    };
-    let mut initializer = vec![
-        float_tensor(
+    )];
+    let mut inits = vec![
+        floats(
             "k",
             &[cout, c.channels / group, kh, kw],
             values(cout * c.channels / group * kh * kw, 1),
         ),
-        float_tensor("b", &[cout], values(cout, 2)),
+        floats("b", &[cout], values(cout, 2)),
     ];
-    let mut node = vec![];
     if let Some((lo, hi)) = c.clip {
-        initializer.push(float_tensor("lo", &[], vec![lo]));
-        initializer.push(float_tensor("hi", &[], vec![hi]));
-        node.push(NodeProto {
-            name: "clip".into(),
-            op_type: "Clip".into(),
-            input: vec!["conv".into(), "lo".into(), "hi".into()],
-            output: vec!["y".into()],
-            ..Default::default()
-        });
-    } else {
-        conv.output = vec!["y".into()];
+        inits.push(floats("lo", &[], vec![lo]));
+        inits.push(floats("hi", &[], vec![hi]));
+        nodes.push(node("Clip", &["conv", "lo", "hi"], "y", vec![]));
     }
-    node.insert(0, conv);
     let (out_h, out_w) = out_size(c);
-    ModelProto {
-        ir_version: 7,
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: 13,
-        }],
-        graph: Some(GraphProto {
-            name: "depthwise".into(),
-            node,
-            initializer,
-            input: vec![value_info("x", &[c.batch, c.channels, c.h, c.w])],
-            output: vec![value_info("y", &[c.batch, cout, out_h, out_w])],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-    .encode_to_vec()
+    let mut g = Graph::new(nodes, vec![("x", vec![c.batch, c.channels, c.h, c.w])]);
+    g.inits = inits;
+    g.outputs = vec![("y".into(), Some(vec![c.batch, cout, out_h, out_w]))];
+    g
+}
+
+fn model(c: &Case) -> Vec<u8> {
+    graph(c).bytes()
 }
 
 /// Pixels of one run of the blocked 1×1 kernel (`pointwise::PIXELS`).
@@ -437,20 +368,13 @@ fn a_constant_added_along_the_width_is_not_taken_for_a_bias() {
         clip: None,
         ..POINTWISE
     };
-    let mut proto = ModelProto::decode(&model(&c)[..]).unwrap();
-    let graph = proto.graph.as_mut().unwrap();
-    graph.node[0].input.truncate(2);
-    graph.node[0].output = vec!["conv".into()];
-    graph.initializer.retain(|t| t.name != "b");
-    graph.initializer.push(float_tensor("row", &[13], values(13, 4)));
-    graph.node.push(NodeProto {
-        name: "add".into(),
-        op_type: "Add".into(),
-        input: vec!["conv".into(), "row".into()],
-        output: vec!["y".into()],
-        ..Default::default()
-    });
-    check_model(c, &proto.encode_to_vec());
+    let mut g = graph(&c);
+    g.nodes[0].input.truncate(2);
+    g.nodes[0].output = vec!["conv".into()];
+    g.inits.retain(|t| t.name != "b");
+    g.inits.push(floats("row", &[13], values(13, 4)));
+    g.nodes.push(node("Add", &["conv", "row"], "y", vec![]));
+    check_model(c, &g.bytes());
 }
 
 #[test]
@@ -558,29 +482,13 @@ fn dense_stem_takes_in_a_zero_pad_before_it() {
         w: 23,
         ..STEM
     };
-    let mut proto = ModelProto::decode(&model(&c)[..]).unwrap();
-    let graph = proto.graph.as_mut().unwrap();
-    graph.initializer.push(TensorProto {
-        name: "pads".into(),
-        dims: vec![8],
-        data_type: tensor_proto::DataType::Int64 as i32,
-        int64_data: vec![0, 0, 0, 0, 0, 0, 1, 1],
-        ..Default::default()
-    });
-    graph.node.insert(
-        0,
-        NodeProto {
-            name: "pad".into(),
-            op_type: "Pad".into(),
-            input: vec!["x".into(), "pads".into()],
-            output: vec!["padded".into()],
-            ..Default::default()
-        },
-    );
-    graph.node[1].input[0] = "padded".into();
-    graph.input = vec![value_info("x", &[1, 3, 18, 22])];
+    let mut g = graph(&c);
+    g.inits.push(int64s("pads", &[0, 0, 0, 0, 0, 0, 1, 1]));
+    g.nodes.insert(0, node("Pad", &["x", "pads"], "padded", vec![]));
+    g.nodes[1].input[0] = "padded".into();
+    g.inputs = vec![("x".into(), vec![1, 3, 18, 22])];
     let shaped = Case { h: 18, w: 22, ..c };
-    let bytes = proto.encode_to_vec();
+    let bytes = g.bytes();
     check_model(shaped, &bytes);
     if blocked_applies(&shaped) {
         let x = Tensor::new(vec![1, 3, 18, 22], TensorData::Float(values(3 * 18 * 22, 5))).unwrap();

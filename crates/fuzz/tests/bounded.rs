@@ -15,7 +15,7 @@ const MUTATIONS: usize = 50_000;
 const TIME: Duration = Duration::from_secs(20);
 
 fn corpus(target: Target) -> Vec<Vec<u8>> {
-    let dir = edgeserve_fixtures::repo_dir()
+    let dir = edgeserve_testkit::repo_dir()
         .join("fuzz/corpus")
         .join(target.name());
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -114,7 +114,7 @@ fn a_model_reading_an_undefined_name_is_refused_not_a_panic() {
     // Found by this fuzzer: an output named "log9ts" that no node defines
     // made tract's loader panic (a trap in wasm).
     let crash =
-        std::fs::read(edgeserve_fixtures::repo_dir().join("fuzz/corpus/onnx/crash-undefined-output-name"))
+        std::fs::read(edgeserve_testkit::repo_dir().join("fuzz/corpus/onnx/crash-undefined-output-name"))
             .unwrap();
     let error = edgeserve_cpu::CpuEngine::load(&crash, &edgeserve_cpu::CpuOptions::default())
         .err()

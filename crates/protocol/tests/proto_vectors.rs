@@ -5,13 +5,13 @@
 // Tests fail by panicking; helpers outside #[test] fns are tests too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use edgeserve_fixtures::shared;
 use edgeserve_protocol::pb::tensorflow::serving as tfs;
 use edgeserve_protocol::pb::tensorflow::{DataType as PbDataType, TensorProto};
 use edgeserve_protocol::{
     DataType, Format, Inputs, ModelSpec, PredictRequest, PredictResponse, Tensor, TensorTypes,
     VersionSelector,
 };
+use edgeserve_testkit::shared;
 use prost::Message;
 
 fn f32_le(bytes: &[u8]) -> Vec<f32> {

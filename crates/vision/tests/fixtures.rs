@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use edgeserve_fixtures::shared;
+use edgeserve_testkit::shared;
 use edgeserve_vision::{ChannelOrder, Crop, DecodeOptions, Layout, Normalize, Preprocessing, Resize, decode};
 
 fn efficientnet(size: u32) -> Preprocessing {

@@ -1,5 +1,5 @@
-//! `edgeserve-fault-proxy`: a test tool, built only with the `fault-proxy`
-//! feature. An HTTP proxy on 127.0.0.1 in front of a real TF Serving REST
+//! `edgeserve-fault-proxy`: a test tool (in the test-only `edgeserve-testkit`
+//! crate, never shipped). An HTTP proxy on 127.0.0.1 in front of a real TF Serving REST
 //! endpoint (`edgeserve serve`) that answers POST requests by a script of
 //! faults, so clients' retries, timeouts and limits are tested against real
 //! sockets and a real server rather than an in-process fake.

@@ -1,20 +1,15 @@
-//! Assembling ONNX graphs with prost for the tests, and running one on the
-//! GPU and on tract side by side.
+//! Running an ONNX graph (built with `edgeserve_testkit::onnx`, as the CPU
+//! backend's op tests build theirs) on the GPU and on tract side by side.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
 use edgeserve_conformance::max_abs_diff;
 use edgeserve_cpu::{CpuEngine, CpuOptions};
 use edgeserve_engine::{Engine, EngineError, NamedTensors};
+use edgeserve_onnx::pb::{NodeProto, TensorProto};
 use edgeserve_protocol::Tensor;
+pub use edgeserve_testkit::onnx::*;
 use edgeserve_webgpu::{WebGpuEngine, WebGpuOptions};
-use prost::Message;
-use tract_onnx::pb::attribute_proto::AttributeType;
-use tract_onnx::pb::tensor_shape_proto::{Dimension, dimension};
-use tract_onnx::pb::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
-    TypeProto, ValueInfoProto, type_proto,
-};
 
 /// A test that runs natively (blocking on the future) and, built for
 /// wasm32, as an async `wasm_bindgen_test` (in Chromium, where WebGPU is).
@@ -33,142 +28,27 @@ macro_rules! gpu_test {
     };
 }
 
-/// Deterministic values in [-2, 2).
-pub fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (0..n)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        })
-        .collect()
-}
-
-pub fn info(name: &str, shape: Option<&[usize]>) -> ValueInfoProto {
-    ValueInfoProto {
-        name: name.into(),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: 1,
-                shape: shape.map(|s| TensorShapeProto {
-                    dim: s
-                        .iter()
-                        .map(|d| Dimension {
-                            value: Some(dimension::Value::DimValue(*d as i64)),
-                            ..Default::default()
-                        })
-                        .collect(),
-                }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-/// An f32 initializer.
-pub fn weight(name: &str, shape: &[usize], seed: u64) -> TensorProto {
-    floats(name, shape, values(shape.iter().product(), seed))
-}
-
-pub fn floats(name: &str, shape: &[usize], data: Vec<f32>) -> TensorProto {
-    TensorProto {
-        name: name.into(),
-        dims: shape.iter().map(|d| *d as i64).collect(),
-        data_type: 1,
-        float_data: data,
-        ..Default::default()
-    }
-}
-
-pub fn int64s(name: &str, data: &[i64]) -> TensorProto {
-    TensorProto {
-        name: name.into(),
-        dims: vec![data.len() as i64],
-        data_type: 7,
-        int64_data: data.to_vec(),
-        ..Default::default()
-    }
-}
-
-pub fn a_i(name: &str, v: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::Int as i32,
-        i: v,
-        ..Default::default()
-    }
-}
-
-pub fn a_f(name: &str, v: f32) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::Float as i32,
-        f: v,
-        ..Default::default()
-    }
-}
-
-pub fn a_ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::Ints as i32,
-        ints: v.to_vec(),
-        ..Default::default()
-    }
-}
-
-pub fn a_s(name: &str, v: &str) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::String as i32,
-        s: v.as_bytes().to_vec(),
-        ..Default::default()
-    }
-}
-
-pub fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
-    NodeProto {
-        op_type: op.into(),
-        name: format!("{op}_{output}"),
-        input: inputs.iter().map(|s| s.to_string()).collect(),
-        output: vec![output.into()],
-        attribute: attrs,
-        ..Default::default()
-    }
-}
-
-/// A graph test: nodes, initializers, inputs (name, shape), one output "y".
+/// A graph test: the graph (one output "y") and how close the GPU must be.
 pub struct Case {
-    pub opset: i64,
-    pub nodes: Vec<NodeProto>,
-    pub inits: Vec<TensorProto>,
-    pub inputs: Vec<(&'static str, Vec<usize>)>,
+    pub graph: Graph,
     pub tolerance: f32,
 }
 
 impl Case {
     pub fn new(nodes: Vec<NodeProto>, inputs: Vec<(&'static str, Vec<usize>)>) -> Case {
         Case {
-            opset: 13,
-            nodes,
-            inits: Vec::new(),
-            inputs,
+            graph: Graph::new(nodes, inputs),
             tolerance: 1e-4,
         }
     }
 
     pub fn inits(mut self, inits: Vec<TensorProto>) -> Case {
-        self.inits = inits;
+        self.graph.inits = inits;
         self
     }
 
     pub fn opset(mut self, opset: i64) -> Case {
-        self.opset = opset;
+        self.graph.opset = opset;
         self
     }
 
@@ -178,28 +58,12 @@ impl Case {
     }
 
     pub fn bytes(&self) -> Vec<u8> {
-        let graph = GraphProto {
-            name: "case".into(),
-            node: self.nodes.clone(),
-            initializer: self.inits.clone(),
-            input: self.inputs.iter().map(|(n, s)| info(n, Some(s))).collect(),
-            output: vec![info("y", None)],
-            ..Default::default()
-        };
-        ModelProto {
-            ir_version: 8,
-            opset_import: vec![OperatorSetIdProto {
-                domain: String::new(),
-                version: self.opset,
-            }],
-            graph: Some(graph),
-            ..Default::default()
-        }
-        .encode_to_vec()
+        self.graph.bytes()
     }
 
     pub fn feeds(&self) -> NamedTensors {
-        self.inputs
+        self.graph
+            .inputs
             .iter()
             .enumerate()
             .map(|(i, (n, s))| {

@@ -1,0 +1,185 @@
+//! ONNX graphs assembled in code with prost, for op tests: a node or a few,
+//! seeded weights, declared inputs. Both local backends' op tests build
+//! their graphs here, so a case means the same model to each.
+
+use edgeserve_onnx::pb::attribute_proto::AttributeType;
+use edgeserve_onnx::pb::tensor_shape_proto::{Dimension, dimension};
+use edgeserve_onnx::pb::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto,
+    TypeProto, ValueInfoProto, type_proto,
+};
+use prost::Message;
+
+/// ONNX's element type code for f32.
+const FLOAT: i32 = 1;
+/// ONNX's element type code for i64.
+const INT64: i32 = 7;
+
+/// Deterministic values in [-2, 2), the same for the same `seed`.
+pub fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
+        })
+        .collect()
+}
+
+/// An f32 graph input or output, of `shape` when given.
+pub fn info(name: &str, shape: Option<&[usize]>) -> ValueInfoProto {
+    ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: FLOAT,
+                shape: shape.map(|s| TensorShapeProto {
+                    dim: s
+                        .iter()
+                        .map(|d| Dimension {
+                            value: Some(dimension::Value::DimValue(*d as i64)),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// An f32 initializer of seeded values.
+pub fn weight(name: &str, shape: &[usize], seed: u64) -> TensorProto {
+    floats(name, shape, values(shape.iter().product(), seed))
+}
+
+/// An f32 initializer of `data`.
+pub fn floats(name: &str, shape: &[usize], data: Vec<f32>) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: shape.iter().map(|d| *d as i64).collect(),
+        data_type: FLOAT,
+        float_data: data,
+        ..Default::default()
+    }
+}
+
+/// A 1-D i64 initializer (shapes, axes).
+pub fn int64s(name: &str, data: &[i64]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: vec![data.len() as i64],
+        data_type: INT64,
+        int64_data: data.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// An integer attribute.
+pub fn a_i(name: &str, v: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Int as i32,
+        i: v,
+        ..Default::default()
+    }
+}
+
+/// A float attribute.
+pub fn a_f(name: &str, v: f32) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Float as i32,
+        f: v,
+        ..Default::default()
+    }
+}
+
+/// An integer-list attribute.
+pub fn a_ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Ints as i32,
+        ints: v.to_vec(),
+        ..Default::default()
+    }
+}
+
+/// A string attribute.
+pub fn a_s(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::String as i32,
+        s: v.as_bytes().to_vec(),
+        ..Default::default()
+    }
+}
+
+/// A node of the default domain with one output, named after its op and
+/// output.
+pub fn node(op: &str, inputs: &[&str], output: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+    NodeProto {
+        op_type: op.into(),
+        name: format!("{op}_{output}"),
+        input: inputs.iter().map(|s| s.to_string()).collect(),
+        output: vec![output.into()],
+        attribute: attrs,
+        ..Default::default()
+    }
+}
+
+/// A whole model: nodes, initializers, f32 inputs of fixed shapes, and f32
+/// outputs (of a declared shape, or left for the runtime to infer).
+#[derive(Debug, Clone)]
+pub struct Graph {
+    /// The default domain's opset.
+    pub opset: i64,
+    /// The nodes, in order.
+    pub nodes: Vec<NodeProto>,
+    /// The constant tensors.
+    pub inits: Vec<TensorProto>,
+    /// The inputs' names and shapes.
+    pub inputs: Vec<(String, Vec<usize>)>,
+    /// The outputs' names and, where declared, shapes.
+    pub outputs: Vec<(String, Option<Vec<usize>>)>,
+}
+
+impl Graph {
+    /// `nodes` over `inputs`, opset 13, one output `y` of inferred shape.
+    pub fn new(nodes: Vec<NodeProto>, inputs: Vec<(&str, Vec<usize>)>) -> Graph {
+        Graph {
+            opset: 13,
+            nodes,
+            inits: Vec::new(),
+            inputs: inputs.into_iter().map(|(n, s)| (n.to_owned(), s)).collect(),
+            outputs: vec![("y".to_owned(), None)],
+        }
+    }
+
+    /// The ONNX file's bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        let graph = GraphProto {
+            name: "case".into(),
+            node: self.nodes.clone(),
+            initializer: self.inits.clone(),
+            input: self.inputs.iter().map(|(n, s)| info(n, Some(s))).collect(),
+            output: self.outputs.iter().map(|(n, s)| info(n, s.as_deref())).collect(),
+            ..Default::default()
+        };
+        ModelProto {
+            ir_version: 8,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: self.opset,
+            }],
+            graph: Some(graph),
+            ..Default::default()
+        }
+        .encode_to_vec()
+    }
+}
