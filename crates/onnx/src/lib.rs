@@ -1,10 +1,12 @@
 //! What every backend reads from an ONNX file before its own engine sees
 //! it, decided once: the protobuf decoded from the caller's bytes, names
-//! that nothing defines refused, and fp16 weights widened to f32. The CPU
+//! that nothing defines refused, fp16 weights widened to f32, and the
+//! signature the graph declares. The CPU
 //! backend then hands the protobuf to tract, the WebGPU backend plans its
 //! kernels from it; neither depends on the other.
 
 pub mod fp16;
+pub mod signature;
 
 use edgeserve_engine::EngineError;
 use prost::Message;

@@ -20,9 +20,7 @@ mod program;
 pub use device::{AdapterInfo, Limits};
 pub use program::supported_ops;
 
-use edgeserve_engine::{
-    BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors, TensorSpec,
-};
+use edgeserve_engine::{BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors};
 use edgeserve_protocol::{DataType, Tensor, TensorData};
 use program::{Graph, Program, Weights};
 use std::collections::HashMap;
@@ -96,60 +94,15 @@ fn dtype_of(elem_type: i32) -> Option<DataType> {
     })
 }
 
-/// The signature as the ONNX graph declares it (after fp16 widening).
+/// The signature as the ONNX graph declares it (after fp16 widening), with
+/// the element types this backend runs.
 fn signature_of(graph: &Graph) -> Result<ModelSignature, EngineError> {
-    let spec = |name: &str, outputs: bool| -> Result<TensorSpec, EngineError> {
-        let infos = if outputs {
-            &graph.graph.output
-        } else {
-            &graph.graph.input
-        };
-        let info = infos
-            .iter()
-            .find(|i| i.name == name)
-            .ok_or_else(|| EngineError::InvalidModel(format!("tensor {name:?} has no declared type")))?;
-        let tensor = match info.r#type.as_ref().and_then(|t| t.value.as_ref()) {
-            Some(tract_onnx::pb::type_proto::Value::TensorType(t)) => t,
-            _ => return Err(EngineError::InvalidModel(format!("{name:?} is not a tensor"))),
-        };
-        let dtype = dtype_of(tensor.elem_type).ok_or_else(|| EngineError::UnsupportedOp {
-            op: format!("a tensor of ONNX element type {}", tensor.elem_type),
+    edgeserve_onnx::signature::declared(&graph.graph, &graph.inputs, &graph.outputs, |elem_type, name| {
+        dtype_of(elem_type).ok_or_else(|| EngineError::UnsupportedOp {
+            op: format!("a tensor of ONNX element type {elem_type}"),
             node: name.to_owned(),
             backend: BackendKind::Webgpu,
-        })?;
-        let (shape, unknown_rank) = match &tensor.shape {
-            Some(s) => (
-                s.dim
-                    .iter()
-                    .map(|d| match d.value {
-                        Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v > 0 => {
-                            usize::try_from(v).ok()
-                        }
-                        _ => None,
-                    })
-                    .collect(),
-                false,
-            ),
-            None => (Vec::new(), true),
-        };
-        Ok(TensorSpec {
-            name: name.to_owned(),
-            dtype,
-            shape,
-            unknown_rank,
         })
-    };
-    Ok(ModelSignature {
-        inputs: graph
-            .inputs
-            .iter()
-            .map(|n| spec(n, false))
-            .collect::<Result<_, _>>()?,
-        outputs: graph
-            .outputs
-            .iter()
-            .map(|n| spec(n, true))
-            .collect::<Result<_, _>>()?,
     })
 }
 
