@@ -2,7 +2,11 @@
 // Models named in LOCAL_MODELS run here, on the package's CPU-only edge
 // build, through the same request handler as `edgeserve serve`; models in
 // PROXY_MODELS go to the origin TF Serving with the origin's credentials,
-// which never reach the client. Everything else is refused: no open proxy.
+// which never reach the client. Models in MODELS go where edgeserve's
+// routing (`Classifier.plan`, the same decision `Classifier.load` makes)
+// sends them by their manifest: here when they fit MAX_LOCAL_MODEL_BYTES,
+// else to the origin; their answers say which and why (`x-edgeserve-route`).
+// Everything else is refused: no open proxy.
 //
 // Two entry points share this module: worker.js bundles Lite0 with the
 // Worker (one upload, no store; 17 MB gzipped more, over Cloudflare's
@@ -16,6 +20,11 @@
 //                         any storage), with the keys `{name}/manifest.json`
 //                         and `{name}/{file}` for the files it names
 //   PROXY_MODELS          comma-separated names forwarded to the origin
+//   MODELS                comma-separated names routed by edgeserve: bundled
+//                         or stored like LOCAL_MODELS, run here or forwarded
+//   MAX_LOCAL_MODEL_BYTES models in MODELS larger than this (the manifest's
+//                         model.bytes) go to the origin (default: the
+//                         package's maxLocalModelBytes, 20 MB)
 //   ORIGIN                a service binding to the origin TF Serving, or
 //   ORIGIN_URL            its base URL (http(s)://host[:port])
 //   ORIGIN_AUTHORIZATION  secret: the Authorization header sent to the origin
@@ -29,7 +38,7 @@
 // Stored models are checked against their manifest's SHA-256 and size by
 // the package before they load, once per isolate.
 
-import { Endpoint } from 'edgeserve';
+import { Classifier, Endpoint } from 'edgeserve';
 
 const DEFAULT_MAX_BODY_BYTES = 16_000_000;
 // What a client may send on to the origin; nothing else (cookies, its own
@@ -47,16 +56,25 @@ const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 function configure(env, bundled) {
   const local = list(env.LOCAL_MODELS);
   const proxied = list(env.PROXY_MODELS);
+  const routed = list(env.MODELS);
   const store = storeOf(env);
-  for (const name of local) {
-    if (!bundled[name] && !store) {
-      const have = Object.keys(bundled).join(', ') || 'none';
-      throw new Error(`LOCAL_MODELS names ${name}, which is not bundled (bundled: ${have}) and there is no MODEL_STORE to read it from`);
+  for (const [binding, names] of [['LOCAL_MODELS', local], ['MODELS', routed]]) {
+    for (const name of names) {
+      if (!bundled[name] && !store) {
+        const have = Object.keys(bundled).join(', ') || 'none';
+        throw new Error(`${binding} names ${name}, which is not bundled (bundled: ${have}) and there is no MODEL_STORE to read it from`);
+      }
+      if (!PLAIN_NAME.test(name)) throw new Error(`${binding}: ${JSON.stringify(name)} is not a plain model name`);
+      if (proxied.has(name)) throw new Error(`${name} is in both ${binding} and PROXY_MODELS`);
     }
-    if (!PLAIN_NAME.test(name)) throw new Error(`LOCAL_MODELS: ${JSON.stringify(name)} is not a plain model name`);
-    if (proxied.has(name)) throw new Error(`${name} is in both LOCAL_MODELS and PROXY_MODELS`);
   }
-  if (proxied.size > 0 && !env.ORIGIN && !env.ORIGIN_URL) throw new Error('PROXY_MODELS needs ORIGIN (a service binding) or ORIGIN_URL');
+  for (const name of routed) if (local.has(name)) throw new Error(`${name} is in both LOCAL_MODELS and MODELS`);
+  const hasOrigin = Boolean(env.ORIGIN || env.ORIGIN_URL);
+  if (proxied.size > 0 && !hasOrigin) throw new Error('PROXY_MODELS needs ORIGIN (a service binding) or ORIGIN_URL');
+  const maxLocalModelBytes = env.MAX_LOCAL_MODEL_BYTES ? Number(env.MAX_LOCAL_MODEL_BYTES) : undefined;
+  if (maxLocalModelBytes !== undefined && (!Number.isSafeInteger(maxLocalModelBytes) || maxLocalModelBytes < 0)) {
+    throw new Error(`MAX_LOCAL_MODEL_BYTES: expected a byte count, got ${env.MAX_LOCAL_MODEL_BYTES}`);
+  }
   const origin = env.ORIGIN_URL ? new URL(env.ORIGIN_URL) : undefined;
   if (origin && origin.protocol !== 'http:' && origin.protocol !== 'https:') throw new Error(`ORIGIN_URL: expected http(s), got ${env.ORIGIN_URL}`);
   if (!env.API_KEY && env.PUBLIC_ENDPOINT !== 'true') {
@@ -68,6 +86,9 @@ function configure(env, bundled) {
     local,
     store,
     proxied,
+    routed,
+    hasOrigin,
+    maxLocalModelBytes,
     origin,
     originFetcher: env.ORIGIN,
     originAuthorization: env.ORIGIN_AUTHORIZATION,
@@ -112,15 +133,20 @@ async function storedFile(store, key) {
   return response;
 }
 
-/** A stored model's files: its manifest first, then the files it names. */
-async function storedModel(store, name) {
+/** A stored model's manifest, parsed. */
+async function storedManifest(store, name) {
   const manifestKey = `${name}/manifest.json`;
-  let manifest;
   try {
-    manifest = await (await storedFile(store, manifestKey)).json();
+    return await (await storedFile(store, manifestKey)).json();
   } catch (e) {
     throw new Error(e.message.startsWith(store.name) ? e.message : `${manifestKey}: not JSON (${e.message})`);
   }
+}
+
+/** A stored model's files: its manifest first, then the files it names. */
+async function storedModel(store, name, manifest) {
+  const manifestKey = `${name}/manifest.json`;
+  manifest ??= await storedManifest(store, name);
   const file = (field) => {
     const value = manifest?.[field]?.file;
     if (typeof value !== 'string' || !PLAIN_NAME.test(value)) {
@@ -133,20 +159,53 @@ async function storedModel(store, name) {
   return { name, model, manifest, labels };
 }
 
-let state; // { config, endpoint: Promise<Endpoint> } per isolate
+let state; // { config, routes, endpoint: Promise<Endpoint> } per isolate
+
+/**
+ * Which models run here and which go to the origin: LOCAL_MODELS and
+ * PROXY_MODELS as configured, and each of MODELS where edgeserve's routing
+ * puts it (its manifest's size against MAX_LOCAL_MODEL_BYTES; with no
+ * origin, everything runs here and the reason says so).
+ */
+async function route(config, bundled) {
+  const local = [...config.local];
+  const proxied = new Set(config.proxied);
+  const reasons = new Map();
+  const manifests = new Map();
+  for (const name of config.routed) {
+    const manifest = bundled[name]?.manifest ?? (await storedManifest(config.store, name));
+    const { runs, reason } = await Classifier.plan({
+      manifest,
+      maxLocalModelBytes: config.maxLocalModelBytes,
+      // Only whether there is one matters here: requests go to the origin
+      // as they came (proxy), not through the package's remote client.
+      remote: config.hasOrigin ? { url: 'http://origin.invalid' } : undefined,
+    });
+    if (runs === 'remote') {
+      proxied.add(name);
+      reasons.set(name, `remote: ${reason}`);
+    } else {
+      local.push(name);
+      manifests.set(name, manifest);
+      reasons.set(name, `cpu: ${reason}`);
+    }
+  }
+  return { local, proxied, reasons, manifests };
+}
 
 function setUp(env, bundled) {
   if (!state) {
     const config = configure(env, bundled);
-    const endpoint = (async () => {
+    const routes = route(config, bundled);
+    const endpoint = routes.then(async ({ local, manifests }) => {
       const models = [];
-      for (const name of config.local) {
-        const model = bundled[name] ? { name, ...bundled[name] } : await storedModel(config.store, name);
+      for (const name of local) {
+        const model = bundled[name] ? { name, ...bundled[name] } : await storedModel(config.store, name, manifests.get(name));
         models.push(model);
       }
       return Endpoint.create({ models, maxBodyBytes: config.maxBodyBytes });
-    })();
-    state = { config, endpoint };
+    });
+    state = { config, routes, endpoint };
     // A failed load is not kept: the next request tries again.
     endpoint.catch(() => (state = undefined));
   }
@@ -239,9 +298,10 @@ async function proxy(request, config, url) {
 
 async function handle(request, env, bundled) {
   let config;
+  let routing;
   let endpoint;
   try {
-    ({ config, endpoint } = setUp(env, bundled));
+    ({ config, routes: routing, endpoint } = setUp(env, bundled));
   } catch (e) {
     return refuse(500, `the Worker is misconfigured: ${e.message}`);
   }
@@ -264,8 +324,16 @@ async function handle(request, env, bundled) {
   }
   const url = new URL(request.url);
   const model = Endpoint.modelOf(request.method, url.pathname + url.search);
+  let routes;
+  try {
+    routes = await routing;
+  } catch (e) {
+    return refuse(503, `the models could not be routed: ${e.message}`, cors);
+  }
+  const said = model === undefined ? undefined : routes.reasons.get(model);
+  const headers = said ? { ...cors, 'x-edgeserve-route': said } : cors;
   let response;
-  if (model !== undefined && config.proxied.has(model)) {
+  if (model !== undefined && routes.proxied.has(model)) {
     response = await proxy(request, config, url);
   } else {
     // Local models, unknown ones and paths that name none: the endpoint
@@ -288,7 +356,7 @@ async function handle(request, env, bundled) {
       return refuse(500, `the request stopped the model runtime, which was restarted: ${e.message}`, cors);
     }
   }
-  return withHeaders(response, cors);
+  return withHeaders(response, headers);
 }
 
 /**

@@ -5,7 +5,10 @@
 #   node edge/build.mjs worker-store.js && npx workerd serve edge/store.capnp \
 #     [--socket-addr http=127.0.0.1:8787] [--directory-path model-store=DIR]
 # From the repository root: listens on 127.0.0.1:8787 and serves Lite0 from
-# models/ (add names to LOCAL_MODELS for more).
+# models/ (add names to LOCAL_MODELS for more). Names in MODELS (from the
+# environment) are routed by their size against MAX_LOCAL_MODEL_BYTES: here,
+# or to the origin TF Serving on 127.0.0.1:8501 (`--external-addr
+# origin=HOST:PORT` to change it).
 using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
@@ -13,6 +16,7 @@ const config :Workerd.Config = (
     (name = "main", worker = .edgeserve),
     # Relative to the working directory (the repository root here).
     (name = "model-store", disk = (path = "models", writable = false)),
+    (name = "origin", external = (address = "127.0.0.1:8501", http = ())),
   ],
   sockets = [(name = "http", address = "127.0.0.1:8787", http = (), service = "main")],
 );
@@ -25,6 +29,9 @@ const edgeserve :Workerd.Worker = (
   bindings = [
     (name = "LOCAL_MODELS", text = "efficientnet-lite0"),
     (name = "MODEL_STORE", service = "model-store"),
+    (name = "MODELS", fromEnvironment = "MODELS"),
+    (name = "MAX_LOCAL_MODEL_BYTES", fromEnvironment = "MAX_LOCAL_MODEL_BYTES"),
+    (name = "ORIGIN", service = "origin"),
     (name = "ALLOWED_ORIGINS", fromEnvironment = "ALLOWED_ORIGINS"),
     (name = "API_KEY", fromEnvironment = "API_KEY"),
     (name = "PUBLIC_ENDPOINT", fromEnvironment = "PUBLIC_ENDPOINT"),

@@ -254,6 +254,14 @@ export class Classifier {
   private constructor();
   /** Loads a model (downloading it only when it will run locally). */
   static load(options: LoadOptions): Promise<Classifier>;
+  /**
+   * Where `load` with these options would run the model, as edgeserve's
+   * routing decides it from the manifest alone (its size against
+   * `maxLocalModelBytes`, the device's memory, the backend asked for, whether
+   * a remote is configured); nothing is downloaded. `reason` is the text
+   * reports give, e.g. "model 24.3 MB > local budget 20.0 MB".
+   */
+  static plan(options: Omit<LoadOptions, 'manifest'> & { manifest: ModelManifest | string }): Promise<{ runs: 'local' | 'remote'; reason: string }>;
   /** The top `topK` (default 5) classes of one image. */
   classify(image: ImageSource, options?: { topK?: number; signal?: AbortSignal }): Promise<Classification>;
   /** A TF Serving PredictResponse for a PredictRequest (object or JSON text). */

@@ -279,6 +279,19 @@ export function wasmLoader({ supported, start }) {
  * with a fresh one of the same module (wasm-bindgen's
  * `__wbg_reset_state`).
  */
+/** The load options the wasm side reads (routing, limits, remote), as it takes them. */
+function routingOptions(options) {
+  const rest = {};
+  for (const [k, v] of Object.entries(options)) if (!LOAD_KEYS.has(k) && v !== undefined) rest[k] = v;
+  if (rest.deviceMemory === undefined && typeof navigator !== 'undefined' && typeof navigator.deviceMemory === 'number') {
+    rest.deviceMemory = navigator.deviceMemory;
+  }
+  if (rest.remote && typeof rest.remote === 'object' && typeof Headers !== 'undefined' && rest.remote.headers instanceof Headers) {
+    rest.remote = { ...rest.remote, headers: Object.fromEntries(rest.remote.headers) };
+  }
+  return rest;
+}
+
 export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
   const token = Symbol('edgeserve');
   // Each Classifier's raw export, for Endpoint.create to move it in.
@@ -326,6 +339,27 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
       raws.set(this, raw);
     }
 
+    /**
+     * Where `Classifier.load(options)` would run the model, as edgeserve's
+     * routing decides it from the manifest alone (nothing is downloaded):
+     * `{ runs: 'local' | 'remote', reason }`.
+     */
+    static async plan(options) {
+      if (options === null || typeof options !== 'object') {
+        throw invalid(`Classifier.plan: expected an options object, got ${describe(options)}`);
+      }
+      const { manifest } = options;
+      const manifestText = typeof manifest === 'string' ? manifest : manifest !== null && typeof manifest === 'object' && !bytesOf(manifest) ? JSON.stringify(manifest) : undefined;
+      if (manifestText === undefined) throw invalid(`options.manifest: expected the manifest (an object or its JSON text), got ${describe(manifest)}`);
+      try {
+        await readyLive();
+        const { backend, reason } = plan(manifestText, routingOptions(options));
+        return { runs: backend === 'remote' ? 'remote' : 'local', reason };
+      } catch (e) {
+        throw failure(e);
+      }
+    }
+
     /** Loads a model: see index.d.ts for the options. */
     static async load(options) {
       if (options === null || typeof options !== 'object') {
@@ -336,14 +370,7 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
       if (onProgress !== undefined && typeof onProgress !== 'function') {
         throw invalid(`options.onProgress: expected a function, got ${describe(onProgress)}`);
       }
-      const rest = {};
-      for (const [k, v] of Object.entries(options)) if (!LOAD_KEYS.has(k) && v !== undefined) rest[k] = v;
-      if (rest.deviceMemory === undefined && typeof navigator !== 'undefined' && typeof navigator.deviceMemory === 'number') {
-        rest.deviceMemory = navigator.deviceMemory;
-      }
-      if (rest.remote && typeof rest.remote === 'object' && typeof Headers !== 'undefined' && rest.remote.headers instanceof Headers) {
-        rest.remote = { ...rest.remote, headers: Object.fromEntries(rest.remote.headers) };
-      }
+      const rest = routingOptions(options);
       try {
         await readyLive();
         if (model === undefined && manifest === undefined) throw invalid('options.model: required (a URL, a Response or the ONNX bytes)');

@@ -181,6 +181,25 @@ test("backend 'cpu' runs on the CPU, and 'wasm', its older spelling, still does;
   await rejectsWith(Classifier.load({ model: files.model, manifest: files.manifest, backend: 'gpu' }), 'invalid_options', /gpu/);
 });
 
+test('Classifier.plan says where load would run a model, from its manifest alone', async () => {
+  const lite2 = JSON.parse(readFileSync(path.join(root, 'models/efficientnet-lite2/manifest.json')));
+  const remote = { url: 'http://127.0.0.1:9' };
+  // Nothing is fetched: the remote here answers nothing.
+  assert.deepEqual(await Classifier.plan({ manifest: lite2, remote }), { runs: 'remote', reason: 'model 24.3 MB > local budget 20.0 MB' });
+  assert.deepEqual(await Classifier.plan({ manifest: JSON.stringify(lite2), remote, maxLocalModelBytes: 30_000_000 }), {
+    runs: 'local',
+    reason: 'model 24.3 MB <= local budget 30.0 MB',
+  });
+  assert.deepEqual(await Classifier.plan({ manifest, remote }), { runs: 'local', reason: 'model 18.5 MB <= local budget 20.0 MB' });
+  const { runs, reason } = await Classifier.plan({ manifest: lite2 });
+  assert.equal(runs, 'local');
+  assert.match(reason, /but no remote is configured$/);
+  assert.deepEqual(await Classifier.plan({ manifest, remote, backend: 'remote' }), { runs: 'remote', reason: 'requested by the caller' });
+  await rejectsWith(Classifier.plan({ manifest: files.manifest }), 'invalid_options', /options\.manifest: expected the manifest/);
+  await rejectsWith(Classifier.plan({ manifest: '{"name": 1}' }), 'invalid_manifest');
+  await rejectsWith(Classifier.plan({ manifest, backend: 'gpu' }), 'invalid_options', /gpu/);
+});
+
 test('a disposed classifier says so', async () => {
   const c = await Classifier.load({ model: files.model, manifest: files.manifest, labels: files.labels });
   const pending = c.classify(coffee);

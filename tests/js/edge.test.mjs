@@ -255,6 +255,64 @@ test('the store-backed Worker reads Lite0 from a directory, checks its SHA-256, 
   }
 });
 
+test('MODELS are routed by edgeserve: Lite2 over the 20 MB budget goes to the origin, within a larger one it runs here, and each answer says why', { timeout: 600_000, skip: !bin && 'EDGESERVE_BIN is not set (./x test sets it)' }, async (t) => {
+  const work = mkdtempSync(path.join(tmpdir(), 'edgeserve-route-'));
+  let tfs;
+  try {
+    await bundle('worker-store.js');
+    tfs = await serveModels(bin, work, ['efficientnet-lite2']);
+    const lite2Row = rowRequest('chelsea_260_nchw_f32le.bin', 260);
+    const want = reference['efficientnet-lite2.onnx'].results.chelsea.top5.map((c) => c.index);
+    const withRoutes = async (env, check) => {
+      const { child, base } = await startWorkerd('store.capnp', ['--directory-path', `model-store=${path.join(root, 'models')}`, '--external-addr', `origin=${new URL(tfs.url).host}`], {
+        PUBLIC_ENDPOINT: 'true',
+        ...env,
+      });
+      try {
+        await check(base);
+      } finally {
+        await stopChild(child);
+      }
+    };
+    const predict = async (base) => {
+      const r = await fetch(`${base}/v1/models/efficientnet-lite2:predict`, { method: 'POST', body: lite2Row });
+      const text = await r.text();
+      assert.equal(r.status, 200, text);
+      assert.deepEqual(top5(JSON.parse(text).predictions[0]), want);
+      return r.headers.get('x-edgeserve-route');
+    };
+    await t.test('over the default budget: the origin answers, and the route says so', () =>
+      withRoutes({ MODELS: 'efficientnet-lite2' }, async (base) => {
+        assert.equal(await predict(base), 'remote: model 24.3 MB > local budget 20.0 MB');
+        const status = await fetch(`${base}/v1/models/efficientnet-lite2`);
+        assert.equal(status.headers.get('x-edgeserve-route'), 'remote: model 24.3 MB > local budget 20.0 MB');
+        // The model configured to run here is unaffected, and says nothing.
+        const lite0 = await fetch(`${base}/v1/models/efficientnet-lite0:predict`, { method: 'POST', body: rowRequest('chelsea_224_nchw_f32le.bin', 224) });
+        assert.equal(lite0.status, 200);
+        assert.equal(lite0.headers.get('x-edgeserve-route'), null);
+      }));
+    await t.test('within MAX_LOCAL_MODEL_BYTES: it runs in the isolate', () =>
+      withRoutes({ MODELS: 'efficientnet-lite2', MAX_LOCAL_MODEL_BYTES: '30000000' }, async (base) => {
+        assert.equal(await predict(base), 'cpu: model 24.3 MB <= local budget 30.0 MB');
+      }));
+    await t.test('a name in both LOCAL_MODELS and MODELS, or a bad budget, is a misconfiguration', async () => {
+      await withRoutes({ MODELS: 'efficientnet-lite0' }, async (base) => {
+        const r = await fetch(`${base}/v1/models/efficientnet-lite0`);
+        assert.equal(r.status, 500);
+        assert.match((await r.json()).error, /efficientnet-lite0 is in both LOCAL_MODELS and MODELS/);
+      });
+      await withRoutes({ MODELS: 'efficientnet-lite2', MAX_LOCAL_MODEL_BYTES: 'lots' }, async (base) => {
+        const r = await fetch(`${base}/v1/models/efficientnet-lite2`);
+        assert.equal(r.status, 500);
+        assert.match((await r.json()).error, /MAX_LOCAL_MODEL_BYTES: expected a byte count, got lots/);
+      });
+    });
+  } finally {
+    await tfs?.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
 /** A PNG of one grey level, `width`×`height`, made by hand (a few KB for millions of pixels). */
 function greyPng(width, height) {
   const chunk = (type, data) => {

@@ -64,6 +64,10 @@ async function main(signal: AbortSignal): Promise<void> {
     onProgress: (p: Progress) => console.log(p.loaded, p.total ?? '?'),
     signal,
   };
+  const where: { runs: 'local' | 'remote'; reason: string } = await Classifier.plan({ manifest: '{}', remote, maxLocalModelBytes: 20_000_000 });
+  console.log(where.runs, where.reason);
+  // @ts-expect-error plan needs the manifest itself
+  await Classifier.plan({ remote });
   const classifier: Classifier = await Classifier.load(options);
   const pixels: Pixels = { width: 1, height: 1, data: new Uint8Array(4) };
   const images: ImageSource[] = [pixels, new Uint8Array(8), new Blob([]), new ImageData(1, 1)];
