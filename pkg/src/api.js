@@ -274,11 +274,6 @@ export function wasmLoader({ supported, start }) {
   return { wasm: settings, ready };
 }
 
-/**
- * The API over one set of wasm exports. `reset` replaces the wasm instance
- * with a fresh one of the same module (wasm-bindgen's
- * `__wbg_reset_state`).
- */
 /** The load options the wasm side reads (routing, limits, remote), as it takes them. */
 function routingOptions(options) {
   const rest = {};
@@ -292,6 +287,22 @@ function routingOptions(options) {
   return rest;
 }
 
+/** Whether `manifest` is the manifest itself (an object), not a file to read it from. */
+function isManifestObject(manifest) {
+  return (
+    manifest !== null &&
+    typeof manifest === 'object' &&
+    !bytesOf(manifest) &&
+    !(manifest instanceof URL) &&
+    !(typeof Response !== 'undefined' && manifest instanceof Response)
+  );
+}
+
+/**
+ * The API over one set of wasm exports. `reset` replaces the wasm instance
+ * with a fresh one of the same module (wasm-bindgen's
+ * `__wbg_reset_state`).
+ */
 export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
   const token = Symbol('edgeserve');
   // Each Classifier's raw export, for Endpoint.create to move it in.
@@ -349,7 +360,7 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
         throw invalid(`Classifier.plan: expected an options object, got ${describe(options)}`);
       }
       const { manifest } = options;
-      const manifestText = typeof manifest === 'string' ? manifest : manifest !== null && typeof manifest === 'object' && !bytesOf(manifest) ? JSON.stringify(manifest) : undefined;
+      const manifestText = typeof manifest === 'string' ? manifest : isManifestObject(manifest) ? JSON.stringify(manifest) : undefined;
       if (manifestText === undefined) throw invalid(`options.manifest: expected the manifest (an object or its JSON text), got ${describe(manifest)}`);
       try {
         await readyLive();
@@ -378,7 +389,7 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
         const modelUrl = typeof model === 'string' || model instanceof URL ? toUrl(model, 'options.model') : undefined;
         let manifestText;
         let manifestUrl;
-        if (manifest !== null && typeof manifest === 'object' && !bytesOf(manifest) && !(manifest instanceof URL) && !(typeof Response !== 'undefined' && manifest instanceof Response)) {
+        if (isManifestObject(manifest)) {
           manifestText = JSON.stringify(manifest);
         } else {
           const source = manifest ?? (modelUrl && new URL('manifest.json', modelUrl));
