@@ -479,27 +479,20 @@ fn eleven_hundred_unfinished_heads_under_a_1024_file_limit() {
     );
     let dir = common::ModelDir::new("hostile-files");
     dir.add_version(1, "efficientnet-lite0");
+    // The default connection cap (512); heads time out in 2 s, not 10, to
+    // keep the test short.
+    let flags = [
+        "--rest_api_header_read_timeout_in_ms",
+        "2000",
+        "--shutdown_grace_in_ms",
+        "1000",
+    ];
+    let serve = common::serve_command(&dir, "lite0", &flags);
     let mut command = std::process::Command::new("sh");
     command
         .args(["-c", "ulimit -n 1024 && exec \"$0\" \"$@\""])
-        .arg(env!("CARGO_BIN_EXE_edgeserve"))
-        .args([
-            "serve",
-            "--rest_api_port",
-            "0",
-            "--model_name",
-            "lite0",
-            "--model_base_path",
-        ])
-        .arg(&dir.path)
-        // The default connection cap (512); heads time out in 2 s, not 10,
-        // to keep the test short.
-        .args([
-            "--rest_api_header_read_timeout_in_ms",
-            "2000",
-            "--shutdown_grace_in_ms",
-            "1000",
-        ]);
+        .arg(serve.get_program())
+        .args(serve.get_args());
     let s = Server {
         proc: common::Proc::spawn(command),
         _dir: dir,

@@ -121,6 +121,12 @@ pub fn copy_model(model: &str, dir: &Path) {
 
 /// `edgeserve serve` of `dir` as model `name` on an OS-assigned port.
 pub fn serve(dir: &ModelDir, name: &str, flags: &[&str]) -> Proc {
+    Proc::spawn(serve_command(dir, name, flags))
+}
+
+/// The command [`serve`] runs, for a test that starts it another way (under
+/// a lower open-files limit, say).
+pub fn serve_command(dir: &ModelDir, name: &str, flags: &[&str]) -> Command {
     let mut command = Command::new(binary("edgeserve"));
     command
         .args([
@@ -133,7 +139,7 @@ pub fn serve(dir: &ModelDir, name: &str, flags: &[&str]) -> Proc {
         ])
         .arg(&dir.path)
         .args(flags);
-    Proc::spawn(command)
+    command
 }
 
 /// A bundled model (`models/<model>/`) as version 1 of a fresh base path,
