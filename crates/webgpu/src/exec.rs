@@ -129,19 +129,19 @@ fn step(slots: &Slots, step: &Step) -> Result<(usize, Tensor<RANK>), EngineError
 /// Uploads the inputs (f32, in graph input order), queues every step, and
 /// returns the output tensors still on the GPU (or constant outputs).
 pub(crate) fn launch(
-    plan: &Program,
+    program: &Program,
     device: &Device,
     inputs: Vec<Vec<f32>>,
 ) -> Result<Vec<Pending>, EngineError> {
-    let mut slots = Slots(vec![None; plan.slots]);
-    if inputs.len() != plan.inputs.len() {
+    let mut slots = Slots(vec![None; program.slots]);
+    if inputs.len() != program.inputs.len() {
         return Err(run_error(format!(
             "{} inputs for a plan of {}",
             inputs.len(),
-            plan.inputs.len()
+            program.inputs.len()
         )));
     }
-    for ((slot, shape), data) in plan.inputs.iter().zip(inputs) {
+    for ((slot, shape), data) in program.inputs.iter().zip(inputs) {
         if data.len() != shape.iter().product::<usize>() {
             return Err(run_error(format!(
                 "input of {} values for shape {shape:?}",
@@ -150,17 +150,18 @@ pub(crate) fn launch(
         }
         slots.0[*slot] = Some(Tensor::<RANK>::from_data(TensorData::new(data, *shape), device));
     }
-    for (i, s) in plan.steps.iter().enumerate() {
+    for (i, s) in program.steps.iter().enumerate() {
         // Between dispatches, so a request whose deadline passed stops
         // queueing GPU work (what is already queued finishes on its own).
         cancel::checkpoint()?;
         let (out, y) = step(&slots, s)?;
         slots.0[out] = Some(y);
-        for free in &plan.frees[i] {
+        for free in &program.frees[i] {
             slots.0[*free] = None;
         }
     }
-    plan.outputs
+    program
+        .outputs
         .iter()
         .map(|o| match o {
             Output::Gpu { slot, shape } => Ok(Pending::Gpu(slots.get(*slot)?, shape.clone())),

@@ -220,7 +220,7 @@ impl WebGpuEngine {
         // Batch 1 planned at load; a failure for another batch size (a
         // tensor over the adapter's limits, a shape only batch 1 satisfies)
         // is this run's failure, which the router may answer remotely.
-        let plan = Arc::new(
+        let program = Arc::new(
             self.graph
                 .plan(Some(batch), &self.gpu.device, &mut weights, &self.limits)
                 .map_err(|e| run_error(format!("planning batch {batch}: {e}")))?,
@@ -228,12 +228,12 @@ impl WebGpuEngine {
         self.programs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(batch, plan.clone());
-        Ok(plan)
+            .insert(batch, program.clone());
+        Ok(program)
     }
 
-    async fn execute(&self, plan: &Program, inputs: Vec<Vec<f32>>) -> Result<Vec<Tensor>, EngineError> {
-        let pending = exec::launch(plan, &self.gpu.device, inputs)?;
+    async fn execute(&self, program: &Program, inputs: Vec<Vec<f32>>) -> Result<Vec<Tensor>, EngineError> {
+        let pending = exec::launch(program, &self.gpu.device, inputs)?;
         let mut out = Vec::with_capacity(pending.len());
         for p in pending {
             out.push(p.read().await?);
@@ -252,7 +252,7 @@ impl WebGpuEngine {
             .and_then(|s| inputs.get(&s.name))
             .and_then(Tensor::batch_size)
             .unwrap_or(1);
-        let plan = self.program_for(batch)?;
+        let program = self.program_for(batch)?;
         let mut values = Vec::new();
         for s in &self.signature.inputs {
             let t = inputs
@@ -272,7 +272,7 @@ impl WebGpuEngine {
                 }
             });
         }
-        Ok((plan, values))
+        Ok((program, values))
     }
 }
 
@@ -287,8 +287,8 @@ impl Engine for WebGpuEngine {
 
     fn run(&self, inputs: NamedTensors) -> BoxFuture<'_, Result<NamedTensors, EngineError>> {
         Box::pin(async move {
-            let (plan, values) = self.prepare(inputs)?;
-            let outputs = self.execute(&plan, values).await?;
+            let (program, values) = self.prepare(inputs)?;
+            let outputs = self.execute(&program, values).await?;
             Ok(self
                 .signature
                 .outputs
