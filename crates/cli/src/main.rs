@@ -85,9 +85,51 @@ enum Command {
         /// Threads for matrix products (default 1).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: Option<u16>,
+        /// The preprocessing of version directories that hold only
+        /// `model.onnx` (their manifest is derived from the graph):
+        /// imagenet, inception or raw (see `edgeserve manifest --help`).
+        #[arg(long, default_value = "imagenet", value_parser = parse_preset)]
+        preset: edgeserve::Preset,
         #[command(flatten)]
         limits: ServeLimits,
     },
+    /// Write the manifest of an ONNX image classifier: the input's name,
+    /// layout and size and the output's name read from the graph, the file's
+    /// size and SHA-256 computed, the preprocessing from a preset.
+    Manifest {
+        /// The ONNX file.
+        model: PathBuf,
+        /// The preprocessing the model was trained with: `imagenet`
+        /// (torchvision, timm: mean 0.485/0.456/0.406, std 0.229/0.224/0.225
+        /// of 0–1 pixels), `inception` ([-1, 1]: Keras MobileNet, Inception,
+        /// EfficientNet-Lite) or `raw` (0–255). Each resizes the shorter side
+        /// to 256/224 of the input and crops the centre.
+        #[arg(long, default_value = "imagenet", value_parser = parse_preset)]
+        preset: edgeserve::Preset,
+        /// The labels file (one class name per line), beside the manifest.
+        #[arg(long)]
+        labels: Option<PathBuf>,
+        /// The input's width and height, where the graph leaves them dynamic.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
+        size: Option<u32>,
+        /// The class-score output, where the graph has several.
+        #[arg(long)]
+        output: Option<String>,
+        /// The model's name (default: the file name without `.onnx`).
+        #[arg(long)]
+        name: Option<String>,
+        /// The model's version.
+        #[arg(long, default_value_t = 1)]
+        version: i64,
+        /// Where to write it (default: manifest.json beside the model; `-`
+        /// for stdout).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+}
+
+fn parse_preset(name: &str) -> Result<edgeserve::Preset, String> {
+    edgeserve::Preset::from_name(name).map_err(|e| e.to_string())
 }
 
 /// What any one client may make `edgeserve serve` spend; each has a default
@@ -163,7 +205,80 @@ fn load(model: Option<&Path>, options: &LoadOptions) -> Result<Classifier, Strin
         return Classifier::load(BUNDLED_MODEL, BUNDLED_MANIFEST, Some(BUNDLED_LABELS), options)
             .map_err(|e| format!("bundled model: {e}"));
     };
-    edgeserve_server::model_dir::load_model_dir(dir, options).map_err(|e| e.to_string())
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("model");
+    edgeserve_server::model_dir::load_model_dir(dir, name, 1, edgeserve::Preset::default(), options)
+        .map_err(|e| e.to_string())
+}
+
+/// `edgeserve manifest`: the manifest of `model`, written beside it (or to
+/// `out`); the labels file must sit beside the manifest, which names it.
+#[allow(clippy::too_many_arguments)] // one per flag, passed straight through
+fn write_manifest(
+    model: &Path,
+    preset: edgeserve::Preset,
+    labels: Option<&Path>,
+    size: Option<u32>,
+    output: Option<String>,
+    name: Option<String>,
+    version: i64,
+    out: Option<&Path>,
+) -> Result<(), String> {
+    let bytes = read(model)?;
+    let file_name = |p: &Path| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{}: not a file name", p.display()))
+    };
+    let file = file_name(model)?;
+    let out = out.map_or_else(|| model.with_file_name("manifest.json"), Path::to_owned);
+    let labels = match labels {
+        Some(path) => {
+            let text = read(path)?;
+            let beside = |p: &Path| p.parent().map(|d| d.canonicalize().ok());
+            if out != Path::new("-") && beside(path) != beside(&out) {
+                eprintln!(
+                    "edgeserve: note: the manifest names {} by its file name; keep it beside {}",
+                    path.display(),
+                    out.display()
+                );
+            }
+            Some(edgeserve::LabelsSpec {
+                file: file_name(path)?,
+                sha256: edgeserve::sha256_hex(&text),
+            })
+        }
+        None => None,
+    };
+    let name = name.unwrap_or_else(|| file.strip_suffix(".onnx").unwrap_or(&file).to_owned());
+    let options = edgeserve::ManifestOptions {
+        name,
+        version,
+        file,
+        preset,
+        size,
+        output,
+        labels,
+    };
+    let manifest =
+        edgeserve::derive_manifest(&bytes, &options).map_err(|e| format!("{}: {e}", model.display()))?;
+    let text = manifest.to_json();
+    if out == Path::new("-") {
+        print!("{text}");
+        return Ok(());
+    }
+    std::fs::write(&out, text).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    eprintln!(
+        "edgeserve: wrote {} (input {:?} {}x{} {}, output {:?}, preset {})",
+        out.display(),
+        manifest.input.name,
+        manifest.input.width,
+        manifest.input.height,
+        format!("{:?}", manifest.input.layout).to_lowercase(),
+        manifest.output.name,
+        preset.name()
+    );
+    Ok(())
 }
 
 fn print_text(image: &str, c: &Classification) {
@@ -191,6 +306,31 @@ fn main() -> ExitCode {
             threads,
             max_pixels,
         } => classify(images, model, top_k, json, threads, max_pixels),
+        Command::Manifest {
+            model,
+            preset,
+            labels,
+            size,
+            output,
+            name,
+            version,
+            out,
+        } => match write_manifest(
+            &model,
+            preset,
+            labels.as_deref(),
+            size,
+            output,
+            name,
+            version,
+            out.as_deref(),
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("edgeserve: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Serve {
             rest_api_port,
             rest_api_bind,
@@ -201,6 +341,7 @@ fn main() -> ExitCode {
             rest_api_timeout_in_ms,
             rest_api_enable_cors_support,
             threads,
+            preset,
             limits,
         } => {
             let configs = match (model_config_file, model_base_path) {
@@ -217,6 +358,10 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let configs = configs
+                .into_iter()
+                .map(|c| edgeserve_server::ModelConfig { preset, ..c })
+                .collect();
             let poll = u64::try_from(file_system_poll_wait_seconds)
                 .ok()
                 .filter(|s| *s > 0)

@@ -29,7 +29,10 @@ mod routing;
 
 pub use classifier::Classifier;
 pub use edgeserve_cpu::CpuOptions;
-pub use edgeserve_engine::{BackendKind, Engine, EngineError, ModelManifest, ModelSignature, cancel};
+pub use edgeserve_engine::{
+    BackendKind, Engine, EngineError, LabelsSpec, ModelManifest, ModelSignature, Preset, cancel, sha256_hex,
+};
+pub use edgeserve_onnx::manifest::{ManifestOptions, derive as derive_manifest};
 pub use edgeserve_protocol as protocol;
 pub use edgeserve_remote::{RemoteConfig, RemoteError, RetryPolicy};
 pub use edgeserve_vision::{DecodeOptions, PixelFormat};

@@ -11,7 +11,7 @@ mod signature;
 pub use error::EngineError;
 pub use manifest::{
     InputEncoding, InputSpec, LabelsSpec, MANIFEST_SCHEMA, ModelFile, ModelManifest, OutputKind, OutputSpec,
-    PreprocessingSpec, sha256_hex,
+    PreprocessingSpec, Preset, sha256_hex,
 };
 pub use signature::{ModelSignature, TensorSpec, validate_inputs};
 

@@ -126,6 +126,87 @@ pub struct ModelManifest {
     pub labels: Option<LabelsSpec>,
 }
 
+/// The preprocessing families most image classifiers were trained with, so
+/// that a manifest for a model nobody wrote one for needs one word, not a
+/// page of numbers (`edgeserve manifest --preset`, `edgeserve serve
+/// --preset`). Each resizes the shorter side to 256/224 of the input and
+/// crops the centre, as torchvision's, timm's and Keras' evaluation
+/// transforms do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Preset {
+    /// torchvision / timm: `(pixel / 255 − mean) / std` with ImageNet's
+    /// mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225).
+    #[default]
+    Imagenet,
+    /// Inception-style [−1, 1]: `(pixel − 127.5) / 127.5` (Keras MobileNet,
+    /// Inception, EfficientNet-Lite).
+    Inception,
+    /// Raw 0–255 pixel values (models that normalise inside the graph).
+    Raw,
+}
+
+impl Preset {
+    /// Every preset with its name, as the command line spells them.
+    pub const ALL: [(&'static str, Preset); 3] = [
+        ("imagenet", Preset::Imagenet),
+        ("inception", Preset::Inception),
+        ("raw", Preset::Raw),
+    ];
+
+    /// The preset a name spells, or an error listing the names.
+    pub fn from_name(name: &str) -> Result<Preset, EngineError> {
+        Preset::ALL
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, p)| *p)
+            .ok_or_else(|| {
+                let names: Vec<_> = Preset::ALL.iter().map(|(n, _)| *n).collect();
+                EngineError::Manifest(format!(
+                    "unknown preset {:?} (expected one of {})",
+                    edgeserve_protocol::quote(name),
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// The preset's name.
+    pub fn name(self) -> &'static str {
+        Preset::ALL
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map_or("imagenet", |(n, _)| n)
+    }
+
+    /// The preprocessing for an input of `width` × `height`.
+    pub fn preprocessing(self, width: u32, height: u32) -> PreprocessingSpec {
+        // The 224 → 256 ratio of ImageNet evaluation, on the longer side so
+        // that the centre crop always fits.
+        let size = (f64::from(width.max(height)) * 256.0 / 224.0).round() as u32;
+        let normalize = match self {
+            Preset::Imagenet => Normalize::MeanStd {
+                // The 0–1 figures times 255, written out: f32 products
+                // would print as 57.120003 in the manifest.
+                mean: [123.675, 116.28, 103.53],
+                std: [58.395, 57.12, 57.375],
+            },
+            Preset::Inception => Normalize::MeanStd {
+                mean: [127.5; 3],
+                std: [127.5; 3],
+            },
+            Preset::Raw => Normalize::ScaleOffset {
+                scale: 1.0,
+                offset: 0.0,
+            },
+        };
+        PreprocessingSpec {
+            resize: Resize::ShorterSide { size },
+            crop: Crop::Center,
+            normalize,
+            channel_order: ChannelOrder::Rgb,
+        }
+    }
+}
+
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -138,6 +219,14 @@ impl ModelManifest {
             .map_err(|e| EngineError::Manifest(format!("{e} (line {}, column {})", e.line(), e.column())))?;
         m.validate()?;
         Ok(m)
+    }
+
+    /// The manifest as `manifest.json` holds it: pretty-printed JSON, fields
+    /// in the schema's order.
+    pub fn to_json(&self) -> String {
+        // Every field is a string, a number or a struct of them: nothing can
+        // fail to serialise.
+        serde_json::to_string_pretty(self).unwrap_or_default() + "\n"
     }
 
     /// Checks the fields that serde cannot.

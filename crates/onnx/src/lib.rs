@@ -6,6 +6,7 @@
 //! kernels from it; neither depends on the other.
 
 pub mod fp16;
+pub mod manifest;
 pub mod signature;
 
 use edgeserve_engine::EngineError;

@@ -59,6 +59,10 @@ pub struct ModelConfig {
     pub policy: VersionPolicy,
     /// `version_labels`: label → version.
     pub labels: BTreeMap<String, i64>,
+    /// The preprocessing of a version directory that holds only
+    /// `model.onnx` (its manifest is derived from the graph); edgeserve's
+    /// addition, set by `edgeserve serve --preset`.
+    pub preset: edgeserve::Preset,
 }
 
 impl ModelConfig {
@@ -69,6 +73,7 @@ impl ModelConfig {
             base_path: base_path.into(),
             policy: VersionPolicy::default(),
             labels: BTreeMap::new(),
+            preset: edgeserve::Preset::default(),
         }
     }
 }
@@ -395,6 +400,7 @@ fn model_config(fields: &[Field], at: Pos, relative_to: &Path) -> Parsed<ModelCo
         base_path: relative_to.join(base_path),
         policy: policy_found.unwrap_or_default(),
         labels,
+        preset: edgeserve::Preset::default(),
     })
 }
 

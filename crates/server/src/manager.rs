@@ -199,7 +199,7 @@ impl Models {
                     *tries = 0;
                 }
                 self.publish(|s| s.loading(&c.name, v));
-                match load_model_dir(&on_disk[&v], &self.load) {
+                match load_model_dir(&on_disk[&v], &c.name, v, c.preset, &self.load) {
                     Ok(classifier) => {
                         let servable = Servable::new(&c.name, v, classifier);
                         self.publish(|s| s.insert(servable));

@@ -36,15 +36,64 @@ fn read(path: &Path) -> Result<Vec<u8>, ServeError> {
     })
 }
 
+/// The model file of a version directory without a manifest, as TF
+/// Serving serves a bare SavedModel directory.
+pub const BARE_MODEL_FILE: &str = "model.onnx";
+/// The labels file read beside [`BARE_MODEL_FILE`], when there is one.
+pub const BARE_LABELS_FILE: &str = "labels.txt";
+
 /// Loads a model directory: its manifest, the model file the manifest names,
-/// and the labels file if it names one.
-pub fn load_model_dir(dir: &Path, options: &LoadOptions) -> Result<Classifier, ServeError> {
-    let manifest_bytes = read(&dir.join(MANIFEST_FILE))?;
-    let manifest = edgeserve::ModelManifest::from_json(&manifest_bytes).map_err(|e| ServeError::Model {
-        path: dir.join(MANIFEST_FILE),
-        reason: e.to_string(),
-    })?;
-    let model = read(&dir.join(&manifest.model.file))?;
+/// and the labels file if it names one. A directory without `manifest.json`
+/// that holds `model.onnx` gets the manifest `edgeserve manifest` would
+/// write for it (named `name`, numbered `version`, preprocessed as
+/// `preset`, with `labels.txt` when present).
+pub fn load_model_dir(
+    dir: &Path,
+    name: &str,
+    version: i64,
+    preset: edgeserve::Preset,
+    options: &LoadOptions,
+) -> Result<Classifier, ServeError> {
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let bare = !manifest_path.exists() && dir.join(BARE_MODEL_FILE).is_file();
+    let (manifest, manifest_bytes, model) = if bare {
+        let model = read(&dir.join(BARE_MODEL_FILE))?;
+        let labels_path = dir.join(BARE_LABELS_FILE);
+        let labels = labels_path.is_file().then(|| read(&labels_path)).transpose()?;
+        let derived = edgeserve::derive_manifest(
+            &model,
+            &edgeserve::ManifestOptions {
+                name: name.to_owned(),
+                version,
+                file: BARE_MODEL_FILE.into(),
+                preset,
+                size: None,
+                output: None,
+                labels: labels.as_ref().map(|bytes| edgeserve::LabelsSpec {
+                    file: BARE_LABELS_FILE.into(),
+                    sha256: edgeserve::sha256_hex(bytes),
+                }),
+            },
+        )
+        .map_err(|e| ServeError::Model {
+            path: dir.join(BARE_MODEL_FILE),
+            reason: format!(
+                "no {MANIFEST_FILE} here, and none could be derived from {BARE_MODEL_FILE} ({e}); \
+                 write one with `edgeserve manifest`"
+            ),
+        })?;
+        let text = derived.to_json().into_bytes();
+        (derived, text, model)
+    } else {
+        let manifest_bytes = read(&manifest_path)?;
+        let manifest =
+            edgeserve::ModelManifest::from_json(&manifest_bytes).map_err(|e| ServeError::Model {
+                path: manifest_path.clone(),
+                reason: e.to_string(),
+            })?;
+        let model = read(&dir.join(&manifest.model.file))?;
+        (manifest, manifest_bytes, model)
+    };
     let labels = match &manifest.labels {
         Some(spec) => {
             let bytes = read(&dir.join(&spec.file))?;
