@@ -17,11 +17,16 @@ const PRECACHE = [
   '/samples/chelsea_orig.png',
   '/pkg/src/web.js',
   '/pkg/src/api.js',
+  '/pkg/src/builds.js',
+  // Every build of the engine: which one the page starts depends on
+  // whether the browser has a WebGPU adapter and relaxed SIMD
+  // (pkg/src/web.js).
   '/pkg/dist/edgeserve.js',
-  // Both builds of the engine: which one the page instantiates depends on
-  // whether the browser has relaxed SIMD (pkg/src/web.js).
   '/pkg/dist/edgeserve_bg.wasm',
   '/pkg/dist/edgeserve_relaxed_bg.wasm',
+  '/pkg/dist/edge/edgeserve.js',
+  '/pkg/dist/edge/edgeserve_bg.wasm',
+  '/pkg/dist/edge/edgeserve_relaxed_bg.wasm',
   `${LITE0}manifest.json`,
   `${LITE0}imagenet_labels.txt`,
   '/models/efficientnet-lite2/manifest.json',
@@ -48,7 +53,8 @@ self.addEventListener('install', (event) => event.waitUntil(precache().then(() =
 self.addEventListener('activate', (event) =>
   event.waitUntil(
     (async () => {
-      for (const name of await caches.keys()) if (name !== CACHE) await caches.delete(name);
+      // The demo's older caches only: the package keeps models in a cache of its own.
+      for (const name of await caches.keys()) if (name.startsWith('edgeserve-demo-') && name !== CACHE) await caches.delete(name);
       await self.clients.claim();
     })(),
   ),

@@ -166,6 +166,92 @@ async function load(source, { what, limit, onProgress, signal, where }) {
   throw invalid(`${where}: expected a URL, a Response or bytes (ArrayBuffer, Uint8Array), got ${describe(source)}`);
 }
 
+// The Cache API store of models and labels, keyed by their SHA-256 (a
+// synthetic URL: the Cache API keys by URL, and these are never fetched).
+const CACHE_NAME = 'edgeserve-models-v1';
+const CACHE_ORIGIN = 'https://edgeserve.invalid';
+
+async function openCache() {
+  try {
+    return typeof caches === 'undefined' ? undefined : await caches.open(CACHE_NAME);
+  } catch {
+    // Storage off (a private window, a sandboxed frame): load without it.
+    return undefined;
+  }
+}
+
+/** SHA-256 of `bytes` by WebCrypto, or undefined where there is none (insecure contexts). */
+async function sha256Of(bytes) {
+  return globalThis.crypto?.subtle ? new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)) : undefined;
+}
+
+const hex = (digest) => {
+  if (!digest) throw fail('invalid_manifest', 'FAILED_PRECONDITION', 'a manifest without sha256 needs WebCrypto to hash the model, which this page lacks (not a secure context); give model.bytes and model.sha256');
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+};
+
+const isObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/** The last path segment of a URL, when it is a plain file name a manifest may hold. */
+function fileName(url) {
+  const name = url?.pathname.split('/').pop();
+  return name && /^[A-Za-z0-9_][A-Za-z0-9._-]*$/.test(name) ? name : undefined;
+}
+
+/**
+ * A model or labels file: from the Cache API when `cache` and a copy whose
+ * SHA-256 is `sha256` is there (a copy that differs is dropped and fetched
+ * again), else fetched, and kept there when it matches `sha256`. Resolves to
+ * `{ bytes, cached, digest }` (the SHA-256 where it was computed, so that
+ * the load does not hash the model twice).
+ */
+async function cachedFile(source, { what, limit, onProgress, signal, cache, sha256, where }) {
+  const key = cache && sha256 ? `${CACHE_ORIGIN}/${what}/${sha256}` : undefined;
+  const store = key && (await openCache());
+  if (store) {
+    const hit = await store.match(key).catch(() => undefined);
+    if (hit) {
+      const bytes = new Uint8Array(await hit.arrayBuffer());
+      const digest = await sha256Of(bytes);
+      if (digest && hex(digest) === sha256) {
+        onProgress?.({ file: what, loaded: bytes.byteLength, total: bytes.byteLength, cached: true });
+        return { bytes, cached: true, digest };
+      }
+      await store.delete(key).catch(() => {});
+    }
+  }
+  const { bytes } = await load(source, { what, limit, onProgress, signal, where });
+  if (!store) return { bytes, cached: false };
+  const digest = await sha256Of(bytes);
+  // Only what the manifest vouches for is kept; a wrong file is refused by
+  // the load itself.
+  if (digest && hex(digest) === sha256) await store.put(key, new Response(bytes)).catch(() => {});
+  return { bytes, cached: false, digest };
+}
+
+/**
+ * A manifest file: fetched (it may change), kept in the Cache API by its URL
+ * when `cache`, and read from there when the network fails, so that a page
+ * that loaded a model once loads it again offline.
+ */
+async function manifestFile(source, { onProgress, signal, cache }) {
+  const args = { what: 'manifest', limit: MAX_MANIFEST_BYTES, onProgress, signal, where: 'options.manifest' };
+  const url = typeof source === 'string' || source instanceof URL ? toUrl(source, 'options.manifest') : undefined;
+  const store = cache && url && (await openCache());
+  if (!store) return load(source, args);
+  const key = `${CACHE_ORIGIN}/manifest?url=${encodeURIComponent(url)}`;
+  try {
+    const got = await load(url, args);
+    await store.put(key, new Response(got.bytes)).catch(() => {});
+    return got;
+  } catch (e) {
+    const offline = e instanceof EdgeserveError && e.code === 'fetch_failed' && e.status === 'UNAVAILABLE' && !signal?.aborted;
+    const hit = offline && (await store.match(key).catch(() => undefined));
+    if (!hit) throw e;
+    return { bytes: new Uint8Array(await hit.arrayBuffer()), url };
+  }
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function text(bytes, where) {
@@ -176,7 +262,7 @@ function text(bytes, where) {
   }
 }
 
-const LOAD_KEYS = new Set(['model', 'manifest', 'labels', 'onProgress', 'signal']);
+const LOAD_KEYS = new Set(['model', 'manifest', 'labels', 'onProgress', 'signal', 'cache']);
 
 /** Browser image sources, drawn to a canvas to read their pixels. */
 function drawable(image) {
@@ -227,51 +313,123 @@ function parseTfJson(body) {
 }
 
 /**
- * The `wasm` settings object an entry point exports: whether to use the
- * relaxed-SIMD build where there is one, fixed once the first model loads,
- * and which build was instantiated. `supported`: this entry point ships a
- * relaxed-SIMD build and the engine validates relaxed-SIMD code. `start(relaxed)`
- * instantiates one build.
+ * The `wasm` settings object an entry point exports, and `ready(onProgress)`,
+ * which starts the wasm once (the first model load) and resolves to its
+ * glue (the wasm-bindgen exports). Settings are fixed once a start begins.
+ *
+ * `relaxedSupported`: this entry point ships a relaxed-SIMD build and the
+ * engine validates relaxed-SIMD code. `webgpu`: `'auto'` where the entry
+ * ships the WebGPU build too (browsers), else `false`. `start({ relaxed,
+ * webgpu, paths, module, onProgress })` instantiates one build and resolves
+ * to `{ glue, webgpu }`: its exports and whether it has WebGPU.
  */
-export function wasmLoader({ supported, start }) {
-  let relaxedSimd = supported;
+export function wasmLoader({ relaxedSupported, webgpu: offered = false, start }) {
+  const chosen = { relaxedSimd: relaxedSupported, webgpu: offered, paths: null, module: null };
   let build = null;
+  let webgpuBuild = null;
   let started;
-  const settings = {
-    get relaxedSimd() {
-      return relaxedSimd;
-    },
-    set relaxedSimd(v) {
-      if (typeof v !== 'boolean') throw invalid(`wasm.relaxedSimd: expected a boolean, got ${describe(v)}`);
-      if (started && v !== relaxedSimd) {
-        throw fail('invalid_options', 'FAILED_PRECONDITION', `wasm.relaxedSimd: the ${build ?? 'wasm'} build was already chosen when the first model loaded; set it before that`);
-      }
-      relaxedSimd = v;
-    },
-    get relaxedSimdSupported() {
-      return supported;
-    },
-    get build() {
-      return build;
-    },
+  let glue;
+  // A setting may change until a build starts; after that only to the value it has.
+  const setter = (name, check) => (v) => {
+    check(v);
+    if (started && v !== chosen[name]) {
+      throw fail('invalid_options', 'FAILED_PRECONDITION', `wasm.${name}: the wasm was already started by the first model load; set it before that`);
+    }
+    chosen[name] = v;
   };
+  const settings = Object.defineProperties(
+    {},
+    {
+      relaxedSimd: {
+        get: () => chosen.relaxedSimd,
+        set: setter('relaxedSimd', (v) => {
+          if (typeof v !== 'boolean') throw invalid(`wasm.relaxedSimd: expected a boolean, got ${describe(v)}`);
+        }),
+        enumerable: true,
+      },
+      relaxedSimdSupported: { get: () => relaxedSupported, enumerable: true },
+      build: { get: () => build, enumerable: true },
+      webgpu: {
+        get: () => chosen.webgpu,
+        set: setter('webgpu', (v) => {
+          if (v !== 'auto' && typeof v !== 'boolean') throw invalid(`wasm.webgpu: expected 'auto', true or false, got ${describe(v)}`);
+          if (v !== false && offered === false) throw invalid('wasm.webgpu: this entry point has no WebGPU build (only the default browser entry does)');
+        }),
+        enumerable: true,
+      },
+      webgpuBuild: { get: () => webgpuBuild, enumerable: true },
+      paths: {
+        get: () => chosen.paths,
+        set: setter('paths', (v) => {
+          if (v !== null && typeof v !== 'string' && !(v instanceof URL)) throw invalid(`wasm.paths: expected the URL of a directory (a string or URL), got ${describe(v)}`);
+        }),
+        enumerable: true,
+      },
+      module: {
+        get: () => chosen.module,
+        set: setter('module', (v) => {
+          if (v !== null && !(v instanceof WebAssembly.Module)) throw invalid(`wasm.module: expected a WebAssembly.Module, got ${describe(v)}`);
+        }),
+        enumerable: true,
+      },
+    },
+  );
   // A failed start (the wasm file did not download, say) is not kept: the
-  // next load tries again, and until one starts the choice stays open.
-  const ready = () =>
+  // next load tries again, and until one starts the settings stay open.
+  const ready = (onProgress) =>
     (started ??= (async () => {
-      const relaxed = relaxedSimd && supported;
-      const which = relaxed ? 'relaxed-simd' : 'simd128';
+      const relaxed = chosen.relaxedSimd && relaxedSupported;
+      const which = chosen.module ? 'module' : relaxed ? 'relaxed-simd' : 'simd128';
       try {
-        await start(relaxed);
+        const got = await start({ relaxed, webgpu: chosen.webgpu, paths: chosen.paths, module: chosen.module, onProgress });
+        glue = got.glue;
+        webgpuBuild = got.webgpu;
       } catch (e) {
-        throw fail('fetch_failed', 'UNAVAILABLE', `the ${which} wasm build did not start (the next load tries again): ${reason(e)}`, e);
+        throw fail('fetch_failed', 'UNAVAILABLE', `the ${which === 'module' ? 'given' : which} wasm build did not start (the next load tries again): ${reason(e)}`, e);
       }
       build = which;
+      return glue;
     })().catch((e) => {
       started = undefined;
       throw e;
     }));
-  return { wasm: settings, ready };
+  return { wasm: settings, ready, glue: () => glue };
+}
+
+/**
+ * A `.wasm` file's response as a stream that reports download progress as
+ * `file: 'wasm'`, for streaming compilation (`instantiateStreaming` compiles
+ * while it downloads, so the progress costs nothing).
+ */
+export async function fetchWasm(url, onProgress) {
+  const response = await fetch(url);
+  // Vite's dev server pre-bundles dependencies into node_modules/.vite/,
+  // where no .wasm is beside the code, and answers for the missing file
+  // with its index page: say what fixes it.
+  const vite = " (Vite's dev server pre-bundled edgeserve? add `optimizeDeps: { exclude: ['edgeserve'] }` to vite.config)";
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}${String(url).includes('/.vite/') ? vite : ''}`);
+  if (/^text\/html/.test(response.headers.get('content-type') ?? '')) {
+    response.body?.cancel().catch(() => {});
+    throw new Error(`${url}: the server answered with an HTML page, not the wasm${vite}`);
+  }
+  const length = response.headers.get('content-encoding') ? NaN : Number(response.headers.get('content-length'));
+  const total = Number.isFinite(length) && length > 0 ? length : undefined;
+  let loaded = 0;
+  const counted = response.body.pipeThrough(
+    new TransformStream({
+      transform(chunk, out) {
+        loaded += chunk.byteLength;
+        onProgress?.({ file: 'wasm', loaded, total });
+        out.enqueue(chunk);
+      },
+    }),
+  );
+  return new Response(counted, { headers: { 'content-type': 'application/wasm' } });
+}
+
+/** Whether a compiled module is a build with WebGPU (its imports name WebGPU's calls). */
+export function hasWebgpuImports(module) {
+  return WebAssembly.Module.imports(module).some((i) => /requestAdapter/.test(i.name));
 }
 
 /** The load options the wasm side reads (routing, limits, remote), as it takes them. */
@@ -299,11 +457,14 @@ function isManifestObject(manifest) {
 }
 
 /**
- * The API over one set of wasm exports. `reset` replaces the wasm instance
- * with a fresh one of the same module (wasm-bindgen's
- * `__wbg_reset_state`).
+ * The API over the wasm an entry point starts: `ready(onProgress)` starts it
+ * once and resolves to its glue (wasm-bindgen's exports: `RawClassifier`,
+ * `RawEndpoint`, `plan`, and `__wbg_reset_state`, which replaces the
+ * instance with a fresh one of the same module); `glue()` is that glue once
+ * started. `cache`: whether loads keep models in the Cache API by default
+ * (the browser entries).
  */
-export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
+export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
   const token = Symbol('edgeserve');
   // Each Classifier's raw export, for Endpoint.create to move it in.
   const raws = new WeakMap();
@@ -316,9 +477,10 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
   // refuse to instantiate a large module synchronously): nothing is loaded
   // into a trapped instance again.
   let broken;
-  const readyLive = async () => {
-    await ready();
+  const readyLive = async (onProgress) => {
+    const g = await ready(onProgress);
     if (broken) throw fail('instance_lost', 'UNAVAILABLE', `the wasm instance trapped and could not be replaced here (${broken}); reload the page or restart the process`);
+    return g;
   };
 
   /** Any thrown value as an EdgeserveError, replacing the instance after a trap. */
@@ -326,7 +488,7 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
     if (!(e instanceof WebAssembly.RuntimeError)) return asEdgeserveError(e, signal);
     let replaced;
     try {
-      reset();
+      glue().__wbg_reset_state();
       broken = undefined;
       replaced = 'it was replaced by a fresh instance: load the models again';
     } catch (again) {
@@ -343,11 +505,19 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
   class Classifier {
     #raw;
     #generation = generation;
+    #verified;
 
-    constructor(key, raw) {
+    constructor(key, raw, { verified }) {
       if (key !== token) throw new TypeError('use `await Classifier.load(options)` to make a Classifier');
       this.#raw = raw;
+      this.#verified = verified;
       raws.set(this, raw);
+    }
+
+    /** A report from Rust, with whether the model was checked against its manifest's size and SHA-256. */
+    #report(report) {
+      report.modelVerified = this.#verified;
+      return report;
     }
 
     /**
@@ -362,9 +532,12 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
       const { manifest } = options;
       const manifestText = typeof manifest === 'string' ? manifest : isManifestObject(manifest) ? JSON.stringify(manifest) : undefined;
       if (manifestText === undefined) throw invalid(`options.manifest: expected the manifest (an object or its JSON text), got ${describe(manifest)}`);
+      if (isManifestObject(manifest) && !Number.isSafeInteger(manifest.model?.bytes)) {
+        throw fail('invalid_manifest', 'INVALID_ARGUMENT', 'options.manifest.model.bytes: needed to plan without downloading the model (routing compares it with maxLocalModelBytes)');
+      }
       try {
-        await readyLive();
-        const { backend, reason } = plan(manifestText, routingOptions(options));
+        const g = await readyLive();
+        const { backend, reason } = g.plan(manifestText, routingOptions(options));
         return { runs: backend === 'remote' ? 'remote' : 'local', reason };
       } catch (e) {
         throw failure(e);
@@ -376,53 +549,97 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
       if (options === null || typeof options !== 'object') {
         throw invalid(`Classifier.load: expected an options object, got ${describe(options)}`);
       }
-      const { model, manifest, labels, onProgress, signal } = options;
+      const { model, manifest, labels, onProgress, signal, cache = cacheByDefault } = options;
       checkSignal(signal, 'options');
       if (onProgress !== undefined && typeof onProgress !== 'function') {
         throw invalid(`options.onProgress: expected a function, got ${describe(onProgress)}`);
       }
+      if (typeof cache !== 'boolean') throw invalid(`options.cache: expected a boolean, got ${describe(cache)}`);
+      if (cache && !cacheByDefault) throw invalid('options.cache: this entry point has no Cache API to keep models in (Node and Workers read them from where they are)');
       const rest = routingOptions(options);
       try {
-        await readyLive();
+        const g = await readyLive(onProgress);
         if (model === undefined && manifest === undefined) throw invalid('options.model: required (a URL, a Response or the ONNX bytes)');
         // The manifest: given, or `manifest.json` beside a model URL.
         const modelUrl = typeof model === 'string' || model instanceof URL ? toUrl(model, 'options.model') : undefined;
-        let manifestText;
+        let parsed;
         let manifestUrl;
+        let manifestText;
         if (isManifestObject(manifest)) {
+          parsed = manifest;
           manifestText = JSON.stringify(manifest);
         } else {
           const source = manifest ?? (modelUrl && new URL('manifest.json', modelUrl));
           if (source === undefined) throw invalid('options.manifest: required when the model is given as bytes or a Response');
-          const got = await load(source, { what: 'manifest', limit: MAX_MANIFEST_BYTES, signal, where: 'options.manifest' });
-          manifestText = text(got.bytes, 'options.manifest');
+          const got = await manifestFile(source, { onProgress, signal, cache });
           manifestUrl = got.url;
+          manifestText = text(got.bytes, 'options.manifest');
+          try {
+            parsed = JSON.parse(manifestText);
+          } catch {
+            // Not JSON: Rust's reader says where.
+            g.plan(manifestText, rest);
+          }
         }
-        const where = plan(manifestText, rest);
-        const parsed = JSON.parse(manifestText);
+        // A manifest without the model's size and SHA-256 (written by hand
+        // to try a model): the model is downloaded to learn them, and the
+        // report says it was not verified.
+        const verified = isObject(parsed) && Number.isSafeInteger(parsed.model?.bytes) && typeof parsed.model?.sha256 === 'string';
+        let modelBytes;
+        let digest;
+        const fetchModel = async (limit, sha256) => {
+          const source = model ?? (manifestUrl && parsed.model?.file && new URL(parsed.model.file, manifestUrl));
+          if (source === undefined) throw invalid('options.model: required to run the model locally');
+          const got = await cachedFile(source, { what: 'model', limit, onProgress, signal, cache: cache && sha256, sha256, where: 'options.model' });
+          digest = got.digest;
+          return got.bytes;
+        };
+        if (!verified && isObject(parsed)) {
+          const file = parsed.model?.file ?? fileName(modelUrl) ?? 'model.onnx';
+          if (rest.backend === 'remote') {
+            // Never downloaded nor run here: the size and hash are moot.
+            parsed = { ...parsed, model: { file, bytes: 0, sha256: '0'.repeat(64) } };
+          } else {
+            modelBytes = await fetchModel(Infinity, undefined);
+            digest = await sha256Of(modelBytes);
+            parsed = { ...parsed, model: { file, bytes: modelBytes.byteLength, sha256: hex(digest) } };
+          }
+          manifestText = JSON.stringify(parsed);
+        }
         // The labels: given, or the manifest's file beside the manifest.
         let labelsText;
         const labelsSource = labels ?? (parsed.labels?.file && (manifestUrl ?? modelUrl) ? new URL(parsed.labels.file, manifestUrl ?? modelUrl) : undefined);
         if (labelsSource !== undefined) {
-          const got = await load(labelsSource, { what: 'labels', limit: MAX_LABELS_BYTES, signal, where: 'options.labels' });
+          const sha256 = typeof parsed.labels?.sha256 === 'string' ? parsed.labels.sha256 : undefined;
+          const got = await cachedFile(labelsSource, { what: 'labels', limit: MAX_LABELS_BYTES, onProgress, signal, cache: cache && sha256, sha256, where: 'options.labels' });
           labelsText = text(got.bytes, 'options.labels');
         }
-        let modelBytes;
-        if (where.needsModel) {
-          const source = model ?? (manifestUrl && new URL(parsed.model.file, manifestUrl));
-          if (source === undefined) throw invalid('options.model: required to run the model locally');
-          const limit = Number(parsed.model?.bytes) || Infinity;
-          modelBytes = (await load(source, { what: 'model', limit, onProgress, signal, where: 'options.model' })).bytes;
+        if (isObject(parsed.labels) && parsed.labels.sha256 === undefined) {
+          // Labels named without a hash (an unverified manifest): what
+          // arrived is what is used; none arrived, none are named.
+          const { labels: _, ...without } = parsed;
+          const sha256 = labelsText === undefined ? undefined : hex(await sha256Of(new TextEncoder().encode(labelsText)));
+          manifestText = JSON.stringify(sha256 ? { ...parsed, labels: { ...parsed.labels, sha256 } } : without);
+        }
+        const where = g.plan(manifestText, rest);
+        if (where.needsModel && modelBytes === undefined) {
+          modelBytes = await fetchModel(Number(parsed.model?.bytes) || Infinity, parsed.model?.sha256);
         }
         // The browser's native SHA-256 when it has one (secure contexts,
         // Node, workerd): hashing 18.5 MB in wasm took ~350 ms of a cold load.
-        const digest = modelBytes && globalThis.crypto?.subtle ? new Uint8Array(await crypto.subtle.digest('SHA-256', modelBytes)) : undefined;
+        if (modelBytes && !digest) digest = await sha256Of(modelBytes);
         checkSignal(signal, 'options');
-        const raw = await RawClassifier.open(modelBytes, manifestText, labelsText, rest, digest);
-        return new Classifier(token, raw);
+        const raw = await g.RawClassifier.open(modelBytes, manifestText, labelsText, rest, digest);
+        return new Classifier(token, raw, { verified: where.needsModel ? verified : null });
       } catch (e) {
         throw failure(e, signal);
       }
+    }
+
+    /** Deletes every model and labels file the package kept in the Cache API; whether there was anything. */
+    static async clearCache() {
+      if (!cacheByDefault || typeof caches === 'undefined') return false;
+      return caches.delete(CACHE_NAME);
     }
 
     #live() {
@@ -441,7 +658,9 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
         this.#live();
         let input = toPixels(image);
         if (input instanceof Promise) input = await input;
-        return await this.#live().classify(input, topK, signal);
+        const result = await this.#live().classify(input, topK, signal);
+        this.#report(result.report);
+        return result;
       } catch (e) {
         throw failure(e, signal);
       }
@@ -471,7 +690,7 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
           throw fail('request', 'INVALID_ARGUMENT', `request: expected a PredictRequest object or its JSON text, got ${describe(request)}`);
         }
         const out = await raw.predict(body, signal);
-        return { response: parseTfJson(out.body), report: out.report };
+        return { response: parseTfJson(out.body), report: this.#report(out.report) };
       } catch (e) {
         throw failure(e, signal);
       }
@@ -549,8 +768,8 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
         if (!Number.isSafeInteger(v) || v < 1) throw invalid(`options.limits.${k}: expected a positive integer, got ${typeof v === 'number' ? v : describe(v)}`);
       }
       const limits = { ...ENDPOINT_LIMITS, ...given };
-      await readyLive();
-      const raw = new RawEndpoint();
+      const g = await readyLive();
+      const raw = new g.RawEndpoint();
       raw.setLimits(limits.maxInflatedBytes, limits.maxJsonValues);
       try {
         for (const [i, m] of models.entries()) {
@@ -587,7 +806,9 @@ export function makeApi({ ready, reset, RawClassifier, RawEndpoint, plan }) {
     /** The model a TF Serving path names (`/v1/models/NAME…`), or undefined. */
     static modelOf(method, path) {
       if (typeof method !== 'string' || typeof path !== 'string') throw invalid('Endpoint.modelOf: expected a method and a path (strings)');
-      return RawEndpoint.modelOf(method, path);
+      const g = glue();
+      if (!g) throw fail('invalid_options', 'FAILED_PRECONDITION', 'Endpoint.modelOf: the wasm is not started yet; call it after Endpoint.create');
+      return g.RawEndpoint.modelOf(method, path);
     }
 
     /** The names of the models served. */

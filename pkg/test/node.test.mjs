@@ -200,6 +200,30 @@ test('Classifier.plan says where load would run a model, from its manifest alone
   await rejectsWith(Classifier.plan({ manifest, backend: 'gpu' }), 'invalid_options', /gpu/);
 });
 
+test('an inline manifest without size or SHA-256 loads, and reports the model unverified', async () => {
+  const { model: _, labels: __, ...rest } = manifest;
+  const mine = { ...rest, model: { file: 'mine.onnx' }, labels: { file: 'labels.txt' } };
+  const c = await Classifier.load({ model: files.model, manifest: mine, labels: files.labels });
+  const got = await c.classify(coffee);
+  assertTop5(got, 'coffee');
+  assert.equal(got.report.modelVerified, false);
+  assert.equal((await c.predictWithReport({ instances: [] }).catch((e) => e)).code, 'request');
+  // With the hashes, the same model is verified.
+  const verified = await Classifier.load({ model: files.model, manifest: files.manifest, labels: files.labels });
+  assert.equal((await verified.classify(coffee)).report.modelVerified, true);
+  // A model the manifest says is elsewhere: nothing downloaded, nothing verified.
+  // (The manifest is taken; the load fails only where it asks the remote,
+  // which nothing answers here.)
+  await rejectsWith(Classifier.load({ manifest: mine, backend: 'remote', remote: { url: 'http://127.0.0.1:9', retries: 0, timeoutMs: 2000 } }), 'remote', /cannot connect to http:\/\/127\.0\.0\.1:9\/v1\/models\/efficientnet-lite0\/metadata/);
+  // Routing needs the size, which plan cannot learn without the download.
+  await rejectsWith(Classifier.plan({ manifest: mine }), 'invalid_manifest', /options\.manifest\.model\.bytes: needed to plan without downloading the model/);
+  // Node keeps no model cache.
+  await rejectsWith(Classifier.load({ model: files.model, manifest: files.manifest, cache: true }), 'invalid_options', /options\.cache: this entry point has no Cache API/);
+  await rejectsWith(Classifier.load({ model: files.model, manifest: files.manifest, cache: 'yes' }), 'invalid_options', /options\.cache: expected a boolean/);
+  assert.equal(await Classifier.clearCache(), false);
+  for (const x of [c, verified]) x.dispose();
+});
+
 test('a disposed classifier says so', async () => {
   const c = await Classifier.load({ model: files.model, manifest: files.manifest, labels: files.labels });
   const pending = c.classify(coffee);
@@ -221,9 +245,16 @@ test('a model URL downloads with progress, its manifest and labels beside it', a
       model: `${files.url}/efficientnet-lite0/efficientnet-lite0.onnx`,
       onProgress: (p) => progress.push(p),
     });
-    assert.ok(progress.length >= 2, `${progress.length} progress events`);
-    assert.ok(progress.every((p, i) => p.file === 'model' && p.total === manifest.model.bytes && (i === 0 || p.loaded > progress[i - 1].loaded)));
-    assert.equal(progress.at(-1).loaded, manifest.model.bytes);
+    // Every file the load fetched, in the order fetched, each growing to
+    // its whole size (the wasm is read from the package here, not fetched).
+    assert.deepEqual([...new Set(progress.map((p) => p.file))], ['manifest', 'labels', 'model']);
+    const sizes = { manifest: readFileSync(path.join(modelDir, 'manifest.json')).length, labels: readFileSync(path.join(modelDir, 'imagenet_labels.txt')).length, model: manifest.model.bytes };
+    for (const [file, size] of Object.entries(sizes)) {
+      const events = progress.filter((p) => p.file === file);
+      assert.ok(events.every((p, i) => p.total === size && p.cached === undefined && (i === 0 || p.loaded > events[i - 1].loaded)), file);
+      assert.equal(events.at(-1).loaded, size, file);
+    }
+    assert.ok(progress.filter((p) => p.file === 'model').length >= 2);
     assert.deepEqual(files.seen.sort(), [
       '/efficientnet-lite0/efficientnet-lite0.onnx',
       '/efficientnet-lite0/imagenet_labels.txt',
@@ -356,9 +387,15 @@ test('Node gets the simd128 build; the wasm settings are checked and fixed after
       (e) => e instanceof EdgeserveError && e.code === 'invalid_options' && text.test(e.message),
     );
   refused('yes', /wasm.relaxedSimd: expected a boolean, got a string/);
-  refused(true, /the simd128 build was already chosen when the first model loaded/);
+  refused(true, /wasm.relaxedSimd: the wasm was already started by the first model load; set it before that/);
   wasm.relaxedSimd = false;
   assert.equal(wasm.build, 'simd128');
+  // Node has the CPU build only.
+  assert.equal(wasm.webgpu, false);
+  assert.equal(wasm.webgpuBuild, false);
+  assert.throws(() => (wasm.webgpu = true), (e) => e.code === 'invalid_options' && /this entry point has no WebGPU build/.test(e.message));
+  assert.throws(() => (wasm.module = new Uint8Array(8)), (e) => e.code === 'invalid_options' && /wasm.module: expected a WebAssembly.Module, got a Uint8Array/.test(e.message));
+  assert.throws(() => (wasm.paths = 42), (e) => e.code === 'invalid_options' && /wasm.paths: expected the URL of a directory/.test(e.message));
 });
 
 // Node 20's V8 validates relaxed SIMD only behind a flag, which tells the
@@ -371,8 +408,10 @@ test('the relaxed-SIMD build holds relaxed-SIMD code; the simd128 builds hold no
     assert.ok(r.status === 0 || r.status === 3, `node ${flag}: ${r.stderr}`);
     return r.status === 0;
   };
-  assert.equal(validates('edgeserve_relaxed_bg.wasm', '--no-experimental-wasm-relaxed-simd'), false);
-  assert.equal(validates('edgeserve_relaxed_bg.wasm', '--experimental-wasm-relaxed-simd'), true);
+  for (const build of ['edgeserve_relaxed_bg.wasm', 'edge/edgeserve_relaxed_bg.wasm']) {
+    assert.equal(validates(build, '--no-experimental-wasm-relaxed-simd'), false, build);
+    assert.equal(validates(build, '--experimental-wasm-relaxed-simd'), true, build);
+  }
   for (const build of ['edgeserve_bg.wasm', 'edge/edgeserve_bg.wasm']) assert.equal(validates(build, '--no-experimental-wasm-relaxed-simd'), true, build);
 });
 

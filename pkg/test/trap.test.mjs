@@ -43,17 +43,16 @@ class FaultyEndpoint extends glue.RawEndpoint {
   }
 }
 
+// The real glue, with the faulty class in place of RawEndpoint.
+const faulty = { ...glue, RawEndpoint: FaultyEndpoint };
 const loader = wasmLoader({
-  supported: false,
-  start: async () => glue.initSync({ module: await WebAssembly.compile(await readFile(path.join(root, 'pkg/dist/edge/edgeserve_bg.wasm'))) }),
+  relaxedSupported: false,
+  start: async () => {
+    glue.initSync({ module: await WebAssembly.compile(await readFile(path.join(root, 'pkg/dist/edge/edgeserve_bg.wasm'))) });
+    return { glue: faulty, webgpu: false };
+  },
 });
-const { Classifier, Endpoint, EdgeserveError } = makeApi({
-  ready: loader.ready,
-  reset: glue.__wbg_reset_state,
-  RawClassifier: glue.RawClassifier,
-  RawEndpoint: FaultyEndpoint,
-  plan: glue.plan,
-});
+const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, glue: loader.glue });
 
 const classify = (endpoint) =>
   endpoint.handle(

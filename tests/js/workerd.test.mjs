@@ -33,7 +33,7 @@ async function serveWorker(entry, { bindings = {}, readyPath }) {
     format: 'esm',
     platform: 'neutral',
     conditions: ['workerd', 'worker', 'browser'],
-    // edge/endpoint.js imports `edgeserve`: the package as linked here.
+    // `edgeserve/worker`: the package as linked here.
     nodePaths: [path.join(here, 'node_modules')],
     outfile: path.join(dir, 'worker.js'),
     logLevel: 'warning',

@@ -1,9 +1,9 @@
-// The edge Worker (edge/endpoint.js, with Lite0 bundled) and one fault: a
+// The edge Worker (edgeserve/worker, with Lite0 bundled) and one fault: a
 // request with `x-test-trap: 1` reaches the package's real wasm with a
 // pointer outside its memory, so the instance traps as it would on a bug.
 // The glue is the file the package's workerd entry imports, so the patched
 // class is the one the Worker's Endpoint uses. For tests only.
-import { edgeWorker } from '../../../edge/endpoint.js';
+import { edgeWorker } from 'edgeserve/worker';
 import { RawEndpoint } from '../../../pkg/dist/edge/edgeserve.js';
 import model from './model.onnx';
 import manifest from './manifest.json';

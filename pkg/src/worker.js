@@ -1,4 +1,6 @@
-// edgeserve at the edge: a Worker that *is* a TF Serving REST endpoint.
+// `edgeserve/worker`: a Worker that *is* a TF Serving REST endpoint, as a
+// library (`export default edgeWorker({ … })`; the repository's edge/ is the
+// example that uses it, and types/edge-worker.d.ts types it).
 // Models named in LOCAL_MODELS run here, on the package's CPU-only edge
 // build, through the same request handler as `edgeserve serve`; models in
 // PROXY_MODELS go to the origin TF Serving with the origin's credentials,
@@ -8,13 +10,15 @@
 // else to the origin; their answers say which and why (`x-edgeserve-route`).
 // Everything else is refused: no open proxy.
 //
-// Two entry points share this module: worker.js bundles Lite0 with the
+// edge/ has two Workers built on it: worker.js bundles Lite0 with the
 // Worker (one upload, no store; 17 MB gzipped more, over Cloudflare's
 // 10 MB), worker-store.js bundles no model and reads them from a store.
 //
 // Bindings (wrangler.jsonc `vars`/secrets, or config.capnp):
 //   LOCAL_MODELS          comma-separated names of the models served here:
 //                         bundled ones, or else read from the model store
+//                         (default, when neither it nor MODELS is set: the
+//                         bundled models)
 //   MODEL_STORE           the model store: an R2 bucket or a service binding
 //                         (workerd's disk service, or a Worker in front of
 //                         any storage), with the keys `{name}/manifest.json`
@@ -38,7 +42,7 @@
 // Stored models are checked against their manifest's SHA-256 and size by
 // the package before they load, once per isolate.
 
-import { Classifier, Endpoint } from 'edgeserve';
+import { Classifier, Endpoint } from './workerd.js';
 
 const DEFAULT_MAX_BODY_BYTES = 16_000_000;
 // What a client may send on to the origin; nothing else (cookies, its own
@@ -54,9 +58,11 @@ const PLAIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 /** The Worker's configuration, read once per isolate; a bad one is an error on every request. */
 function configure(env, bundled) {
-  const local = list(env.LOCAL_MODELS);
   const proxied = list(env.PROXY_MODELS);
   const routed = list(env.MODELS);
+  // With neither list set, the models bundled with the Worker are served
+  // here: a Worker that bundles one needs no configuration to serve it.
+  const local = env.LOCAL_MODELS === undefined && env.MODELS === undefined ? new Set(Object.keys(bundled).filter((n) => !proxied.has(n))) : list(env.LOCAL_MODELS);
   const store = storeOf(env);
   for (const [binding, names] of [['LOCAL_MODELS', local], ['MODELS', routed]]) {
     for (const name of names) {
@@ -361,8 +367,17 @@ async function handle(request, env, bundled) {
 
 /**
  * The Worker, with `bundled` the models that ship inside it:
- * `{ [name]: { model, manifest, labels } }` as module imports.
+ * `{ [name]: { model, manifest, labels } }` as module imports (wrangler's
+ * `Data` rule gives an ArrayBuffer, a JSON import the object, a `Text`
+ * rule a string, which is taken as the labels' text, not as a URL).
  */
 export function edgeWorker(bundled = {}) {
-  return { fetch: (request, env) => handle(request, env, bundled) };
+  if (bundled === null || typeof bundled !== 'object') throw new TypeError(`edgeWorker: expected { [name]: { model, manifest, labels } }, got ${bundled === null ? 'null' : typeof bundled}`);
+  const models = {};
+  for (const [name, m] of Object.entries(bundled)) {
+    if (m === null || typeof m !== 'object' || m.model === undefined) throw new TypeError(`edgeWorker: model ${name}: expected { model, manifest, labels? }`);
+    const asBytes = (v) => (typeof v === 'string' ? new TextEncoder().encode(v) : v);
+    models[name] = { model: m.model, manifest: typeof m.manifest === 'string' ? JSON.parse(m.manifest) : m.manifest, labels: asBytes(m.labels) };
+  }
+  return { fetch: (request, env) => handle(request, env, models) };
 }
