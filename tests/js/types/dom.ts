@@ -1,6 +1,8 @@
-// Uses every public type of the package; `tsc --noEmit --strict` must
-// accept it, and the `@ts-expect-error` lines must stay errors (so the
-// types are precise, not `any`).
+// A browser app's view of the package (the DOM library, bundler
+// resolution: the `default` condition's types). Uses every public type;
+// `tsc --noEmit --strict` without skipLibCheck must accept it, and the
+// `@ts-expect-error` lines must stay errors (so the types are precise, not
+// `any`). node.ts and workers.ts are the same for hosts without the DOM.
 import {
   Classifier,
   EdgeserveError,
@@ -27,9 +29,11 @@ import {
   type TensorInfo,
   type TensorValue,
   type WasmBuild,
+  type WasmSettings,
   type Why,
   wasm,
 } from 'edgeserve';
+import { Classifier as CpuClassifier } from 'edgeserve/cpu';
 
 const manifest: ModelManifest = {
   schema: 'edgeserve.model/v1',
@@ -61,8 +65,9 @@ async function main(signal: AbortSignal): Promise<void> {
     maxImagePixels: 12_000_000,
     maxImagesPerRequest: 8,
     maxRequestPixels: 48_000_000,
-    onProgress: (p: Progress) => console.log(p.loaded, p.total ?? '?'),
+    onProgress: (p: Progress) => console.log(p.file, p.loaded, p.total ?? '?', p.cached === true),
     signal,
+    cache: true,
   };
   const where: { runs: 'local' | 'remote'; reason: string } = await Classifier.plan({ manifest: '{}', remote, maxLocalModelBytes: 20_000_000 });
   console.log(where.runs, where.reason);
@@ -70,7 +75,7 @@ async function main(signal: AbortSignal): Promise<void> {
   await Classifier.plan({ remote });
   const classifier: Classifier = await Classifier.load(options);
   const pixels: Pixels = { width: 1, height: 1, data: new Uint8Array(4) };
-  const images: ImageSource[] = [pixels, new Uint8Array(8), new Blob([]), new ImageData(1, 1)];
+  const images: ImageSource[] = [pixels, new Uint8Array(8), new Blob([]), new ImageData(1, 1), new Image(), document.createElement('canvas')];
   for (const image of images) {
     const result: Classification = await classifier.classify(image, { topK: 3, signal });
     const top: ClassScore | undefined = result.classes[0];
@@ -82,8 +87,20 @@ async function main(signal: AbortSignal): Promise<void> {
       const over: number = why.modelBytes - why.budget;
       console.log(over);
     }
-    console.log(label, ran, report.reason, report.timings.inferenceMs);
+    const verified: boolean | null = report.modelVerified;
+    console.log(label, ran, report.reason, report.timings.inferenceMs, verified);
   }
+  // @ts-expect-error: a number is no image
+  await classifier.classify(42);
+  // A manifest written by hand to try a model: no size, no hash.
+  const { model: _, ...rest } = manifest;
+  const unverified: ModelManifest = { ...rest, model: { file: 'mine.onnx' } };
+  const cpu = await CpuClassifier.load({ model: new URL('https://cdn.example/mine.onnx'), manifest: unverified, labels: 'labels.txt' });
+  await cpu.classify(document.createElement('img'));
+  // @ts-expect-error: a hash without its size
+  const half: ModelManifest = { ...rest, model: { file: 'mine.onnx', sha256: 'ad5c' } };
+  const cleared: boolean = await Classifier.clearCache();
+  console.log(half, cleared);
   const row: TensorValue = [[0.5, 1], { b64: 'AAAA' }];
   const request: PredictRequest = { signature_name: 'serving_default', instances: [row] };
   const response: PredictResponse = await classifier.predict(request);
@@ -131,9 +148,17 @@ async function main(signal: AbortSignal): Promise<void> {
   // @ts-expect-error: a limit is a number
   await Endpoint.create({ models: [model], limits: { maxImagesPerRequest: 'many' } });
 
-  // The CPU backend's wasm build: chosen before the first load.
+  // The wasm: which build and from where, chosen before the first load.
   wasm.relaxedSimd = wasm.relaxedSimdSupported && true;
+  wasm.webgpu = 'auto';
+  wasm.paths = 'https://cdn.example/edgeserve@0.1.0/dist/';
+  wasm.module = await WebAssembly.compileStreaming(fetch('https://cdn.example/edgeserve_bg.wasm'));
+  const settings: WasmSettings = wasm;
+  const gpu: boolean | null = settings.webgpuBuild;
+  // @ts-expect-error: webgpu is 'auto' or a boolean
+  wasm.webgpu = 'yes';
   const build: WasmBuild | null = wasm.build;
+  console.log(gpu);
   // @ts-expect-error: a build is one of two names
   const other: WasmBuild = 'simd256';
   // @ts-expect-error: which build ran is read, not set

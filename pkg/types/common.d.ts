@@ -1,6 +1,13 @@
-// Types of the edgeserve package. Hand-written (wasm-bindgen's own are for
-// the raw exports, typed `any`); checked by `tsc --strict` on a consumer
-// file that uses every one (pkg/test/types/consumer.ts).
+// What every entry point of the edgeserve package shares. Hand-written
+// (wasm-bindgen's own are for the raw exports, typed `any`); each export
+// condition has its own file for the images it takes: browser.d.ts (with
+// the DOM's image types), node.d.ts and worker.d.ts (without the DOM).
+// Checked by `tsc --strict` without skipLibCheck on a consumer of each
+// (tests/js/types/).
+
+// `[Symbol.dispose]` (for `using`): Workers' types and a bare ES2022 lib do
+// not declare the symbol; @types/node pulls the same lib.
+/// <reference lib="esnext.disposable" />
 
 /** Where to run: `'cpu'` is the CPU backend (in wasm), as `report.backend` names it; `'wasm'` is its older spelling, still accepted. */
 export type Backend = 'auto' | 'cpu' | 'webgpu' | 'remote' | 'wasm';
@@ -33,21 +40,32 @@ export interface RemoteOptions {
   maxResponseBytes?: number;
 }
 
-/** Download progress of a model file. */
+/** Download progress of one file a load fetches (the wasm only on the load that starts it). */
 export interface Progress {
-  file: 'model';
+  file: 'wasm' | 'manifest' | 'labels' | 'model';
   /** Bytes received so far. */
   loaded: number;
   /** The file's size, when the server says it. */
   total: number | undefined;
+  /** Read from the model cache, not downloaded (one event with the whole size). */
+  cached?: boolean;
 }
 
-/** The model's manifest (edgeserve.model/v1); see models/README.md. */
+/**
+ * The model's manifest (edgeserve.model/v1): what the ONNX file does not
+ * say. The package README documents each field, with an example for each
+ * preprocessing preset; `edgeserve manifest MODEL.onnx` writes one.
+ */
 export interface ModelManifest {
   schema: 'edgeserve.model/v1';
   name: string;
   version: number;
-  model: { file: string; bytes: number; sha256: string };
+  /**
+   * The model file. `bytes` and `sha256` may be left out of a manifest given
+   * as an object (to try a model): it is then downloaded to learn them,
+   * never cached, and reports say `modelVerified: false`.
+   */
+  model: { file: string; bytes: number; sha256: string } | { file?: string; bytes?: undefined; sha256?: undefined };
   input: {
     name: string;
     layout: 'nchw' | 'nhwc';
@@ -64,7 +82,7 @@ export interface ModelManifest {
       | { kind: 'scale_offset'; scale: number; offset: number };
     channel_order: 'rgb' | 'bgr';
   };
-  labels?: { file: string; sha256: string };
+  labels?: { file: string; sha256?: string };
 }
 
 /** Options of {@link Classifier.load}. */
@@ -93,8 +111,15 @@ export interface LoadOptions {
   maxRequestPixels?: number;
   /** Most images run through the model at once; a call with more runs in chunks (the model's activations grow with the batch); default 64. */
   maxImagesPerRun?: number;
-  /** Called as the model downloads. */
+  /** Called as each file downloads: the wasm (on the first load), the manifest, the labels, the model. */
   onProgress?: (progress: Progress) => void;
+  /**
+   * Keep the model and labels in the Cache API, keyed by the manifest's
+   * SHA-256 and checked on every read (a copy that differs is dropped and
+   * downloaded again), and the manifest by its URL for loads without a
+   * network. Default: true in browsers; Node and Workers have no cache.
+   */
+  cache?: boolean;
   /** Aborts the download and the load. */
   signal?: AbortSignal;
 }
@@ -107,19 +132,8 @@ export interface Pixels {
   format?: 'rgba' | 'rgb';
 }
 
-/** An image: encoded bytes (PNG, JPEG, WebP, GIF, BMP), a Blob, pixels, or (in browsers) anything drawable. */
-export type ImageSource =
-  | ArrayBuffer
-  | ArrayBufferView
-  | Blob
-  | ImageData
-  | Pixels
-  | HTMLImageElement
-  | HTMLCanvasElement
-  | HTMLVideoElement
-  | OffscreenCanvas
-  | ImageBitmap
-  | VideoFrame;
+/** An image in every host: encoded bytes (PNG, JPEG, WebP, GIF, BMP), a Blob, or pixels. */
+export type BinaryImage = ArrayBuffer | ArrayBufferView | Blob | Pixels;
 
 /** Why a backend was chosen. */
 export type Why =
@@ -151,6 +165,12 @@ export interface Report {
   /** `backend: why` in words, e.g. `remote: model 24.3 MB > local budget 20.0 MB`, then `; local backends: cpu 40.1 ms, webgpu 912.0 ms` under `auto`. */
   reason: string;
   timings: { decodeMs: number; preprocessMs: number; inferenceMs: number; transferMs: number };
+  /**
+   * Whether the model that ran was checked against its manifest's size and
+   * SHA-256: false for a manifest without them, null when it ran remotely
+   * (nothing was downloaded here).
+   */
+  modelVerified: boolean | null;
 }
 
 /** One class of a result. */
@@ -222,48 +242,72 @@ export class EdgeserveError extends Error {
   readonly status: string;
 }
 
-/** A build of the CPU backend's wasm: with relaxed SIMD (fused multiply-adds), or simd128 only. */
-export type WasmBuild = 'relaxed-simd' | 'simd128';
+/** The SIMD flavour of the wasm build started: relaxed SIMD (fused multiply-adds), simd128 only, or the `wasm.module` given. */
+export type WasmBuild = 'relaxed-simd' | 'simd128' | 'module';
 
 /**
- * The CPU backend's wasm. The browser entry point ships two builds of the
- * same code and, by default, instantiates the relaxed-SIMD one where the
- * engine validates relaxed SIMD (Chromium 114+), the simd128 one elsewhere.
- * Node and workerd get the simd128 edge build. The first model load
- * instantiates the build; settings are fixed from then on. A build that
- * does not start (its `.wasm` did not download) rejects that load with
- * `fetch_failed` and is not remembered: the next load tries again.
+ * The engine's wasm. The first model load starts one build; settings are
+ * fixed from then on (setting another value throws `invalid_options`). A
+ * build that does not start (its `.wasm` did not download) rejects that
+ * load with `fetch_failed` and is not remembered: the next load tries
+ * again.
  */
-export const wasm: {
+export interface WasmSettings {
   /**
    * Use the relaxed-SIMD build where supported; default: whether it is
    * supported. Its multiply-adds are fused or not depending on the CPU, so
    * results may differ in the last bits between machines: set `false`
-   * before the first load for the same bits on every machine. Setting it to
-   * another value once a load has started a build throws (`invalid_options`).
+   * before the first load for the same bits on every machine.
    */
   relaxedSimd: boolean;
   /** Whether this entry point has a relaxed-SIMD build and the engine can run it. */
   readonly relaxedSimdSupported: boolean;
-  /** The build instantiated; `null` until a load has started one. */
+  /** The build started; `null` until a load has started one. */
   readonly build: WasmBuild | null;
-};
-
-/** A model ready to classify images and answer TF Serving requests. */
-export class Classifier {
-  private constructor();
-  /** Loads a model (downloading it only when it will run locally). */
-  static load(options: LoadOptions): Promise<Classifier>;
   /**
-   * Where `load` with these options would run the model, as edgeserve's
-   * routing decides it from the manifest alone (its size against
-   * `maxLocalModelBytes`, the device's memory, the backend asked for, whether
-   * a remote is configured); nothing is downloaded. `reason` is the text
-   * reports give, e.g. "model 24.3 MB > local budget 20.0 MB".
+   * Which build the default browser entry starts: `'auto'` (default) the
+   * WebGPU build where `navigator.gpu` gives an adapter, else the CPU build;
+   * `true` or `false` to choose. Other entry points have the CPU build only:
+   * `false`, and setting `true` throws.
    */
-  static plan(options: Omit<LoadOptions, 'manifest'> & { manifest: ModelManifest | string }): Promise<{ runs: 'local' | 'remote'; reason: string }>;
-  /** The top `topK` (default 5) classes of one image. */
-  classify(image: ImageSource, options?: { topK?: number; signal?: AbortSignal }): Promise<Classification>;
+  webgpu: 'auto' | boolean;
+  /** Whether the build started has the WebGPU backend; `null` until one started. */
+  readonly webgpuBuild: boolean | null;
+  /**
+   * Where the `.wasm` files are, instead of beside the package's code: the
+   * URL of a directory laid out as the package's `dist/`
+   * (`edgeserve_bg.wasm`, `edgeserve_relaxed_bg.wasm`, `edge/…`), e.g. a
+   * CDN's copy; in Node a directory path or `file:` URL too. `null`: beside
+   * the code.
+   */
+  paths: string | URL | null;
+  /**
+   * An already compiled build (`WebAssembly.compileStreaming` of one of the
+   * package's `.wasm` files), used instead of fetching one; its imports say
+   * whether it is the WebGPU build. In Workers, the module imported with the
+   * script is used when this is `null`.
+   */
+  module: CompiledModule | null;
+}
+
+/**
+ * `WebAssembly.Module` where the host's types declare it (the DOM, Workers);
+ * a bare ES2022 lib with @types/node does not, and gets any object.
+ */
+export type CompiledModule = typeof globalThis extends { WebAssembly: { Module: abstract new (...args: never[]) => infer M } } ? M : object;
+
+/** The engine's wasm: which build, and where it comes from. */
+export declare const wasm: WasmSettings;
+
+/** Options of `classify`. */
+export interface ClassifyOptions {
+  /** How many classes; default 5. */
+  topK?: number;
+  signal?: AbortSignal;
+}
+
+/** A Classifier's members, but `classify`, whose image type is the entry point's. */
+export interface ClassifierMembers {
   /** A TF Serving PredictResponse for a PredictRequest (object or JSON text). */
   predict(request: PredictRequest | string, options?: { signal?: AbortSignal }): Promise<PredictResponse>;
   /** `predict`, with the report of what ran and why. */
@@ -282,6 +326,22 @@ export class Classifier {
   /** Frees the model; later calls reject with code `disposed`. */
   dispose(): void;
   [Symbol.dispose](): void;
+}
+
+/** `Classifier`'s static side. */
+export interface ClassifierStatic<C> {
+  /** Loads a model (downloading it only when it will run locally). */
+  load(options: LoadOptions): Promise<C>;
+  /**
+   * Where `load` with these options would run the model, as edgeserve's
+   * routing decides it from the manifest alone (its size against
+   * `maxLocalModelBytes`, the device's memory, the backend asked for, whether
+   * a remote is configured); nothing is downloaded. `reason` is the text
+   * reports give, e.g. "model 24.3 MB > local budget 20.0 MB".
+   */
+  plan(options: Omit<LoadOptions, 'manifest'> & { manifest: ModelManifest | string }): Promise<{ runs: 'local' | 'remote'; reason: string }>;
+  /** Deletes every model and labels file loads kept in the Cache API; resolves to whether there was a cache. */
+  clearCache(): Promise<boolean>;
 }
 
 /** One model an Endpoint serves. */
