@@ -4,7 +4,7 @@
 
 import { createServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -153,4 +153,29 @@ export async function spawnUntilReady(bin, args, options, ready, { tries = 200, 
   }
   await stopChild(child, { group });
   throw new Error(`${path.basename(bin)} ${args.join(' ')}: not ready after ${tries} tries, ${everyMs} ms apart`);
+}
+
+/**
+ * The package as npm packs it (`npm pack` in pkg/, its prepack check
+ * included, over the dist/ already built: EDGESERVE_PACK_BUILD=none): the
+ * tarball `./x test` packed (EDGESERVE_TARBALL), or one packed now into
+ * `dir`. Resolves to its path.
+ */
+export function packedTarball(dir) {
+  if (process.env.EDGESERVE_TARBALL) return process.env.EDGESERVE_TARBALL;
+  const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../pkg');
+  const out = execFileSync('npm', ['pack', '--json', '--pack-destination', dir], { cwd: pkg, env: { ...process.env, EDGESERVE_PACK_BUILD: 'none' }, encoding: 'utf8' });
+  return path.join(dir, JSON.parse(out)[0].filename);
+}
+
+/**
+ * A fresh project in `dir` (an ES module package) with the packed
+ * `tarball` installed as a user installs it: `npm install <tarball>`, a copy
+ * in node_modules, not a link to the source.
+ */
+export function installInto(dir, tarball) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  return dir;
 }

@@ -1,41 +1,49 @@
-// The package in a real bundler app: Vite builds tests/js/vite-app (which
-// imports `edgeserve` from node_modules, as any app would), the built page
-// is served from 127.0.0.1 and opened in Debian's Chromium, and a photo is
-// chosen through the file input; it is classified by `auto` and again on
-// the browser's WebGPU (SwiftShader here), and on the CPU by each of the
-// package's two wasm builds (relaxed SIMD and simd128), and again after the
-// first download of the wasm failed.
+// The package in a real bundler app: the packed tarball installed into a
+// fresh project with tests/js/vite-app's page, script and config; Vite
+// builds it and `vite preview` serves it on 127.0.0.1, opened in Debian's
+// Chromium, and a photo is chosen through the file input; it is classified
+// by `auto` and again on the browser's WebGPU (SwiftShader here), and on
+// the CPU by each of the package's two wasm builds (relaxed SIMD and
+// simd128), and again after the first download of the wasm failed. Then
+// the same app under `vite dev`, with the app's config and without it.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { build } from 'vite';
+import { build, createServer, preview } from 'vite';
 import { chromium } from 'playwright-core';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CHROMIUM_ARGS, serveStatic } from './support.mjs';
+import { CHROMIUM_ARGS, installInto, packedTarball } from './support.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
 const shared = process.env.EDGESERVE_SHARED ?? path.resolve(root, '../shared');
 const reference = JSON.parse(readFileSync(path.join(shared, 'fixtures/reference_onnxruntime.json'))).models['efficientnet-lite0.onnx'].results;
 
-test('a Vite app that imports edgeserve classifies a chosen photo in Chromium', async () => {
-  const out = mkdtempSync(path.join(tmpdir(), 'edgeserve-vite-'));
-  process.env.EDGESERVE_VITE_OUT = out;
+const work = mkdtempSync(path.join(tmpdir(), 'edgeserve-vite-'));
+const app = installInto(path.join(work, 'app'), packedTarball(work));
+for (const f of ['index.html', 'main.js', 'vite.config.js']) copyFileSync(path.join(here, 'vite-app', f), path.join(app, f));
+const out = path.join(work, 'dist');
+// Where the app is, and its public files: the bundled models, as static files.
+const where = { root: app, configFile: path.join(app, 'vite.config.js'), publicDir: path.join(root, 'models'), build: { outDir: out } };
+test.after(() => rmSync(work, { recursive: true, force: true }));
+
+test('a Vite app that installed edgeserve classifies a chosen photo in Chromium (vite build + preview)', async () => {
   const profile = mkdtempSync(path.join(tmpdir(), 'edgeserve-chromium-'));
   let server;
   let context;
   try {
-    await build({ configFile: path.join(here, 'vite-app/vite.config.js') });
+    await build(where);
     const assets = readFileSync(path.join(out, 'index.html'), 'utf8');
     assert.match(assets, /assets\/index-[\w-]+\.js/);
     // Both wasm builds shipped: the page picks one when the first model loads.
     const files = readdirSync(path.join(out, 'assets'));
     assert.ok(files.some((f) => /^edgeserve_bg-[\w-]+\.wasm$/.test(f)), files.join(', '));
     assert.ok(files.some((f) => /^edgeserve_relaxed_bg-[\w-]+\.wasm$/.test(f)), files.join(', '));
-    server = await serveStatic(out);
+    server = await preview({ ...where, preview: { host: '127.0.0.1', port: 0 } });
+    const url = server.resolvedUrls.local[0].replace(/\/$/, '');
     context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
     const problems = [];
     // Opens the built page (with `query`), chooses the photo, and gives
@@ -49,7 +57,7 @@ test('a Vite app that imports edgeserve classifies a chosen photo in Chromium', 
       }
       page.on('console', (m) => m.type() === 'error' && !(failWasmOnce && /net::ERR_FAILED/.test(m.text())) && problems.push(m.text()));
       page.on('pageerror', (e) => problems.push(e.message));
-      await page.goto(`${server.url}/${query}`);
+      await page.goto(`${url}/${query}`);
       await page.waitForSelector('#result[data-state="ready"]', { timeout: 120_000 });
       await page.setInputFiles('#file', path.join(root, 'www/samples/coffee_orig.png'));
       await page.waitForSelector('#result[data-state="done"], #result[data-state="error"]', { timeout: 120_000 });
@@ -105,7 +113,38 @@ test('a Vite app that imports edgeserve classifies a chosen photo in Chromium', 
   } finally {
     await context?.close();
     await server?.close();
-    rmSync(out, { recursive: true, force: true });
+    rmSync(profile, { recursive: true, force: true });
+  }
+});
+
+test('the same app under vite dev: it classifies with the config the README gives, and without it says what is missing', async () => {
+  const profile = mkdtempSync(path.join(tmpdir(), 'edgeserve-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+  const run = async (config) => {
+    const server = await createServer({ ...where, ...config, server: { host: '127.0.0.1', port: 0 } });
+    await server.listen();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${server.resolvedUrls.local[0]}?cpu`);
+      await page.waitForSelector('#result[data-state="ready"], #result[data-state="error"]', { timeout: 120_000 });
+      if ((await page.getAttribute('#result', 'data-state')) === 'error') return { error: await page.textContent('#result') };
+      await page.setInputFiles('#file', path.join(root, 'www/samples/coffee_orig.png'));
+      await page.waitForSelector('#result[data-state="done"], #result[data-state="error"]', { timeout: 120_000 });
+      return JSON.parse(await page.textContent('#result'));
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  };
+  try {
+    const got = await run({});
+    assert.deepEqual(got.fromFile?.classes.map((c) => c.index), reference.coffee.top5.map((c) => c.index), JSON.stringify(got));
+    // Without the app's config, Vite pre-bundles the package; the load
+    // fails typed and names the fix.
+    const bare = await run({ configFile: false, logLevel: 'silent' });
+    assert.match(bare.error ?? '', /fetch_failed: .*optimizeDeps: \{ exclude: \['edgeserve'\] \}/);
+  } finally {
+    await context.close();
     rmSync(profile, { recursive: true, force: true });
   }
 });
