@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,13 +68,17 @@ const classifier = await Classifier.load({
   labels: await readFile(dir + '/imagenet_labels.txt'),
 });
 const { classes, report } = await classifier.classify(await readFile(image));
-console.log(JSON.stringify({ classes, backend: report.backend, verified: report.modelVerified }));
+// The .wasm files are exports of their own, to copy or serve elsewhere.
+const wasmFile = import.meta.resolve('edgeserve/dist/edge/edgeserve_bg.wasm');
+console.log(JSON.stringify({ classes, backend: report.backend, verified: report.modelVerified, wasmFile }));
 `,
   );
   const out = JSON.parse(execFileSync(process.execPath, [script, lite0, coffee], { cwd: project, encoding: 'utf8' }));
   assert.deepEqual(out.classes.map((c) => c.index), want);
   assert.equal(out.classes[0].label, 'espresso');
   assert.deepEqual([out.backend, out.verified], ['cpu', true]);
+  assert.equal(fileURLToPath(out.wasmFile), path.join(installed, 'dist/edge/edgeserve_bg.wasm'));
+  assert.ok(existsSync(fileURLToPath(out.wasmFile)));
 });
 
 test('tsc --strict without skipLibCheck: a DOM app, a Node project and a Worker each type-check against the installed types', () => {
