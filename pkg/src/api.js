@@ -581,10 +581,12 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
             g.plan(manifestText, rest);
           }
         }
-        // A manifest without the model's size and SHA-256 (written by hand
-        // to try a model): the model is downloaded to learn them, and the
-        // report says it was not verified.
+        // A manifest object without the model's size and SHA-256 (written
+        // by hand to try a model): the model is downloaded to learn them,
+        // and the report says it was not verified. A manifest file must
+        // have them (Rust's reader refuses one without).
         const verified = isObject(parsed) && Number.isSafeInteger(parsed.model?.bytes) && typeof parsed.model?.sha256 === 'string';
+        const inline = isManifestObject(manifest);
         let modelBytes;
         let digest;
         const fetchModel = async (limit, sha256) => {
@@ -594,7 +596,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
           digest = got.digest;
           return got.bytes;
         };
-        if (!verified && isObject(parsed)) {
+        if (!verified && inline) {
           const file = parsed.model?.file ?? fileName(modelUrl) ?? 'model.onnx';
           if (rest.backend === 'remote') {
             // Never downloaded nor run here: the size and hash are moot.
@@ -614,7 +616,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
           const got = await cachedFile(labelsSource, { what: 'labels', limit: MAX_LABELS_BYTES, onProgress, signal, cache: cache && sha256, sha256, where: 'options.labels' });
           labelsText = text(got.bytes, 'options.labels');
         }
-        if (isObject(parsed.labels) && parsed.labels.sha256 === undefined) {
+        if (inline && isObject(parsed.labels) && parsed.labels.sha256 === undefined) {
           // Labels named without a hash (an unverified manifest): what
           // arrived is what is used; none arrived, none are named.
           const { labels: _, ...without } = parsed;

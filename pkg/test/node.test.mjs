@@ -217,6 +217,8 @@ test('an inline manifest without size or SHA-256 loads, and reports the model un
   await rejectsWith(Classifier.load({ manifest: mine, backend: 'remote', remote: { url: 'http://127.0.0.1:9', retries: 0, timeoutMs: 2000 } }), 'remote', /cannot connect to http:\/\/127\.0\.0\.1:9\/v1\/models\/efficientnet-lite0\/metadata/);
   // Routing needs the size, which plan cannot learn without the download.
   await rejectsWith(Classifier.plan({ manifest: mine }), 'invalid_manifest', /options\.manifest\.model\.bytes: needed to plan without downloading the model/);
+  // A manifest file must say both: only one given inline is taken on trust.
+  await rejectsWith(Classifier.load({ model: files.model, manifest: Buffer.from(JSON.stringify(mine)) }), 'invalid_manifest', /missing field `bytes`/);
   // Node keeps no model cache.
   await rejectsWith(Classifier.load({ model: files.model, manifest: files.manifest, cache: true }), 'invalid_options', /options\.cache: this entry point has no Cache API/);
   await rejectsWith(Classifier.load({ model: files.model, manifest: files.manifest, cache: 'yes' }), 'invalid_options', /options\.cache: expected a boolean/);
