@@ -53,7 +53,8 @@ export async function startBuild(builds, kind, { relaxed, paths, module, onProgr
   }
   const build = builds[kind];
   const [beside, file] = relaxed ? build.relaxed : build.simd128;
-  const url = paths ? new URL(file, new URL(paths, globalThis.location?.href)) : beside;
+  // A directory, with or without its trailing slash.
+  const url = paths ? new URL(file, new URL(String(paths).replace(/\/?$/, '/'), globalThis.location?.href)) : beside;
   const [glue, response] = await Promise.all([build.glue(), fetchWasm(url, onProgress)]);
   await glue.default({ module_or_path: response });
   return { glue, webgpu: kind === 'full' };

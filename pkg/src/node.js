@@ -13,7 +13,8 @@ const loader = wasmLoader({
   start: async ({ relaxed, paths, module }) => {
     if (!module) {
       const file = relaxed ? 'edge/edgeserve_relaxed_bg.wasm' : 'edge/edgeserve_bg.wasm';
-      const dir = paths === null ? new URL('../dist/', import.meta.url) : paths instanceof URL || /^[a-z]+:/.test(paths) ? new URL(paths) : pathToFileURL(`${paths}/`);
+      // A directory, as a URL or a path, with or without its trailing slash.
+      const dir = paths === null ? new URL('../dist/', import.meta.url) : paths instanceof URL || /^[a-z]+:/.test(paths) ? new URL(String(paths).replace(/\/?$/, '/')) : pathToFileURL(`${paths}/`);
       module = await WebAssembly.compile(await readFile(new URL(file, dir)));
     } else if (hasWebgpuImports(module)) {
       throw new Error("wasm.module is the WebGPU build; Node runs the CPU build (dist/edge/)");

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Classifier, EdgeserveError, wasm } from '../src/node.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -32,7 +32,8 @@ test('wasm.paths names where the wasm is; a wrong one fails typed and can be cor
       return true;
     });
     assert.equal(wasm.build, null);
-    wasm.paths = copy;
+    // A file: URL without its trailing slash is the same directory.
+    wasm.paths = pathToFileURL(copy).href;
     const c = await Classifier.load(files);
     assert.equal((await c.classify(coffee)).classes[0].label, 'espresso');
     assert.equal(wasm.build, 'simd128');
