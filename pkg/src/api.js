@@ -596,11 +596,19 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
           digest = got.digest;
           return got.bytes;
         };
+        // Every manifest is checked whole before anything is downloaded: one
+        // without hashes with placeholders where they will go.
+        const placeholder = { bytes: 0, sha256: '0'.repeat(64) };
+        if (verified || !inline) g.plan(manifestText, rest);
+        else if (isObject(parsed)) {
+          const labelsSpec = isObject(parsed.labels) ? { labels: { sha256: placeholder.sha256, ...parsed.labels } } : {};
+          g.plan(JSON.stringify({ ...parsed, model: { file: 'model.onnx', ...parsed.model, ...placeholder }, ...labelsSpec }), { ...rest, backend: 'cpu' });
+        }
         if (!verified && inline) {
           const file = parsed.model?.file ?? fileName(modelUrl) ?? 'model.onnx';
           if (rest.backend === 'remote') {
             // Never downloaded nor run here: the size and hash are moot.
-            parsed = { ...parsed, model: { file, bytes: 0, sha256: '0'.repeat(64) } };
+            parsed = { ...parsed, model: { file, ...placeholder } };
           } else {
             modelBytes = await fetchModel(Infinity, undefined);
             digest = await sha256Of(modelBytes);

@@ -217,6 +217,9 @@ test('an inline manifest without size or SHA-256 loads, and reports the model un
   await rejectsWith(Classifier.load({ manifest: mine, backend: 'remote', remote: { url: 'http://127.0.0.1:9', retries: 0, timeoutMs: 2000 } }), 'remote', /cannot connect to http:\/\/127\.0\.0\.1:9\/v1\/models\/efficientnet-lite0\/metadata/);
   // Routing needs the size, which plan cannot learn without the download.
   await rejectsWith(Classifier.plan({ manifest: mine }), 'invalid_manifest', /options\.manifest\.model\.bytes: needed to plan without downloading the model/);
+  // Checked whole before the download: a bad field is refused at once.
+  await rejectsWith(Classifier.load({ model: 'http://127.0.0.1:9/never-fetched.onnx', manifest: { ...mine, input: { ...mine.input, layout: 'chw' } } }), 'invalid_manifest', /unknown variant `chw`/);
+  await rejectsWith(Classifier.load({ model: files.model, manifest: Buffer.from('null') }), 'invalid_manifest');
   // A manifest file must say both: only one given inline is taken on trust.
   await rejectsWith(Classifier.load({ model: files.model, manifest: Buffer.from(JSON.stringify(mine)) }), 'invalid_manifest', /missing field `bytes`/);
   // Node keeps no model cache.
