@@ -562,10 +562,11 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         if (model === undefined && manifest === undefined) throw invalid('options.model: required (a URL, a Response or the ONNX bytes)');
         // The manifest: given, or `manifest.json` beside a model URL.
         const modelUrl = typeof model === 'string' || model instanceof URL ? toUrl(model, 'options.model') : undefined;
+        const inline = isManifestObject(manifest);
         let parsed;
         let manifestUrl;
         let manifestText;
-        if (isManifestObject(manifest)) {
+        if (inline) {
           parsed = manifest;
           manifestText = JSON.stringify(manifest);
         } else {
@@ -586,7 +587,6 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         // and the report says it was not verified. A manifest file must
         // have them (Rust's reader refuses one without).
         const verified = isObject(parsed) && Number.isSafeInteger(parsed.model?.bytes) && typeof parsed.model?.sha256 === 'string';
-        const inline = isManifestObject(manifest);
         let modelBytes;
         let digest;
         const fetchModel = async (limit, sha256) => {

@@ -4,13 +4,12 @@
 //! `edgeserve manifest` writes it, `edgeserve serve` derives it for a
 //! version directory that holds only `model.onnx`.
 
-use crate::pb::{tensor_shape_proto::dimension, type_proto};
 use edgeserve_engine::{
     EngineError, InputEncoding, InputSpec, LabelsSpec, MANIFEST_SCHEMA, ModelFile, ModelManifest, OutputKind,
     OutputSpec, Preset,
 };
+use edgeserve_protocol::DataType;
 use edgeserve_vision::Layout;
-use std::collections::HashSet;
 
 /// What the graph cannot say: names, the preprocessing family, and the
 /// input size where the graph leaves it open.
@@ -42,40 +41,38 @@ pub fn derive(bytes: &[u8], options: &ManifestOptions) -> Result<ModelManifest, 
         .ok_or_else(|| EngineError::InvalidModel("the ONNX file holds no graph".into()))?;
     let bad =
         |m: String| EngineError::InvalidModel(format!("not an image classifier edgeserve can serve: {m}"));
-    let initializers: HashSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
-    let inputs: Vec<_> = graph
-        .input
-        .iter()
-        .filter(|i| !initializers.contains(i.name.as_str()))
-        .collect();
+    let inputs = crate::signature::real_inputs(graph);
     let [input] = inputs.as_slice() else {
-        let names: Vec<_> = inputs.iter().map(|i| format!("{:?}", i.name)).collect();
+        let names: Vec<_> = inputs.iter().map(|n| format!("{n:?}")).collect();
         return Err(bad(format!(
             "the graph has {} inputs ({}); an image classifier takes one image tensor",
             inputs.len(),
             names.join(", ")
         )));
     };
-    let tensor = match input.r#type.as_ref().and_then(|t| t.value.as_ref()) {
-        Some(type_proto::Value::TensorType(t)) => t,
-        _ => return Err(bad(format!("input {:?} is not a tensor", input.name))),
-    };
-    if tensor.elem_type != ONNX_FLOAT {
-        return Err(bad(format!(
-            "input {:?} has ONNX element type {}, not float32 (1): edgeserve feeds classifiers preprocessed float32 pixels",
-            input.name, tensor.elem_type
-        )));
+    // The input's type and shape as the file declares them, read where the
+    // WebGPU backend reads its signature.
+    let declared = crate::signature::declared(graph, std::slice::from_ref(input), &[], |elem_type, name| {
+        if elem_type == ONNX_FLOAT {
+            Ok(DataType::Float)
+        } else {
+            Err(EngineError::InvalidModel(format!(
+                "input {name:?} has ONNX element type {elem_type}, not float32 (1): edgeserve feeds classifiers preprocessed float32 pixels"
+            )))
+        }
+    })
+    .map_err(|e| match e {
+        EngineError::InvalidModel(m) => bad(m),
+        e => e,
+    })?;
+    let spec = &declared.inputs[0];
+    if spec.unknown_rank {
+        return Err(bad(format!("input {input:?} has no declared shape")));
     }
-    let dims: Vec<Option<u32>> = tensor
+    let dims: Vec<Option<u32>> = spec
         .shape
-        .as_ref()
-        .ok_or_else(|| bad(format!("input {:?} has no declared shape", input.name)))?
-        .dim
         .iter()
-        .map(|d| match d.value {
-            Some(dimension::Value::DimValue(v)) if v > 0 => u32::try_from(v).ok(),
-            _ => None,
-        })
+        .map(|d| d.and_then(|v| u32::try_from(v).ok()))
         .collect();
     let shape = || {
         let d: Vec<_> = dims
@@ -87,7 +84,7 @@ pub fn derive(bytes: &[u8], options: &ManifestOptions) -> Result<ModelManifest, 
     if dims.len() != 4 {
         return Err(bad(format!(
             "input {:?} has shape {} ({}-D); an image input is 4-D, [N, 3, H, W] or [N, H, W, 3]",
-            input.name,
+            input,
             shape(),
             dims.len()
         )));
@@ -98,7 +95,7 @@ pub fn derive(bytes: &[u8], options: &ManifestOptions) -> Result<ModelManifest, 
         _ => {
             return Err(bad(format!(
                 "input {:?} has shape {}: neither dimension 1 (NCHW) nor 3 (NHWC) is 3 RGB channels",
-                input.name,
+                input,
                 shape()
             )));
         }
@@ -107,14 +104,14 @@ pub fn derive(bytes: &[u8], options: &ManifestOptions) -> Result<ModelManifest, 
         match (got, options.size) {
             (Some(v), Some(s)) if v != s => Err(bad(format!(
                 "input {:?} has shape {}, whose {what} is {v}, not the size {s} asked for",
-                input.name,
+                input,
                 shape()
             ))),
             (Some(v), _) => Ok(v),
             (None, Some(s)) if s > 0 => Ok(s),
             (None, _) => Err(bad(format!(
                 "input {:?} has shape {}, whose {what} is dynamic: give the size the model was trained at (--size N)",
-                input.name,
+                input,
                 shape()
             ))),
         }
@@ -161,7 +158,7 @@ pub fn derive(bytes: &[u8], options: &ManifestOptions) -> Result<ModelManifest, 
             sha256: edgeserve_engine::sha256_hex(bytes),
         },
         input: InputSpec {
-            name: input.name.clone(),
+            name: input.clone(),
             layout,
             width,
             height,

@@ -12,6 +12,20 @@ use crate::pb::{GraphProto, type_proto};
 use edgeserve_engine::{EngineError, ModelSignature, TensorSpec};
 use edgeserve_protocol::DataType;
 
+/// The graph's real inputs, by name and in order: its declared inputs less
+/// those an initializer also defines (older exporters list every weight as
+/// an input too).
+pub fn real_inputs(graph: &GraphProto) -> Vec<String> {
+    let initializers: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    graph
+        .input
+        .iter()
+        .map(|i| i.name.clone())
+        .filter(|n| !initializers.contains(n.as_str()))
+        .collect()
+}
+
 /// The declared signature of `graph` for its real `inputs` (not
 /// initializers) and `outputs`, by name; `dtype` maps an ONNX element type
 /// code to the backend's data type, or refuses it naming the tensor.

@@ -56,7 +56,9 @@ pub fn load_model_dir(
 ) -> Result<Classifier, ServeError> {
     let manifest_path = dir.join(MANIFEST_FILE);
     let bare = !manifest_path.exists() && dir.join(BARE_MODEL_FILE).is_file();
-    let (manifest, manifest_bytes, model) = if bare {
+    // The labels a bare directory's manifest was derived from are read
+    // once, for its hash and for the load.
+    let (manifest, manifest_bytes, model, bare_labels) = if bare {
         let model = read(&dir.join(BARE_MODEL_FILE))?;
         let labels_path = dir.join(BARE_LABELS_FILE);
         let labels = labels_path.is_file().then(|| read(&labels_path)).transpose()?;
@@ -83,7 +85,7 @@ pub fn load_model_dir(
             ),
         })?;
         let text = derived.to_json().into_bytes();
-        (derived, text, model)
+        (derived, text, model, labels)
     } else {
         let manifest_bytes = read(&manifest_path)?;
         let manifest =
@@ -92,11 +94,14 @@ pub fn load_model_dir(
                 reason: e.to_string(),
             })?;
         let model = read(&dir.join(&manifest.model.file))?;
-        (manifest, manifest_bytes, model)
+        (manifest, manifest_bytes, model, None)
     };
     let labels = match &manifest.labels {
         Some(spec) => {
-            let bytes = read(&dir.join(&spec.file))?;
+            let bytes = match bare_labels {
+                Some(bytes) => bytes,
+                None => read(&dir.join(&spec.file))?,
+            };
             Some(String::from_utf8(bytes).map_err(|_| ServeError::Model {
                 path: dir.join(&spec.file),
                 reason: "the labels file is not UTF-8".into(),

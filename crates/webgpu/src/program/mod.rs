@@ -258,14 +258,7 @@ impl Graph {
         let inference = onnx
             .model_for_proto_model(&proto)
             .map_err(|e| invalid(format!("reading the ONNX graph: {}", tract_msg(e))))?;
-        let initializers: std::collections::HashSet<&str> =
-            graph.initializer.iter().map(|t| t.name.as_str()).collect();
-        let inputs = graph
-            .input
-            .iter()
-            .map(|i| i.name.clone())
-            .filter(|n| !initializers.contains(n.as_str()))
-            .collect();
+        let inputs = edgeserve_onnx::signature::real_inputs(&graph);
         let outputs = graph.output.iter().map(|o| o.name.clone()).collect();
         Ok(Graph {
             graph,
