@@ -9,6 +9,8 @@ use edgeserve_engine::{Engine, EngineError};
 use edgeserve_protocol::{Code, DataType, Format, Inputs, PredictRequest, Tensor};
 use std::collections::BTreeMap;
 
+pub mod zoo;
+
 pub use edgeserve_testkit::{repo_dir, shared, shared_dir};
 
 #[doc(hidden)]

@@ -184,3 +184,73 @@ fn without_an_adapter_webgpu_is_unavailable_and_auto_keeps_the_cpu_saying_why() 
     );
     assert_eq!(r.classes[0].label.as_deref(), Some("espresso"));
 }
+
+/// Every zoo model under `auto`: where the GPU refuses it, the CPU runs it,
+/// and the choice names the op the GPU lacks (one the model has); either
+/// way the answer is onnxruntime's, and the report says which backend ran.
+#[test]
+fn auto_runs_every_zoo_model_on_a_backend_that_can_and_names_the_op_otherwise() {
+    use edgeserve::protocol::PredictRequest;
+    use edgeserve::{ManifestOptions, Preset, derive_manifest};
+    use suite::zoo;
+    let (mut on_gpu, mut on_cpu) = (0, 0);
+    for model in zoo::models() {
+        let bytes = model.read();
+        let manifest = derive_manifest(
+            &bytes,
+            &ManifestOptions {
+                name: model.family.clone(),
+                version: 1,
+                file: model.file.clone(),
+                preset: Preset::Imagenet,
+                size: None,
+                output: None,
+                labels: None,
+            },
+        )
+        .unwrap();
+        let c = suite::block_on(Classifier::open(
+            Some(&bytes),
+            manifest.to_json().as_bytes(),
+            None,
+            &LoadOptions::default(),
+        ))
+        .unwrap_or_else(|e| panic!("{}: {e}", model.file));
+        let choice = c.local_choice_at_load().expect("auto records its choice");
+        let gpu = choice
+            .candidates
+            .iter()
+            .find(|c| c.backend == BackendKind::Webgpu)
+            .unwrap();
+        match &gpu.error {
+            Some(error) => {
+                assert_eq!(c.backend(), BackendKind::Cpu, "{}", model.file);
+                let op = error
+                    .strip_prefix("unsupported operator ")
+                    .and_then(|rest| rest.split([' ', '(']).next())
+                    .unwrap_or_else(|| panic!("{}: the GPU's refusal names no op: {error}", model.file));
+                assert!(model.ops.iter().any(|o| o == op), "{}: {error}", model.file);
+                on_cpu += 1;
+            }
+            None => on_gpu += usize::from(c.backend() == BackendKind::Webgpu),
+        }
+        for image in zoo::IMAGES {
+            let (response, report) =
+                suite::block_on(c.predict_with_report(PredictRequest::instances(zoo::input(image)))).unwrap();
+            assert_eq!(report.backend, c.backend());
+            let got = response.outputs["logits"].as_slice::<f32>().unwrap();
+            let diff = suite::max_abs_diff(got, model.reference(image));
+            assert!(
+                diff <= model.tolerance(),
+                "{} {image} on {}: {diff} > {}",
+                model.file,
+                c.backend(),
+                model.tolerance()
+            );
+        }
+    }
+    eprintln!("auto over the zoo: {on_cpu} refused by the GPU and run on the CPU, {on_gpu} kept on the GPU");
+    // The int8 models at least: the GPU has no kernel for their
+    // quantisation ops.
+    assert!(on_cpu > 0, "no model exercised the refusal path");
+}

@@ -15,6 +15,7 @@ mod dense;
 mod depthwise;
 mod fused;
 mod pointwise;
+mod tract_workarounds;
 
 use edgeserve_engine::{
     BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors, TensorSpec,
@@ -244,12 +245,16 @@ impl CpuEngine {
         {
             return Err(EngineError::UnsupportedOp {
                 op: node.op_type.clone(),
+                detail: "no such operator in tract-onnx".into(),
                 node: node.name.clone(),
                 backend: BackendKind::Cpu,
             });
         }
         edgeserve_onnx::check_names(graph)?;
-        edgeserve_onnx::fp16::widen_to_f32(&mut proto);
+        edgeserve_onnx::normalize(&mut proto);
+        if let Some(graph) = proto.graph.as_mut() {
+            tract_workarounds::apply(graph);
+        }
         let inference = onnx
             .model_for_proto_model(&proto)
             .map_err(|e| invalid("reading the ONNX graph", e))?;

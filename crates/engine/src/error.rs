@@ -7,10 +7,15 @@ pub enum EngineError {
     #[error("invalid model: {0}")]
     InvalidModel(String),
     /// The model uses an operator the backend cannot run.
-    #[error("unsupported operator {op} (node {node:?}) on the {backend} backend")]
+    #[error("unsupported operator {op}{} (node {node:?}) on the {backend} backend", if detail.is_empty() { String::new() } else { format!(" ({detail})") })]
     UnsupportedOp {
-        /// The ONNX op type.
+        /// The ONNX op type, exactly as the graph names it (or, for what is
+        /// not one node's op, e.g. an element type, what it is).
         op: String,
+        /// Why, where the backend runs the op but not this use of it (a rank,
+        /// an attribute), or has no kernel for it; empty when nothing more
+        /// is known.
+        detail: String,
         /// The node's name.
         node: String,
         /// The backend.

@@ -1,10 +1,11 @@
 //! What every backend reads from an ONNX file before its own engine sees
 //! it, decided once: the protobuf decoded from the caller's bytes, names
-//! that nothing defines refused, fp16 weights widened to f32, and the
-//! signature the graph declares. The CPU
+//! that nothing defines refused, fp16 weights widened to f32, spec defaults
+//! tract reads otherwise written out, and the signature the graph declares. The CPU
 //! backend then hands the protobuf to tract, the WebGPU backend plans its
 //! kernels from it; neither depends on the other.
 
+pub mod defaults;
 pub mod fp16;
 pub mod manifest;
 pub mod signature;
@@ -24,6 +25,14 @@ pub fn decode(bytes: &[u8]) -> Result<ModelProto, EngineError> {
             "not a readable ONNX model (protobuf decoding failed): {e:#}"
         ))
     })
+}
+
+/// What both local backends do to a decoded model before their engine reads
+/// it: [`defaults::make_explicit`], then [`fp16::widen_to_f32`] (which also
+/// widens a default made explicit in f16). Returns how many tensors were widened.
+pub fn normalize(model: &mut ModelProto) -> usize {
+    defaults::make_explicit(model);
+    fp16::widen_to_f32(model)
 }
 
 /// Refuses a graph (or any subgraph) that reads a name nothing defines.

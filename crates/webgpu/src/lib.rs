@@ -100,6 +100,7 @@ fn signature_of(graph: &Graph) -> Result<ModelSignature, EngineError> {
     edgeserve_onnx::signature::declared(&graph.graph, &graph.inputs, &graph.outputs, |elem_type, name| {
         dtype_of(elem_type).ok_or_else(|| EngineError::UnsupportedOp {
             op: format!("a tensor of ONNX element type {elem_type}"),
+            detail: String::new(),
             node: name.to_owned(),
             backend: BackendKind::Webgpu,
         })
@@ -122,7 +123,7 @@ impl WebGpuEngine {
         if let Some(graph) = &proto.graph {
             edgeserve_onnx::check_names(graph)?;
         }
-        edgeserve_onnx::fp16::widen_to_f32(&mut proto);
+        edgeserve_onnx::normalize(&mut proto);
         let graph = Graph::parse(proto)?;
         if graph.graph.node.is_empty() || graph.outputs.is_empty() {
             return Err(EngineError::InvalidModel(format!(

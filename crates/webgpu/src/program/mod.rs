@@ -218,7 +218,8 @@ pub(crate) fn invalid(msg: impl Into<String>) -> EngineError {
 
 fn unsupported(node: &NodeProto, what: impl std::fmt::Display) -> EngineError {
     EngineError::UnsupportedOp {
-        op: format!("{} ({what})", node.op_type),
+        op: node.op_type.clone(),
+        detail: what.to_string(),
         node: node.name.clone(),
         backend: BackendKind::Webgpu,
     }
@@ -237,8 +238,15 @@ pub(crate) fn pad4(shape: &[usize]) -> Option<[usize; RANK]> {
 }
 
 impl Graph {
-    pub fn parse(proto: tract_onnx::pb::ModelProto) -> Result<Graph, EngineError> {
+    pub fn parse(mut proto: tract_onnx::pb::ModelProto) -> Result<Graph, EngineError> {
         let onnx = tract_onnx::onnx();
+        // The shapes a graph declares for its intermediate tensors carry its
+        // symbolic batch (`batch`, `s77`); planned for one batch size, they
+        // would contradict the input's, and inference derives them anyway
+        // (onnxruntime's quantiser and fp16 converter write them all).
+        if let Some(graph) = proto.graph.as_mut() {
+            graph.value_info.clear();
+        }
         let opset = proto
             .opset_import
             .iter()
@@ -394,6 +402,7 @@ impl Graph {
 fn rank_error(what: &str, name: &str, shape: &[usize]) -> EngineError {
     EngineError::UnsupportedOp {
         op: format!("a rank-{} {what}", shape.len()),
+        detail: String::new(),
         node: name.to_owned(),
         backend: BackendKind::Webgpu,
     }

@@ -1,0 +1,389 @@
+//! The model zoo (`tests/zoo/`): public architectures nobody tuned edgeserve
+//! for (torchvision's ResNets, MobileNets, SqueezeNet, ShuffleNet,
+//! EfficientNet, RegNet, DenseNet, GoogLeNet, ConvNeXt, ViT and Swin, at
+//! opsets 11 to 21), each as fp32, fp16 and two int8 forms, with
+//! onnxruntime's logits for two photos (`tests/zoo/generate.py` wrote them;
+//! `tests/zoo/README.md` says how). Every backend runs the same checks:
+//! [`check`] on what it loads, [`refusal_is_named`] on what it refuses.
+
+use crate::{block_on, top_k_indices};
+use edgeserve_engine::{Engine, EngineError};
+use edgeserve_protocol::{PredictRequest, Tensor};
+use std::collections::BTreeMap;
+
+/// The photos every zoo model has reference logits for.
+pub const IMAGES: [&str; 2] = ["chelsea", "coffee"];
+
+/// The zoo's input side (every model takes `[N, 3, 64, 64]`).
+pub const SIZE: usize = 64;
+
+const REFERENCE: &str = include_str!("../../../tests/zoo/reference.json");
+const CHELSEA: &[u8] = include_bytes!("../../../tests/zoo/inputs/chelsea_64_nchw_f32le.bin");
+const COFFEE: &[u8] = include_bytes!("../../../tests/zoo/inputs/coffee_64_nchw_f32le.bin");
+
+/// How a zoo model stores its numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// The exported model.
+    Fp32,
+    /// fp16 weights and compute, fp32 input and output (onnxconverter-common).
+    Fp16,
+    /// onnxruntime's dynamic quantisation: `DynamicQuantizeLinear`,
+    /// `ConvInteger`, `MatMulInteger`.
+    Int8Dynamic,
+    /// onnxruntime's static quantisation, `QuantizeLinear`/`DequantizeLinear` pairs.
+    Int8Qdq,
+}
+
+impl Variant {
+    fn parse(s: &str) -> Variant {
+        match s {
+            "fp32" => Variant::Fp32,
+            "fp16" => Variant::Fp16,
+            "int8-dynamic" => Variant::Int8Dynamic,
+            "int8-qdq" => Variant::Int8Qdq,
+            other => panic!("reference.json: unknown variant {other:?}"),
+        }
+    }
+
+    /// The largest difference from onnxruntime's logits a backend may show,
+    /// as a fraction of the largest |logit| of the model's reference run.
+    ///
+    /// - fp32: 1e-3, the bound the whole-model tests use for Lite0.
+    /// - fp16: 3e-2. onnxruntime computes the fp16 graph in half precision
+    ///   (11-bit mantissa, ~5e-4 relative per op, accumulated over ~20
+    ///   layers), while tract and the GPU widen the weights and compute in
+    ///   f32, so the difference is onnxruntime's own rounding; the fp16 Lite0
+    ///   test allows the same 3 % of its scale.
+    /// - int8: 5e-2, or onnxruntime's own spread on the model if larger
+    ///   ([`ZooModel::tolerance`]). Both sides quantise the activations at
+    ///   run time; a value on a rounding boundary moves by one quantisation
+    ///   step (1/255 of a tensor's range) on one side and not the other, and
+    ///   such steps pass through the layers after it. How much that amounts
+    ///   to depends on the model: onnxruntime's float-simulated run of a QDQ
+    ///   graph lies up to 13 % of the scale from its own integer run (the
+    ///   reference) on these random-weight models.
+    ///
+    /// For fp16 and int8 the top-1 must also agree, for fp32 the top-5 (in
+    /// both cases up to classes whose reference logits are within the bound
+    /// of each other, whose order no bound can fix).
+    pub fn relative_tolerance(self) -> f32 {
+        match self {
+            Variant::Fp32 => 1e-3,
+            Variant::Fp16 => 3e-2,
+            Variant::Int8Dynamic | Variant::Int8Qdq => 5e-2,
+        }
+    }
+
+    fn top_k(self) -> usize {
+        match self {
+            Variant::Fp32 => 5,
+            _ => 1,
+        }
+    }
+
+    /// The name the generator and the docs use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Fp32 => "fp32",
+            Variant::Fp16 => "fp16",
+            Variant::Int8Dynamic => "int8-dynamic",
+            Variant::Int8Qdq => "int8-qdq",
+        }
+    }
+}
+
+/// One model of the zoo, with its reference.
+#[derive(Debug, Clone)]
+pub struct ZooModel {
+    /// The file under `tests/zoo/`.
+    pub file: String,
+    /// The architecture (`resnet-basic`, `convnext`, `vit`…).
+    pub family: String,
+    /// How it stores its numbers.
+    pub variant: Variant,
+    /// The ONNX opset it was exported at.
+    pub opset: u32,
+    /// The op types in the graph.
+    pub ops: Vec<String>,
+    /// The file's size.
+    pub bytes: usize,
+    /// The largest |logit| of onnxruntime's run over both photos.
+    pub scale: f32,
+    /// For int8 models: the largest difference between onnxruntime's two
+    /// runs of the graph (integer kernels, and QDQ simulated in float).
+    pub onnxruntime_spread: f32,
+    logits: BTreeMap<String, Vec<f32>>,
+}
+
+impl ZooModel {
+    /// The largest difference from onnxruntime's logits allowed: the
+    /// variant's share of the scale, and for int8 at least 1.25 times what
+    /// separates onnxruntime's own two runs of it (a backend that agrees
+    /// with onnxruntime's float-simulated run, as tract does on DenseNet's
+    /// coffee, is that far from the reference).
+    pub fn tolerance(&self) -> f32 {
+        (self.variant.relative_tolerance() * self.scale).max(1.25 * self.onnxruntime_spread)
+    }
+
+    /// onnxruntime's logits for one of [`IMAGES`].
+    pub fn reference(&self, image: &str) -> &[f32] {
+        &self.logits[image]
+    }
+
+    /// The model's bytes, read from `tests/zoo/`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read(&self) -> Vec<u8> {
+        let path = crate::repo_dir().join("tests/zoo").join(&self.file);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+    }
+}
+
+/// Every model of the zoo, in file order.
+pub fn models() -> Vec<ZooModel> {
+    let json: serde_json::Value = serde_json::from_str(REFERENCE).expect("tests/zoo/reference.json");
+    let models = json["models"].as_object().expect("reference.json: models");
+    models
+        .iter()
+        .map(|(file, m)| {
+            let floats = |v: &serde_json::Value| -> Vec<f32> {
+                v.as_array()
+                    .unwrap_or_else(|| panic!("{file}: logits"))
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+                    .collect()
+            };
+            ZooModel {
+                file: file.clone(),
+                family: m["family"].as_str().unwrap().to_owned(),
+                variant: Variant::parse(m["variant"].as_str().unwrap()),
+                opset: m["opset"].as_u64().unwrap() as u32,
+                ops: m["ops"].as_object().unwrap().keys().cloned().collect(),
+                bytes: m["bytes"].as_u64().unwrap() as usize,
+                scale: m["max_abs_logit"].as_f64().unwrap() as f32,
+                onnxruntime_spread: m["onnxruntime_int8_spread"].as_f64().unwrap_or(0.0) as f32,
+                logits: IMAGES
+                    .iter()
+                    .map(|&i| (i.to_owned(), floats(&m["results"][i]["logits"])))
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The preprocessed photo every zoo model takes, `[1, 3, 64, 64]`.
+pub fn input(image: &str) -> Tensor {
+    let bytes = match image {
+        "chelsea" => CHELSEA,
+        "coffee" => COFFEE,
+        other => panic!("no zoo input for {other:?}"),
+    };
+    let v = bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Tensor::from_vec(vec![1, 3, SIZE, SIZE], v).unwrap()
+}
+
+/// What a backend's run of a zoo model measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    /// The largest difference from onnxruntime over both photos, as a
+    /// fraction of the model's scale.
+    pub relative_diff: f32,
+}
+
+/// Checks a model's top-k against the reference's: equal, except where the
+/// reference's own logits are within `tolerance` of each other.
+fn same_top_k(got: &[f32], want: &[f32], k: usize, tolerance: f32) -> Result<(), String> {
+    let (g, w) = (top_k_indices(got, k), top_k_indices(want, k));
+    for (a, b) in g.iter().zip(&w) {
+        if a != b && (want[*a] - want[*b]).abs() > tolerance {
+            return Err(format!("top-{k} {g:?}, onnxruntime's {w:?}"));
+        }
+    }
+    Ok(())
+}
+
+/// Runs both photos through `engine` (a TF Serving row-form request, as a
+/// client sends it) and compares the logits with onnxruntime's: within
+/// [`ZooModel::tolerance`], the same top-k. The error says what differed.
+pub async fn check(engine: &dyn Engine, model: &ZooModel) -> Result<Measured, String> {
+    let mut worst = 0f32;
+    for image in IMAGES {
+        let response = engine
+            .predict(PredictRequest::instances(input(image)))
+            .await
+            .map_err(|e| format!("{image}: the run failed: {e}"))?;
+        let out = response
+            .outputs
+            .get("logits")
+            .ok_or_else(|| format!("{image}: no `logits` output"))?;
+        let got = out
+            .as_slice::<f32>()
+            .ok_or_else(|| format!("{image}: the logits are not float32"))?;
+        let want = model.reference(image);
+        if got.len() != want.len() {
+            return Err(format!(
+                "{image}: {} logits, onnxruntime has {}",
+                got.len(),
+                want.len()
+            ));
+        }
+        let diff = crate::max_abs_diff(got, want);
+        if diff.is_nan() || got.iter().any(|v| !v.is_finite()) {
+            return Err(format!("{image}: logits not finite"));
+        }
+        worst = worst.max(diff / model.scale);
+        if diff > model.tolerance() {
+            return Err(format!(
+                "{image}: max abs diff {diff:.3e} > {:.3e} ({} of max |logit| {:.3}; onnxruntime's own spread {:.3e})",
+                model.tolerance(),
+                model.variant.relative_tolerance(),
+                model.scale,
+                model.onnxruntime_spread
+            ));
+        }
+        same_top_k(got, want, model.variant.top_k(), model.tolerance())
+            .map_err(|e| format!("{image}: {e}"))?;
+    }
+    Ok(Measured { relative_diff: worst })
+}
+
+/// A backend's refusal of a zoo model is acceptable only as a typed
+/// [`EngineError::UnsupportedOp`] naming an op the model has, which the
+/// backend either does not list (`supported`) or lists with a stated
+/// limitation (`detail`: a rank, an attribute) that this use hits. Anything
+/// else (an op the model lacks, a listed op refused without a reason, an
+/// error of another kind) is a failure, described. Returns "op (detail)".
+pub fn refusal_is_named(error: &EngineError, model: &ZooModel, supported: &[&str]) -> Result<String, String> {
+    match error {
+        EngineError::UnsupportedOp { op, detail, node, .. } => {
+            if !model.ops.iter().any(|o| o == op) {
+                return Err(format!(
+                    "refused op {op:?} (node {node:?}), which the model does not have: {error}"
+                ));
+            }
+            if supported.contains(&op.as_str()) && detail.is_empty() {
+                return Err(format!(
+                    "refused op {op} (node {node:?}), which the backend lists, without a reason"
+                ));
+            }
+            Ok(if detail.is_empty() {
+                op.clone()
+            } else {
+                format!("{op} ({detail})")
+            })
+        }
+        other => Err(format!("refused without naming an op: {other}")),
+    }
+}
+
+/// The ops of `model` outside `supported`: what a backend may refuse it for.
+pub fn unsupported_ops<'a>(model: &'a ZooModel, supported: &[&str]) -> Vec<&'a str> {
+    model
+        .ops
+        .iter()
+        .map(String::as_str)
+        .filter(|op| !supported.contains(op))
+        .collect()
+}
+
+/// [`check`], blocking (native tests).
+pub fn check_blocking(engine: &dyn Engine, model: &ZooModel) -> Result<Measured, String> {
+    block_on(check(engine, model))
+}
+
+/// One line of a backend's zoo table, and the failures so far.
+#[derive(Default)]
+pub struct Table {
+    lines: Vec<String>,
+    failures: Vec<String>,
+    passed: usize,
+    refused: usize,
+}
+
+impl Table {
+    /// A model that ran within its bound.
+    pub fn pass(&mut self, model: &ZooModel, measured: Measured) {
+        self.passed += 1;
+        self.lines.push(format!(
+            "{:38} pass   {:.2e} of max|logit| (bound {:.0e})",
+            model.file,
+            measured.relative_diff,
+            model.variant.relative_tolerance()
+        ));
+    }
+
+    /// A model the backend refused, acceptably, for `op`.
+    pub fn refused(&mut self, model: &ZooModel, op: &str) {
+        self.refused += 1;
+        self.lines.push(format!("{:38} refused: {op}", model.file));
+    }
+
+    /// A failure.
+    pub fn fail(&mut self, model: &ZooModel, why: String) {
+        self.lines.push(format!("{:38} FAIL   {why}", model.file));
+        self.failures.push(format!("{}: {why}", model.file));
+    }
+
+    /// Prints the table and panics with every failure.
+    pub fn finish(self, backend: &str) -> (usize, usize) {
+        eprintln!(
+            "zoo on {backend}: {} pass, {} refused, {} failed",
+            self.passed,
+            self.refused,
+            self.failures.len()
+        );
+        for line in &self.lines {
+            eprintln!("  {line}");
+        }
+        assert!(
+            self.failures.is_empty(),
+            "zoo on {backend}:\n{}",
+            self.failures.join("\n")
+        );
+        (self.passed, self.refused)
+    }
+}
+
+/// Defines `fn zoo_bytes(model: &ZooModel) -> Vec<u8>` in the calling test
+/// crate: natively read from `tests/zoo/`; built for wasm32 (Node,
+/// Chromium: no file system) embedded in the test binary by
+/// `include_bytes!`, which is why this is a macro (only the wasm32 test
+/// binaries that ask carry the 25 MB). A model of reference.json missing
+/// from the list below panics in the test that asks for it.
+#[macro_export]
+macro_rules! zoo_bytes {
+    () => {
+        $crate::zoo_bytes!(@files
+            "convnext", "densenet", "efficientnet-b0", "googlenet", "mobilenet-v2",
+            "mobilenet-v3-small", "regnet", "resnet-basic", "resnet-bottleneck",
+            "shufflenet-v2", "squeezenet", "swin", "vit"
+        );
+    };
+    (@files $($family:literal),*) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        fn zoo_bytes(model: &$crate::zoo::ZooModel) -> Vec<u8> {
+            model.read()
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        fn zoo_bytes(model: &$crate::zoo::ZooModel) -> Vec<u8> {
+            let name = model.file.as_str();
+            $(
+                for (suffix, bytes) in [
+                    (".onnx", &include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/zoo/", $family, ".onnx"))[..]),
+                    ("-fp16.onnx", &include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/zoo/", $family, "-fp16.onnx"))[..]),
+                    ("-int8-dynamic.onnx", &include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/zoo/", $family, "-int8-dynamic.onnx"))[..]),
+                    ("-int8-qdq.onnx", &include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/zoo/", $family, "-int8-qdq.onnx"))[..]),
+                ] {
+                    if name.strip_prefix($family) == Some(suffix) {
+                        return bytes.to_vec();
+                    }
+                }
+            )*
+            panic!("{name} is not in zoo_bytes!'s list")
+        }
+    };
+}

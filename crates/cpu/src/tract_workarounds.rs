@@ -1,0 +1,151 @@
+//! Graph rewrites that keep tract 0.23.9 off two of its int8 paths that
+//! fail on models onnxruntime's quantiser writes (found by the zoo,
+//! tests/zoo). Each rewrite computes exactly what the nodes it replaces do.
+//!
+//! **Quantised softmax.** tract rewrites `DequantizeLinear → Softmax → QuantizeLinear` into
+//! a fixed-point softmax (TFLite's), whose output goes wrong for output
+//! scales below the 0.008 its own property tests cover: with onnxruntime's
+//! usual 1/255 (probabilities in u8) a ViT's attention weights came out up
+//! to 254 steps off and its logits 80 % of their scale away from
+//! onnxruntime's (tests/zoo, vit-int8-qdq). The dequantisation in front of
+//! each such softmax is written out as `(Cast(q) - Cast(zero point)) *
+//! scale`, exactly what `DequantizeLinear` computes; tract then finds no
+//! chain to fuse and runs the softmax in f32, then quantises its output as
+//! the model says, as onnxruntime does.
+
+use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto, attribute_proto};
+
+const FLOAT: i64 = 1;
+
+/// Applies both rewrites.
+pub(crate) fn apply(graph: &mut GraphProto) {
+    unfuse_softmax(graph);
+    drop_empty_pads(graph);
+}
+
+/// **Empty pads.** Between a `DequantizeLinear` and its `QuantizeLinear`
+/// tract turns a chain of element-wise ops into a 256-entry lookup table,
+/// built by running the chain on a rank-1 tensor; a `Pad` in the chain
+/// (Swin's window padding, all zeros when the window divides the feature
+/// map) then fails on its 4-D pads and the whole model is refused
+/// (swin-int8-qdq). A `Pad` whose pads are a constant of zeros is the
+/// identity: its readers read its input instead. Returns how many went.
+fn drop_empty_pads(graph: &mut GraphProto) -> usize {
+    let zeros = |name: &str| {
+        graph.initializer.iter().any(|t| {
+            t.name == name
+                && (t.int64_data.iter().all(|&v| v == 0)
+                    && t.raw_data.iter().all(|&b| b == 0)
+                    && t.int32_data.iter().all(|&v| v == 0))
+        })
+    };
+    let outputs: Vec<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let empty: Vec<(String, String)> = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Pad" && n.input.len() >= 2 && n.output.len() == 1)
+        .filter(|n| zeros(&n.input[1]) && !outputs.contains(&n.output[0].as_str()))
+        .map(|n| (n.output[0].clone(), n.input[0].clone()))
+        .collect();
+    if empty.is_empty() {
+        return 0;
+    }
+    graph
+        .node
+        .retain(|n| !(n.op_type == "Pad" && empty.iter().any(|(out, _)| n.output.first() == Some(out))));
+    for node in &mut graph.node {
+        for input in &mut node.input {
+            if let Some((_, source)) = empty.iter().find(|(out, _)| out == input) {
+                *input = source.clone();
+            }
+        }
+    }
+    empty.len()
+}
+
+/// Rewrites the softmaxes as above; returns how many it freed.
+fn unfuse_softmax(graph: &mut GraphProto) -> usize {
+    let softmax_inputs: Vec<String> = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Softmax")
+        .filter_map(|n| n.input.first().cloned())
+        .collect();
+    let mut rewritten = 0;
+    let mut nodes = Vec::with_capacity(graph.node.len());
+    for node in std::mem::take(&mut graph.node) {
+        let feeds_softmax = node.op_type == "DequantizeLinear"
+            && node.output.first().is_some_and(|o| softmax_inputs.contains(o))
+            // A per-axis dequantisation (its `axis` matters) is never in
+            // front of a softmax in practice; leave it to tract.
+            && !node.attribute.iter().any(|a| a.name == "axis" || a.name == "block_size");
+        if feeds_softmax && (2..=3).contains(&node.input.len()) {
+            nodes.extend(written_out(&node));
+            rewritten += 1;
+        } else {
+            nodes.push(node);
+        }
+    }
+    graph.node = nodes;
+    rewritten
+}
+
+fn cast_to_float(name: &str, input: &str, output: String) -> NodeProto {
+    NodeProto {
+        name: name.to_owned(),
+        op_type: "Cast".into(),
+        input: vec![input.to_owned()],
+        output: vec![output],
+        attribute: vec![AttributeProto {
+            name: "to".into(),
+            r#type: attribute_proto::AttributeType::Int as i32,
+            i: FLOAT,
+            ..AttributeProto::default()
+        }],
+        ..NodeProto::default()
+    }
+}
+
+fn binary(name: String, op: &str, a: String, b: String, out: String) -> NodeProto {
+    NodeProto {
+        name,
+        op_type: op.into(),
+        input: vec![a, b],
+        output: vec![out],
+        ..NodeProto::default()
+    }
+}
+
+/// `DequantizeLinear(q, scale[, zero_point]) -> y` as
+/// `Mul(Sub(Cast(q), Cast(zero_point)), scale) -> y`.
+fn written_out(dq: &NodeProto) -> Vec<NodeProto> {
+    let base = if dq.name.is_empty() {
+        dq.output[0].clone()
+    } else {
+        dq.name.clone()
+    };
+    let tmp = |suffix: &str| format!("{base}/edgeserve_unfused_{suffix}");
+    let mut nodes = vec![cast_to_float(&tmp("cast"), &dq.input[0], tmp("q_f32"))];
+    let centred = match dq.input.get(2).filter(|zp| !zp.is_empty()) {
+        Some(zp) => {
+            nodes.push(cast_to_float(&tmp("cast_zero_point"), zp, tmp("zero_point_f32")));
+            nodes.push(binary(
+                tmp("sub"),
+                "Sub",
+                tmp("q_f32"),
+                tmp("zero_point_f32"),
+                tmp("centred"),
+            ));
+            tmp("centred")
+        }
+        None => tmp("q_f32"),
+    };
+    nodes.push(binary(
+        tmp("mul"),
+        "Mul",
+        centred,
+        dq.input[1].clone(),
+        dq.output[0].clone(),
+    ));
+    nodes
+}
