@@ -225,6 +225,7 @@ impl CpuEngine {
     }
 
     fn from_proto(mut proto: ModelProto, options: &CpuOptions) -> Result<CpuEngine, EngineError> {
+        tract_workarounds::before_first_load();
         set_threads(options.threads);
         let onnx = tract_onnx::onnx();
         let graph = proto

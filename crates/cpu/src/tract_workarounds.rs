@@ -1,6 +1,16 @@
-//! Graph rewrites that keep tract 0.23.9 off two of its int8 paths that
-//! fail on models onnxruntime's quantiser writes (found by the zoo,
-//! tests/zoo). Each rewrite computes exactly what the nodes it replaces do.
+//! What keeps tract 0.23.9 off three of its int8 paths that fail on models
+//! onnxruntime's quantiser writes (found by the zoo, tests/zoo): one kernel
+//! it must not pick on this machine, and two graph rewrites, each computing
+//! exactly what the nodes it replaces do.
+//!
+//! **AMX.** On a CPU with Intel AMX (Sapphire Rapids and later), tract's
+//! `avx512amx_mmm_i32_16x16` int8 kernel killed `edgeserve serve` with a
+//! segmentation fault on the sixth zoo request (densenet-int8-dynamic; the
+//! same model in a test's own thread ran). tract's knob `TRACT_CPU_ISA` takes
+//! AMX int8 out of its kernel pool; its AVX-512 VNNI kernels give the same
+//! integers (tract's own comment on the AMX kernel says bit-identical). Set
+//! as tract's deployment default, so a `TRACT_CPU_ISA` in the environment
+//! still wins.
 //!
 //! **Quantised softmax.** tract rewrites `DequantizeLinear → Softmax → QuantizeLinear` into
 //! a fixed-point softmax (TFLite's), whose output goes wrong for output
@@ -16,6 +26,21 @@
 use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto, attribute_proto};
 
 const FLOAT: i64 = 1;
+
+/// Takes AMX int8 out of tract's kernels, once, before tract first probes
+/// the machine (it probes once per process).
+pub(crate) fn before_first_load() {
+    // x86_64 only: tract refuses to run with a feature of another
+    // architecture named in the knob.
+    #[cfg(target_arch = "x86_64")]
+    {
+        static DONE: std::sync::Once = std::sync::Once::new();
+        DONE.call_once(|| {
+            // An error means tract has no such knob or feature: nothing to avoid.
+            let _ = tract_onnx::tract_core::knobs::set_config_global("TRACT_CPU_ISA", "-amx-int8");
+        });
+    }
+}
 
 /// Applies both rewrites.
 pub(crate) fn apply(graph: &mut GraphProto) {
