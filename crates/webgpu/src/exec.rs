@@ -3,7 +3,9 @@
 
 use crate::program::{Act, BinOp, Output, Program, RANK, Src, Step};
 use crate::run_error;
-use burn::tensor::activation::{hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid, softmax, tanh};
+use burn::tensor::activation::{
+    gelu, gelu_approximate, hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid, softmax, tanh,
+};
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -24,6 +26,35 @@ fn activate(x: Tensor<RANK>, act: Act) -> Tensor<RANK> {
         Act::Clip(Some(lo), None) => x.clamp_min(lo),
         Act::Clip(None, Some(hi)) => x.clamp_max(hi),
         Act::Clip(None, None) => x,
+        Act::Erf => x.erf(),
+        Act::Gelu(false) => gelu(x),
+        Act::Gelu(true) => gelu_approximate(x),
+        Act::Sqrt => x.sqrt(),
+        Act::Reciprocal => x.recip(),
+        Act::Exp => x.exp(),
+        Act::Neg => x.neg(),
+        Act::Abs => x.abs(),
+        Act::Pow(e) => pow(x, e),
+    }
+}
+
+/// `x^e`. WGSL's `pow` is undefined for a negative base, which the
+/// decomposed LayerNorm's `Pow(x - mean, 2)` always has: small integer
+/// powers are products instead, halves square roots.
+fn pow(x: Tensor<RANK>, e: f32) -> Tensor<RANK> {
+    let whole = e == e.trunc() && e.abs() <= 4.0;
+    if whole {
+        let n = e.abs() as u32;
+        let mut y = x.ones_like();
+        for _ in 0..n {
+            y = y.mul(x.clone());
+        }
+        return if e < 0.0 { y.recip() } else { y };
+    }
+    match e {
+        0.5 => x.sqrt(),
+        -0.5 => x.sqrt().recip(),
+        _ => x.powf_scalar(e),
     }
 }
 
@@ -123,6 +154,41 @@ fn step(slots: &Slots, step: &Step) -> Result<(usize, Tensor<RANK>), EngineError
         }
         Step::Pad { x, pads, value, out } => (*out, slots.get(*x)?.pad(*pads, PadMode::Constant(*value))),
         Step::Affine { x, scale, shift, out } => (*out, slots.get(*x)?.mul(scale.clone()).add(shift.clone())),
+        Step::LayerNorm {
+            x,
+            axis,
+            epsilon,
+            scale,
+            bias,
+            out,
+        } => {
+            let x = slots.get(*x)?;
+            let dims = x.dims();
+            let inner: usize = dims[*axis..].iter().product();
+            let outer: usize = dims[..*axis].iter().product();
+            // The normalised axes as one: mean and (biased) variance over it.
+            let flat = x.reshape([1, 1, outer, inner]);
+            let (var, mean) = flat.clone().var_mean_bias(3);
+            let y = flat.sub(mean).div(var.add_scalar(*epsilon).sqrt()).reshape(dims);
+            let y = y.mul(slots.src(scale)?);
+            let y = match bias {
+                Some(b) => y.add(slots.src(b)?),
+                None => y,
+            };
+            (*out, y)
+        }
+        Step::Select {
+            x,
+            axis,
+            indices,
+            shape,
+            out,
+        } => (
+            *out,
+            slots.get(*x)?.select(*axis, indices.clone()).reshape(*shape),
+        ),
+        Step::Slice { x, ranges, out } => (*out, slots.get(*x)?.slice(ranges.clone())),
+        Step::Expand { x, shape, out } => (*out, slots.src(x)?.expand(*shape)),
     })
 }
 

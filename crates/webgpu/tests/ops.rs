@@ -407,16 +407,17 @@ gpu_test! {
         let e = refused(Case::new(
             vec![
                 node("Relu", &["x"], "r", vec![]),
-                node("Erf", &["r"], "y", vec![]),
+                node("Round", &["r"], "y", vec![]),
             ],
             vec![("x", vec![2, 3])],
         ))
         .await;
-        let EngineError::UnsupportedOp { op, node, .. } = &e else {
+        let EngineError::UnsupportedOp { op, node, detail, .. } = &e else {
             panic!("{e:?}")
         };
-        assert!(op.starts_with("Erf"), "{op}");
-        assert_eq!(node, "Erf_y");
+        assert_eq!(op, "Round");
+        assert_eq!(detail, "no WebGPU kernel, and its output depends on the input");
+        assert_eq!(node, "Round_y");
         assert!(e.to_string().contains("on the webgpu backend"), "{e}");
     }
 }
@@ -437,5 +438,170 @@ gpu_test! {
         ))
         .await;
         assert!(e.to_string().contains("rank-5"), "{e}");
+    }
+}
+
+gpu_test! {
+    async fn unary_math_erf_sqrt_reciprocal_exp_neg_abs() {
+        for op in ["Erf", "Exp", "Neg", "Abs"] {
+            Case::new(vec![node(op, &["x"], "y", vec![])], vec![("x", vec![2, 3, 5])]).check().await;
+        }
+        // Positive inputs for the square root and the reciprocal.
+        for op in ["Sqrt", "Reciprocal"] {
+            Case::new(
+                vec![node("Abs", &["x"], "a", vec![]), node("Add", &["a", "one"], "p", vec![]), node(op, &["p"], "y", vec![])],
+                vec![("x", vec![2, 3, 5])],
+            )
+            .inits(vec![floats("one", &[], vec![1.0])])
+            .check()
+            .await;
+        }
+    }
+}
+
+gpu_test! {
+    async fn gelu_exact_and_tanh_at_opset_20() {
+        for attrs in [vec![], vec![a_s("approximate", "tanh")]] {
+            Case::new(vec![node("Gelu", &["x"], "y", attrs)], vec![("x", vec![4, 7])])
+                .opset(20)
+                .check()
+                .await;
+        }
+    }
+}
+
+gpu_test! {
+    async fn pow_of_negative_bases_by_constant_exponents() {
+        for e in [2.0, 3.0, -1.0, 0.5, 1.5] {
+            // 0.5 and 1.5 on |x|: a negative base to a fractional power is NaN
+            // on both sides.
+            let nodes = if e == 0.5 || e == 1.5 {
+                vec![node("Abs", &["x"], "a", vec![]), node("Pow", &["a", "e"], "y", vec![])]
+            } else {
+                vec![node("Pow", &["x", "e"], "y", vec![])]
+            };
+            Case::new(nodes, vec![("x", vec![3, 4])])
+                .inits(vec![floats("e", &[], vec![e])])
+                .tolerance(1e-3)
+                .check()
+                .await;
+        }
+    }
+}
+
+gpu_test! {
+    async fn layer_normalization_over_the_last_axes_with_and_without_bias() {
+        for (axis, with_bias) in [(-1i64, true), (-2, true), (-1, false), (1, true)] {
+            let x = vec![2, 5, 6];
+            let normalised = &x[axis.rem_euclid(3) as usize..];
+            let mut inputs = vec!["x", "s"];
+            let mut inits = vec![weight("s", normalised, 3)];
+            if with_bias {
+                inputs.push("b");
+                inits.push(weight("b", normalised, 4));
+            }
+            Case::new(
+                vec![node("LayerNormalization", &inputs, "y", vec![a_i("axis", axis), a_f("epsilon", 1e-5)])],
+                vec![("x", x.clone())],
+            )
+            .inits(inits)
+            .opset(17)
+            .tolerance(1e-3)
+            .check()
+            .await;
+        }
+    }
+}
+
+gpu_test! {
+    async fn gather_at_constant_indices_scalar_vector_and_negative() {
+        for (indices, shape, axis) in [(vec![0i64], vec![], 1), (vec![2, 0, -1], vec![3], 1), (vec![-2], vec![], 2)] {
+            let mut idx = int64s("i", &indices);
+            idx.dims = shape.iter().map(|d: &usize| *d as i64).collect();
+            Case::new(vec![node("Gather", &["x", "i"], "y", vec![a_i("axis", axis)])], vec![("x", vec![2, 4, 6])])
+                .inits(vec![idx])
+                .check()
+                .await;
+        }
+    }
+}
+
+gpu_test! {
+    async fn slice_with_negative_and_clamped_bounds_and_axes() {
+        Case::new(vec![node("Slice", &["x", "s", "e", "a"], "y", vec![])], vec![("x", vec![2, 5, 8])])
+            .inits(vec![int64s("s", &[1, -6]), int64s("e", &[i64::MAX, -1]), int64s("a", &[1, -1])])
+            .check()
+            .await;
+    }
+}
+
+gpu_test! {
+    async fn expand_broadcasts_to_the_shape() {
+        Case::new(
+            vec![node("Relu", &["x"], "r", vec![]), node("Expand", &["r", "shape"], "y", vec![])],
+            vec![("x", vec![1, 3, 1])],
+        )
+        .inits(vec![int64s("shape", &[2, 3, 4])])
+        .check()
+        .await;
+    }
+}
+
+gpu_test! {
+    async fn layer_norm_of_a_pooled_tensor_permuted_channels_last() {
+        // ConvNeXt's head: GlobalAveragePool, permute to [N,1,1,C], LayerNorm.
+        Case::new(
+            vec![
+                node("GlobalAveragePool", &["x"], "p", vec![]),
+                node("Transpose", &["p"], "t", vec![a_ints("perm", &[0, 2, 3, 1])]),
+                node("LayerNormalization", &["t", "s", "b"], "y", vec![a_f("epsilon", 1e-6)]),
+            ],
+            vec![("x", vec![1, 64, 3, 3])],
+        )
+        .inits(vec![weight("s", &[64], 5), weight("b", &[64], 6)])
+        .opset(17)
+        .tolerance(1e-3)
+        .check()
+        .await;
+    }
+}
+
+gpu_test! {
+    async fn attention_style_reshapes_through_rank_5() {
+        // torch's packed q/k/v: [T,B,3E] → [T,B,3,E] → [1,T,B,3,E] →
+        // transpose(0,-2) → [3,T,B,1,E] → squeeze(-2) → [3,T,B,E].
+        Case::new(
+            vec![
+                node("Relu", &["x"], "r", vec![]),
+                node("Reshape", &["r", "s1"], "a", vec![]),
+                node("Unsqueeze", &["a", "zero"], "b", vec![]),
+                node("Transpose", &["b"], "c", vec![a_ints("perm", &[3, 1, 2, 0, 4])]),
+                node("Squeeze", &["c", "three"], "y", vec![]),
+            ],
+            vec![("x", vec![5, 1, 12])],
+        )
+        .inits(vec![int64s("s1", &[5, 1, 3, 4]), int64s("zero", &[0]), int64s("three", &[3])])
+        .check()
+        .await;
+    }
+}
+
+gpu_test! {
+    async fn a_rank_5_tensor_is_refused_by_ops_that_broadcast() {
+        let e = refused(
+            Case::new(
+                vec![
+                    node("Unsqueeze", &["x", "zero"], "u", vec![]),
+                    node("Relu", &["u"], "y", vec![]),
+                ],
+                vec![("x", vec![2, 3, 4, 5])],
+            )
+            .inits(vec![int64s("zero", &[0])]),
+        )
+        .await;
+        let EngineError::UnsupportedOp { op, detail, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!((op.as_str(), detail.as_str()), ("Relu", "an input of rank 5"));
     }
 }

@@ -42,7 +42,14 @@ impl Step {
             | Step::Softmax { x, .. }
             | Step::ReduceMean { x, .. }
             | Step::Pad { x, .. }
-            | Step::Affine { x, .. } => vec![*x],
+            | Step::Affine { x, .. }
+            | Step::Select { x, .. }
+            | Step::Slice { x, .. } => vec![*x],
+            Step::LayerNorm { x, scale, bias, .. } => [Some(*x), src(scale), bias.as_ref().and_then(src)]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Step::Expand { x, .. } => src(x).into_iter().collect(),
             Step::Binary { a, b, .. } => [src(a), src(b)].into_iter().flatten().collect(),
             Step::MatMul { a, b, bias, .. } => [src(a), src(b), bias.as_ref().and_then(src)]
                 .into_iter()

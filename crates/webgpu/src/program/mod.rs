@@ -28,7 +28,7 @@ pub use ops::supported_ops;
 
 use crate::device::Limits;
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use edgeserve_engine::{BackendKind, EngineError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -76,6 +76,16 @@ pub(crate) enum Act {
     HardSwish,
     Tanh,
     Clip(Option<f32>, Option<f32>),
+    Erf,
+    /// GELU, exact (erf) or with the tanh approximation (`true`).
+    Gelu(bool),
+    Sqrt,
+    Reciprocal,
+    Exp,
+    Neg,
+    Abs,
+    /// `x` to a constant power (`Pow` with a scalar exponent).
+    Pow(f32),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +182,35 @@ pub(crate) enum Step {
         shift: Tensor<RANK>,
         out: usize,
     },
+    /// Normalised over storage axes `axis..RANK`, then scaled and shifted
+    /// (LayerNormalization and its affine in one step).
+    LayerNorm {
+        x: usize,
+        axis: usize,
+        epsilon: f32,
+        scale: Src,
+        bias: Option<Src>,
+        out: usize,
+    },
+    /// `Gather` with constant indices: the entries `indices` of `axis`,
+    /// reshaped to the output (a scalar index drops the axis).
+    Select {
+        x: usize,
+        axis: usize,
+        indices: Tensor<1, Int>,
+        shape: [usize; RANK],
+        out: usize,
+    },
+    Slice {
+        x: usize,
+        ranges: [std::ops::Range<usize>; RANK],
+        out: usize,
+    },
+    Expand {
+        x: Src,
+        shape: [usize; RANK],
+        out: usize,
+    },
 }
 
 /// What a graph output is in the program.
@@ -230,6 +269,24 @@ fn tract_msg(e: impl std::fmt::Display) -> String {
 }
 
 /// Right-aligns a logical shape of rank ≤ 4 behind leading 1s.
+/// Where a tensor of any rank is stored: [`pad4`] up to rank 4; above it,
+/// with its axes of size 1 dropped (the leading ones first) while more than
+/// 4 remain. Only reshapes and transposes read or write such a tensor (what
+/// exports of attention do: torch's `unflatten → unsqueeze → transpose →
+/// squeeze` of the packed q/k/v goes through rank 5); every other op refuses
+/// an input of rank over 4, whose broadcasting the storage would not follow.
+pub(crate) fn storage4(shape: &[usize]) -> Option<[usize; RANK]> {
+    if shape.len() <= RANK {
+        return pad4(shape);
+    }
+    let mut kept = shape.to_vec();
+    while kept.len() > RANK {
+        let unit = kept.iter().position(|&d| d == 1)?;
+        kept.remove(unit);
+    }
+    pad4(&kept)
+}
+
 pub(crate) fn pad4(shape: &[usize]) -> Option<[usize; RANK]> {
     let lead = RANK.checked_sub(shape.len())?;
     let mut out = [1; RANK];
@@ -494,6 +551,17 @@ impl<'a> Planner<'a> {
         if shape.len() > RANK {
             return Err(unsupported(node, format!("output of rank {}", shape.len())));
         }
+        self.push_stored(name, shape, step)
+    }
+
+    /// [`Planner::push`] for reshapes and transposes, whose output may be of
+    /// any rank that [`storage4`] can hold.
+    fn push_stored(
+        &mut self,
+        name: &str,
+        shape: Vec<usize>,
+        step: impl FnOnce(usize) -> Step,
+    ) -> Result<(), EngineError> {
         let gv = self.new_gv(name, shape)?;
         let step = step(gv.slot);
         self.producer.insert(gv.slot, self.steps.len());
@@ -530,6 +598,9 @@ impl<'a> Planner<'a> {
     /// An operand for an element-wise op or a concatenation.
     fn src(&mut self, node: &NodeProto, name: &str) -> Result<(Src, Vec<usize>), EngineError> {
         match self.value(name)? {
+            Value::Gpu(gv) if gv.shape.len() > RANK => {
+                Err(unsupported(node, format!("an input of rank {}", gv.shape.len())))
+            }
             Value::Gpu(gv) => Ok((Src::Slot(gv.slot), gv.shape)),
             Value::Const(t) => {
                 let shape = t.shape().to_vec();
@@ -546,6 +617,15 @@ impl<'a> Planner<'a> {
     }
 
     fn gpu_input(&self, node: &NodeProto, ix: usize) -> Result<Gv, EngineError> {
+        let gv = self.gpu_input_stored(node, ix)?;
+        if gv.shape.len() > RANK {
+            return Err(unsupported(node, format!("an input of rank {}", gv.shape.len())));
+        }
+        Ok(gv)
+    }
+
+    /// [`Planner::gpu_input`] of any rank (see [`storage4`]).
+    fn gpu_input_stored(&self, node: &NodeProto, ix: usize) -> Result<Gv, EngineError> {
         let name = node.input.get(ix).filter(|n| !n.is_empty()).ok_or_else(|| {
             invalid(format!(
                 "node {:?} ({}) lacks input {ix}",

@@ -1,5 +1,6 @@
-//! Element-wise ops: activations (fused into the convolution before them
-//! where nothing else reads it), arithmetic with broadcasting, casts.
+//! Element-wise ops: activations and unary math (fused into the
+//! convolution before them where nothing else reads it), arithmetic with
+//! broadcasting, constant powers, casts.
 
 use super::super::attrs::*;
 use super::super::*;
@@ -52,6 +53,22 @@ impl Planner<'_> {
         let (a, _) = self.src(node, &node.input[0])?;
         let (b, _) = self.src(node, node.input.get(1).map_or("", String::as_str))?;
         self.push(node, out, |out| Step::Binary { op, a, b, out })
+    }
+
+    /// `Pow` with a constant scalar exponent (what exports write: the
+    /// decomposed LayerNorm's square, GELU's cube); a computed exponent is
+    /// refused.
+    pub(super) fn pow(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
+        let e = self
+            .const_input(node, 1)?
+            .map(|t| floats(&t))
+            .transpose()
+            .map_err(invalid)?
+            .ok_or_else(|| invalid(format!("node {:?}: Pow lacks its exponent", node.name)))?;
+        match e.as_slice() {
+            [e] => self.act(node, out, Act::Pow(*e)),
+            _ => Err(unsupported(node, "an exponent that is not a scalar")),
+        }
     }
 
     pub(super) fn cast(&mut self, node: &NodeProto) -> Result<(), EngineError> {

@@ -9,7 +9,7 @@ mod elementwise;
 mod reduce;
 mod shape;
 
-use super::attrs::attr_f;
+use super::attrs::{attr_f, attr_s};
 use super::{Act, BinOp, Planner};
 use edgeserve_engine::EngineError;
 use tract_onnx::pb::NodeProto;
@@ -40,6 +40,21 @@ const OPS: &[(&str, Lower)] = &[
     }),
     ("HardSwish", |p, n, o| p.act(n, o, Act::HardSwish)),
     ("Tanh", |p, n, o| p.act(n, o, Act::Tanh)),
+    ("Erf", |p, n, o| p.act(n, o, Act::Erf)),
+    ("Gelu", |p, n, o| {
+        let tanh = attr_s(n, "approximate").is_some_and(|a| a == "tanh");
+        p.act(n, o, Act::Gelu(tanh))
+    }),
+    ("Sqrt", |p, n, o| p.act(n, o, Act::Sqrt)),
+    ("Reciprocal", |p, n, o| p.act(n, o, Act::Reciprocal)),
+    ("Exp", |p, n, o| p.act(n, o, Act::Exp)),
+    ("Neg", |p, n, o| p.act(n, o, Act::Neg)),
+    ("Abs", |p, n, o| p.act(n, o, Act::Abs)),
+    ("Pow", |p, n, o| p.pow(n, o)),
+    ("LayerNormalization", |p, n, o| p.layer_norm(n, o)),
+    ("Gather", |p, n, o| p.gather(n, o)),
+    ("Slice", |p, n, o| p.slice(n, o)),
+    ("Expand", |p, n, o| p.expand(n, o)),
     ("MaxPool", |p, n, o| p.pool(n, o)),
     ("AveragePool", |p, n, o| p.pool(n, o)),
     ("GlobalAveragePool", |p, n, o| p.global_pool(n, o)),

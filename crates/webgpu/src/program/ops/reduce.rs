@@ -1,4 +1,4 @@
-//! Reductions: global pooling, softmax, means over axes.
+//! Reductions: global pooling, softmax, means over axes, layer norm.
 
 use super::super::attrs::*;
 use super::super::*;
@@ -61,6 +61,34 @@ impl Planner<'_> {
             x: x.slot,
             axes,
             shape,
+            out,
+        })
+    }
+
+    /// LayerNormalization (opset 17) over the axes from `axis` on, with its
+    /// scale and bias in the same step. Its optional mean and inverse
+    /// standard deviation outputs are refused when read (see `node`).
+    pub(super) fn layer_norm(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
+        let x = self.gpu_input(node, 0)?;
+        let axis = axis4(node, attr_i(node, "axis", -1), x.shape.len())?;
+        let epsilon = attr_f(node, "epsilon", 1e-5);
+        let scale_name = node.input.get(1).filter(|n| !n.is_empty()).ok_or_else(|| {
+            invalid(format!(
+                "node {:?}: LayerNormalization lacks its scale",
+                node.name
+            ))
+        })?;
+        let (scale, _) = self.src(node, scale_name)?;
+        let bias = match node.input.get(2).filter(|n| !n.is_empty()) {
+            Some(name) => Some(self.src(node, name)?.0),
+            None => None,
+        };
+        self.push(node, out, |out| Step::LayerNorm {
+            x: x.slot,
+            axis,
+            epsilon,
+            scale,
+            bias,
             out,
         })
     }
