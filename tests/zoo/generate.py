@@ -436,12 +436,15 @@ def main():
             scale = max(abs(v) for r in results.values() for v in r["logits"])
             spread = None
             if variant.startswith("int8"):
-                # How far onnxruntime's float-simulated run of the same int8
-                # graph lies from its integer run: what rounding-boundary
-                # effects alone amount to on this model.
+                # onnxruntime's other run of the same int8 graph (QDQ pairs
+                # simulated in float, integer ops unfused), and how far it
+                # lies from its integer run: what rounding-boundary effects
+                # alone amount to on this model.
+                for p, x in inputs.items():
+                    results[p]["logits_float_simulated"] = [float(v) for v in run_onnxruntime(path, x, False)[0]]
                 spread = max(
-                    float(np.abs(run_onnxruntime(path, x, False)[0] - np.array(results[p]["logits"])).max())
-                    for p, x in inputs.items()
+                    float(np.abs(np.array(r["logits_float_simulated"]) - np.array(r["logits"])).max())
+                    for r in results.values()
                 )
             entry = {
                 "family": family,

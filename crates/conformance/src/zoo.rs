@@ -55,14 +55,20 @@ impl Variant {
     ///   layers), while tract and the GPU widen the weights and compute in
     ///   f32, so the difference is onnxruntime's own rounding; the fp16 Lite0
     ///   test allows the same 3 % of its scale.
-    /// - int8: 5e-2, or onnxruntime's own spread on the model if larger
-    ///   ([`ZooModel::tolerance`]). Both sides quantise the activations at
-    ///   run time; a value on a rounding boundary moves by one quantisation
-    ///   step (1/255 of a tensor's range) on one side and not the other, and
-    ///   such steps pass through the layers after it. How much that amounts
-    ///   to depends on the model: onnxruntime's float-simulated run of a QDQ
-    ///   graph lies up to 13 % of the scale from its own integer run (the
-    ///   reference) on these random-weight models.
+    /// - int8: 5e-2 of the nearer of onnxruntime's two runs of the graph:
+    ///   its integer kernels (what its users get) and its unfused run (QDQ
+    ///   pairs simulated in float). Every runtime quantises the activations;
+    ///   a value on a rounding boundary moves by one quantisation step (1/255
+    ///   of a tensor's range) in one run and not another, and the step passes
+    ///   through every layer after it. On these random-weight models
+    ///   onnxruntime's own two runs lie up to 13 % of the scale apart
+    ///   (MobileNetV2), so no single reference can be matched more tightly
+    ///   than that; a backend that computes in f32 between the pairs (the
+    ///   GPU) lands near the float run, tract's integer kernels near the
+    ///   integer one. Where the two runs differ by more than this bound, it
+    ///   is 1.25 times their difference ([`ZooModel::tolerance`]): on
+    ///   DenseNet's QDQ file a third run (tract's) lies as far from both as
+    ///   they lie from each other (9 % of the scale).
     ///
     /// For fp16 and int8 the top-1 must also agree, for fp32 the top-5 (in
     /// both cases up to classes whose reference logits are within the bound
@@ -114,14 +120,15 @@ pub struct ZooModel {
     /// runs of the graph (integer kernels, and QDQ simulated in float).
     pub onnxruntime_spread: f32,
     logits: BTreeMap<String, Vec<f32>>,
+    /// For int8 models, onnxruntime's float-simulated run.
+    simulated: BTreeMap<String, Vec<f32>>,
 }
 
 impl ZooModel {
-    /// The largest difference from onnxruntime's logits allowed: the
-    /// variant's share of the scale, and for int8 at least 1.25 times what
-    /// separates onnxruntime's own two runs of it (a backend that agrees
-    /// with onnxruntime's float-simulated run, as tract does on DenseNet's
-    /// coffee, is that far from the reference).
+    /// The largest difference from onnxruntime's logits allowed (see
+    /// [`Variant::relative_tolerance`]): the variant's share of the scale,
+    /// and for int8 at least 1.25 times what separates onnxruntime's own
+    /// two runs.
     pub fn tolerance(&self) -> f32 {
         (self.variant.relative_tolerance() * self.scale).max(1.25 * self.onnxruntime_spread)
     }
@@ -129,6 +136,21 @@ impl ZooModel {
     /// onnxruntime's logits for one of [`IMAGES`].
     pub fn reference(&self, image: &str) -> &[f32] {
         &self.logits[image]
+    }
+
+    /// The reference `got` is held to: onnxruntime's logits, or for an int8
+    /// model the nearer of its two runs' (see [`Variant::relative_tolerance`]).
+    pub fn nearest_reference(&self, image: &str, got: &[f32]) -> &[f32] {
+        let integer = self.reference(image);
+        match self.simulated.get(image) {
+            Some(float)
+                if float.len() == got.len()
+                    && crate::max_abs_diff(got, float) < crate::max_abs_diff(got, integer) =>
+            {
+                float
+            }
+            _ => integer,
+        }
     }
 
     /// The model's bytes, read from `tests/zoo/`.
@@ -165,6 +187,11 @@ pub fn models() -> Vec<ZooModel> {
                 logits: IMAGES
                     .iter()
                     .map(|&i| (i.to_owned(), floats(&m["results"][i]["logits"])))
+                    .collect(),
+                simulated: IMAGES
+                    .iter()
+                    .filter(|&&i| !m["results"][i]["logits_float_simulated"].is_null())
+                    .map(|&i| (i.to_owned(), floats(&m["results"][i]["logits_float_simulated"])))
                     .collect(),
             }
         })
@@ -222,7 +249,7 @@ pub async fn check(engine: &dyn Engine, model: &ZooModel) -> Result<Measured, St
         let got = out
             .as_slice::<f32>()
             .ok_or_else(|| format!("{image}: the logits are not float32"))?;
-        let want = model.reference(image);
+        let want = model.nearest_reference(image, got);
         if got.len() != want.len() {
             return Err(format!(
                 "{image}: {} logits, onnxruntime has {}",

@@ -35,6 +35,14 @@ fn activate(x: Tensor<RANK>, act: Act) -> Tensor<RANK> {
         Act::Neg => x.neg(),
         Act::Abs => x.abs(),
         Act::Pow(e) => pow(x, e),
+        // WGSL's round() rounds half to even, as QuantizeLinear does.
+        Act::Quantize {
+            scale,
+            zero_point,
+            lo,
+            hi,
+        } => x.div_scalar(scale).round().add_scalar(zero_point).clamp(lo, hi),
+        Act::Dequantize { scale, zero_point } => x.sub_scalar(zero_point).mul_scalar(scale),
     }
 }
 

@@ -605,3 +605,51 @@ gpu_test! {
         assert_eq!((op.as_str(), detail.as_str()), ("Relu", "an input of rank 5"));
     }
 }
+
+gpu_test! {
+    async fn quantize_and_dequantize_a_computed_tensor_u8_and_i8() {
+        // The QDQ pair of an int8 model, at scale 0.005: u8 covers 0..1.275
+        // (or ±0.64 around 128), i8 ±0.64 (or -0.54..0.74 around -20), so
+        // inputs in ±2 saturate at one end or both.
+        for (zero_point, zp_type) in [(0i32, 2), (128, 2), (0, 3), (-20, 3)] {
+            let zp = TensorProto {
+                name: "zp".into(),
+                data_type: zp_type,
+                int32_data: vec![zero_point],
+                ..TensorProto::default()
+            };
+            Case::new(
+                vec![
+                    node("QuantizeLinear", &["x", "s", "zp"], "q", vec![]),
+                    node("DequantizeLinear", &["q", "s", "zp"], "y", vec![]),
+                ],
+                vec![("x", vec![2, 3, 40])],
+            )
+            .inits(vec![floats("s", &[], vec![0.005]), zp])
+            .opset(13)
+            .check()
+            .await;
+        }
+    }
+}
+
+gpu_test! {
+    async fn per_axis_quantization_of_a_computed_tensor_is_refused_by_name() {
+        let e = refused(
+            Case::new(
+                vec![
+                    node("Relu", &["x"], "r", vec![]),
+                    node("QuantizeLinear", &["r", "s"], "y", vec![a_i("axis", 1)]),
+                ],
+                vec![("x", vec![2, 3])],
+            )
+            .inits(vec![floats("s", &[3], vec![0.1, 0.2, 0.3])])
+            .opset(13),
+        )
+        .await;
+        let EngineError::UnsupportedOp { op, detail, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!((op.as_str(), detail.as_str()), ("QuantizeLinear", "per-axis scales on a computed tensor"));
+    }
+}

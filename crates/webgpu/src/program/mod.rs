@@ -86,6 +86,20 @@ pub(crate) enum Act {
     Abs,
     /// `x` to a constant power (`Pow` with a scalar exponent).
     Pow(f32),
+    /// `QuantizeLinear` of a computed tensor, per tensor: the integers it
+    /// gives (round half to even, shift, saturate), held in f32, which
+    /// holds every 8- and 16-bit integer exactly.
+    Quantize {
+        scale: f32,
+        zero_point: f32,
+        lo: f32,
+        hi: f32,
+    },
+    /// `DequantizeLinear` of such integers, per tensor.
+    Dequantize {
+        scale: f32,
+        zero_point: f32,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,6 +408,12 @@ impl Graph {
             labels,
             uses,
             graph_outputs: &self.outputs,
+            initializers: self
+                .graph
+                .initializer
+                .iter()
+                .map(|t| (t.name.as_str(), t))
+                .collect(),
             opset: self.opset,
             device,
             weights,
@@ -470,6 +490,9 @@ pub(super) struct Planner<'a> {
     labels: HashMap<&'a str, OutletId>,
     uses: HashMap<&'a str, usize>,
     graph_outputs: &'a [String],
+    /// The graph's initializers: what tract reads into an op at parse time
+    /// (a QuantizeLinear's scale) never becomes a tensor of its model.
+    initializers: HashMap<&'a str, &'a tract_onnx::pb::TensorProto>,
     opset: i64,
     device: &'a Device,
     weights: &'a mut Weights,

@@ -6,6 +6,7 @@
 mod conv;
 mod dense;
 mod elementwise;
+mod quant;
 mod reduce;
 mod shape;
 
@@ -52,6 +53,8 @@ const OPS: &[(&str, Lower)] = &[
     ("Abs", |p, n, o| p.act(n, o, Act::Abs)),
     ("Pow", |p, n, o| p.pow(n, o)),
     ("LayerNormalization", |p, n, o| p.layer_norm(n, o)),
+    ("QuantizeLinear", |p, n, o| p.quantize(n, o)),
+    ("DequantizeLinear", |p, n, o| p.dequantize(n, o)),
     ("Gather", |p, n, o| p.gather(n, o)),
     ("Slice", |p, n, o| p.slice(n, o)),
     ("Expand", |p, n, o| p.expand(n, o)),
