@@ -10,12 +10,30 @@ use edgeserve_cpu::{CpuEngine, CpuOptions};
 
 edgeserve_conformance::zoo_bytes!();
 
+/// Known wrong, and asserted so: in the relaxed-SIMD wasm build, ConvNeXt's
+/// dynamically quantised file gives logits 90 % of their scale away from
+/// onnxruntime's (the simd128 build and native runs are right; tract's
+/// relaxed kernels are at fault, the root not yet found: its int8 matmul
+/// kernel alone is not it). Open in tests/zoo/README.md.
+const KNOWN_WRONG: &[&str] = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
+    &["convnext-int8-dynamic.onnx"]
+} else {
+    &[]
+};
+
 async fn run_zoo() {
     let mut table = zoo::Table::default();
+    let mut known = 0;
     for model in zoo::models() {
+        let known_wrong = KNOWN_WRONG.contains(&model.file.as_str());
         match CpuEngine::load(&zoo_bytes(&model), &CpuOptions::default()) {
             Ok(engine) => match zoo::check(&engine, &model).await {
+                Ok(_) if known_wrong => table.fail(&model, "now right: take it out of KNOWN_WRONG".into()),
                 Ok(m) => table.pass(&model, m),
+                Err(why) if known_wrong => {
+                    known += 1;
+                    table.known_wrong(&model, &why)
+                }
                 Err(why) => table.fail(&model, why),
             },
             // The CPU is where `auto` goes when the GPU refuses: it must
@@ -28,7 +46,7 @@ async fn run_zoo() {
     } else {
         "cpu"
     });
-    assert_eq!(passed, zoo::models().len());
+    assert_eq!(passed + known, zoo::models().len());
 }
 
 #[cfg(not(target_arch = "wasm32"))]
