@@ -145,6 +145,7 @@ impl ZooModel {
         match self.simulated.get(image) {
             Some(float)
                 if float.len() == got.len()
+                    && integer.len() == got.len()
                     && crate::max_abs_diff(got, float) < crate::max_abs_diff(got, integer) =>
             {
                 float
