@@ -349,8 +349,8 @@ impl Table {
         self.lines.push(format!("{:38} refused: {op}", model.file));
     }
 
-    /// A model this backend is known to compute wrongly, and did: listed,
-    /// not failed, so that the day it is right the test says so instead.
+    /// A model this backend is known to compute wrongly at times, and did
+    /// this run: listed in the table, not failed.
     pub fn known_wrong(&mut self, model: &ZooModel, why: &str) {
         self.lines
             .push(format!("{:38} KNOWN WRONG (tracked) {why}", model.file));

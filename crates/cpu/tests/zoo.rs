@@ -10,11 +10,14 @@ use edgeserve_cpu::{CpuEngine, CpuOptions};
 
 edgeserve_conformance::zoo_bytes!();
 
-/// Known wrong, and asserted so: in the relaxed-SIMD wasm build, ConvNeXt's
-/// dynamically quantised file gives logits 90 % of their scale away from
-/// onnxruntime's (the simd128 build and native runs are right; tract's
-/// relaxed kernels are at fault, the root not yet found: its int8 matmul
-/// kernel alone is not it). Open in tests/zoo/README.md.
+/// Known wrong at times: in the relaxed-SIMD wasm build, ConvNeXt's
+/// dynamically quantised file gave logits 90 % of their scale away from
+/// onnxruntime's in CI (the simd128 build and native runs are right). The
+/// stem's `ConvInteger` alone, as a graph output, gives other int32 sums
+/// than natively (-7107 for 812), yet the whole model in a fresh process
+/// came out right: which of tract's int8 kernels runs appears to depend on
+/// the process's state. Either outcome is printed, neither fails the test,
+/// until the root is found. Open in tests/zoo/README.md.
 const KNOWN_WRONG: &[&str] = if cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd")) {
     &["convnext-int8-dynamic.onnx"]
 } else {
@@ -28,7 +31,6 @@ async fn run_zoo() {
         let known_wrong = KNOWN_WRONG.contains(&model.file.as_str());
         match CpuEngine::load(&zoo_bytes(&model), &CpuOptions::default()) {
             Ok(engine) => match zoo::check(&engine, &model).await {
-                Ok(_) if known_wrong => table.fail(&model, "now right: take it out of KNOWN_WRONG".into()),
                 Ok(m) => table.pass(&model, m),
                 Err(why) if known_wrong => {
                     known += 1;
