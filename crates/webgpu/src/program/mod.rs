@@ -20,6 +20,7 @@
 //! list of ops the GPU runs and the dispatch.
 
 mod attrs;
+use attrs::attr_ints;
 use liveness::frees;
 mod liveness;
 mod ops;
@@ -282,7 +283,6 @@ fn tract_msg(e: impl std::fmt::Display) -> String {
     format!("{e:#}")
 }
 
-/// Right-aligns a logical shape of rank ≤ 4 behind leading 1s.
 /// Where a tensor of any rank is stored: [`pad4`] up to rank 4; above it,
 /// with its axes of size 1 dropped (the leading ones first) while more than
 /// 4 remain. Only reshapes and transposes read or write such a tensor (what
@@ -301,6 +301,7 @@ pub(crate) fn storage4(shape: &[usize]) -> Option<[usize; RANK]> {
     pad4(&kept)
 }
 
+/// Right-aligns a logical shape of rank ≤ 4 behind leading 1s.
 pub(crate) fn pad4(shape: &[usize]) -> Option<[usize; RANK]> {
     let lead = RANK.checked_sub(shape.len())?;
     let mut out = [1; RANK];
@@ -490,8 +491,8 @@ pub(super) struct Planner<'a> {
     labels: HashMap<&'a str, OutletId>,
     uses: HashMap<&'a str, usize>,
     graph_outputs: &'a [String],
-    /// The graph's initializers: what tract reads into an op at parse time
-    /// (a QuantizeLinear's scale) never becomes a tensor of its model.
+    /// The graph's initializers, for those tract takes into an op (see
+    /// `constant`).
     initializers: HashMap<&'a str, &'a tract_onnx::pb::TensorProto>,
     opset: i64,
     device: &'a Device,
@@ -541,8 +542,39 @@ impl<'a> Planner<'a> {
             .ok_or_else(|| invalid(format!("the shape of tensor {name:?} could not be inferred")))
     }
 
+    /// The value of a tensor computable without the input: from the
+    /// analysis, or for an initializer tract took into an op at parse time
+    /// (a QuantizeLinear's scale and zero point), which never becomes a
+    /// tensor of its model, from the initializer itself.
     fn constant(&self, name: &str) -> Option<Arc<Host>> {
-        self.fact(name).ok().and_then(|f| f.value.concretize())
+        self.fact(name)
+            .ok()
+            .and_then(|f| f.value.concretize())
+            .or_else(|| {
+                let t = self.initializers.get(name)?;
+                tract_onnx::tensor::load_tensor(&tract_onnx::data_resolver::FopenDataResolver, t, None)
+                    .ok()
+                    .map(Arc::new)
+            })
+    }
+
+    /// Integers a node takes as an attribute before opset `since` and as a
+    /// constant input (`ix`) from it (Slice's starts, ReduceMean's axes,
+    /// Pad's pads); `None` when absent.
+    fn ints(
+        &self,
+        node: &NodeProto,
+        ix: usize,
+        attr: &str,
+        since: i64,
+    ) -> Result<Option<Vec<i64>>, EngineError> {
+        if self.opset < since {
+            return Ok(attr_ints(node, attr));
+        }
+        self.const_input(node, ix)?
+            .map(|t| host_values::<i64>(&t))
+            .transpose()
+            .map_err(invalid)
     }
 
     fn value(&self, name: &str) -> Result<Value, EngineError> {

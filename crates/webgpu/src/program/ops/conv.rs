@@ -212,24 +212,14 @@ impl Planner<'_> {
         if mode != "constant" {
             return Err(unsupported(node, format!("mode {mode}")));
         }
-        let (pads, value) = if self.opset < 11 {
-            (
-                attr_ints(node, "pads").unwrap_or_default(),
-                attr_f(node, "value", 0.0),
-            )
+        let pads = self.ints(node, 1, "pads", 11)?.unwrap_or_default();
+        let value = if self.opset < 11 {
+            attr_f(node, "value", 0.0)
         } else {
-            let pads = self
-                .const_input(node, 1)?
-                .map(|t| host_values::<i64>(&t))
-                .transpose()
-                .map_err(invalid)?
-                .unwrap_or_default();
-            let value = self
-                .const_input(node, 2)?
+            self.const_input(node, 2)?
                 .and_then(|t| floats(&t).ok())
                 .and_then(|v| v.first().copied())
-                .unwrap_or(0.0);
-            (pads, value)
+                .unwrap_or(0.0)
         };
         let axes: Vec<usize> = match self.const_input(node, 3)? {
             Some(t) => host_values::<i64>(&t)

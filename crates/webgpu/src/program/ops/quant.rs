@@ -10,7 +10,7 @@
 use super::super::attrs::*;
 use super::super::*;
 use edgeserve_engine::EngineError;
-use tract_onnx::pb::{NodeProto, TensorProto};
+use tract_onnx::pb::NodeProto;
 
 /// ONNX element types by number: UINT8, INT8, UINT16, INT16.
 fn range_of(elem_type: i64) -> Option<(f32, f32)> {
@@ -23,44 +23,18 @@ fn range_of(elem_type: i64) -> Option<(f32, f32)> {
     }
 }
 
-/// A one-element initializer's value and ONNX element type: FLOAT, UINT8,
-/// INT8, UINT16, INT16, in `raw_data` (little-endian) or the typed field.
-fn scalar(t: &TensorProto) -> Option<(f32, i64)> {
-    if t.dims.iter().product::<i64>() != 1 {
-        return None;
-    }
-    let raw = &t.raw_data;
-    let v = match t.data_type {
-        1 if raw.len() == 4 => f32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]),
-        1 => *t.float_data.first()?,
-        2 if raw.len() == 1 => f32::from(raw[0]),
-        3 if raw.len() == 1 => f32::from(raw[0] as i8),
-        4 if raw.len() == 2 => f32::from(u16::from_le_bytes([raw[0], raw[1]])),
-        5 if raw.len() == 2 => f32::from(i16::from_le_bytes([raw[0], raw[1]])),
-        2..=5 => *t.int32_data.first()? as f32,
-        _ => return None,
-    };
-    Some((v, i64::from(t.data_type)))
-}
-
 impl Planner<'_> {
-    /// Input `ix` of a Q or DQ node as a scalar and its ONNX element type,
-    /// from the analysis's constants or, where tract took it into the op,
-    /// the initializer itself.
+    /// Input `ix` of a Q or DQ node as a scalar and its ONNX element type.
     fn quant_scalar(
         &self,
         node: &NodeProto,
         ix: usize,
         what: &str,
     ) -> Result<Option<(f32, i64)>, EngineError> {
-        let Some(name) = node.input.get(ix).filter(|n| !n.is_empty()) else {
+        let per_axis = || unsupported(node, format!("per-axis {what}s on a computed tensor"));
+        let Some(t) = self.const_input(node, ix)? else {
             return Ok(None);
         };
-        let per_axis = || unsupported(node, format!("per-axis {what}s on a computed tensor"));
-        if let Some(t) = self.initializers.get(name.as_str()) {
-            return scalar(t).map(Some).ok_or_else(per_axis);
-        }
-        let t = self.const_input(node, ix)?.ok_or_else(per_axis)?;
         let elem_type = match t.datum_type() {
             DatumType::U8 => 2,
             DatumType::I8 => 3,

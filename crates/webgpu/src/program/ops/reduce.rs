@@ -39,14 +39,7 @@ impl Planner<'_> {
     pub(super) fn reduce_mean(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
         let x = self.gpu_input(node, 0)?;
         let r = x.shape.len();
-        let axes = if self.opset >= 18 {
-            self.const_input(node, 1)?
-                .map(|t| host_values::<i64>(&t))
-                .transpose()
-                .map_err(invalid)?
-        } else {
-            attr_ints(node, "axes")
-        };
+        let axes = self.ints(node, 1, "axes", 18)?;
         let axes = match axes.filter(|a| !a.is_empty()) {
             Some(a) => a
                 .iter()

@@ -174,20 +174,15 @@ impl Planner<'_> {
     pub(super) fn slice(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
         let x = self.gpu_input(node, 0)?;
         let r = x.shape.len();
-        let ints = |this: &Self, ix: usize, attr: &str| -> Result<Option<Vec<i64>>, EngineError> {
-            if this.opset < 10 {
-                return Ok(attr_ints(node, attr));
-            }
-            this.const_input(node, ix)?
-                .map(|t| host_values::<i64>(&t))
-                .transpose()
-                .map_err(invalid)
-        };
         let missing = || invalid(format!("node {:?}: Slice lacks its starts or ends", node.name));
-        let starts = ints(self, 1, "starts")?.ok_or_else(missing)?;
-        let ends = ints(self, 2, "ends")?.ok_or_else(missing)?;
-        let axes = ints(self, 3, "axes")?.unwrap_or_else(|| (0..starts.len() as i64).collect());
-        let steps = ints(self, 4, "steps")?.unwrap_or_else(|| vec![1; starts.len()]);
+        let starts = self.ints(node, 1, "starts", 10)?.ok_or_else(missing)?;
+        let ends = self.ints(node, 2, "ends", 10)?.ok_or_else(missing)?;
+        let axes = self
+            .ints(node, 3, "axes", 10)?
+            .unwrap_or_else(|| (0..starts.len() as i64).collect());
+        let steps = self
+            .ints(node, 4, "steps", 10)?
+            .unwrap_or_else(|| vec![1; starts.len()]);
         if steps.iter().any(|&s| s != 1) {
             return Err(unsupported(
                 node,
