@@ -6,7 +6,7 @@
 //! `tests/zoo/README.md` says how). Every backend runs the same checks:
 //! [`check`] on what it loads, [`refusal_is_named`] on what it refuses.
 
-use crate::{block_on, top_k_indices};
+use crate::top_k_indices;
 use edgeserve_engine::{Engine, EngineError};
 use edgeserve_protocol::{PredictRequest, Tensor};
 use std::collections::BTreeMap;
@@ -108,12 +108,8 @@ pub struct ZooModel {
     pub family: String,
     /// How it stores its numbers.
     pub variant: Variant,
-    /// The ONNX opset it was exported at.
-    pub opset: u32,
     /// The op types in the graph.
     pub ops: Vec<String>,
-    /// The file's size.
-    pub bytes: usize,
     /// The largest |logit| of onnxruntime's run over both photos.
     pub scale: f32,
     /// For int8 models: the largest difference between onnxruntime's two
@@ -180,9 +176,7 @@ pub fn models() -> Vec<ZooModel> {
                 file: file.clone(),
                 family: m["family"].as_str().unwrap().to_owned(),
                 variant: Variant::parse(m["variant"].as_str().unwrap()),
-                opset: m["opset"].as_u64().unwrap() as u32,
                 ops: m["ops"].as_object().unwrap().keys().cloned().collect(),
-                bytes: m["bytes"].as_u64().unwrap() as usize,
                 scale: m["max_abs_logit"].as_f64().unwrap() as f32,
                 onnxruntime_spread: m["onnxruntime_int8_spread"].as_f64().unwrap_or(0.0) as f32,
                 logits: IMAGES
@@ -233,9 +227,38 @@ fn same_top_k(got: &[f32], want: &[f32], k: usize, tolerance: f32) -> Result<(),
     Ok(())
 }
 
+/// Compares a backend's logits for one of [`IMAGES`] with onnxruntime's
+/// (the nearer run for int8): within [`ZooModel::tolerance`], the same
+/// top-k. Returns the difference as a fraction of the model's scale; the
+/// error says what differed.
+pub fn compare(model: &ZooModel, image: &str, got: &[f32]) -> Result<f32, String> {
+    let want = model.nearest_reference(image, got);
+    if got.len() != want.len() {
+        return Err(format!(
+            "{image}: {} logits, onnxruntime has {}",
+            got.len(),
+            want.len()
+        ));
+    }
+    let diff = crate::max_abs_diff(got, want);
+    if diff.is_nan() || got.iter().any(|v| !v.is_finite()) {
+        return Err(format!("{image}: logits not finite"));
+    }
+    if diff > model.tolerance() {
+        return Err(format!(
+            "{image}: max abs diff {diff:.3e} > {:.3e} ({} of max |logit| {:.3}; onnxruntime's own spread {:.3e})",
+            model.tolerance(),
+            model.variant.relative_tolerance(),
+            model.scale,
+            model.onnxruntime_spread
+        ));
+    }
+    same_top_k(got, want, model.variant.top_k(), model.tolerance()).map_err(|e| format!("{image}: {e}"))?;
+    Ok(diff / model.scale)
+}
+
 /// Runs both photos through `engine` (a TF Serving row-form request, as a
-/// client sends it) and compares the logits with onnxruntime's: within
-/// [`ZooModel::tolerance`], the same top-k. The error says what differed.
+/// client sends it) and [`compare`]s the logits with onnxruntime's.
 pub async fn check(engine: &dyn Engine, model: &ZooModel) -> Result<Measured, String> {
     let mut worst = 0f32;
     for image in IMAGES {
@@ -243,37 +266,13 @@ pub async fn check(engine: &dyn Engine, model: &ZooModel) -> Result<Measured, St
             .predict(PredictRequest::instances(input(image)))
             .await
             .map_err(|e| format!("{image}: the run failed: {e}"))?;
-        let out = response
+        let got = response
             .outputs
             .get("logits")
-            .ok_or_else(|| format!("{image}: no `logits` output"))?;
-        let got = out
+            .ok_or_else(|| format!("{image}: no `logits` output"))?
             .as_slice::<f32>()
             .ok_or_else(|| format!("{image}: the logits are not float32"))?;
-        let want = model.nearest_reference(image, got);
-        if got.len() != want.len() {
-            return Err(format!(
-                "{image}: {} logits, onnxruntime has {}",
-                got.len(),
-                want.len()
-            ));
-        }
-        let diff = crate::max_abs_diff(got, want);
-        if diff.is_nan() || got.iter().any(|v| !v.is_finite()) {
-            return Err(format!("{image}: logits not finite"));
-        }
-        worst = worst.max(diff / model.scale);
-        if diff > model.tolerance() {
-            return Err(format!(
-                "{image}: max abs diff {diff:.3e} > {:.3e} ({} of max |logit| {:.3}; onnxruntime's own spread {:.3e})",
-                model.tolerance(),
-                model.variant.relative_tolerance(),
-                model.scale,
-                model.onnxruntime_spread
-            ));
-        }
-        same_top_k(got, want, model.variant.top_k(), model.tolerance())
-            .map_err(|e| format!("{image}: {e}"))?;
+        worst = worst.max(compare(model, image, got)?);
     }
     Ok(Measured { relative_diff: worst })
 }
@@ -315,11 +314,6 @@ pub fn unsupported_ops<'a>(model: &'a ZooModel, supported: &[&str]) -> Vec<&'a s
         .map(String::as_str)
         .filter(|op| !supported.contains(op))
         .collect()
-}
-
-/// [`check`], blocking (native tests).
-pub fn check_blocking(engine: &dyn Engine, model: &ZooModel) -> Result<Measured, String> {
-    block_on(check(engine, model))
 }
 
 /// One line of a backend's zoo table, and the failures so far.

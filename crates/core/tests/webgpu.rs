@@ -239,14 +239,9 @@ fn auto_runs_every_zoo_model_on_a_backend_that_can_and_names_the_op_otherwise() 
                 suite::block_on(c.predict_with_report(PredictRequest::instances(zoo::input(image)))).unwrap();
             assert_eq!(report.backend, c.backend());
             let got = response.outputs["logits"].as_slice::<f32>().unwrap();
-            let diff = suite::max_abs_diff(got, model.nearest_reference(image, got));
-            assert!(
-                diff <= model.tolerance(),
-                "{} {image} on {}: {diff} > {}",
-                model.file,
-                c.backend(),
-                model.tolerance()
-            );
+            if let Err(why) = zoo::compare(&model, image, got) {
+                panic!("{} on {}: {why}", model.file, c.backend());
+            }
         }
     }
     eprintln!("auto over the zoo: {on_cpu} refused by the GPU and run on the CPU, {on_gpu} kept on the GPU");
