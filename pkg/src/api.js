@@ -318,7 +318,7 @@ function parseTfJson(body) {
  * glue (the wasm-bindgen exports). Settings are fixed once a start begins.
  *
  * `relaxedSupported`: this entry point ships a relaxed-SIMD build and the
- * engine validates relaxed-SIMD code. `webgpu`: `'auto'` where the entry
+ * engine runs relaxed-SIMD code right (builds.js's probe). `webgpu`: `'auto'` where the entry
  * ships the WebGPU build too (browsers), else `false`. `start({ relaxed,
  * webgpu, paths, module, onProgress })` instantiates one build and resolves
  * to `{ glue, webgpu }`: its exports and whether it has WebGPU.

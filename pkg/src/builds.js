@@ -4,15 +4,36 @@
 
 import { fetchWasm, hasWebgpuImports } from './api.js';
 
-// The smallest module using relaxed SIMD: one function returning
-// f32x4.relaxed_madd of three zero vectors. An engine without relaxed SIMD
-// refuses to validate it, as it would refuse the whole relaxed build.
+// The smallest module whose one function, `f`, returns lane 0 of
+// i32x4.relaxed_dot_i8x16_i7x16_add_s((-1,-2,-3,-4,0…), (1,2,3,4,0…), (10,0,0,0)):
+// -30 + 10 = -20 on every engine that implements it as specified (the
+// operands are in the range where the relaxed forms agree). An engine
+// without relaxed SIMD refuses to validate it, as it would refuse the
+// relaxed builds.
 const RELAXED_PROBE = (() => {
-  const zeros = () => [0xfd, 0x0c, ...new Array(16).fill(0)];
-  const body = [0, ...zeros(), ...zeros(), ...zeros(), 0xfd, 0x85, 0x02, 0x0b];
-  const types = [1, 5, 1, 0x60, 0, 1, 0x7b];
-  return Uint8Array.of(0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...types, 3, 2, 1, 0, 10, body.length + 2, 1, body.length, ...body);
+  const v128 = (bytes) => [0xfd, 0x0c, ...bytes, ...new Array(16 - bytes.length).fill(0)];
+  const body = [0, ...v128([0xff, 0xfe, 0xfd, 0xfc]), ...v128([1, 2, 3, 4]), ...v128([10]), 0xfd, 0x93, 0x02, 0xfd, 0x1b, 0, 0x0b];
+  const types = [1, 5, 1, 0x60, 0, 1, 0x7f];
+  const exports = [7, 5, 1, 1, 0x66, 0, 0];
+  return Uint8Array.of(0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, ...types, 3, 2, 1, 0, ...exports, 10, body.length + 2, 1, body.length, ...body);
 })();
+
+/**
+ * Whether this engine runs relaxed-SIMD code, and runs it right. Validating
+ * is not enough: Node 20's V8 (relaxed SIMD behind
+ * `--experimental-wasm-relaxed-simd`) computes the int8 dot product that
+ * the int8 kernels are built on as twice the products' sum without the
+ * accumulator, and every int8 convolution comes out wrong. Such an engine
+ * gets the simd128 build.
+ */
+function relaxedSimdRunsRight() {
+  if (!WebAssembly.validate(RELAXED_PROBE)) return false;
+  try {
+    return new WebAssembly.Instance(new WebAssembly.Module(RELAXED_PROBE)).exports.f() === -20;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * The CPU build (no WebGPU): its glue and its two wasm files, each as [the
@@ -25,8 +46,8 @@ export const CPU_BUILD = {
   relaxed: [new URL('../dist/edge/edgeserve_relaxed_bg.wasm', import.meta.url), 'edge/edgeserve_relaxed_bg.wasm'],
 };
 
-/** Whether this engine validates relaxed-SIMD code. */
-export const relaxedSimd = WebAssembly.validate(RELAXED_PROBE);
+/** Whether this engine validates relaxed-SIMD code and computes it as specified. */
+export const relaxedSimd = relaxedSimdRunsRight();
 
 /** Whether `navigator.gpu` gives an adapter here (asked once; false where there is no WebGPU). */
 export async function webgpuAdapter() {

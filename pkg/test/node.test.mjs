@@ -420,6 +420,25 @@ test('the relaxed-SIMD build holds relaxed-SIMD code; the simd128 builds hold no
   for (const build of ['edgeserve_bg.wasm', 'edge/edgeserve_bg.wasm']) assert.equal(validates(build, '--no-experimental-wasm-relaxed-simd'), true, build);
 });
 
+// Node 20's V8 runs relaxed SIMD behind that flag, but computes the int8
+// dot product (i32x4.relaxed_dot_i8x16_i7x16_add_s) as twice the sum of
+// the products without the accumulator: the relaxed build would give wrong
+// answers for every int8 model there. The package must see that, not only
+// that the engine validates relaxed code, and keep to simd128.
+test('an engine that validates relaxed SIMD but computes it wrongly gets the simd128 build', () => {
+  const relaxedBuild = path.join(root, 'pkg/dist/edge/edgeserve_relaxed_bg.wasm');
+  const script = `import { readFileSync } from 'node:fs';
+    import { wasm } from 'edgeserve';
+    const validates = WebAssembly.validate(readFileSync(${JSON.stringify(relaxedBuild)}));
+    console.log(JSON.stringify({ validates, supported: wasm.relaxedSimdSupported, chosen: wasm.relaxedSimd }));`;
+  const r = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--input-type=module', '-e', script], { cwd: here, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const got = JSON.parse(r.stdout);
+  // The engine takes the relaxed build's code, and the package still declines it.
+  assert.equal(got.validates, true);
+  assert.deepEqual([got.supported, got.chosen], [false, false]);
+});
+
 test('Endpoint answers TF Serving requests over models loaded here, and checks its options', async () => {
   await rejectsWith(Endpoint.create({ models: 'lite0' }), 'invalid_options', /options.models: expected an array/);
   await rejectsWith(Endpoint.create({ models: [], port: 80 }), 'invalid_options', /options.port: unknown option/);

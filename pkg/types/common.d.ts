@@ -260,7 +260,11 @@ export interface WasmSettings {
    * before the first load for the same bits on every machine.
    */
   relaxedSimd: boolean;
-  /** Whether this entry point has a relaxed-SIMD build and the engine can run it. */
+  /**
+   * Whether this entry point has a relaxed-SIMD build and the engine runs
+   * it right: it validates relaxed-SIMD code and computes a probe of the
+   * int8 dot product as specified.
+   */
   readonly relaxedSimdSupported: boolean;
   /** The build started; `null` until a load has started one. */
   readonly build: WasmBuild | null;

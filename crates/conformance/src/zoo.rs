@@ -343,13 +343,6 @@ impl Table {
         self.lines.push(format!("{:38} refused: {op}", model.file));
     }
 
-    /// A model this backend is known to compute wrongly at times, and did
-    /// this run: listed in the table, not failed.
-    pub fn known_wrong(&mut self, model: &ZooModel, why: &str) {
-        self.lines
-            .push(format!("{:38} KNOWN WRONG (tracked) {why}", model.file));
-    }
-
     /// A failure.
     pub fn fail(&mut self, model: &ZooModel, why: String) {
         self.lines.push(format!("{:38} FAIL   {why}", model.file));
