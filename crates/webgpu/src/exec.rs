@@ -1,7 +1,7 @@
 //! Running a program: every step queues GPU work (burn records and submits it
 //! lazily); only the graph outputs are read back, asynchronously.
 
-use crate::program::{Act, BinOp, Output, Program, RANK, Src, Step};
+use crate::program::{Act, BinOp, DynamicPart, Output, Program, RANK, Src, Step};
 use crate::run_error;
 use burn::tensor::activation::{
     gelu, gelu_approximate, hard_sigmoid, hard_swish, leaky_relu, relu, sigmoid, softmax, tanh,
@@ -44,6 +44,20 @@ fn activate(x: Tensor<RANK>, act: Act) -> Tensor<RANK> {
         } => x.div_scalar(scale).round().add_scalar(zero_point).clamp(lo, hi),
         Act::Dequantize { scale, zero_point } => x.sub_scalar(zero_point).mul_scalar(scale),
     }
+}
+
+/// `DynamicQuantizeLinear`'s range and scale, as scalars: the range is
+/// widened to hold 0, and a range of nothing (x all zeros) has scale 1, as
+/// onnxruntime gives it, rather than 0 and a zero point of 0/0.
+fn dynamic_range(x: Tensor<RANK>) -> (Tensor<RANK>, Tensor<RANK>) {
+    let lo = x.clone().min().reshape([1; RANK]).clamp_max(0.0);
+    let hi = x.max().reshape([1; RANK]).clamp_min(0.0);
+    let range = hi.sub(lo.clone());
+    let scale = range
+        .clone()
+        .div_scalar(255.0)
+        .mask_fill(range.equal_elem(0.0), 1.0);
+    (lo, scale)
 }
 
 /// `x^e`. WGSL's `pow` is undefined for a negative base, which the
@@ -197,6 +211,24 @@ fn step(slots: &Slots, step: &Step) -> Result<(usize, Tensor<RANK>), EngineError
         ),
         Step::Slice { x, ranges, out } => (*out, slots.get(*x)?.slice(ranges.clone())),
         Step::Expand { x, shape, out } => (*out, slots.src(x)?.expand(*shape)),
+        Step::DynamicQuantize { x, part, out } => {
+            let x = slots.get(*x)?;
+            let y = match part {
+                DynamicPart::Scale => dynamic_range(x).1,
+                // Rounded (half to even, WGSL's round) after the clamp to
+                // uint8's range, as the spec orders it.
+                DynamicPart::ZeroPoint => {
+                    let (lo, scale) = dynamic_range(x);
+                    lo.neg().div(scale).clamp(0.0, 255.0).round()
+                }
+                DynamicPart::Values { scale, zero_point } => x
+                    .div(slots.get(*scale)?)
+                    .round()
+                    .add(slots.get(*zero_point)?)
+                    .clamp(0.0, 255.0),
+            };
+            (*out, y)
+        }
     })
 }
 

@@ -592,7 +592,7 @@ gpu_test! {
             Case::new(
                 vec![
                     node("Unsqueeze", &["x", "zero"], "u", vec![]),
-                    node("Relu", &["u"], "y", vec![]),
+                    node("Add", &["u", "u"], "y", vec![]),
                 ],
                 vec![("x", vec![2, 3, 4, 5])],
             )
@@ -602,7 +602,115 @@ gpu_test! {
         let EngineError::UnsupportedOp { op, detail, .. } = &e else {
             panic!("{e:?}")
         };
-        assert_eq!((op.as_str(), detail.as_str()), ("Relu", "an input of rank 5"));
+        assert_eq!((op.as_str(), detail.as_str()), ("Add", "an input of rank 5"));
+    }
+}
+
+gpu_test! {
+    async fn element_wise_functions_of_one_tensor_run_at_rank_5() {
+        // ShuffleNet's channel shuffle and ViT's packed q/k/v quantised:
+        // a QDQ pair on a rank-5 tensor, and a rank-5 graph output.
+        Case::new(
+            vec![
+                node("Reshape", &["x", "s5"], "r", vec![]),
+                node("Relu", &["r"], "a", vec![]),
+                node("QuantizeLinear", &["a", "s", "zp"], "q", vec![]),
+                node("DequantizeLinear", &["q", "s", "zp"], "y", vec![]),
+            ],
+            vec![("x", vec![1, 6, 4, 5])],
+        )
+        .inits(vec![
+            int64s("s5", &[1, 2, 3, 4, 5]),
+            floats("s", &[], vec![0.01]),
+            TensorProto {
+                name: "zp".into(),
+                data_type: 2,
+                int32_data: vec![3],
+                ..TensorProto::default()
+            },
+        ])
+        .opset(13)
+        .check()
+        .await;
+    }
+}
+
+/// An int8 initializer of ONNX type `data_type` (2 uint8, 3 int8).
+fn ints8(name: &str, data_type: i32, dims: &[i64], values: Vec<i32>) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        data_type,
+        dims: dims.to_vec(),
+        int32_data: values,
+        ..TensorProto::default()
+    }
+}
+
+/// `DynamicQuantizeLinear` of x into q, with its scale s and zero point zp.
+fn dynamic_quantize() -> edgeserve_onnx::pb::NodeProto {
+    let mut n = node("DynamicQuantizeLinear", &["x"], "q", vec![]);
+    n.output = vec!["q".into(), "s".into(), "zp".into()];
+    n
+}
+
+/// Deterministic integers in `lo..=hi`, spread over the range.
+fn spread(n: usize, lo: i32, hi: i32) -> Vec<i32> {
+    (0..n as i32)
+        .map(|i| lo + (i * 37 + 11) % (hi - lo + 1))
+        .collect()
+}
+
+gpu_test! {
+    async fn dynamic_quantization_as_onnxruntime_writes_it() {
+        // DynamicQuantizeLinear's three outputs, dequantised again: equal
+        // to tract's unless a value/scale lands on a different side of .5.
+        Case::new(
+            vec![
+                dynamic_quantize(),
+                node("Cast", &["q"], "qf", vec![a_i("to", 1)]),
+                node("Cast", &["zp"], "zpf", vec![a_i("to", 1)]),
+                node("Sub", &["qf", "zpf"], "d", vec![]),
+                node("Mul", &["d", "s"], "y", vec![]),
+            ],
+            vec![("x", vec![2, 3, 7])],
+        )
+        .opset(13)
+        .check()
+        .await;
+
+        // ConvInteger (depthwise 3×3 and a full 1×1, uint8 weights with a
+        // zero point per filter) and MatMulInteger (rank-3 A, int8 B with
+        // one zero point), after the activation's dynamic quantisation, then
+        // the Cast and the rescale the quantiser writes.
+        for (w_shape, group, wzp) in [([4i64, 1, 3, 3], 4, vec![128, 120, 131, 127]), ([6, 4, 1, 1], 1, vec![100; 6])] {
+            let w_len = w_shape.iter().product::<i64>() as usize;
+            Case::new(
+                vec![
+                    dynamic_quantize(),
+                    node("ConvInteger", &["q", "w", "zp", "wzp"], "c", vec![a_i("group", group), a_ints("pads", &[1, 1, 1, 1])]),
+                    node("Cast", &["c"], "cf", vec![a_i("to", 1)]),
+                    node("Mul", &["cf", "s"], "y", vec![]),
+                ],
+                vec![("x", vec![1, 4, 6, 6])],
+            )
+            .inits(vec![ints8("w", 2, &w_shape, spread(w_len, 0, 255)), ints8("wzp", 2, &[w_shape[0]], wzp)])
+            .opset(13)
+            .check()
+            .await;
+        }
+        Case::new(
+            vec![
+                dynamic_quantize(),
+                node("MatMulInteger", &["q", "b", "zp", "bzp"], "m", vec![]),
+                node("Cast", &["m"], "mf", vec![a_i("to", 1)]),
+                node("Mul", &["mf", "s"], "y", vec![]),
+            ],
+            vec![("x", vec![2, 5, 8])],
+        )
+        .inits(vec![ints8("b", 3, &[8, 6], spread(48, -128, 127)), ints8("bzp", 3, &[], vec![0])])
+        .opset(13)
+        .check()
+        .await;
     }
 }
 

@@ -1,6 +1,6 @@
 //! When each GPU tensor can be freed: after the last step that reads it.
 
-use super::{Output, Src, Step};
+use super::{DynamicPart, Output, Src, Step};
 
 /// After which step each slot is last read.
 pub(super) fn frees(steps: &[Step], outputs: &[Output], slots: usize) -> Vec<Vec<usize>> {
@@ -56,6 +56,10 @@ impl Step {
                 .flatten()
                 .collect(),
             Step::Concat { xs, .. } => xs.iter().filter_map(src).collect(),
+            Step::DynamicQuantize { x, part, .. } => match part {
+                DynamicPart::Values { scale, zero_point } => vec![*x, *scale, *zero_point],
+                DynamicPart::Scale | DynamicPart::ZeroPoint => vec![*x],
+            },
         }
     }
 }

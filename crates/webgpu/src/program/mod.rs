@@ -226,6 +226,25 @@ pub(crate) enum Step {
         shape: [usize; RANK],
         out: usize,
     },
+    /// One output of `DynamicQuantizeLinear` (onnxruntime's dynamic
+    /// quantisation): uint8 values over x's range widened to hold 0, with
+    /// the scale and zero point computed on the GPU at run time.
+    DynamicQuantize {
+        x: usize,
+        part: DynamicPart,
+        out: usize,
+    },
+}
+
+/// Which output of `DynamicQuantizeLinear` a step computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DynamicPart {
+    /// The scale, a scalar.
+    Scale,
+    /// The zero point, a scalar.
+    ZeroPoint,
+    /// The quantised values, from the slots holding the other two.
+    Values { scale: usize, zero_point: usize },
 }
 
 /// What a graph output is in the program.
@@ -617,12 +636,22 @@ impl<'a> Planner<'a> {
         shape: Vec<usize>,
         step: impl FnOnce(usize) -> Step,
     ) -> Result<(), EngineError> {
+        self.push_gv(name, shape, step).map(|_| ())
+    }
+
+    /// [`Planner::push_stored`], giving the new tensor.
+    fn push_gv(
+        &mut self,
+        name: &str,
+        shape: Vec<usize>,
+        step: impl FnOnce(usize) -> Step,
+    ) -> Result<Gv, EngineError> {
         let gv = self.new_gv(name, shape)?;
         let step = step(gv.slot);
         self.producer.insert(gv.slot, self.steps.len());
         self.steps.push(step);
-        self.values.insert(name.to_owned(), Value::Gpu(gv));
-        Ok(())
+        self.values.insert(name.to_owned(), Value::Gpu(gv.clone()));
+        Ok(gv)
     }
 
     fn upload4(&mut self, key: String, shape: [usize; RANK], data: Vec<f32>) -> Tensor<RANK> {
@@ -735,12 +764,14 @@ impl<'a> Planner<'a> {
             ));
         };
         // Outputs beyond the first (Dropout's mask, MaxPool's indices) have
-        // no kernel here; refuse them only when something reads them.
-        if let Some(extra) = node
-            .output
-            .iter()
-            .skip(1)
-            .find(|o| !o.is_empty() && self.uses.contains_key(o.as_str()))
+        // no kernel here, except where the lowering computes them all;
+        // refuse them only when something reads them.
+        if !ops::lowers_every_output(&node.op_type)
+            && let Some(extra) = node
+                .output
+                .iter()
+                .skip(1)
+                .find(|o| !o.is_empty() && self.uses.contains_key(o.as_str()))
         {
             return Err(unsupported(node, format!("second output {extra:?}")));
         }

@@ -62,37 +62,55 @@ impl Planner<'_> {
 
     pub(super) fn conv(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
         let x = self.gpu_input(node, 0)?;
+        let w = self
+            .const_input(node, 1)?
+            .ok_or_else(|| invalid(format!("node {:?}: Conv without weights", node.name)))?;
+        let wdata = floats(&w).map_err(invalid)?;
+        let bias = self
+            .const_input(node, 2)?
+            .map(|b| floats(&b))
+            .transpose()
+            .map_err(invalid)?;
+        self.conv_step(node, out, x, w.shape(), wdata, bias)
+    }
+
+    /// A 2-D convolution of `x` by constant weights (of shape `ws`, values
+    /// `wdata`) and bias: `Conv`, and `ConvInteger` once both sides have
+    /// their zero points taken off.
+    pub(super) fn conv_step(
+        &mut self,
+        node: &NodeProto,
+        out: &str,
+        x: Gv,
+        ws: &[usize],
+        wdata: Vec<f32>,
+        bias: Option<Vec<f32>>,
+    ) -> Result<(), EngineError> {
         if x.shape.len() != 4 {
             return Err(unsupported(
                 node,
                 format!("{}-D convolution", x.shape.len().saturating_sub(2)),
             ));
         }
-        let w = self
-            .const_input(node, 1)?
-            .ok_or_else(|| invalid(format!("node {:?}: Conv without weights", node.name)))?;
-        let ws = w.shape().to_vec();
         if ws.len() != 4 {
             return Err(invalid(format!(
-                "node {:?}: Conv weights of shape {ws:?}",
-                node.name
+                "node {:?}: {} weights of shape {ws:?}",
+                node.name, node.op_type
             )));
         }
         let groups = usize::try_from(attr_i(node, "group", 1)).unwrap_or(0);
-        if groups == 0 || x.shape[1] != ws[1] * groups || ws[0] % groups != 0 {
+        if groups == 0 || x.shape[1] != ws[1] * groups || !ws[0].is_multiple_of(groups) {
             return Err(invalid(format!(
-                "node {:?}: Conv input has {} channels, weights {ws:?} with group {groups}",
-                node.name, x.shape[1]
+                "node {:?}: {} input has {} channels, weights {ws:?} with group {groups}",
+                node.name, node.op_type, x.shape[1]
             )));
         }
         let stride = Self::pair(node, "strides", 1)?;
         let dilation = Self::pair(node, "dilations", 1)?;
         let padding = self.spatial_pads(node, &x.shape, [ws[2], ws[3]], stride, dilation)?;
-        let wdata = floats(&w).map_err(invalid)?;
         let wt = self.upload4(format!("{}:W", node.name), [ws[0], ws[1], ws[2], ws[3]], wdata);
-        let b = match self.const_input(node, 2)? {
-            Some(b) => {
-                let data = floats(&b).map_err(invalid)?;
+        let b = match bias {
+            Some(data) => {
                 if data.len() != ws[0] {
                     return Err(invalid(format!(
                         "node {:?}: Conv bias has {} values for {} filters",

@@ -8,8 +8,12 @@ use edgeserve_engine::EngineError;
 use tract_onnx::pb::NodeProto;
 
 impl Planner<'_> {
+    /// An element-wise function of one tensor, of any rank [`storage4`]
+    /// holds: it reads and writes every element alike, so the storage's
+    /// layout does not matter (a QDQ pair inside ShuffleNet's channel
+    /// shuffle or ViT's packed q/k/v is rank 5).
     pub(super) fn act(&mut self, node: &NodeProto, out: &str, act: Act) -> Result<(), EngineError> {
-        let x = self.gpu_input(node, 0)?;
+        let x = self.gpu_input_stored(node, 0)?;
         let input = node.input[0].as_str();
         // Fuse into the convolution that produced the input when nothing
         // else reads the convolution's output.
@@ -24,7 +28,8 @@ impl Planner<'_> {
             self.values.insert(out.to_owned(), Value::Gpu(x));
             return Ok(());
         }
-        self.push(node, out, |o| Step::Act {
+        let shape = self.shape_of(out)?;
+        self.push_stored(out, shape, |o| Step::Act {
             x: x.slot,
             act,
             out: o,

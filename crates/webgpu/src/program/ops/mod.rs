@@ -55,6 +55,9 @@ const OPS: &[(&str, Lower)] = &[
     ("LayerNormalization", |p, n, o| p.layer_norm(n, o)),
     ("QuantizeLinear", |p, n, o| p.quantize(n, o)),
     ("DequantizeLinear", |p, n, o| p.dequantize(n, o)),
+    ("DynamicQuantizeLinear", |p, n, o| p.dynamic_quantize(n, o)),
+    ("ConvInteger", |p, n, o| p.conv_integer(n, o)),
+    ("MatMulInteger", |p, n, o| p.matmul_integer(n, o)),
     ("Gather", |p, n, o| p.gather(n, o)),
     ("Slice", |p, n, o| p.slice(n, o)),
     ("Expand", |p, n, o| p.expand(n, o)),
@@ -80,6 +83,12 @@ const OPS: &[(&str, Lower)] = &[
 /// The lowering of `op`, if the GPU runs it.
 pub(super) fn lowering(op: &str) -> Option<Lower> {
     OPS.iter().find(|(name, _)| *name == op).map(|(_, lower)| *lower)
+}
+
+/// Whether `op`'s lowering computes all of its outputs (the others compute
+/// the first only).
+pub(super) fn lowers_every_output(op: &str) -> bool {
+    op == "DynamicQuantizeLinear"
 }
 
 /// The ONNX ops with a GPU implementation; any other op must be folded away
