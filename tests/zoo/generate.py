@@ -13,7 +13,9 @@ reduced-size variants: fp16 (weights and compute, fp32 input and output, as
 the fp16 Lite0), int8 by onnxruntime's dynamic quantisation (ConvInteger,
 MatMulInteger, DynamicQuantizeLinear) and int8 static QDQ (QuantizeLinear /
 DequantizeLinear pairs). onnxruntime (graph optimisations off) then gives
-the reference logits for both photos.
+the reference logits for both photos. Keras families (NHWC, exported by
+tf2onnx) come from keras_export.py, run in a TensorFlow environment
+(--tf-python), and take the same variants and references.
 
     python tests/zoo/generate.py --shared ../shared
 """
@@ -23,7 +25,9 @@ import hashlib
 import importlib
 import json
 import platform
+import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -231,6 +235,57 @@ FAMILIES = {
 # --- inputs
 
 
+# Keras applications, exported by tf2onnx in a TensorFlow environment of
+# their own (keras_export.py): NHWC input, and the transposes tf2onnx
+# writes around the NCHW convolutions. Family: (Keras family, opset).
+KERAS_FAMILIES = {
+    "keras-mobilenet-v2": ("mobilenet-v2", 15),
+}
+
+
+def keras_export(keras_family, opset, path, batch, inputs, tf_python):
+    """Runs keras_export.py on the calibration batch and the photos (NHWC)
+    and renames the graph's input and output to the zoo's `input` and
+    `logits`. Returns the Keras logits per photo and what the script
+    reports (versions, batch norms calibrated)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        np.save(tmp / "cal.npy", batch.transpose(0, 2, 3, 1))
+        np.save(tmp / "photos.npy", np.concatenate([inputs[p] for p in PHOTOS]).transpose(0, 2, 3, 1))
+        run = subprocess.run(
+            [str(tf_python), str(HERE / "keras_export.py"), "--family", keras_family, "--opset", str(opset),
+             "--calibration", str(tmp / "cal.npy"), "--photos", str(tmp / "photos.npy"), "--out", str(path),
+             "--logits", str(tmp / "logits.npy")],
+            check=True, capture_output=True, text=True,
+        )
+        logits = np.load(tmp / "logits.npy")
+    m = onnx.load(str(path))
+    # tf2onnx numbers the constants it folds from a counter whose order
+    # varies between runs (the graph and the logits do not): every name
+    # but the input's and the output's is rewritten in order of first use,
+    # so that the same model is the same bytes.
+    renames = {m.graph.input[0].name: "input", m.graph.output[0].name: "logits"}
+    for n in m.graph.node:
+        for name in list(n.input) + list(n.output):
+            if name and name not in renames:
+                renames[name] = f"t{len(renames) - 2}"
+    m.graph.input[0].name = "input"
+    m.graph.output[0].name = "logits"
+    for k, n in enumerate(m.graph.node):
+        n.input[:] = [renames.get(i, i) for i in n.input]
+        n.output[:] = [renames.get(o, o) for o in n.output]
+        n.name = f"{n.op_type}_{k}"
+        n.doc_string = ""
+    for t in m.graph.initializer:
+        t.name = renames[t.name]
+    m.graph.initializer.sort(key=lambda t: int(t.name[1:]))
+    m.producer_version = ""
+    del m.graph.value_info[:]
+    onnx.checker.check_model(m, full_check=True)
+    onnx.save(m, str(path))
+    return {p: logits[i:i + 1] for i, p in enumerate(PHOTOS)}, json.loads(run.stdout.strip().splitlines()[-1])
+
+
 def load_photo(shared, name):
     return Image.open(shared / "fixtures" / "images" / f"{name}_orig.png").convert("RGB")
 
@@ -352,6 +407,10 @@ class Reader(CalibrationDataReader):
         return next(self.rows, None)
 
 
+def nhwc(x):
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
 def int8_dynamic_variant(src, dst):
     quantize_dynamic(
         str(src),
@@ -394,6 +453,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--shared", type=Path, default=HERE.parents[2] / "shared")
     ap.add_argument("--only", nargs="*", help="families to (re)write; the rest keep their entries")
+    ap.add_argument("--tf-python", type=Path, default=Path.home() / ".cache/edgeserve/tf-venv/bin/python",
+                    help="the Python of a virtual environment with tensorflow-cpu and tf2onnx (Keras families)")
     args = ap.parse_args()
     ort.set_default_logger_severity(3)
     torch.manual_seed(SEED)
@@ -405,18 +466,32 @@ def main():
 
     ref_path = HERE / "reference.json"
     reference = json.loads(ref_path.read_text()) if ref_path.exists() and args.only else {"models": {}}
-    for family, (make, opset, exporter) in FAMILIES.items():
+    keras_versions = reference.get("generator", {}).get("keras_export")
+    families = {f: (v, "torch") for f, v in FAMILIES.items()}
+    families.update({f: (v, "keras") for f, v in KERAS_FAMILIES.items()})
+    for family, (spec, source) in families.items():
         if args.only and family not in args.only:
             continue
         rng = np.random.default_rng(SEED)
         torch.manual_seed(SEED)
-        model = make().eval()
-        reset_linear_layers(model)
-        norms = calibrate_batch_norms(model, calibration_batch(photos, SIZE, 64, rng))
         fp32 = HERE / f"{family}.onnx"
-        export(model, opset, exporter, fp32)
-        with torch.no_grad():
-            torch_logits = {p: model(torch.from_numpy(x)).numpy() for p, x in inputs.items()}
+        if source == "torch":
+            make, opset, exporter = spec
+            model = make().eval()
+            reset_linear_layers(model)
+            norms = calibrate_batch_norms(model, calibration_batch(photos, SIZE, 64, rng))
+            export(model, opset, exporter, fp32)
+            with torch.no_grad():
+                source_logits = {p: model(torch.from_numpy(x)).numpy() for p, x in inputs.items()}
+            layout = lambda x: x  # noqa: E731
+        else:
+            keras_family, opset = spec
+            exporter = "tf2onnx"
+            source_logits, keras_versions = keras_export(
+                keras_family, opset, fp32, calibration_batch(photos, SIZE, 64, rng), inputs, args.tf_python
+            )
+            norms = keras_versions.pop("batch_norms_calibrated")
+            layout = nhwc
         variants = {
             "fp32": fp32,
             "fp16": HERE / f"{family}-fp16.onnx",
@@ -425,13 +500,13 @@ def main():
         }
         fp16_variant(fp32, variants["fp16"])
         int8_dynamic_variant(fp32, variants["int8-dynamic"])
-        int8_qdq_variant(fp32, variants["int8-qdq"], calibration_batch(photos, SIZE, 32, rng), opset)
+        int8_qdq_variant(fp32, variants["int8-qdq"], layout(calibration_batch(photos, SIZE, 32, rng)), opset)
         for variant, path in variants.items():
             m = onnx.load(str(path))
             ops = Counter(n.op_type for n in m.graph.node)
             results = {}
             for p, x in inputs.items():
-                logits = run_onnxruntime(path, x, variant.startswith("int8"))[0]
+                logits = run_onnxruntime(path, layout(x), variant.startswith("int8"))[0]
                 results[p] = {"logits": [float(v) for v in logits]}
             scale = max(abs(v) for r in results.values() for v in r["logits"])
             spread = None
@@ -441,7 +516,7 @@ def main():
                 # lies from its integer run: what rounding-boundary effects
                 # alone amount to on this model.
                 for p, x in inputs.items():
-                    results[p]["logits_float_simulated"] = [float(v) for v in run_onnxruntime(path, x, False)[0]]
+                    results[p]["logits_float_simulated"] = [float(v) for v in run_onnxruntime(path, layout(x), False)[0]]
                 spread = max(
                     float(np.abs(np.array(r["logits_float_simulated"]) - np.array(r["logits"])).max())
                     for r in results.values()
@@ -451,7 +526,7 @@ def main():
                 "variant": variant,
                 "opset": max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")),
                 "exporter": exporter,
-                "input": [1, 3, SIZE, SIZE],
+                "input": list(layout(np.zeros((1, 3, SIZE, SIZE))).shape),
                 "bytes": path.stat().st_size,
                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                 "ops": dict(sorted(ops.items())),
@@ -462,10 +537,10 @@ def main():
             }
             if variant == "fp32":
                 d = max(
-                    float(np.abs(torch_logits[p][0] - np.array(results[p]["logits"])).max()) for p in inputs
+                    float(np.abs(source_logits[p][0] - np.array(results[p]["logits"])).max()) for p in inputs
                 )
-                entry["torch_vs_onnxruntime_max_abs"] = d
-                assert d <= 1e-3 * scale, f"{family}: torch vs onnxruntime {d} (scale {scale})"
+                entry[f"{source}_vs_onnxruntime_max_abs"] = d
+                assert d <= 1e-3 * scale, f"{family}: {source} vs onnxruntime {d} (scale {scale})"
             reference["models"][path.name] = entry
             print(f"{path.name:36} opset {entry['opset']:2} {entry['bytes']:>9} B  max|logit| {scale:7.3f}  "
                   f"{len(ops)} op types", flush=True)
@@ -478,6 +553,7 @@ def main():
         "onnx": onnx.__version__,
         "onnxruntime": ort.__version__,
         "onnxconverter_common": __import__("onnxconverter_common").__version__,
+        "keras_export": keras_versions,
         "numpy": np.__version__,
         "seed": SEED,
         "input_size": SIZE,

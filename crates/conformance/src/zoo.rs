@@ -115,6 +115,9 @@ pub struct ZooModel {
     /// For int8 models: the largest difference between onnxruntime's two
     /// runs of the graph (integer kernels, and QDQ simulated in float).
     pub onnxruntime_spread: f32,
+    /// Whether the model takes its input channels last, `[N, 64, 64, 3]`
+    /// (Keras exports); `[N, 3, 64, 64]` otherwise.
+    pub nhwc: bool,
     logits: BTreeMap<String, Vec<f32>>,
     /// For int8 models, onnxruntime's float-simulated run.
     simulated: BTreeMap<String, Vec<f32>>,
@@ -179,6 +182,7 @@ pub fn models() -> Vec<ZooModel> {
                 ops: m["ops"].as_object().unwrap().keys().cloned().collect(),
                 scale: m["max_abs_logit"].as_f64().unwrap() as f32,
                 onnxruntime_spread: m["onnxruntime_int8_spread"].as_f64().unwrap_or(0.0) as f32,
+                nhwc: m["input"] == serde_json::json!([1, SIZE, SIZE, 3]),
                 logits: IMAGES
                     .iter()
                     .map(|&i| (i.to_owned(), floats(&m["results"][i]["logits"])))
@@ -193,7 +197,7 @@ pub fn models() -> Vec<ZooModel> {
         .collect()
 }
 
-/// The preprocessed photo every zoo model takes, `[1, 3, 64, 64]`.
+/// One of [`IMAGES`] preprocessed, `[1, 3, 64, 64]`.
 pub fn input(image: &str) -> Tensor {
     let bytes = match image {
         "chelsea" => CHELSEA,
@@ -205,6 +209,21 @@ pub fn input(image: &str) -> Tensor {
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     Tensor::from_vec(vec![1, 3, SIZE, SIZE], v).unwrap()
+}
+
+impl ZooModel {
+    /// One of [`IMAGES`] as this model takes it: [`input`], channels last
+    /// for an NHWC model.
+    pub fn input(&self, image: &str) -> Tensor {
+        let nchw = input(image);
+        if !self.nhwc {
+            return nchw;
+        }
+        let v = nchw.as_slice::<f32>().expect("f32 input");
+        let plane = SIZE * SIZE;
+        let hwc = (0..plane * 3).map(|i| v[(i % 3) * plane + i / 3]).collect();
+        Tensor::from_vec(vec![1, SIZE, SIZE, 3], hwc).unwrap()
+    }
 }
 
 /// What a backend's run of a zoo model measured.
@@ -263,7 +282,7 @@ pub async fn check(engine: &dyn Engine, model: &ZooModel) -> Result<Measured, St
     let mut worst = 0f32;
     for image in IMAGES {
         let response = engine
-            .predict(PredictRequest::instances(input(image)))
+            .predict(PredictRequest::instances(model.input(image)))
             .await
             .map_err(|e| format!("{image}: the run failed: {e}"))?;
         let got = response
@@ -379,7 +398,7 @@ impl Table {
 macro_rules! zoo_bytes {
     () => {
         $crate::zoo_bytes!(@files
-            "convnext", "densenet", "efficientnet-b0", "googlenet", "mobilenet-v2",
+            "convnext", "densenet", "efficientnet-b0", "googlenet", "keras-mobilenet-v2", "mobilenet-v2",
             "mobilenet-v3-small", "regnet", "resnet-basic", "resnet-bottleneck",
             "shufflenet-v2", "squeezenet", "swin", "vit"
         );

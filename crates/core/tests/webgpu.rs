@@ -236,7 +236,8 @@ fn auto_runs_every_zoo_model_on_a_backend_that_can_and_names_the_op_otherwise() 
         }
         for image in zoo::IMAGES {
             let (response, report) =
-                suite::block_on(c.predict_with_report(PredictRequest::instances(zoo::input(image)))).unwrap();
+                suite::block_on(c.predict_with_report(PredictRequest::instances(model.input(image))))
+                    .unwrap();
             assert_eq!(report.backend, c.backend());
             let got = response.outputs["logits"].as_slice::<f32>().unwrap();
             if let Err(why) = zoo::compare(&model, image, got) {
