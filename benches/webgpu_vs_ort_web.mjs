@@ -7,46 +7,29 @@
 //
 //   node benches/webgpu_vs_ort_web.mjs [--runs 10]
 
-import { chromium } from '../tests/js/node_modules/playwright-core/index.mjs';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CHROMIUM_ARGS, serveStatic } from '../tests/js/support.mjs';
+import { runPage } from './browser_page.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const shared = process.env.EDGESERVE_SHARED ?? path.resolve(root, '../shared');
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '10' } } });
 
-const server = await serveStatic({
+const mounts = {
   '/pkg/': path.join(root, 'pkg'),
   '/ort/': path.join(root, 'tests/js/node_modules/onnxruntime-web/dist'),
   '/models/': path.join(root, 'models'),
   '/inputs/': path.join(shared, 'fixtures/inputs'),
   '/': path.join(here, 'web'),
-});
-const profile = mkdtempSync(path.join(tmpdir(), 'edgeserve-bench-'));
-const context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
-try {
-  const page = await context.newPage();
-  page.on('console', (m) => console.error(`[page] ${m.text()}`));
-  await page.goto(`${server.url}/webgpu.html?runs=${args.runs}`);
-  await page.waitForFunction(() => window.benchResult, null, { timeout: 3_600_000, polling: 1000 });
-  const r = await page.evaluate(() => window.benchResult);
-  if (r.error) throw new Error(r.error);
-  console.error(JSON.stringify(r));
-  const f = (x) => `${x.toFixed(0)} ms`;
-  const { edgeserve: e, onnxruntimeWeb: o } = r;
-  console.log(`\nadapter: ${JSON.stringify(r.adapter)}, ${r.runs} interleaved runs after warm-up\n`);
-  console.log('| | steady (median) | load | first inference after load | first / steady | GPU dispatches per inference |');
-  console.log('|---|---|---|---|---|---|');
-  console.log(`| edgeserve WebGPU | ${f(e.medianMs)} | ${f(e.loadMs)} | ${f(e.firstMs)} | ${(e.firstMs / e.medianMs).toFixed(2)}× | ${e.dispatches} |`);
-  console.log(`| onnxruntime-web WebGPU | ${f(o.medianMs)} | ${f(o.loadMs)} | ${f(o.firstMs)} | ${(o.firstMs / o.medianMs).toFixed(2)}× | ${o.dispatches} |`);
-  console.log(`\nratio edgeserve / onnxruntime-web (steady): ${(e.medianMs / o.medianMs).toFixed(2)}×`);
-} finally {
-  await context.close();
-  await server.close();
-  rmSync(profile, { recursive: true, force: true });
-}
+};
+const r = await runPage(mounts, `/webgpu.html?runs=${args.runs}`);
+const f = (x) => `${x.toFixed(0)} ms`;
+const { edgeserve: e, onnxruntimeWeb: o } = r;
+console.log(`\nadapter: ${JSON.stringify(r.adapter)}, ${r.runs} interleaved runs after warm-up\n`);
+console.log('| | steady (median) | load | first inference after load | first / steady | GPU dispatches per inference |');
+console.log('|---|---|---|---|---|---|');
+console.log(`| edgeserve WebGPU | ${f(e.medianMs)} | ${f(e.loadMs)} | ${f(e.firstMs)} | ${(e.firstMs / e.medianMs).toFixed(2)}× | ${e.dispatches} |`);
+console.log(`| onnxruntime-web WebGPU | ${f(o.medianMs)} | ${f(o.loadMs)} | ${f(o.firstMs)} | ${(o.firstMs / o.medianMs).toFixed(2)}× | ${o.dispatches} |`);
+console.log(`\nratio edgeserve / onnxruntime-web (steady): ${(e.medianMs / o.medianMs).toFixed(2)}×`);
