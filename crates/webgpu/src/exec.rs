@@ -8,7 +8,7 @@ use burn::tensor::activation::{
 };
 use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::PadMode;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Slice, Tensor, TensorData};
 use edgeserve_engine::{EngineError, cancel};
 use edgeserve_protocol::Tensor as Wire;
 
@@ -152,6 +152,13 @@ fn step(slots: &Slots, step: &Step) -> Result<(usize, Tensor<RANK>), EngineError
         }
         Step::Reshape { x, shape, out } => (*out, slots.get(*x)?.reshape(*shape)),
         Step::Transpose { x, perm, out } => (*out, slots.get(*x)?.permute(*perm)),
+        Step::Transpose6 {
+            x,
+            dims,
+            perm,
+            shape,
+            out,
+        } => (*out, slots.get(*x)?.reshape(*dims).permute(*perm).reshape(*shape)),
         Step::Concat { xs, axis, out } => {
             let xs = xs.iter().map(|s| slots.src(s)).collect::<Result<Vec<_>, _>>()?;
             (*out, Tensor::cat(xs, *axis))
@@ -209,7 +216,18 @@ fn step(slots: &Slots, step: &Step) -> Result<(usize, Tensor<RANK>), EngineError
             *out,
             slots.get(*x)?.select(*axis, indices.clone()).reshape(*shape),
         ),
-        Step::Slice { x, ranges, out } => (*out, slots.get(*x)?.slice(ranges.clone())),
+        Step::Slice {
+            x,
+            ranges,
+            steps,
+            out,
+        } => {
+            let mut slices = [Slice::full(); RANK];
+            for ((slice, range), &step) in slices.iter_mut().zip(ranges).zip(steps) {
+                *slice = Slice::new(range.start as isize, Some(range.end as isize), step as isize);
+            }
+            (*out, slots.get(*x)?.slice(slices))
+        }
         Step::Expand { x, shape, out } => (*out, slots.src(x)?.expand(*shape)),
         Step::DynamicQuantize { x, part, out } => {
             let x = slots.get(*x)?;

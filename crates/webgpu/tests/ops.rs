@@ -587,12 +587,12 @@ gpu_test! {
 }
 
 gpu_test! {
-    async fn a_rank_5_tensor_is_refused_by_ops_that_broadcast() {
+    async fn a_rank_5_tensor_is_refused_by_ops_that_need_its_axes() {
         let e = refused(
             Case::new(
                 vec![
                     node("Unsqueeze", &["x", "zero"], "u", vec![]),
-                    node("Add", &["u", "u"], "y", vec![]),
+                    node("Softmax", &["u"], "y", vec![a_i("axis", -1)]),
                 ],
                 vec![("x", vec![2, 3, 4, 5])],
             )
@@ -602,7 +602,98 @@ gpu_test! {
         let EngineError::UnsupportedOp { op, detail, .. } = &e else {
             panic!("{e:?}")
         };
-        assert_eq!((op.as_str(), detail.as_str()), ("Add", "an input of rank 5"));
+        assert_eq!((op.as_str(), detail.as_str()), ("Softmax", "an input of rank 5"));
+    }
+}
+
+gpu_test! {
+    async fn swin_window_attention_at_ranks_5_and_6() {
+        // The window partition: [N, H/w, w, W/w, w, C] (rank 6, five axes
+        // longer than 1) permuted (0, 1, 3, 2, 4, 5), and its inverse.
+        Case::new(
+            vec![
+                node("Reshape", &["x", "windows"], "r", vec![]),
+                node("Transpose", &["r"], "t", vec![a_ints("perm", &[0, 1, 3, 2, 4, 5])]),
+                node("Reshape", &["t", "back"], "y", vec![]),
+            ],
+            vec![("x", vec![1, 4, 6, 5])],
+        )
+        .inits(vec![int64s("windows", &[1, 2, 2, 3, 2, 5]), int64s("back", &[6, 4, 5])])
+        .check()
+        .await;
+        // The packed q/k/v over two heads: [B·nW, T, 3, heads, d] permuted
+        // (2, 0, 3, 1, 4) moves five groups of axes; k taken out by Gather
+        // from the rank-5 result.
+        Case::new(
+            vec![
+                node("Reshape", &["x", "qkv"], "r", vec![]),
+                node("Transpose", &["r"], "t", vec![a_ints("perm", &[2, 0, 3, 1, 4])]),
+                node("Gather", &["t", "one"], "y", vec![a_i("axis", 0)]),
+            ],
+            vec![("x", vec![4, 6, 12])],
+        )
+        .inits(vec![
+            int64s("qkv", &[4, 6, 3, 2, 2]),
+            TensorProto {
+                name: "one".into(),
+                data_type: 7,
+                int64_data: vec![1],
+                ..TensorProto::default()
+            },
+        ])
+        .check()
+        .await;
+        // The shifted windows' mask added at rank 5, broadcast over heads.
+        Case::new(
+            vec![
+                node("Reshape", &["x", "heads"], "r", vec![]),
+                node("Add", &["r", "mask"], "y", vec![]),
+            ],
+            vec![("x", vec![8, 4, 4])],
+        )
+        .inits(vec![
+            int64s("heads", &[1, 4, 2, 4, 4]),
+            floats("mask", &[1, 4, 1, 4, 4], (0..64).map(|i| -(i % 5) as f32).collect()),
+        ])
+        .check()
+        .await;
+    }
+}
+
+gpu_test! {
+    async fn an_empty_tensor_is_refused_at_load() {
+        let e = refused(
+            Case::new(
+                vec![node("Gather", &["x", "none"], "y", vec![a_i("axis", 1)])],
+                vec![("x", vec![2, 3, 4])],
+            )
+            .inits(vec![int64s("none", &[])]),
+        )
+        .await;
+        let EngineError::UnsupportedOp { op, detail, node, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!((op.as_str(), detail.as_str(), node.as_str()), ("an empty tensor", "shape [2, 0, 4]", "y"));
+    }
+}
+
+gpu_test! {
+    async fn slice_with_steps() {
+        // Swin's patch merging: every other row and column, from 0 and 1.
+        for start in [0, 1] {
+            Case::new(
+                vec![node("Slice", &["x", "starts", "ends", "axes", "steps"], "y", vec![])],
+                vec![("x", vec![1, 6, 7, 3])],
+            )
+            .inits(vec![
+                int64s("starts", &[start, start]),
+                int64s("ends", &[i64::MAX, i64::MAX]),
+                int64s("axes", &[1, 2]),
+                int64s("steps", &[2, 3]),
+            ])
+            .check()
+            .await;
+        }
     }
 }
 

@@ -39,6 +39,7 @@ impl Step {
             | Step::GlobalPool { x, .. }
             | Step::Reshape { x, .. }
             | Step::Transpose { x, .. }
+            | Step::Transpose6 { x, .. }
             | Step::Softmax { x, .. }
             | Step::ReduceMean { x, .. }
             | Step::Pad { x, .. }

@@ -14,7 +14,9 @@
 //! Every GPU tensor is held at rank 4, its logical shape aligned to the
 //! right behind leading 1s: ONNX broadcasting aligns shapes on the right
 //! too, so element-wise ops broadcast unchanged, and burn's rank is a type
-//! parameter. Models with tensors of rank 5 or more are refused by name.
+//! parameter. Tensors of rank 5 and 6 (attention's packed q/k/v, Swin's
+//! windows) are held as [`storage4`] says, and only the steps that view
+//! them as they need take them; any other op refuses them by name.
 //!
 //! Each op's lowering lives in `ops/`, by family; `ops::OPS` is at once the
 //! list of ops the GPU runs and the dispatch.
@@ -165,6 +167,16 @@ pub(crate) enum Step {
         perm: [usize; RANK],
         out: usize,
     },
+    /// A transpose of 5 or 6 groups of axes (Swin's packed q/k/v, in
+    /// windows, over heads): viewed at rank 6 as `dims`, permuted, stored
+    /// as `shape`.
+    Transpose6 {
+        x: usize,
+        dims: [usize; 6],
+        perm: [usize; 6],
+        shape: [usize; RANK],
+        out: usize,
+    },
     Concat {
         xs: Vec<Src>,
         axis: usize,
@@ -219,6 +231,8 @@ pub(crate) enum Step {
     Slice {
         x: usize,
         ranges: [std::ops::Range<usize>; RANK],
+        /// Every how many elements of each axis's range are taken.
+        steps: [usize; RANK],
         out: usize,
     },
     Expand {
@@ -302,22 +316,32 @@ fn tract_msg(e: impl std::fmt::Display) -> String {
     format!("{e:#}")
 }
 
-/// Where a tensor of any rank is stored: [`pad4`] up to rank 4; above it,
-/// with its axes of size 1 dropped (the leading ones first) while more than
-/// 4 remain. Only reshapes and transposes read or write such a tensor (what
-/// exports of attention do: torch's `unflatten → unsqueeze → transpose →
-/// squeeze` of the packed q/k/v goes through rank 5); every other op refuses
-/// an input of rank over 4, whose broadcasting the storage would not follow.
-pub(crate) fn storage4(shape: &[usize]) -> Option<[usize; RANK]> {
-    if shape.len() <= RANK {
-        return pad4(shape);
-    }
+/// Where a tensor of any rank is stored: [`pad4`] up to rank 4, which
+/// every op relies on. Above it, any rank-4 shape of the same elements in
+/// the same (row-major) order would do, since only steps that view it as
+/// they need read such a tensor: reshapes, transposes, element-wise
+/// functions, `Gather`, and element-wise arithmetic (each reshapes its
+/// operands first). It is the shape with its axes of size 1 dropped (the
+/// leading ones first) while more than 4 remain, then its leading axes
+/// merged: what exports of attention give (torch's `unflatten → unsqueeze
+/// → transpose → squeeze` of the packed q/k/v goes through rank 5, Swin's
+/// window partition through rank 6).
+pub(crate) fn storage4(shape: &[usize]) -> [usize; RANK] {
     let mut kept = shape.to_vec();
     while kept.len() > RANK {
-        let unit = kept.iter().position(|&d| d == 1)?;
-        kept.remove(unit);
+        match kept.iter().position(|&d| d == 1) {
+            Some(unit) => {
+                kept.remove(unit);
+            }
+            None => {
+                let first = kept.remove(0);
+                kept[0] *= first;
+            }
+        }
     }
-    pad4(&kept)
+    let mut out = [1; RANK];
+    out[RANK - kept.len()..].copy_from_slice(&kept);
+    out
 }
 
 /// Right-aligns a logical shape of rank ≤ 4 behind leading 1s.
@@ -606,6 +630,16 @@ impl<'a> Planner<'a> {
     }
 
     fn new_gv(&mut self, name: &str, shape: Vec<usize>) -> Result<Gv, EngineError> {
+        // burn panics on some steps over an empty tensor (a reshape after a
+        // Gather of no indices); no classifier computes one.
+        if shape.contains(&0) {
+            return Err(EngineError::UnsupportedOp {
+                op: "an empty tensor".into(),
+                detail: format!("shape {shape:?}"),
+                node: name.to_owned(),
+                backend: BackendKind::Webgpu,
+            });
+        }
         let bytes = shape.iter().product::<usize>() as u64 * 4;
         if bytes > self.largest.0 {
             self.largest = (bytes, name.to_owned());

@@ -10,12 +10,7 @@ impl Planner<'_> {
     pub(super) fn reshape(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
         let x = self.gpu_input_stored(node, 0)?;
         let logical = self.shape_of(out)?;
-        let shape = storage4(&logical).ok_or_else(|| {
-            unsupported(
-                node,
-                format!("output of rank {} with over 4 axes longer than 1", logical.len()),
-            )
-        })?;
+        let shape = storage4(&logical);
         self.push_stored(out, logical, |out| Step::Reshape {
             x: x.slot,
             shape,
@@ -23,9 +18,13 @@ impl Planner<'_> {
         })
     }
 
-    /// A transpose where the input or the output has rank over 4: on the
-    /// tensors with their unit axes dropped (at most 4 remain), the same
-    /// reordering of the others, as reshape, permute, reshape.
+    /// A transpose where the input or the output has rank over 4: its axes
+    /// of size 1 dropped and every run of axes that stays together merged
+    /// (Swin's window partition, `[N, H/w, w, W/w, w, C]` permuted
+    /// `(0, 1, 3, 2, 4, 5)`, is a rank-4 swap of `[N·H/w, w, W/w, w·C]`'s
+    /// middle axes), then as reshape, permute, reshape; 5 or 6 groups
+    /// permuted at rank 6 in one step (Swin's packed q/k/v over several
+    /// heads); refused if more move.
     fn transpose_stored(
         &mut self,
         node: &NodeProto,
@@ -33,33 +32,69 @@ impl Planner<'_> {
         x: Gv,
         perm: &[usize],
     ) -> Result<(), EngineError> {
-        let too_many = || unsupported(node, "a transpose of over 4 axes longer than 1");
+        // The input's axes longer than 1, and the order the output has them in.
         let long: Vec<usize> = (0..x.shape.len()).filter(|&a| x.shape[a] != 1).collect();
-        if long.len() > RANK {
-            return Err(too_many());
+        let order: Vec<usize> = perm
+            .iter()
+            .filter(|&&a| x.shape[a] != 1)
+            .map(|a| long.iter().position(|l| l == a).unwrap_or(0))
+            .collect();
+        // Runs of consecutive input axes in the output's order: each a group.
+        let mut runs: Vec<Vec<usize>> = Vec::new();
+        for &i in &order {
+            match runs.last_mut() {
+                Some(run) if run.last() == Some(&(i.wrapping_sub(1))) => run.push(i),
+                _ => runs.push(vec![i]),
+            }
         }
-        let squeezed_in: Vec<usize> = long.iter().map(|&a| x.shape[a]).collect();
-        let lead = RANK - long.len();
+        if runs.len() > 6 {
+            return Err(unsupported(
+                node,
+                format!("a transpose that moves {} groups of axes (6 at most)", runs.len()),
+            ));
+        }
+        let mut by_input: Vec<usize> = (0..runs.len()).collect();
+        by_input.sort_by_key(|&r| runs[r][0]);
+        let dims = |r: usize| runs[r].iter().map(|&i| x.shape[long[i]]).product::<usize>();
+        let grouped: Vec<usize> = by_input.iter().map(|&r| dims(r)).collect();
+        let logical = self.shape_of(out)?;
+        if runs.len() > RANK {
+            let lead = 6 - runs.len();
+            let (mut dims6, mut perm6) = ([1; 6], [0, 1, 2, 3, 4, 5]);
+            dims6[lead..].copy_from_slice(&grouped);
+            for (j, slot) in perm6[lead..].iter_mut().enumerate() {
+                *slot = lead + by_input.iter().position(|&r| r == j).unwrap_or(0);
+            }
+            let shape = storage4(&logical);
+            return self.push_stored(out, logical, |out| Step::Transpose6 {
+                x: x.slot,
+                dims: dims6,
+                perm: perm6,
+                shape,
+                out,
+            });
+        }
+        let lead = RANK - runs.len();
         let mut full = [0, 1, 2, 3];
-        for (j, a) in perm.iter().filter(|&&a| x.shape[a] != 1).enumerate() {
-            let from = long.iter().position(|l| l == a).ok_or_else(too_many)?;
-            full[lead + j] = lead + from;
+        for (j, slot) in full[lead..].iter_mut().enumerate() {
+            *slot = lead + by_input.iter().position(|&r| r == j).unwrap_or(0);
         }
-        let flat = self.new_gv(&format!("{}:squeezed", node.name), squeezed_in.clone())?;
+        let mut grouped4 = [1; RANK];
+        grouped4[lead..].copy_from_slice(&grouped);
+        let flat = self.new_gv(&format!("{}:grouped", node.name), grouped.clone())?;
         self.steps.push(Step::Reshape {
             x: x.slot,
-            shape: pad4(&squeezed_in).ok_or_else(too_many)?,
+            shape: grouped4,
             out: flat.slot,
         });
-        let moved: Vec<usize> = full[lead..].iter().map(|&a| squeezed_in[a - lead]).collect();
+        let moved: Vec<usize> = (0..runs.len()).map(dims).collect();
         let permuted = self.new_gv(&format!("{}:permuted", node.name), moved)?;
         self.steps.push(Step::Transpose {
             x: flat.slot,
             perm: full,
             out: permuted.slot,
         });
-        let logical = self.shape_of(out)?;
-        let shape = storage4(&logical).ok_or_else(too_many)?;
+        let shape = storage4(&logical);
         self.push_stored(out, logical, |out| Step::Reshape {
             x: permuted.slot,
             shape,
@@ -134,11 +169,28 @@ impl Planner<'_> {
     /// `Gather` of a computed tensor at constant indices (ViT's class token,
     /// `x[:, 0]`); indices computed at run time are refused.
     pub(super) fn gather(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
-        let x = self.gpu_input(node, 0)?;
+        let mut x = self.gpu_input_stored(node, 0)?;
         let r = x.shape.len();
         let raw = attr_i(node, "axis", 0);
-        let axis = axis4(node, raw, r)?;
-        let dim = x.shape[axis - (RANK - r)] as i64;
+        let mut axis = axis4(node, raw, r.min(RANK))?;
+        if r > RANK {
+            // Swin's q, k and v out of their rank-5 stack: the axes before
+            // and after as one each, the gathered one between.
+            let a = usize::try_from(raw.rem_euclid(r as i64)).unwrap_or(0);
+            let view = vec![
+                x.shape[..a].iter().product(),
+                x.shape[a],
+                x.shape[a + 1..].iter().product(),
+            ];
+            let shape = pad4(&view).ok_or_else(|| invalid("a rank-3 view"))?;
+            x = self.push_gv(&format!("{}:view", node.name), view, |o| Step::Reshape {
+                x: x.slot,
+                shape,
+                out: o,
+            })?;
+            axis = RANK - 2;
+        }
+        let dim = x.shape[axis - (RANK - x.shape.len())] as i64;
         let indices = self
             .const_input(node, 1)?
             .ok_or_else(|| invalid(format!("node {:?}: Gather lacks its indices", node.name)))?;
@@ -155,12 +207,11 @@ impl Planner<'_> {
                 })
             })
             .collect::<Result<Vec<i64>, _>>()?;
-        let shape = self.shape_of(out)?;
-        let shape =
-            pad4(&shape).ok_or_else(|| unsupported(node, format!("output of rank {}", shape.len())))?;
+        let logical = self.shape_of(out)?;
+        let shape = storage4(&logical);
         let n = indices.len();
         let indices = Tensor::<1, Int>::from_data(TensorData::new(indices, [n]), self.device);
-        self.push(node, out, |out| Step::Select {
+        self.push_stored(out, logical, |out| Step::Select {
             x: x.slot,
             axis,
             indices,
@@ -169,8 +220,9 @@ impl Planner<'_> {
         })
     }
 
-    /// `Slice` with constant starts, ends and axes and unit steps (attributes
-    /// before opset 10, inputs from it).
+    /// `Slice` with constant starts, ends, axes and positive steps
+    /// (attributes before opset 10, inputs from it; Swin's patch merging
+    /// takes every other row and column).
     pub(super) fn slice(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
         let x = self.gpu_input(node, 0)?;
         let r = x.shape.len();
@@ -183,21 +235,22 @@ impl Planner<'_> {
         let steps = self
             .ints(node, 4, "steps", 10)?
             .unwrap_or_else(|| vec![1; starts.len()]);
-        if steps.iter().any(|&s| s != 1) {
+        if steps.iter().any(|&s| s < 1) {
             return Err(unsupported(
                 node,
-                format!("steps {steps:?} (only 1 is supported)"),
+                format!("steps {steps:?} (only positive ones are supported)"),
             ));
         }
-        if ends.len() != starts.len() || axes.len() != starts.len() {
+        if ends.len() != starts.len() || axes.len() != starts.len() || steps.len() != starts.len() {
             return Err(invalid(format!(
-                "node {:?}: Slice's starts, ends and axes differ in length",
+                "node {:?}: Slice's starts, ends, axes and steps differ in length",
                 node.name
             )));
         }
         let padded = pad4(&x.shape).ok_or_else(|| unsupported(node, format!("input of rank {r}")))?;
         let mut ranges = padded.map(|d| 0..d);
-        for ((&start, &end), &axis) in starts.iter().zip(&ends).zip(&axes) {
+        let mut strides = [1; RANK];
+        for (((&start, &end), &axis), &step) in starts.iter().zip(&ends).zip(&axes).zip(&steps) {
             let a = axis4(node, axis, r)?;
             let dim = padded[a] as i64;
             // ONNX: negative positions count from the end; both clamp to the axis.
@@ -207,10 +260,12 @@ impl Planner<'_> {
                 return Err(unsupported(node, "an empty slice"));
             }
             ranges[a] = s..e;
+            strides[a] = step as usize;
         }
         self.push(node, out, |out| Step::Slice {
             x: x.slot,
             ranges,
+            steps: strides,
             out,
         })
     }
