@@ -1,6 +1,6 @@
-//! What keeps tract 0.23.9 off three of its int8 paths that fail on models
+//! What keeps tract 0.23.9 off four of its int8 paths that fail on models
 //! onnxruntime's quantiser writes (found by the zoo, tests/zoo): one kernel
-//! it must not pick on this machine, and two graph rewrites, each computing
+//! it must not pick on this machine, and three graph rewrites, each computing
 //! exactly what the nodes it replaces do.
 //!
 //! **AMX.** On a CPU with Intel AMX (Sapphire Rapids and later), tract's
@@ -23,7 +23,7 @@
 //! chain to fuse and runs the softmax in f32, then quantises its output as
 //! the model says, as onnxruntime does.
 
-use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto, attribute_proto};
+use tract_onnx::pb::{AttributeProto, GraphProto, NodeProto, TensorProto, attribute_proto};
 
 const FLOAT: i64 = 1;
 
@@ -42,10 +42,107 @@ pub(crate) fn before_first_load() {
     }
 }
 
-/// Applies both rewrites.
-pub(crate) fn apply(graph: &mut GraphProto) {
+/// Applies the three rewrites to a graph of the default domain's `opset`.
+pub(crate) fn apply(graph: &mut GraphProto, opset: i64) {
     unfuse_softmax(graph);
     drop_empty_pads(graph);
+    clip_before_quantize(graph, opset);
+}
+
+/// How many quantisation steps from zero a value may lie before the clip:
+/// far past any 8- or 16-bit range, far inside `i32`.
+const CLIP_STEPS: f32 = 1_048_576.0;
+
+/// **Saturating quantisation.** tract's `QuantizeLinear` computes
+/// `round(x / scale) as i32 + zero_point` and saturates after the addition:
+/// an `x` more than 2^31 steps out (an infinity from a division by a
+/// variance that quantisation made zero, in the decomposed LayerNorm of a
+/// DeiT exported before opset 17: deit-int8-qdq) overflows the addition,
+/// which panics in a debug build and in a release build wraps to the wrong
+/// end of the range (0 for +inf). A `Clip` to ±2^20 steps in front of every
+/// `QuantizeLinear` of a computed tensor with a constant scale changes no
+/// result: anything past ±65,535 steps saturates anyway. Returns how many.
+fn clip_before_quantize(graph: &mut GraphProto, opset: i64) -> usize {
+    let largest_scale = |name: &str| -> Option<f32> {
+        let t = graph.initializer.iter().find(|t| t.name == name)?;
+        if t.data_type != FLOAT as i32 {
+            return None;
+        }
+        let values: Vec<f32> = if t.float_data.is_empty() {
+            t.raw_data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        } else {
+            t.float_data.clone()
+        };
+        values
+            .into_iter()
+            .map(f32::abs)
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .reduce(f32::max)
+    };
+    let constants: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let mut clips = Vec::new();
+    for (at, node) in graph.node.iter().enumerate() {
+        if node.op_type != "QuantizeLinear" {
+            continue;
+        }
+        let (Some(x), Some(scale)) = (node.input.first(), node.input.get(1)) else {
+            continue;
+        };
+        if constants.contains(x.as_str()) {
+            continue;
+        }
+        if let Some(bound) = largest_scale(scale)
+            .map(|s| s * CLIP_STEPS)
+            .filter(|b| b.is_finite())
+        {
+            clips.push((at, x.clone(), bound));
+        }
+    }
+    let count = clips.len();
+    let mut inserted = Vec::new();
+    for (k, (at, x, bound)) in clips.into_iter().enumerate() {
+        let base = format!("{x}/edgeserve_clip_{k}");
+        let clipped = format!("{base}/out");
+        let mut clip = NodeProto {
+            name: base.clone(),
+            op_type: "Clip".into(),
+            input: vec![x.clone()],
+            output: vec![clipped.clone()],
+            ..NodeProto::default()
+        };
+        if opset < 11 {
+            let float = |name: &str, f: f32| AttributeProto {
+                name: name.into(),
+                r#type: attribute_proto::AttributeType::Float as i32,
+                f,
+                ..AttributeProto::default()
+            };
+            clip.attribute = vec![float("min", -bound), float("max", bound)];
+        } else {
+            for (suffix, v) in [("min", -bound), ("max", bound)] {
+                let name = format!("{base}/{suffix}");
+                graph.initializer.push(TensorProto {
+                    name: name.clone(),
+                    data_type: FLOAT as i32,
+                    float_data: vec![v],
+                    ..TensorProto::default()
+                });
+                clip.input.push(name);
+            }
+        }
+        graph.node[at].input[0] = clipped;
+        inserted.push((at, clip));
+    }
+    // Each clip goes right in front of its QuantizeLinear, so the nodes stay
+    // in an order that computes every input before it is read.
+    for (at, clip) in inserted.into_iter().rev() {
+        graph.node.insert(at, clip);
+    }
+    count
 }
 
 /// **Empty pads.** Between a `DequantizeLinear` and its `QuantizeLinear`
