@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+import timm
 import torch
 import torchvision
 from onnxconverter_common import float16
@@ -52,6 +53,7 @@ from torchvision.models.efficientnet import EfficientNet, _efficientnet_conf
 from torchvision.models.mobilenetv3 import MobileNetV3, _mobilenet_v3_conf
 from torchvision.models.shufflenetv2 import ShuffleNetV2
 from torchvision.models.swin_transformer import SwinTransformer
+from timm.models.deit import VisionTransformerDistilled
 from torchvision.models.vision_transformer import VisionTransformer
 
 # Submodules by name: `torchvision.models.googlenet` is also a function.
@@ -168,6 +170,23 @@ def efficientnet_b0(num_classes):
 
 
 # name: (constructor, opset, exporter)
+def deit(num_classes):
+    """DeiT: timm's VisionTransformerDistilled (class and distillation
+    tokens, the two heads averaged at inference) at patch 8, width 32,
+    depth 2. Exported at opset 14, before LayerNormalization: its
+    decomposed form (ReduceMean, Sub, Pow, Sqrt, Div)."""
+    model = VisionTransformerDistilled(
+        img_size=SIZE, patch_size=8, num_classes=num_classes, embed_dim=32, depth=2, num_heads=2, mlp_ratio=2.0
+    )
+    # timm's own unfused attention (scale, MatMul, Softmax, MatMul): the
+    # fused path exports a Cast of the scale that the fp16 converter
+    # leaves typed float while retyping its output.
+    for m in model.modules():
+        if hasattr(m, "fused_attn"):
+            m.fused_attn = False
+    return model
+
+
 FAMILIES = {
     "resnet-basic": (lambda: SlimResNet(resnet.BasicBlock, [2, 2, 2, 2], 8, CLASSES), 11, "torchscript"),
     "resnet-bottleneck": (lambda: SlimResNet(resnet.Bottleneck, [1, 2, 1, 1], 8, CLASSES), 13, "torchscript"),
@@ -216,6 +235,7 @@ FAMILIES = {
         21,
         "dynamo",
     ),
+    "deit": (lambda: deit(CLASSES), 14, "torchscript"),
     "swin": (
         lambda: SwinTransformer(
             patch_size=[4, 4],
@@ -550,6 +570,7 @@ def main():
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
+        "timm": timm.__version__,
         "onnx": onnx.__version__,
         "onnxruntime": ort.__version__,
         "onnxconverter_common": __import__("onnxconverter_common").__version__,

@@ -1,7 +1,8 @@
 //! The model zoo (`tests/zoo/`): public architectures nobody tuned edgeserve
 //! for (torchvision's ResNets, MobileNets, SqueezeNet, ShuffleNet,
-//! EfficientNet, RegNet, DenseNet, GoogLeNet, ConvNeXt, ViT and Swin, at
-//! opsets 11 to 21), each as fp32, fp16 and two int8 forms, with
+//! EfficientNet, RegNet, DenseNet, GoogLeNet, ConvNeXt, ViT and Swin, timm's
+//! DeiT and Keras's MobileNetV2 through tf2onnx, at opsets 11 to 21), each as
+//! fp32, fp16 and two int8 forms, with
 //! onnxruntime's logits for two photos (`tests/zoo/generate.py` wrote them;
 //! `tests/zoo/README.md` says how). Every backend runs the same checks:
 //! [`check`] on what it loads, [`refusal_is_named`] on what it refuses.
@@ -398,7 +399,7 @@ impl Table {
 macro_rules! zoo_bytes {
     () => {
         $crate::zoo_bytes!(@files
-            "convnext", "densenet", "efficientnet-b0", "googlenet", "keras-mobilenet-v2", "mobilenet-v2",
+            "convnext", "deit", "densenet", "efficientnet-b0", "googlenet", "keras-mobilenet-v2", "mobilenet-v2",
             "mobilenet-v3-small", "regnet", "resnet-basic", "resnet-bottleneck",
             "shufflenet-v2", "squeezenet", "swin", "vit"
         );
