@@ -606,6 +606,15 @@ gpu_test! {
     }
 }
 
+/// Attention's packed q/k/v, `x` reshaped by `qkv` to [B·nW, T, 3, heads, d]
+/// and permuted to [3, B·nW, heads, T, d] as `t`.
+fn qkv_stack() -> Vec<edgeserve_onnx::pb::NodeProto> {
+    vec![
+        node("Reshape", &["x", "qkv"], "r", vec![]),
+        node("Transpose", &["r"], "t", vec![a_ints("perm", &[2, 0, 3, 1, 4])]),
+    ]
+}
+
 gpu_test! {
     async fn swin_window_attention_at_ranks_5_and_6() {
         // The window partition: [N, H/w, w, W/w, w, C] (rank 6, five axes
@@ -625,11 +634,7 @@ gpu_test! {
         // (2, 0, 3, 1, 4) moves five groups of axes; k taken out by Gather
         // from the rank-5 result.
         Case::new(
-            vec![
-                node("Reshape", &["x", "qkv"], "r", vec![]),
-                node("Transpose", &["r"], "t", vec![a_ints("perm", &[2, 0, 3, 1, 4])]),
-                node("Gather", &["t", "one"], "y", vec![a_i("axis", 0)]),
-            ],
+            [qkv_stack(), vec![node("Gather", &["t", "one"], "y", vec![a_i("axis", 0)])]].concat(),
             vec![("x", vec![4, 6, 12])],
         )
         .inits(vec![
@@ -674,6 +679,61 @@ gpu_test! {
             panic!("{e:?}")
         };
         assert_eq!((op.as_str(), detail.as_str(), node.as_str()), ("an empty tensor", "shape [2, 0, 4]", "y"));
+    }
+}
+
+/// A node with several outputs.
+fn node_out(
+    op: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attrs: Vec<AttributeProto>,
+) -> edgeserve_onnx::pb::NodeProto {
+    let mut n = node(op, inputs, outputs[0], attrs);
+    n.output = outputs.iter().map(|o| o.to_string()).collect();
+    n
+}
+
+gpu_test! {
+    async fn split_by_sizes_in_equal_parts_and_at_rank_5() {
+        // Sizes as an input (opset 13); the outputs put back in another order.
+        Case::new(
+            vec![
+                node_out("Split", &["x", "sizes"], &["a", "b", "c"], vec![a_i("axis", 1)]),
+                node("Concat", &["c", "a", "b"], "y", vec![a_i("axis", 1)]),
+            ],
+            vec![("x", vec![2, 7, 3])],
+        )
+        .inits(vec![int64s("sizes", &[2, 4, 1])])
+        .check()
+        .await;
+        // Equal parts (opset 18's num_outputs), the last one shorter; one
+        // output unread.
+        Case::new(
+            vec![
+                node_out("Split", &["x"], &["a", "b", "c"], vec![a_i("axis", -1), a_i("num_outputs", 3)]),
+                node("Concat", &["c", "a"], "y", vec![a_i("axis", -1)]),
+            ],
+            vec![("x", vec![2, 3, 8])],
+        )
+        .opset(18)
+        .check()
+        .await;
+        // timm's q, k, v: a rank-5 stack split on its first axis.
+        Case::new(
+            [
+                qkv_stack(),
+                vec![
+                    node_out("Split", &["t"], &["q", "k", "v"], vec![a_i("axis", 0)]),
+                    node("Squeeze", &["k", "zero"], "y", vec![]),
+                ],
+            ]
+            .concat(),
+            vec![("x", vec![1, 6, 12])],
+        )
+        .inits(vec![int64s("qkv", &[1, 6, 3, 2, 2]), int64s("zero", &[0])])
+        .check()
+        .await;
     }
 }
 

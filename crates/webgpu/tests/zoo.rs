@@ -14,9 +14,8 @@ use edgeserve_webgpu::{WebGpuEngine, WebGpuOptions, supported_ops};
 
 edgeserve_conformance::zoo_bytes!();
 
-/// The zoo's models of one variant: one test each, so that in Chromium,
-/// where SwiftShader runs the shaders on the CPU, each stays well inside
-/// the test runner's per-test timeout (the whole zoo took 105 s of its 120).
+/// The zoo's models of one variant (one test each, so that a failure says
+/// which variant at once).
 async fn run_variant(variant: zoo::Variant) {
     let supported: Vec<&str> = supported_ops().collect();
     let options = WebGpuOptions {

@@ -60,6 +60,7 @@ const OPS: &[(&str, Lower)] = &[
     ("MatMulInteger", |p, n, o| p.matmul_integer(n, o)),
     ("Gather", |p, n, o| p.gather(n, o)),
     ("Slice", |p, n, o| p.slice(n, o)),
+    ("Split", |p, n, o| p.split(n, o)),
     ("Expand", |p, n, o| p.expand(n, o)),
     ("MaxPool", |p, n, o| p.pool(n, o)),
     ("AveragePool", |p, n, o| p.pool(n, o)),
@@ -88,7 +89,7 @@ pub(super) fn lowering(op: &str) -> Option<Lower> {
 /// Whether `op`'s lowering computes all of its outputs (the others compute
 /// the first only).
 pub(super) fn lowers_every_output(op: &str) -> bool {
-    op == "DynamicQuantizeLinear"
+    matches!(op, "DynamicQuantizeLinear" | "Split")
 }
 
 /// The ONNX ops with a GPU implementation; any other op must be folded away

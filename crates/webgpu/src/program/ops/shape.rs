@@ -168,28 +168,40 @@ impl Planner<'_> {
 
     /// `Gather` of a computed tensor at constant indices (ViT's class token,
     /// `x[:, 0]`); indices computed at run time are refused.
-    pub(super) fn gather(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
-        let mut x = self.gpu_input_stored(node, 0)?;
+    /// `x` and the storage axis of its ONNX `axis`: as it is up to rank 4;
+    /// above, viewed as `[before, axis, after]` (the axes before and after
+    /// it as one each), the axis then storage axis 2.
+    fn view_around_axis(&mut self, node: &NodeProto, x: Gv, axis: i64) -> Result<(Gv, usize), EngineError> {
         let r = x.shape.len();
-        let raw = attr_i(node, "axis", 0);
-        let mut axis = axis4(node, raw, r.min(RANK))?;
-        if r > RANK {
-            // Swin's q, k and v out of their rank-5 stack: the axes before
-            // and after as one each, the gathered one between.
-            let a = usize::try_from(raw.rem_euclid(r as i64)).unwrap_or(0);
-            let view = vec![
-                x.shape[..a].iter().product(),
-                x.shape[a],
-                x.shape[a + 1..].iter().product(),
-            ];
-            let shape = pad4(&view).ok_or_else(|| invalid("a rank-3 view"))?;
-            x = self.push_gv(&format!("{}:view", node.name), view, |o| Step::Reshape {
-                x: x.slot,
-                shape,
-                out: o,
-            })?;
-            axis = RANK - 2;
+        if r <= RANK {
+            return Ok((x.clone(), axis4(node, axis, r)?));
         }
+        let rank = r as i64;
+        if axis < -rank || axis >= rank {
+            return Err(invalid(format!(
+                "node {:?} ({}): axis {axis} is out of range for rank {r}",
+                node.name, node.op_type
+            )));
+        }
+        let a = axis.rem_euclid(rank) as usize;
+        let view = vec![
+            x.shape[..a].iter().product(),
+            x.shape[a],
+            x.shape[a + 1..].iter().product(),
+        ];
+        let shape = pad4(&view).ok_or_else(|| invalid("a rank-3 view"))?;
+        let viewed = self.push_gv(&format!("{}:view", node.name), view, |o| Step::Reshape {
+            x: x.slot,
+            shape,
+            out: o,
+        })?;
+        Ok((viewed, RANK - 2))
+    }
+
+    pub(super) fn gather(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
+        let x = self.gpu_input_stored(node, 0)?;
+        // Swin's q, k and v out of their rank-5 stack.
+        let (x, axis) = self.view_around_axis(node, x, attr_i(node, "axis", 0))?;
         let dim = x.shape[axis - (RANK - x.shape.len())] as i64;
         let indices = self
             .const_input(node, 1)?
@@ -218,6 +230,73 @@ impl Planner<'_> {
             shape,
             out,
         })
+    }
+
+    /// `Split` along one axis: each output read by a later node a slice of
+    /// the input (the sizes from `split`, an attribute before opset 13 and
+    /// an input from it, or equal parts, the last one smaller if need be).
+    pub(super) fn split(&mut self, node: &NodeProto, _out: &str) -> Result<(), EngineError> {
+        let x = self.gpu_input_stored(node, 0)?;
+        let raw = attr_i(node, "axis", 0);
+        // Above rank 4 (timm's q, k, v split off their rank-5 stack), as
+        // [before, axis, after].
+        let (x, axis) = self.view_around_axis(node, x, raw)?;
+        let padded = pad4(&x.shape).ok_or_else(|| invalid("a view of rank 4 at most"))?;
+        let dim = padded[axis];
+        let parts = node.output.len();
+        let sizes: Vec<usize> = match self.ints(node, 1, "split", 13)? {
+            Some(sizes) => sizes
+                .into_iter()
+                .map(|s| usize::try_from(s).unwrap_or(usize::MAX))
+                .collect(),
+            None => {
+                let each = dim.div_ceil(parts.max(1));
+                (0..parts)
+                    .map(|i| each.min(dim.saturating_sub(i * each)))
+                    .collect()
+            }
+        };
+        if sizes.len() != parts || sizes.iter().try_fold(0usize, |a, &s| a.checked_add(s)) != Some(dim) {
+            return Err(invalid(format!(
+                "node {:?}: Split sizes {sizes:?} for {parts} outputs of an axis of {dim}",
+                node.name
+            )));
+        }
+        let mut start = 0;
+        for (name, size) in node.output.iter().zip(sizes) {
+            let read = !name.is_empty() && self.uses.contains_key(name.as_str());
+            if read {
+                let mut ranges = padded.map(|d| 0..d);
+                ranges[axis] = start..start + size;
+                let logical = self.shape_of(name)?;
+                if x.shape.len() == logical.len() {
+                    self.push(node, name, |out| Step::Slice {
+                        x: x.slot,
+                        ranges,
+                        steps: [1; RANK],
+                        out,
+                    })?;
+                } else {
+                    let mut part = x.shape.clone();
+                    let at = axis - (RANK - part.len());
+                    part[at] = size;
+                    let part = self.push_gv(&format!("{name}:view"), part, |out| Step::Slice {
+                        x: x.slot,
+                        ranges,
+                        steps: [1; RANK],
+                        out,
+                    })?;
+                    let shape = storage4(&logical);
+                    self.push_stored(name, logical, |out| Step::Reshape {
+                        x: part.slot,
+                        shape,
+                        out,
+                    })?;
+                }
+            }
+            start += size;
+        }
+        Ok(())
     }
 
     /// `Slice` with constant starts, ends, axes and positive steps
