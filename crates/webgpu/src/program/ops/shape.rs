@@ -166,15 +166,14 @@ impl Planner<'_> {
         self.push(node, out, |out| Step::Concat { xs, axis, out })
     }
 
-    /// `Gather` of a computed tensor at constant indices (ViT's class token,
-    /// `x[:, 0]`); indices computed at run time are refused.
     /// `x` and the storage axis of its ONNX `axis`: as it is up to rank 4;
     /// above, viewed as `[before, axis, after]` (the axes before and after
     /// it as one each), the axis then storage axis 2.
     fn view_around_axis(&mut self, node: &NodeProto, x: Gv, axis: i64) -> Result<(Gv, usize), EngineError> {
         let r = x.shape.len();
         if r <= RANK {
-            return Ok((x.clone(), axis4(node, axis, r)?));
+            let axis = axis4(node, axis, r)?;
+            return Ok((x, axis));
         }
         let rank = r as i64;
         if axis < -rank || axis >= rank {
@@ -198,6 +197,9 @@ impl Planner<'_> {
         Ok((viewed, RANK - 2))
     }
 
+    /// `Gather` of a computed tensor at constant indices (ViT's class token,
+    /// `x[:, 0]`; Swin's q, k and v from their rank-5 stack); indices
+    /// computed at run time are refused.
     pub(super) fn gather(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
         let x = self.gpu_input_stored(node, 0)?;
         // Swin's q, k and v out of their rank-5 stack.
