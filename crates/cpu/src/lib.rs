@@ -253,11 +253,7 @@ impl CpuEngine {
         }
         edgeserve_onnx::check_names(graph)?;
         edgeserve_onnx::normalize(&mut proto);
-        let opset = proto
-            .opset_import
-            .iter()
-            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-            .map_or(1, |o| o.version);
+        let opset = edgeserve_onnx::default_opset(&proto);
         if let Some(graph) = proto.graph.as_mut() {
             tract_workarounds::apply(graph, opset);
         }

@@ -63,22 +63,20 @@ const CLIP_STEPS: f32 = 1_048_576.0;
 /// `QuantizeLinear` of a computed tensor with a constant scale changes no
 /// result: anything past ±65,535 steps saturates anyway. Returns how many.
 fn clip_before_quantize(graph: &mut GraphProto, opset: i64) -> usize {
+    // An f32 initializer's values through tract's own tensor loader (raw or
+    // typed data, or a file beside the model), as the GPU planner reads
+    // its constants.
     let largest_scale = |name: &str| -> Option<f32> {
         let t = graph.initializer.iter().find(|t| t.name == name)?;
         if t.data_type != FLOAT as i32 {
             return None;
         }
-        let values: Vec<f32> = if t.float_data.is_empty() {
-            t.raw_data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
-        } else {
-            t.float_data.clone()
-        };
-        values
-            .into_iter()
-            .map(f32::abs)
+        let t =
+            tract_onnx::tensor::load_tensor(&tract_onnx::data_resolver::FopenDataResolver, t, None).ok()?;
+        t.to_plain_array_view::<f32>()
+            .ok()?
+            .iter()
+            .map(|s| s.abs())
             .filter(|s| s.is_finite() && *s > 0.0)
             .reduce(f32::max)
     };

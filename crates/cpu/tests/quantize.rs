@@ -10,8 +10,7 @@
 use edgeserve_cpu::{CpuEngine, CpuOptions};
 use edgeserve_engine::NamedTensors;
 use edgeserve_protocol::Tensor;
-use edgeserve_testkit::onnx::{Graph, floats, node};
-use tract_onnx::pb::TensorProto;
+use edgeserve_testkit::onnx::{Graph, floats, ints8, node};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -29,12 +28,7 @@ fn quantizing_an_infinity_or_a_huge_value_saturates_at_its_own_end() {
     g.inits = vec![
         floats("d", &[5], vec![1.0, 0.0, 0.0, 1e-30, 1e-30]),
         floats("s", &[], vec![0.1]),
-        TensorProto {
-            name: "zp".into(),
-            data_type: 2,
-            int32_data: vec![128],
-            ..TensorProto::default()
-        },
+        ints8("zp", 2, &[], vec![128]),
     ];
     let engine = CpuEngine::load(&g.bytes(), &CpuOptions::default()).unwrap();
     let x = Tensor::from_vec(vec![1, 5], vec![0.5f32, 1.0, -1.0, 2.0, -2.0]).unwrap();

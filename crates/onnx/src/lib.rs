@@ -35,6 +35,17 @@ pub fn normalize(model: &mut ModelProto) -> usize {
     fp16::widen_to_f32(model)
 }
 
+/// The version of the default ONNX domain the model imports (what decides
+/// whether an op takes a setting as an attribute or as an input); 1 if it
+/// names none.
+pub fn default_opset(model: &ModelProto) -> i64 {
+    model
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(1, |o| o.version)
+}
+
 /// Refuses a graph (or any subgraph) that reads a name nothing defines.
 pub fn check_names(graph: &GraphProto) -> Result<(), EngineError> {
     undefined_names(graph, &HashSet::new()).map_err(EngineError::InvalidModel)

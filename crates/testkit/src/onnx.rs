@@ -69,6 +69,18 @@ pub fn floats(name: &str, shape: &[usize], data: Vec<f32>) -> TensorProto {
     }
 }
 
+/// An 8-bit integer initializer (quantised weights, zero points) of ONNX
+/// type `data_type` (2 uint8, 3 int8), its values held as protobuf does.
+pub fn ints8(name: &str, data_type: i32, shape: &[usize], data: Vec<i32>) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: shape.iter().map(|d| *d as i64).collect(),
+        data_type,
+        int32_data: data,
+        ..Default::default()
+    }
+}
+
 /// A 1-D i64 initializer (shapes, axes).
 pub fn int64s(name: &str, data: &[i64]) -> TensorProto {
     TensorProto {

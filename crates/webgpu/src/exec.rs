@@ -46,18 +46,22 @@ fn activate(x: Tensor<RANK>, act: Act) -> Tensor<RANK> {
     }
 }
 
-/// `DynamicQuantizeLinear`'s range and scale, as scalars: the range is
-/// widened to hold 0, and a range of nothing (x all zeros) has scale 1, as
-/// onnxruntime gives it, rather than 0 and a zero point of 0/0.
-fn dynamic_range(x: Tensor<RANK>) -> (Tensor<RANK>, Tensor<RANK>) {
-    let lo = x.clone().min().reshape([1; RANK]).clamp_max(0.0);
-    let hi = x.max().reshape([1; RANK]).clamp_min(0.0);
-    let range = hi.sub(lo.clone());
-    let scale = range
+/// The lower end of `DynamicQuantizeLinear`'s range, a scalar: x's least
+/// value, or 0 if that is above it (the range is widened to hold 0).
+fn dynamic_low(x: Tensor<RANK>) -> Tensor<RANK> {
+    x.min().reshape([1; RANK]).clamp_max(0.0)
+}
+
+/// `DynamicQuantizeLinear`'s scale, a scalar: its range over 255, and 1 for
+/// a range of nothing (x all zeros), as onnxruntime gives it, rather than 0
+/// and a zero point of 0/0.
+fn dynamic_scale(x: Tensor<RANK>) -> Tensor<RANK> {
+    let hi = x.clone().max().reshape([1; RANK]).clamp_min(0.0);
+    let range = hi.sub(dynamic_low(x));
+    range
         .clone()
         .div_scalar(255.0)
-        .mask_fill(range.equal_elem(0.0), 1.0);
-    (lo, scale)
+        .mask_fill(range.equal_elem(0.0), 1.0)
 }
 
 /// `x^e`. WGSL's `pow` is undefined for a negative base, which the
@@ -232,13 +236,14 @@ fn step(slots: &Slots, step: &Step) -> Result<(usize, Tensor<RANK>), EngineError
         Step::DynamicQuantize { x, part, out } => {
             let x = slots.get(*x)?;
             let y = match part {
-                DynamicPart::Scale => dynamic_range(x).1,
+                DynamicPart::Scale => dynamic_scale(x),
                 // Rounded (half to even, WGSL's round) after the clamp to
                 // uint8's range, as the spec orders it.
-                DynamicPart::ZeroPoint => {
-                    let (lo, scale) = dynamic_range(x);
-                    lo.neg().div(scale).clamp(0.0, 255.0).round()
-                }
+                DynamicPart::ZeroPoint { scale } => dynamic_low(x)
+                    .neg()
+                    .div(slots.get(*scale)?)
+                    .clamp(0.0, 255.0)
+                    .round(),
                 DynamicPart::Values { scale, zero_point } => x
                     .div(slots.get(*scale)?)
                     .round()

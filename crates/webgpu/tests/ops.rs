@@ -773,27 +773,11 @@ gpu_test! {
         .inits(vec![
             int64s("s5", &[1, 2, 3, 4, 5]),
             floats("s", &[], vec![0.01]),
-            TensorProto {
-                name: "zp".into(),
-                data_type: 2,
-                int32_data: vec![3],
-                ..TensorProto::default()
-            },
+            ints8("zp", 2, &[], vec![3]),
         ])
         .opset(13)
         .check()
         .await;
-    }
-}
-
-/// An int8 initializer of ONNX type `data_type` (2 uint8, 3 int8).
-fn ints8(name: &str, data_type: i32, dims: &[i64], values: Vec<i32>) -> TensorProto {
-    TensorProto {
-        name: name.into(),
-        data_type,
-        dims: dims.to_vec(),
-        int32_data: values,
-        ..TensorProto::default()
     }
 }
 
@@ -833,8 +817,8 @@ gpu_test! {
         // zero point per filter) and MatMulInteger (rank-3 A, int8 B with
         // one zero point), after the activation's dynamic quantisation, then
         // the Cast and the rescale the quantiser writes.
-        for (w_shape, group, wzp) in [([4i64, 1, 3, 3], 4, vec![128, 120, 131, 127]), ([6, 4, 1, 1], 1, vec![100; 6])] {
-            let w_len = w_shape.iter().product::<i64>() as usize;
+        for (w_shape, group, wzp) in [([4usize, 1, 3, 3], 4, vec![128, 120, 131, 127]), ([6, 4, 1, 1], 1, vec![100; 6])] {
+            let w_len = w_shape.iter().product();
             Case::new(
                 vec![
                     dynamic_quantize(),
@@ -871,12 +855,7 @@ gpu_test! {
         // (or ±0.64 around 128), i8 ±0.64 (or -0.54..0.74 around -20), so
         // inputs in ±2 saturate at one end or both.
         for (zero_point, zp_type) in [(0i32, 2), (128, 2), (0, 3), (-20, 3)] {
-            let zp = TensorProto {
-                name: "zp".into(),
-                data_type: zp_type,
-                int32_data: vec![zero_point],
-                ..TensorProto::default()
-            };
+            let zp = ints8("zp", zp_type, &[], vec![zero_point]);
             Case::new(
                 vec![
                     node("QuantizeLinear", &["x", "s", "zp"], "q", vec![]),

@@ -59,7 +59,8 @@ impl Step {
             Step::Concat { xs, .. } => xs.iter().filter_map(src).collect(),
             Step::DynamicQuantize { x, part, .. } => match part {
                 DynamicPart::Values { scale, zero_point } => vec![*x, *scale, *zero_point],
-                DynamicPart::Scale | DynamicPart::ZeroPoint => vec![*x],
+                DynamicPart::ZeroPoint { scale } => vec![*x, *scale],
+                DynamicPart::Scale => vec![*x],
             },
         }
     }

@@ -255,8 +255,8 @@ pub(crate) enum Step {
 pub(crate) enum DynamicPart {
     /// The scale, a scalar.
     Scale,
-    /// The zero point, a scalar.
-    ZeroPoint,
+    /// The zero point, a scalar, from the slot holding the scale.
+    ZeroPoint { scale: usize },
     /// The quantised values, from the slots holding the other two.
     Values { scale: usize, zero_point: usize },
 }
@@ -362,11 +362,7 @@ impl Graph {
         if let Some(graph) = proto.graph.as_mut() {
             graph.value_info.clear();
         }
-        let opset = proto
-            .opset_import
-            .iter()
-            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-            .map_or(1, |o| o.version);
+        let opset = edgeserve_onnx::default_opset(&proto);
         let graph = proto
             .graph
             .clone()
@@ -662,8 +658,8 @@ impl<'a> Planner<'a> {
         self.push_stored(name, shape, step)
     }
 
-    /// [`Planner::push`] for reshapes and transposes, whose output may be of
-    /// any rank that [`storage4`] can hold.
+    /// [`Planner::push`] for the steps whose output may be of any rank
+    /// (held as [`storage4`] says).
     fn push_stored(
         &mut self,
         name: &str,

@@ -96,10 +96,10 @@ impl Planner<'_> {
         self.act(node, out, Act::Dequantize { scale, zero_point })
     }
 
-    /// `DynamicQuantizeLinear`'s three outputs, each a step: the scale and
-    /// zero point first (each reduces x's range itself: two reductions,
-    /// small beside the convolution or product the values feed), then the
-    /// values from them.
+    /// `DynamicQuantizeLinear`'s three outputs, each a step: the scale (x's
+    /// least and greatest values), the zero point from it (x's least value
+    /// once more: three reductions in all, small beside the convolution or
+    /// product the values feed), then the values from both.
     pub(super) fn dynamic_quantize(&mut self, node: &NodeProto, out: &str) -> Result<(), EngineError> {
         let x = self.gpu_input_stored(node, 0)?;
         let output = |i: usize| {
@@ -117,7 +117,7 @@ impl Planner<'_> {
         })?;
         let zero_point = self.push_gv(output(2)?, Vec::new(), |o| Step::DynamicQuantize {
             x: x.slot,
-            part: DynamicPart::ZeroPoint,
+            part: DynamicPart::ZeroPoint { scale: scale.slot },
             out: o,
         })?;
         self.push_stored(out, x.shape.clone(), |o| Step::DynamicQuantize {

@@ -57,14 +57,20 @@ impl Planner<'_> {
         by_input.sort_by_key(|&r| runs[r][0]);
         let dims = |r: usize| runs[r].iter().map(|&i| x.shape[long[i]]).product::<usize>();
         let grouped: Vec<usize> = by_input.iter().map(|&r| dims(r)).collect();
-        let logical = self.shape_of(out)?;
-        if runs.len() > RANK {
-            let lead = 6 - runs.len();
-            let (mut dims6, mut perm6) = ([1; 6], [0, 1, 2, 3, 4, 5]);
-            dims6[lead..].copy_from_slice(&grouped);
-            for (j, slot) in perm6[lead..].iter_mut().enumerate() {
+        // The groups right-aligned at rank N behind unit axes, and the
+        // permutation of them: output group j is input group
+        // by_input.position(j).
+        let aligned = |dims: &mut [usize], perm: &mut [usize]| {
+            let lead = dims.len() - runs.len();
+            dims[lead..].copy_from_slice(&grouped);
+            for (j, slot) in perm[lead..].iter_mut().enumerate() {
                 *slot = lead + by_input.iter().position(|&r| r == j).unwrap_or(0);
             }
+        };
+        let logical = self.shape_of(out)?;
+        if runs.len() > RANK {
+            let (mut dims6, mut perm6) = ([1; 6], [0, 1, 2, 3, 4, 5]);
+            aligned(&mut dims6, &mut perm6);
             let shape = storage4(&logical);
             return self.push_stored(out, logical, |out| Step::Transpose6 {
                 x: x.slot,
@@ -74,14 +80,9 @@ impl Planner<'_> {
                 out,
             });
         }
-        let lead = RANK - runs.len();
-        let mut full = [0, 1, 2, 3];
-        for (j, slot) in full[lead..].iter_mut().enumerate() {
-            *slot = lead + by_input.iter().position(|&r| r == j).unwrap_or(0);
-        }
-        let mut grouped4 = [1; RANK];
-        grouped4[lead..].copy_from_slice(&grouped);
-        let flat = self.new_gv(&format!("{}:grouped", node.name), grouped.clone())?;
+        let (mut grouped4, mut full) = ([1; RANK], [0, 1, 2, 3]);
+        aligned(&mut grouped4, &mut full);
+        let flat = self.new_gv(&format!("{}:grouped", node.name), grouped)?;
         self.steps.push(Step::Reshape {
             x: x.slot,
             shape: grouped4,
