@@ -28,7 +28,7 @@ mod report;
 mod routing;
 
 pub use classifier::Classifier;
-pub use edgeserve_cpu::CpuOptions;
+pub use edgeserve_cpu::{CpuOptions, threads as cpu_threads};
 pub use edgeserve_engine::{
     BackendKind, Engine, EngineError, LabelsSpec, ModelManifest, ModelSignature, Preset, cancel, sha256_hex,
 };

@@ -126,7 +126,8 @@ pub(crate) fn image_input<'a>(
 }
 
 /// Runs `f` on every item: on tract's thread pool when it has one
-/// (natively, with `CpuOptions::threads` > 1), else in order. Each worker
+/// (natively with `CpuOptions::threads` > 1, or in the threaded wasm build
+/// once its host started the pool), else in order. Each worker
 /// keeps one `Sc` of scratch space across the items it takes.
 pub(crate) fn for_each<T, Sc, F>(items: Vec<T>, f: F) -> TractResult<()>
 where
@@ -134,7 +135,7 @@ where
     Sc: Default,
     F: Fn(&mut Sc, T) -> TractResult<()> + Sync + Send,
 {
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
     {
         use rayon::prelude::*;
         use tract_linalg::multithread::{Executor, current_tract_executor};
@@ -151,7 +152,7 @@ where
 
 /// How many workers [`for_each`] runs on.
 pub(crate) fn workers() -> usize {
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
     {
         use tract_linalg::multithread::{Executor, current_tract_executor};
         match current_tract_executor() {

@@ -431,8 +431,25 @@ fn set_threads(threads: Option<usize>) {
     }
 }
 
+// In wasm only the host can start threads (Web Workers, or Node's
+// worker_threads), so the pool comes from it: [`use_thread_pool`].
 #[cfg(target_arch = "wasm32")]
 fn set_threads(_: Option<usize>) {}
+
+/// Makes `pool` the one the CPU backend runs on: tract's matrix products and
+/// edgeserve's own kernels. For the threaded wasm build (`+atomics`), whose
+/// host starts the pool's threads itself; natively, `CpuOptions::threads`
+/// builds the pool. Engines already loaded use it from their next run.
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+pub fn use_thread_pool(pool: Arc<rayon::ThreadPool>) {
+    tract_linalg::multithread::set_default_executor(tract_linalg::multithread::Executor::MultiThread(pool));
+}
+
+/// How many threads the CPU backend runs a model on now: the pool's size, or
+/// 1 without one.
+pub fn threads() -> usize {
+    fused::workers()
+}
 
 fn to_tract(t: Tensor) -> Result<tract_onnx::prelude::Tensor, String> {
     use tract_onnx::prelude::Tensor as T;

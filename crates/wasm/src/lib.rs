@@ -19,6 +19,8 @@ mod ctors;
 mod endpoint;
 mod error;
 mod options;
+#[cfg(target_feature = "atomics")]
+mod threads;
 
 pub use endpoint::RawEndpoint;
 
@@ -94,6 +96,9 @@ struct JsReport<'a> {
     local: Option<&'a edgeserve::LocalChoice>,
     reason: String,
     timings: &'a edgeserve::Timings,
+    /// The threads the CPU backend ran on (its pool's size, 1 without
+    /// one); absent for the other backends.
+    threads: Option<usize>,
 }
 
 impl<'a> JsReport<'a> {
@@ -104,6 +109,7 @@ impl<'a> JsReport<'a> {
             local: report.local.as_ref(),
             reason: report.to_string(),
             timings: &report.timings,
+            threads: (report.backend == edgeserve::BackendKind::Cpu).then(edgeserve::cpu_threads),
         }
     }
 }
@@ -169,6 +175,60 @@ fn copy_bytes(array: &Uint8Array) -> Vec<u8> {
         return Vec::new();
     }
     array.to_vec()
+}
+
+/// `target[key] = value` on a plain object made here (cannot fail but for
+/// a host out of memory, which is passed on).
+fn set(target: &js_sys::Object, key: &str, value: &JsValue) -> Result<(), JsValue> {
+    Reflect::set(target, &key.into(), value).map(|_| ())
+}
+
+/// The tensor `run` was given: a `Float32Array` and its shape, checked
+/// against each other before anything is copied.
+fn float_tensor(data: &JsValue, dims: &JsValue) -> Result<edgeserve::protocol::Tensor, JsValue> {
+    let bad = |what: String| -> JsValue { JsError::new("request", Code::InvalidArgument, what).into() };
+    let Some(values) = data.dyn_ref::<js_sys::Float32Array>() else {
+        return Err(bad(format!(
+            "run: data: expected a Float32Array, got {}",
+            options::describe(data)
+        )));
+    };
+    if !js_sys::Array::is_array(dims) {
+        return Err(bad(format!(
+            "run: dims: expected an array of whole numbers, got {}",
+            options::describe(dims)
+        )));
+    }
+    let dims = js_sys::Array::from(dims);
+    let mut shape = Vec::with_capacity(dims.length() as usize);
+    for (i, d) in dims.iter().enumerate() {
+        let n = d
+            .as_f64()
+            .filter(|n| n.fract() == 0.0 && *n >= 0.0 && *n <= f64::from(u32::MAX))
+            .ok_or_else(|| {
+                bad(format!(
+                    "run: dims[{i}]: expected a whole number, got {}",
+                    options::describe(&d)
+                ))
+            })?;
+        shape.push(n as usize);
+    }
+    let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if count != Some(values.length() as usize) {
+        return Err(bad(format!(
+            "run: dims {shape:?} hold {} values, but data has {}",
+            count.map_or_else(|| "more than 2^32".to_string(), |c| c.to_string()),
+            values.length()
+        )));
+    }
+    // Detached reads as empty, as in `copy_bytes`.
+    let values = if values.byte_length() == 0 {
+        Vec::new()
+    } else {
+        values.to_vec()
+    };
+    edgeserve::protocol::Tensor::new(shape, edgeserve::protocol::TensorData::Float(values))
+        .map_err(|e| JsError::from(e).into())
 }
 
 /// An image from JS: encoded bytes (`Uint8Array`), or pixels
@@ -375,6 +435,52 @@ impl RawClassifier {
                     body,
                     report: JsReport::new(&report),
                 })
+            },
+        )))
+    }
+
+    /// Runs the model on one float tensor, as onnxruntime-web's
+    /// `session.run` takes it: `data` (a `Float32Array`) of shape `dims`
+    /// (whole numbers, their product `data.length`), sent as the signature's
+    /// input in TF Serving's row form, batched along the first dimension.
+    /// Resolves to `{ outputs: { name: { data, dims } }, report }`, each
+    /// output a `Float32Array` (a model whose outputs are not float is
+    /// answered through `predict`). No JSON on either side: this is the
+    /// call to time against onnxruntime-web's.
+    pub fn run(
+        &self,
+        data: JsValue,
+        dims: JsValue,
+        signal: Option<web_sys::AbortSignal>,
+    ) -> Result<js_sys::Promise, JsValue> {
+        let inner = self.inner()?;
+        let tensor = float_tensor(&data, &dims)?;
+        Ok(wasm_bindgen_futures::future_to_promise(abortable(
+            signal,
+            async move {
+                let request = edgeserve::protocol::PredictRequest::instances(tensor);
+                let (response, report) = inner.predict_with_report(request).await.map_err(JsError::from)?;
+                let outputs = js_sys::Object::new();
+                for (name, tensor) in response.outputs {
+                    let (shape, data) = tensor.into_parts();
+                    let edgeserve::protocol::TensorData::Float(values) = data else {
+                        return Err(JsError::new(
+                            "request",
+                            Code::Unimplemented,
+                            format!("run: output {name:?} is not float32; use predict for this model"),
+                        )
+                        .into());
+                    };
+                    let out = js_sys::Object::new();
+                    let dims: js_sys::Array = shape.iter().map(|&d| JsValue::from(d as f64)).collect();
+                    set(&out, "data", &js_sys::Float32Array::from(values.as_slice()))?;
+                    set(&out, "dims", &dims)?;
+                    set(&outputs, &name, &out)?;
+                }
+                let result = js_sys::Object::new();
+                set(&result, "outputs", &outputs)?;
+                set(&result, "report", &to_js(&JsReport::new(&report))?)?;
+                Ok(result.into())
             },
         )))
     }
