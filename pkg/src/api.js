@@ -4,6 +4,8 @@
 // (with progress and cancellation), turns browser images into pixels, and
 // makes every failure an EdgeserveError.
 
+import { autoThreads } from './threads.js';
+
 const MAX_MANIFEST_BYTES = 1 << 20;
 const MAX_LABELS_BYTES = 16 << 20;
 // An Endpoint's request bodies: a 1024×1024 RGB float tensor as JSON is ~40 MB;
@@ -323,10 +325,11 @@ function parseTfJson(body) {
  * webgpu, paths, module, onProgress })` instantiates one build and resolves
  * to `{ glue, webgpu }`: its exports and whether it has WebGPU.
  */
-export function wasmLoader({ relaxedSupported, webgpu: offered = false, start }) {
-  const chosen = { relaxedSimd: relaxedSupported, webgpu: offered, paths: null, module: null };
+export function wasmLoader({ relaxedSupported, webgpu: offered = false, threadsUnavailable = 'this entry point has no threaded build', cores = 1, start }) {
+  const chosen = { relaxedSimd: relaxedSupported, webgpu: offered, paths: null, module: null, threads: 'auto' };
   let build = null;
   let webgpuBuild = null;
+  let threadsUsed = null;
   let started;
   let glue;
   // A setting may change until a build starts; after that only to the value it has.
@@ -365,6 +368,16 @@ export function wasmLoader({ relaxedSupported, webgpu: offered = false, start })
         }),
         enumerable: true,
       },
+      threads: {
+        get: () => chosen.threads,
+        set: setter('threads', (v) => {
+          if (v !== 'auto' && !(Number.isSafeInteger(v) && v >= 1 && v <= 64)) throw invalid(`wasm.threads: expected 'auto' or a whole number from 1 to 64, got ${describe(v)}`);
+        }),
+        enumerable: true,
+      },
+      threadsSupported: { get: () => threadsUnavailable === null, enumerable: true },
+      threadsUnavailable: { get: () => threadsUnavailable, enumerable: true },
+      threadsUsed: { get: () => threadsUsed, enumerable: true },
       module: {
         get: () => chosen.module,
         set: setter('module', (v) => {
@@ -378,16 +391,24 @@ export function wasmLoader({ relaxedSupported, webgpu: offered = false, start })
   // next load tries again, and until one starts the settings stay open.
   const ready = (onProgress) =>
     (started ??= (async () => {
+      // More than one thread only where the threaded build can run; then it
+      // starts instead of the relaxed-SIMD one (it is simd128 only).
+      const threads = threadsUnavailable !== null ? 1 : chosen.threads === 'auto' ? autoThreads(cores) : chosen.threads;
       const relaxed = chosen.relaxedSimd && relaxedSupported;
-      const which = chosen.module ? 'module' : relaxed ? 'relaxed-simd' : 'simd128';
+      // What is being started, for the error if it fails: the entry names
+      // the build once it has chosen one (`onBuild`).
+      let which = chosen.module ? 'given' : relaxed && threads === 1 ? 'relaxed-simd' : 'simd128';
+      const onBuild = (label) => (which = label);
       try {
-        const got = await start({ relaxed, webgpu: chosen.webgpu, paths: chosen.paths, module: chosen.module, onProgress });
+        const got = await start({ relaxed, webgpu: chosen.webgpu, paths: chosen.paths, module: chosen.module, threads, onProgress, onBuild });
         glue = got.glue;
         webgpuBuild = got.webgpu;
+        threadsUsed = got.threads ?? 1;
       } catch (e) {
-        throw fail('fetch_failed', 'UNAVAILABLE', `the ${which === 'module' ? 'given' : which} wasm build did not start (the next load tries again): ${reason(e)}`, e);
+        throw fail('fetch_failed', 'UNAVAILABLE', `the ${which} wasm build did not start (the next load tries again): ${reason(e)}`, e);
       }
-      build = which;
+      // The SIMD flavour; a threaded build is simd128 (`threadsUsed` > 1).
+      build = chosen.module ? 'module' : relaxed && threadsUsed === 1 ? 'relaxed-simd' : 'simd128';
       return glue;
     })().catch((e) => {
       started = undefined;
@@ -488,6 +509,10 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
     if (!(e instanceof WebAssembly.RuntimeError)) return asEdgeserveError(e, signal);
     let replaced;
     try {
+      // The pool's threads run in the instance's shared memory: a fresh
+      // instance would need fresh threads, and these cannot be stopped
+      // from here while they may hold its locks.
+      if (glue().threads_start) throw new Error('a threaded instance cannot be replaced while its pool threads share its memory');
       glue().__wbg_reset_state();
       broken = undefined;
       replaced = 'it was replaced by a fresh instance: load the models again';
@@ -669,6 +694,26 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         let input = toPixels(image);
         if (input instanceof Promise) input = await input;
         const result = await this.#live().classify(input, topK, signal);
+        this.#report(result.report);
+        return result;
+      } catch (e) {
+        throw failure(e, signal);
+      }
+    }
+
+    /**
+     * Runs the model on one float tensor: `{ data: Float32Array, dims }`
+     * (an onnxruntime-web `Tensor` is one), the signature's input in TF
+     * Serving's row form. Resolves to `{ outputs: { name: { data:
+     * Float32Array, dims } }, report }`: the tensor path, without JSON.
+     */
+    async run(tensor, options = {}) {
+      if (options === null || typeof options !== 'object') throw invalid(`run: expected an options object, got ${describe(options)}`);
+      const { signal } = options;
+      try {
+        checkSignal(signal, 'run options');
+        if (tensor === null || typeof tensor !== 'object') throw fail('request', 'INVALID_ARGUMENT', `run: expected a tensor { data: Float32Array, dims }, got ${describe(tensor)}`);
+        const result = await this.#live().run(tensor.data, tensor.dims, signal);
         this.#report(result.report);
         return result;
       } catch (e) {

@@ -3,6 +3,7 @@
 // package's files, from `wasm.paths`, or from a compiled `wasm.module`.
 
 import { fetchWasm, hasWebgpuImports } from './api.js';
+import { inbox, startPool } from './threads.js';
 
 // The smallest module whose one function, `f`, returns lane 0 of
 // i32x4.relaxed_dot_i8x16_i7x16_add_s((-1,-2,-3,-4,0…), (1,2,3,4,0…), (10,0,0,0)):
@@ -46,6 +47,47 @@ export const CPU_BUILD = {
   relaxed: [new URL('../dist/edge/edgeserve_relaxed_bg.wasm', import.meta.url), 'edge/edgeserve_relaxed_bg.wasm'],
 };
 
+/**
+ * The threaded CPU build (simd128, shared memory): its glue and wasm, as
+ * above. Relaxed SIMD is left out of it: one more build of the whole crate
+ * for the few engines that have both.
+ */
+export const THREADS_BUILD = {
+  glue: () => import('../dist/threads/edgeserve.js'),
+  simd128: [new URL('../dist/threads/edgeserve_bg.wasm', import.meta.url), 'threads/edgeserve_bg.wasm'],
+};
+
+/**
+ * Why this browser context cannot run the threaded build, or null when it
+ * can: shared memory needs a cross-origin isolated page (COOP
+ * `same-origin` and COEP `require-corp`), and a thread waiting for the pool
+ * blocks, which only a worker may do (a page's main thread may not).
+ */
+export function threadsUnavailable() {
+  if (typeof SharedArrayBuffer === 'undefined' || globalThis.crossOriginIsolated !== true) {
+    return 'the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp)';
+  }
+  if (typeof DedicatedWorkerGlobalScope === 'undefined' || !(globalThis instanceof DedicatedWorkerGlobalScope)) {
+    return "a page's main thread may not wait for other threads: load edgeserve in a dedicated Worker for threads";
+  }
+  return null;
+}
+
+/** Whether a compiled module is a threaded build (it imports its memory, shared). */
+export function isThreadedModule(module) {
+  return WebAssembly.Module.imports(module).some((i) => i.kind === 'memory');
+}
+
+/** A browser pool thread: a module Worker running thread-web.js. */
+function spawnWebThread() {
+  const worker = new Worker(new URL('./thread-web.js', import.meta.url), { type: 'module', name: 'edgeserve-thread' });
+  const next = inbox((deliver) => {
+    worker.onmessage = ({ data }) => deliver(data);
+    worker.onerror = (e) => deliver({ error: e.message || 'the worker script failed to load' });
+  });
+  return { post: (m) => worker.postMessage(m), next, stop: () => worker.terminate() };
+}
+
 /** Whether this engine validates relaxed-SIMD code and computes it as specified. */
 export const relaxedSimd = relaxedSimdRunsRight();
 
@@ -65,18 +107,29 @@ export async function webgpuAdapter() {
  * imports say whether it is the WebGPU build); `paths` replaces the
  * directory the files are fetched from.
  */
-export async function startBuild(builds, kind, { relaxed, paths, module, onProgress }) {
+export async function startBuild(builds, kind, { relaxed, paths, module, threads, onProgress, onBuild }) {
   if (module) {
     const webgpu = hasWebgpuImports(module);
-    const glue = await builds[webgpu ? 'full' : 'cpu'].glue();
+    const threaded = !webgpu && isThreadedModule(module);
+    const glue = await builds[webgpu ? 'full' : threaded ? 'threads' : 'cpu'].glue();
     await glue.default({ module_or_path: module });
-    return { glue, webgpu };
+    if (threaded) return { glue, webgpu, threads: await pool(glue, threads) };
+    return { glue, webgpu, threads: 1 };
   }
   const build = builds[kind];
-  const [beside, file] = relaxed ? build.relaxed : build.simd128;
+  const useRelaxed = relaxed && Boolean(build.relaxed);
+  onBuild?.(kind === 'threads' ? 'threaded simd128' : useRelaxed ? 'relaxed-simd' : 'simd128');
+  const [beside, file] = useRelaxed ? build.relaxed : build.simd128;
   // A directory, with or without its trailing slash.
   const url = paths ? new URL(file, new URL(String(paths).replace(/\/?$/, '/'), globalThis.location?.href)) : beside;
   const [glue, response] = await Promise.all([build.glue(), fetchWasm(url, onProgress)]);
   await glue.default({ module_or_path: response });
-  return { glue, webgpu: kind === 'full' };
+  if (kind === 'threads') return { glue, webgpu: false, threads: await pool(glue, threads) };
+  return { glue, webgpu: kind === 'full', threads: 1 };
+}
+
+/** The threaded glue's pool, on Web Workers; how many threads run. */
+async function pool(glue, threads) {
+  await startPool(glue, threads, spawnWebThread);
+  return threads;
 }

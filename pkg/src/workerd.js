@@ -8,6 +8,7 @@ import { makeApi, wasmLoader } from './api.js';
 
 const loader = wasmLoader({
   relaxedSupported: false,
+  threadsUnavailable: 'Workers (workerd) have no threads',
   start: async (options) => {
     glue.initSync({ module: options.module ?? module });
     return { glue, webgpu: false };

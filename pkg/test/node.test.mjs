@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Classifier, EdgeserveError, Endpoint, wasm } from 'edgeserve';
@@ -117,6 +117,35 @@ test('predict takes TF Serving requests as TF Serving does, and gives its respon
     sig.inputs.input.tensor_shape.dim.map((d) => d.size),
     ['-1', '3', '224', '224'],
   );
+});
+
+test("run takes a typed tensor as onnxruntime-web's session.run does, and gives onnxruntime's logits", async () => {
+  const bytes = readFileSync(path.join(shared, 'fixtures/inputs/chelsea_224_nchw_f32le.bin'));
+  const data = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
+  const got = await local.run({ data, dims: [1, 3, 224, 224] });
+  assert.deepEqual(Object.keys(got.outputs), ['logits']);
+  const { data: logits, dims } = got.outputs.logits;
+  assert.ok(logits instanceof Float32Array);
+  assert.deepEqual(dims, [1, 1000]);
+  const want = reference.chelsea.logits;
+  const scale = Math.max(...want.map(Math.abs));
+  for (let i = 0; i < 1000; i++) assert.ok(Math.abs(logits[i] - want[i]) <= 1e-3 * scale, `logit ${i}: ${logits[i]} vs ${want[i]}`);
+  assert.equal(got.report.backend, 'cpu');
+  assert.equal(got.report.threads, wasm.threadsUsed);
+  // The same tensor as TF Serving JSON through predict: the same numbers.
+  const nested = Array.from({ length: 3 }, (_, c) => Array.from({ length: 224 }, (_, y) => Array.from(data.subarray((c * 224 + y) * 224, (c * 224 + y + 1) * 224))));
+  const predicted = await local.predict({ instances: [nested] });
+  // (JSON writes each float32 in its shortest decimal form, which reads
+  // back as a double: rounded to float32 it is the same number.)
+  assert.deepEqual(predicted.predictions[0].map(Math.fround), Array.from(logits));
+  // Checked before anything runs; the classifier keeps working after.
+  await rejectsWith(local.run(null), 'request', /run: expected a tensor \{ data: Float32Array, dims \}, got null/);
+  await rejectsWith(local.run({ data: Array.from(data), dims: [1, 3, 224, 224] }), 'request', /run: data: expected a Float32Array, got an? Array/);
+  await rejectsWith(local.run({ data, dims: '1,3,224,224' }), 'request', /run: dims: expected an array of whole numbers, got a string/);
+  await rejectsWith(local.run({ data, dims: [1, 3, 224, -224] }), 'request', /run: dims\[3\]: expected a whole number, got the number -224/);
+  await rejectsWith(local.run({ data, dims: [1, 3, 224, 223] }), 'request', /run: dims \[1, 3, 224, 223\] hold 149856 values, but data has 150528/);
+  await rejectsWith(local.run({ data: data.subarray(0, 3 * 100 * 100), dims: [1, 3, 100, 100] }), 'request', /100/);
+  assert.deepEqual((await local.run({ data, dims: [1, 3, 224, 224] })).outputs.logits.data, logits);
 });
 
 test('bad input from JS is a typed error, and the classifier keeps working', async () => {
@@ -370,11 +399,11 @@ test('Node and Workers get the edge build: CPU only, no WebGPU code, smaller', (
 // calls them itself; the package calls exports all the time, and re-running
 // them cost 20-23 ms a classify. src/ctors.rs in the bindings runs them once.
 test('no export of either build re-runs the static constructors', () => {
-  for (const build of ['edgeserve_bg.wasm', 'edgeserve_relaxed_bg.wasm', 'edge/edgeserve_bg.wasm']) {
+  for (const build of ['edgeserve_bg.wasm', 'edgeserve_relaxed_bg.wasm', 'edge/edgeserve_bg.wasm', 'threads/edgeserve_bg.wasm']) {
     const module = readModule(readFileSync(path.join(root, 'pkg/dist', build)));
     assert.ok(module.names.size > 0, `${build} has no name section (the test builds keep it)`);
     const ctors = [...module.names].filter(([, name]) => name === '__wasm_call_ctors').map(([index]) => index);
-    if (!build.startsWith('edge/')) assert.equal(ctors.length, 1, 'the full build has static constructors (cubecl registers its IR with inventory)');
+    if (!/^(edge|threads)\//.test(build)) assert.equal(ctors.length, 1, 'the full build has static constructors (cubecl registers its IR with inventory)');
     const wrapped = module.exports.filter((e) => ctors.includes(module.firstCallOf(e.index))).map((e) => e.name);
     assert.deepEqual(wrapped, [], `${build}: exports that begin by running the constructors`);
   }
@@ -393,6 +422,10 @@ test('Node gets the simd128 build; the wasm settings are checked and fixed after
     );
   refused('yes', /wasm.relaxedSimd: expected a boolean, got a string/);
   refused(true, /wasm.relaxedSimd: the wasm was already started by the first model load; set it before that/);
+  // Threads: Node can run the threaded build (threads.test.mjs runs it).
+  assert.deepEqual([wasm.threads, wasm.threadsSupported, wasm.threadsUnavailable], ['auto', true, null]);
+  assert.equal(wasm.threadsUsed, Math.min(4, availableParallelism()));
+  assert.throws(() => (wasm.threads = 1), (e) => e.code === 'invalid_options' && /wasm.threads: the wasm was already started/.test(e.message));
   wasm.relaxedSimd = false;
   assert.equal(wasm.build, 'simd128');
   // Node has the CPU build only.

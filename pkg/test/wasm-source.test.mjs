@@ -23,12 +23,14 @@ const coffee = readFileSync(path.join(root, 'www/samples/coffee_orig.png'));
 test('wasm.paths names where the wasm is; a wrong one fails typed and can be corrected', async () => {
   const copy = mkdtempSync(path.join(tmpdir(), 'edgeserve-wasm-'));
   try {
-    cpSync(path.join(root, 'pkg/dist/edge'), path.join(copy, 'edge'), { recursive: true });
+    for (const dir of ['edge', 'threads']) cpSync(path.join(root, 'pkg/dist', dir), path.join(copy, dir), { recursive: true });
+    // Two threads on any machine: the threaded build, from dist/threads/.
+    wasm.threads = 2;
     wasm.paths = path.join(copy, 'nowhere');
     await assert.rejects(Classifier.load(files), (e) => {
       assert.ok(e instanceof EdgeserveError);
       assert.equal(e.code, 'fetch_failed');
-      assert.match(e.message, /the simd128 wasm build did not start \(the next load tries again\): .*nowhere\/edge\/edgeserve_bg\.wasm/);
+      assert.match(e.message, /the threaded simd128 wasm build did not start \(the next load tries again\): .*nowhere\/threads\/edgeserve_bg\.wasm/);
       return true;
     });
     assert.equal(wasm.build, null);
@@ -36,7 +38,7 @@ test('wasm.paths names where the wasm is; a wrong one fails typed and can be cor
     wasm.paths = pathToFileURL(copy).href;
     const c = await Classifier.load(files);
     assert.equal((await c.classify(coffee)).classes[0].label, 'espresso');
-    assert.equal(wasm.build, 'simd128');
+    assert.deepEqual([wasm.build, wasm.threadsUsed], ['simd128', 2]);
     // Fixed once started.
     assert.throws(() => (wasm.paths = null), (e) => e.code === 'invalid_options' && /wasm.paths: the wasm was already started/.test(e.message));
   } finally {

@@ -165,6 +165,8 @@ export interface Report {
   /** `backend: why` in words, e.g. `remote: model 24.3 MB > local budget 20.0 MB`, then `; local backends: cpu 40.1 ms, webgpu 912.0 ms` under `auto`. */
   reason: string;
   timings: { decodeMs: number; preprocessMs: number; inferenceMs: number; transferMs: number };
+  /** The threads the CPU backend ran on (1 but in the threaded build); `null` for the other backends. */
+  threads: number | null;
   /**
    * Whether the model that ran was checked against its manifest's size and
    * SHA-256: false for a manifest without them, null when it ran remotely
@@ -278,9 +280,31 @@ export interface WasmSettings {
   /** Whether the build started has the WebGPU backend; `null` until one started. */
   readonly webgpuBuild: boolean | null;
   /**
+   * Threads for the CPU backend: `'auto'` (default) the host's cores
+   * (`navigator.hardwareConcurrency`, Node's `os.availableParallelism()`),
+   * at most 4; or a number from 1 to 64. More than one starts the threaded
+   * build (simd128, a pool of Web Workers or Node `worker_threads`) where
+   * `threadsSupported`; elsewhere one thread. The WebGPU build is
+   * single-threaded: for threads in a browser, use `edgeserve/cpu`, or
+   * `webgpu: false`. Set before the first load.
+   */
+  threads: 'auto' | number;
+  /**
+   * Whether the threaded build can run here: always in Node; in a browser
+   * only in a dedicated Worker of a cross-origin isolated page (COOP
+   * `same-origin`, COEP `require-corp`), since a thread that waits for the
+   * pool blocks, which a page's main thread may not. Workers (workerd):
+   * never.
+   */
+  readonly threadsSupported: boolean;
+  /** Why `threadsSupported` is false, in words; `null` where it is true. */
+  readonly threadsUnavailable: string | null;
+  /** The threads the started build runs the CPU backend on; `null` until one started. */
+  readonly threadsUsed: number | null;
+  /**
    * Where the `.wasm` files are, instead of beside the package's code: the
    * URL of a directory laid out as the package's `dist/`
-   * (`edgeserve_bg.wasm`, `edgeserve_relaxed_bg.wasm`, `edge/…`), e.g. a
+   * (`edgeserve_bg.wasm`, `edgeserve_relaxed_bg.wasm`, `edge/…`, `threads/…`), e.g. a
    * CDN's copy; in Node a directory path or `file:` URL too. `null`: beside
    * the code.
    */
@@ -314,6 +338,15 @@ export interface ClassifyOptions {
 export interface ClassifierMembers {
   /** A TF Serving PredictResponse for a PredictRequest (object or JSON text). */
   predict(request: PredictRequest | string, options?: { signal?: AbortSignal }): Promise<PredictResponse>;
+  /**
+   * Runs the model on one float tensor (an onnxruntime-web `Tensor` is
+   * one), the signature's input in TF Serving's row form, without JSON:
+   * each float output as a `Float32Array` with its dims.
+   */
+  run(
+    tensor: { data: Float32Array; dims: readonly number[] },
+    options?: { signal?: AbortSignal },
+  ): Promise<{ outputs: Record<string, { data: Float32Array; dims: number[] }>; report: Report }>;
   /** `predict`, with the report of what ran and why. */
   predictWithReport(
     request: PredictRequest | string,
