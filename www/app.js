@@ -76,6 +76,9 @@ function showResult({ classes, report }) {
   $('ran').textContent = report.backend;
   $('ran').dataset.backend = report.backend;
   $('why').textContent = report.reason.slice(report.backend.length + 2);
+  // The CPU backend's threads: more than one where the page is cross-origin
+  // isolated (www/serve.mjs sends the headers) and the engine runs in a Worker.
+  $('threads').textContent = report.threads == null ? '–' : String(report.threads);
   const t = report.timings;
   $('times').textContent = `decode ${ms(t.decodeMs)}, preprocess ${ms(t.preprocessMs)}, inference ${ms(t.inferenceMs)}, network ${ms(t.transferMs)}`;
   $('report').hidden = false;

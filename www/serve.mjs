@@ -52,7 +52,7 @@ const TYPES = {
 function version() {
   const files = [
     ...readdirSync(here).map((f) => path.join(here, f)),
-    ...['pkg/dist/edgeserve.js', 'pkg/dist/edgeserve_bg.wasm', 'pkg/dist/edgeserve_relaxed_bg.wasm', 'pkg/dist/edge/edgeserve.js', 'pkg/dist/edge/edgeserve_bg.wasm', 'pkg/dist/edge/edgeserve_relaxed_bg.wasm', 'pkg/src/web.js', 'pkg/src/api.js', 'pkg/src/builds.js'].map((f) => path.join(root, f)),
+    ...['pkg/dist/edgeserve.js', 'pkg/dist/edgeserve_bg.wasm', 'pkg/dist/edgeserve_relaxed_bg.wasm', 'pkg/dist/edge/edgeserve.js', 'pkg/dist/edge/edgeserve_bg.wasm', 'pkg/dist/edge/edgeserve_relaxed_bg.wasm', 'pkg/dist/threads/edgeserve.js', 'pkg/dist/threads/edgeserve_bg.wasm', 'pkg/src/web.js', 'pkg/src/cpu.js', 'pkg/src/api.js', 'pkg/src/builds.js', 'pkg/src/threads.js', 'pkg/src/thread-web.js'].map((f) => path.join(root, f)),
   ];
   const hash = createHash('sha256');
   for (const f of files) if (existsSync(f) && statSync(f).isFile()) hash.update(`${f} ${statSync(f).size} ${statSync(f).mtimeMs}\n`);
@@ -78,7 +78,12 @@ function forward(req, res) {
   req.pipe(upstream);
 }
 
+// Cross-origin isolation (COOP and COEP), so that the page may share memory
+// between threads: the engine's CPU backend then runs threaded.
+const ISOLATED = { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' };
+
 const server = createServer((req, res) => {
+  for (const [k, v] of Object.entries(ISOLATED)) res.setHeader(k, v);
   const url = new URL(req.url, 'http://x');
   if (url.pathname.startsWith('/v1/')) return forward(req, res);
   if (req.method !== 'GET' && req.method !== 'HEAD') return res.writeHead(405, { Allow: 'GET, HEAD' }).end();

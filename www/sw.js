@@ -18,15 +18,20 @@ const PRECACHE = [
   '/pkg/src/web.js',
   '/pkg/src/api.js',
   '/pkg/src/builds.js',
+  '/pkg/src/cpu.js',
+  '/pkg/src/threads.js',
+  '/pkg/src/thread-web.js',
   // Every build of the engine: which one the page starts depends on
   // whether the browser has a WebGPU adapter and relaxed SIMD
-  // (pkg/src/web.js).
+  // (pkg/src/web.js); the CPU backend runs the threaded one (worker.js).
   '/pkg/dist/edgeserve.js',
   '/pkg/dist/edgeserve_bg.wasm',
   '/pkg/dist/edgeserve_relaxed_bg.wasm',
   '/pkg/dist/edge/edgeserve.js',
   '/pkg/dist/edge/edgeserve_bg.wasm',
   '/pkg/dist/edge/edgeserve_relaxed_bg.wasm',
+  '/pkg/dist/threads/edgeserve.js',
+  '/pkg/dist/threads/edgeserve_bg.wasm',
   `${LITE0}manifest.json`,
   `${LITE0}imagenet_labels.txt`,
   '/models/efficientnet-lite2/manifest.json',

@@ -1,7 +1,11 @@
 // The demo's inference, off the page's thread: the page posts
 // `{ id, model, backend, image }` (a Blob or an ImageBitmap) and gets back
 // progress messages, then `{ id, result }` or `{ id, error }`. One
-// Classifier per model and backend, loaded on first use and kept.
+// Classifier per model and backend, loaded on first use and kept. The CPU
+// backend comes from `edgeserve/cpu`, the threaded build on this cross-origin
+// isolated page; the others from the default entry, whose WebGPU build is
+// single-threaded (a second engine instance, loaded only when asked for).
+import { Classifier as CpuClassifier } from '/pkg/src/cpu.js';
 import { Classifier } from '/pkg/src/web.js';
 
 const classifiers = new Map();
@@ -9,7 +13,7 @@ const classifiers = new Map();
 function classifier(model, backend) {
   const key = `${model}/${backend}`;
   if (!classifiers.has(key)) {
-    const loading = Classifier.load({
+    const loading = (backend === 'cpu' ? CpuClassifier : Classifier).load({
       model: new URL(`/models/${model}/${model}.onnx`, self.location.href),
       backend,
       // The page's origin forwards TF Serving's /v1/ paths (www/serve.mjs).

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32, deflateSync } from 'node:zlib';
@@ -73,6 +73,7 @@ test('the demo classifies on every backend, offline too, and explains bad files'
         message: document.getElementById('message').textContent,
         top: [...document.querySelectorAll('#classes li span:first-child')].map((s) => s.textContent),
         ran: document.getElementById('ran').textContent,
+        threads: document.getElementById('threads').textContent,
         why: document.getElementById('why').textContent,
         times: document.getElementById('times').textContent,
       }));
@@ -95,6 +96,10 @@ test('the demo classifies on every backend, offline too, and explains bad files'
         assert.equal(r.top[0], 'espresso', backend);
         assert.equal(r.ran, ran);
         assert.equal(r.why, 'requested by the caller');
+        // The page is cross-origin isolated and runs the engine in a Worker:
+        // the CPU backend ran on the threaded build ('auto': the cores, at
+        // most 4; Chromium's count is the machine's).
+        assert.equal(r.threads, backend === 'cpu' ? String(Math.min(4, availableParallelism())) : '–', backend);
       }
     });
 
@@ -126,6 +131,8 @@ test('the demo classifies on every backend, offline too, and explains bad files'
       const cat = await classify({ file: photo('chelsea'), backend: 'cpu' });
       assert.equal(cat.state, 'done', cat.message);
       assert.match(cat.top[0], /cat|tabby/);
+      // The threaded build came from the service worker's cache.
+      assert.equal(cat.threads, String(Math.min(4, availableParallelism())));
       const remote = await classify({ file: photo('chelsea'), backend: 'remote' });
       assert.equal(remote.state, 'error');
       assert.match(remote.message, /^The remote endpoint is unavailable while this device is offline/);

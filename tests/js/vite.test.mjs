@@ -86,6 +86,19 @@ test('a Vite app that installed edgeserve classifies a chosen photo in Chromium 
       for (let i = 0; i < 5; i++) assert.ok(Math.abs(r.fromFile.classes[i].score - want[i].prob) < 1e-3);
     }
     for (let i = 0; i < 5; i++) assert.ok(Math.abs(relaxed.fromFile.classes[i].score - plain.fromFile.classes[i].score) < 1e-4);
+    // The preview serves the app cross-origin isolated, but the page's main
+    // thread may not wait for other threads: one thread, and why.
+    assert.equal(relaxed.threadsUsed, 1);
+    assert.match(relaxed.threadsUnavailable, /main thread may not wait/);
+    // In a dedicated Worker of that page the threaded build runs, with the
+    // two threads the app asked for, and gives the same answer.
+    const threaded = await run('?worker');
+    assert.equal(threaded.isolated, true);
+    assert.deepEqual([threaded.threadsSupported, threaded.threadsUnavailable, threaded.threadsUsed, threaded.wasmBuild], [true, null, 2, 'simd128']);
+    assert.equal(threaded.result.report.backend, 'cpu');
+    assert.equal(threaded.result.report.threads, 2);
+    assert.deepEqual(threaded.result.classes.map((c) => c.index), want.map((c) => c.index));
+    for (let i = 0; i < 5; i++) assert.ok(Math.abs(threaded.result.classes[i].score - plain.fromFile.classes[i].score) < 1e-5);
     // A wasm download that fails: a typed error, no build chosen, and the
     // next load fetches it again and classifies.
     const retried = await run('?cpu&retry', { failWasmOnce: true });
@@ -120,16 +133,17 @@ test('a Vite app that installed edgeserve classifies a chosen photo in Chromium 
 test('the same app under vite dev: it classifies with the config the README gives, and without it says what is missing', async () => {
   const profile = mkdtempSync(path.join(tmpdir(), 'edgeserve-chromium-'));
   const context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
-  const run = async (config) => {
+  const run = async (config, query = '?cpu') => {
     const server = await createServer({ ...where, ...config, server: { host: '127.0.0.1', port: 0 } });
     await server.listen();
     const page = await context.newPage();
     try {
-      await page.goto(`${server.resolvedUrls.local[0]}?cpu`);
+      await page.goto(`${server.resolvedUrls.local[0]}${query}`);
       await page.waitForSelector('#result[data-state="ready"], #result[data-state="error"]', { timeout: 120_000 });
       if ((await page.getAttribute('#result', 'data-state')) === 'error') return { error: await page.textContent('#result') };
       await page.setInputFiles('#file', path.join(root, 'www/samples/coffee_orig.png'));
       await page.waitForSelector('#result[data-state="done"], #result[data-state="error"]', { timeout: 120_000 });
+      if ((await page.getAttribute('#result', 'data-state')) === 'error') return { error: await page.textContent('#result') };
       return JSON.parse(await page.textContent('#result'));
     } finally {
       await page.close();
@@ -139,6 +153,13 @@ test('the same app under vite dev: it classifies with the config the README give
   try {
     const got = await run({});
     assert.deepEqual(got.fromFile?.classes.map((c) => c.index), reference.coffee.top5.map((c) => c.index), JSON.stringify(got));
+    // The dev server sends no isolation headers: in a Worker the package
+    // falls back to the single-threaded build and says why.
+    const single = await run({}, '?worker');
+    assert.deepEqual([single.isolated, single.threadsSupported, single.threadsUsed], [false, false, 1], JSON.stringify(single));
+    assert.match(single.threadsUnavailable, /not cross-origin isolated/);
+    assert.equal(single.result.report.threads, 1);
+    assert.deepEqual(single.result.classes.map((c) => c.index), reference.coffee.top5.map((c) => c.index));
     // Without the app's config, Vite pre-bundles the package; the load
     // fails typed and names the fix.
     const bare = await run({ configFile: false, logLevel: 'silent' });

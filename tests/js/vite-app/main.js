@@ -6,6 +6,9 @@ import { Classifier, EdgeserveError, wasm } from 'edgeserve';
 // fail, and the page loads again after that first load's error.
 const params = new URLSearchParams(location.search);
 const cpuOnly = params.has('cpu');
+// `?worker`: the photo is classified in a dedicated Worker (worker.js),
+// where a cross-origin isolated page gets the threaded build.
+const inWorker = params.has('worker');
 if (params.has('simd128')) wasm.relaxedSimd = false;
 
 const result = document.getElementById('result');
@@ -13,6 +16,16 @@ const show = (state, value) => {
   result.dataset.state = state;
   result.textContent = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
 };
+
+if (inWorker) {
+  show('ready', 'ready (the worker loads the model when the photo comes)');
+  document.getElementById('file').addEventListener('change', (event) => {
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+    worker.onmessage = ({ data }) => (data.error ? show('error', data.error) : show('done', data));
+    worker.onerror = (e) => show('error', `the worker failed: ${e.message}`);
+    worker.postMessage(event.target.files[0]);
+  });
+}
 
 const progress = [];
 const load = () =>
@@ -22,7 +35,9 @@ const load = () =>
     ...(cpuOnly ? { backend: 'cpu' } : {}),
   });
 let firstLoad;
-const ready = !params.has('retry')
+const ready = inWorker
+  ? new Promise(() => {})
+  : !params.has('retry')
   ? load()
   : load().then(
       () => Promise.reject(new Error('the first load started the wasm, though its download was made to fail')),
@@ -37,11 +52,12 @@ ready.then(
 );
 
 document.getElementById('file').addEventListener('change', async (event) => {
+  if (inWorker) return;
   const file = event.target.files[0];
   try {
     const classifier = await ready;
     const fromFile = await classifier.classify(file, { topK: 5 });
-    const build = { wasmBuild: wasm.build, relaxedSimdSupported: wasm.relaxedSimdSupported };
+    const build = { wasmBuild: wasm.build, relaxedSimdSupported: wasm.relaxedSimdSupported, threadsUsed: wasm.threadsUsed, threadsUnavailable: wasm.threadsUnavailable };
     if (cpuOnly) return show('done', { fromFile, firstLoad, ...build });
     const img = document.getElementById('preview');
     img.src = URL.createObjectURL(file);

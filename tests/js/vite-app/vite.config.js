@@ -5,4 +5,8 @@ export default {
   logLevel: 'warn',
   optimizeDeps: { exclude: ['edgeserve'] },
   build: { emptyOutDir: true, target: 'es2022' },
+  // The package's workers (the threaded build's pool) load code on demand.
+  worker: { format: 'es' },
+  // Cross-origin isolation, which the threaded build needs (shared memory).
+  preview: { headers: { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } },
 };

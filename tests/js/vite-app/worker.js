@@ -1,0 +1,27 @@
+// The package in a dedicated Worker, as an app that wants threads loads it:
+// on a cross-origin isolated page the threaded build starts here (a
+// page's main thread may not wait for other threads). Classifies the photo
+// it is sent and answers with what ran.
+import { Classifier, wasm } from 'edgeserve';
+
+// Two threads whatever the machine has, so the test knows what to expect
+// (`'auto'`, the default, takes the cores, at most 4).
+wasm.threads = 2;
+
+self.onmessage = async ({ data: file }) => {
+  try {
+    const classifier = await Classifier.load({ model: new URL('/efficientnet-lite0/efficientnet-lite0.onnx', location.href), backend: 'cpu' });
+    const result = await classifier.classify(file, { topK: 5 });
+    self.postMessage({
+      result,
+      isolated: self.crossOriginIsolated,
+      cores: navigator.hardwareConcurrency,
+      threadsSupported: wasm.threadsSupported,
+      threadsUnavailable: wasm.threadsUnavailable,
+      threadsUsed: wasm.threadsUsed,
+      wasmBuild: wasm.build,
+    });
+  } catch (e) {
+    self.postMessage({ error: `${e.code}: ${e.message}` });
+  }
+};
