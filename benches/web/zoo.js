@@ -5,11 +5,10 @@
 // load (bytes at hand to a session ready), the first run after load, and
 // the median of `runs` runs after `warmup`, the two sides interleaved run
 // for run. Every time is wall clock from the caller around the call that
-// gives the logits. The input forms differ, as the two APIs do today:
-// edgeserve's predict takes TF Serving's JSON request (12,288 numbers as
-// nested arrays), onnxruntime-web a typed tensor; `insideMs` (the report's
-// timings.inferenceMs: the engine run alone) is given beside edgeserve's wall time
-// so the share of that conversion shows. A side that cannot run a model
+// gives the logits, on the same input form: one Float32Array, to
+// edgeserve's `run` and to onnxruntime-web's `session.run`. `insideMs` (the
+// report's timings.inferenceMs: the engine run alone, measured in Rust) is
+// given beside edgeserve's wall time. A side that cannot run a model
 // says why. The result is left on window.benchResult for the driver.
 import { Classifier } from '/pkg/src/web.js';
 import { median, publish } from './common.js';
@@ -46,11 +45,11 @@ const manifest = (name, layout) => ({
   },
 });
 
-async function edgeserveSide(file, bytes, request, labels, layout) {
+async function edgeserveSide(file, bytes, tensor, labels, layout) {
   const [loadMs, es] = await ms(() => Classifier.load({ model: bytes, manifest: manifest(file.replace(/\.onnx$/, ''), layout), labels, backend: 'webgpu' }));
   const run = async () => {
-    const [wall, r] = await ms(() => es.predictWithReport(request));
-    return { ms: wall, insideMs: r.report.timings.inferenceMs, logits: r.response.predictions[0] };
+    const [wall, r] = await ms(() => es.run(tensor));
+    return { ms: wall, insideMs: r.report.timings.inferenceMs, logits: Array.from(r.outputs.logits.data) };
   };
   return { loadMs, run, dispose: () => es.dispose() };
 }
@@ -73,21 +72,17 @@ async function main() {
   const input = new Float32Array(await (await fetch('/zoo/inputs/chelsea_64_nchw_f32le.bin')).arrayBuffer());
   // The Keras family takes its input channels last.
   const nhwc = Float32Array.from({ length: input.length }, (_, i) => input[(i % 3) * 4096 + Math.floor(i / 3)]);
-  // One instance as nested arrays of `dims`.
-  const nest = (data, dims) =>
-    dims.length === 1 ? Array.from(data) : Array.from({ length: dims[0] }, (_, i) => nest(data.subarray((i * data.length) / dims[0], ((i + 1) * data.length) / dims[0]), dims.slice(1)));
   const labels = new TextEncoder().encode(Array.from({ length: 100 }, (_, i) => `class ${i}`).join('\n') + '\n');
   const rows = [];
   for (const [file, model] of Object.entries(reference.models)) {
     if (only && !file.includes(only)) continue;
     const bytes = new Uint8Array(await (await fetch(`/zoo/${file}`)).arrayBuffer());
     const tensor = model.input[3] === 3 ? nhwc : input;
-    const request = { instances: [nest(tensor, model.input.slice(1))] };
     const want = argmax(model.results.chelsea.logits);
     const row = { file, referenceTop1: want };
     const sides = {};
     for (const [name, start] of [
-      ['edgeserve', () => edgeserveSide(file, bytes, request, labels, model.input[3] === 3 ? 'nhwc' : 'nchw')],
+      ['edgeserve', () => edgeserveSide(file, bytes, { data: tensor, dims: model.input }, labels, model.input[3] === 3 ? 'nhwc' : 'nchw')],
       ['onnxruntimeWeb', () => ortSide(bytes, tensor, model.input)],
     ]) {
       try {

@@ -1,0 +1,159 @@
+// One row of the CPU benchmark, in a dedicated Worker of the cross-origin
+// isolated bench page: edgeserve (`edgeserve/cpu`: threaded where `threads`
+// > 1, since a Worker may wait for other threads) and onnxruntime-web's wasm
+// backend, in the same worker, interleaved run for run (which goes first
+// alternates). Every time is wall clock from here, around the call that
+// gives the output:
+// - tensor: the same Float32Array (Lite0's preprocessed photo, NCHW) to
+//   edgeserve's `run` and to onnxruntime-web's `session.run`;
+// - image: the same PNG as a Blob to the top-5: edgeserve's `classify`
+//   against onnxruntime-web plus the preprocessing a user writes in JS
+//   (createImageBitmap, one drawImage doing the resize to 256 on the
+//   shorter side and the centre crop, getImageData, normalising to NCHW,
+//   softmax and top-5).
+// edgeserve's own inference time (the report's, measured in Rust) is kept as
+// an extra column: the figure the old benchmark compared.
+import { Classifier, wasm } from '/pkg/src/cpu.js';
+import * as ort from '/ort/ort.wasm.min.mjs';
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const argmax = (xs) => {
+  let best = 0;
+  for (let k = 1; k < xs.length; k++) if (xs[k] > xs[best]) best = k;
+  return best;
+};
+
+/** Lite0's preprocessing as a user writes it for onnxruntime-web: the manifest's resize, crop and mean/std. */
+async function preprocess(blob) {
+  const bitmap = await createImageBitmap(blob);
+  const scale = 256 / Math.min(bitmap.width, bitmap.height);
+  const side = 224 / scale;
+  const canvas = new OffscreenCanvas(224, 224);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, 224, 224);
+  bitmap.close();
+  const rgba = ctx.getImageData(0, 0, 224, 224).data;
+  const out = new Float32Array(3 * 224 * 224);
+  for (let i = 0, p = 0; p < 224 * 224; p++, i += 4) {
+    out[p] = (rgba[i] - 127) / 128;
+    out[224 * 224 + p] = (rgba[i + 1] - 127) / 128;
+    out[2 * 224 * 224 + p] = (rgba[i + 2] - 127) / 128;
+  }
+  return out;
+}
+
+function top5(logits) {
+  const max = Math.max(...logits);
+  const exp = Array.from(logits, (x) => Math.exp(x - max));
+  const sum = exp.reduce((a, b) => a + b, 0);
+  return exp
+    .map((e, index) => ({ index, score: e / sum }))
+    .sort((a, b) => b.score - a.score)
+    .slice(0, 5);
+}
+
+async function row({ runs, warmup, threads, build, ortThreads }) {
+  wasm.threads = threads;
+  wasm.relaxedSimd = build === 'relaxed-simd';
+  const png = await (await fetch('/samples/chelsea_orig.png')).blob();
+  const input = new Float32Array(await (await fetch('/inputs/chelsea_224_nchw_f32le.bin')).arrayBuffer());
+  const modelBytes = new Uint8Array(await (await fetch('/models/efficientnet-lite0/efficientnet-lite0.onnx')).arrayBuffer());
+  const manifest = '/models/efficientnet-lite0/manifest.json';
+  const tensor = { data: input, dims: [1, 3, 224, 224] };
+
+  // Cold: the engine's code downloaded and compiled, the model fetched.
+  let t = performance.now();
+  const es = await Classifier.load({ model: '/models/efficientnet-lite0/efficientnet-lite0.onnx', backend: 'cpu', cache: false });
+  const esLoad = performance.now() - t;
+  t = performance.now();
+  await es.classify(png);
+  const esFirst = performance.now() - t;
+  // Warm start: the model's bytes at hand (as from the Cache API) and the
+  // engine's code compiled, to the first result.
+  t = performance.now();
+  const warm = await Classifier.load({ model: modelBytes, manifest, backend: 'cpu', cache: false });
+  const esWarmLoad = performance.now() - t;
+  await warm.classify(png);
+  const esWarm = performance.now() - t;
+  warm.dispose();
+
+  ort.env.wasm.wasmPaths = '/ort/';
+  ort.env.wasm.numThreads = ortThreads;
+  ort.env.wasm.simd = true;
+  t = performance.now();
+  const session = await ort.InferenceSession.create(modelBytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  const ortLoad = performance.now() - t;
+  const inputName = session.inputNames[0];
+
+  const esTensor = async () => {
+    const t0 = performance.now();
+    const r = await es.run(tensor);
+    return { ms: performance.now() - t0, insideMs: r.report.timings.inferenceMs, logits: r.outputs.logits.data, threads: r.report.threads };
+  };
+  const ortTensor = async () => {
+    const t0 = performance.now();
+    const o = await session.run({ [inputName]: new ort.Tensor('float32', input, [1, 3, 224, 224]) });
+    return { ms: performance.now() - t0, logits: o[session.outputNames[0]].data };
+  };
+  const esImage = async () => {
+    const t0 = performance.now();
+    const r = await es.classify(png, { topK: 5 });
+    return { ms: performance.now() - t0, top: r.classes.map((c) => c.index), r };
+  };
+  const ortImage = async () => {
+    const t0 = performance.now();
+    const x = await preprocess(png);
+    const o = await session.run({ [inputName]: new ort.Tensor('float32', x, [1, 3, 224, 224]) });
+    const top = top5(o[session.outputNames[0]].data);
+    return { ms: performance.now() - t0, top: top.map((c) => c.index) };
+  };
+
+  const times = { esTensor: [], esInside: [], ortTensor: [], esImage: [], esImageInside: [], ortImage: [] };
+  let threadsRan;
+  for (let i = 0; i < warmup + runs; i++) {
+    // Which side goes first alternates, for each path.
+    const both = async (es, other) => {
+      if (i % 2) return [await es(), await other()];
+      const o = await other();
+      return [await es(), o];
+    };
+    const [et, ot] = await both(esTensor, ortTensor);
+    const [ei, oi] = await both(esImage, ortImage);
+    if (i === 0) {
+      // Same model, same input: the same top class, or the comparison is void.
+      if (argmax(et.logits) !== argmax(ot.logits)) throw new Error(`tensor: top class differs: edgeserve ${argmax(et.logits)}, onnxruntime-web ${argmax(ot.logits)}`);
+      if (ei.top[0] !== oi.top[0]) throw new Error(`image: top class differs: edgeserve ${ei.top[0]}, onnxruntime-web + JS preprocessing ${oi.top[0]}`);
+      threadsRan = et.threads;
+    }
+    if (i >= warmup) {
+      times.esTensor.push(et.ms);
+      times.esInside.push(et.insideMs);
+      times.ortTensor.push(ot.ms);
+      times.esImage.push(ei.ms);
+      times.esImageInside.push(ei.r.report.timings.decodeMs + ei.r.report.timings.preprocessMs + ei.r.report.timings.inferenceMs);
+      times.ortImage.push(oi.ms);
+    }
+  }
+  const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
+  return {
+    build: wasm.build,
+    threads: wasm.threadsUsed,
+    threadsRan,
+    ortThreads,
+    crossOriginIsolated: self.crossOriginIsolated,
+    cores: navigator.hardwareConcurrency,
+    runs,
+    medians: m,
+    edgeserve: { loadMs: esLoad, firstResultMs: esFirst, warmStartMs: esWarm, warmLoadMs: esWarmLoad },
+    onnxruntimeWeb: { loadMs: ortLoad },
+  };
+}
+
+self.onmessage = ({ data }) =>
+  row(data).then(
+    (r) => self.postMessage(r),
+    (e) => self.postMessage({ error: String(e?.stack ?? e) }),
+  );
