@@ -24,7 +24,7 @@ const reference = JSON.parse(readFileSync(path.join(shared, 'fixtures/reference_
 
 const work = mkdtempSync(path.join(tmpdir(), 'edgeserve-vite-'));
 const app = installInto(path.join(work, 'app'), packedTarball(work));
-for (const f of ['index.html', 'main.js', 'vite.config.js']) copyFileSync(path.join(here, 'vite-app', f), path.join(app, f));
+for (const f of ['index.html', 'main.js', 'worker.js', 'vite.config.js']) copyFileSync(path.join(here, 'vite-app', f), path.join(app, f));
 const out = path.join(work, 'dist');
 // Where the app is, and its public files: the bundled models, as static files.
 const where = { root: app, configFile: path.join(app, 'vite.config.js'), publicDir: path.join(root, 'models'), build: { outDir: out } };

@@ -1,8 +1,10 @@
 // The package in a dedicated Worker, as an app that wants threads loads it:
 // on a cross-origin isolated page the threaded build starts here (a
 // page's main thread may not wait for other threads). Classifies the photo
-// it is sent and answers with what ran.
-import { Classifier, wasm } from 'edgeserve';
+// it is sent and answers with what ran. `edgeserve/cpu`, as the package's
+// README says for CPU threads: the default entry's WebGPU build (which a
+// Chromium with an adapter would load) is single-threaded.
+import { Classifier, wasm } from 'edgeserve/cpu';
 
 // Two threads whatever the machine has, so the test knows what to expect
 // (`'auto'`, the default, takes the cores, at most 4).
