@@ -91,7 +91,7 @@ async function row({ runs, warmup, threads, build, ortThreads }) {
   const esTensor = async () => {
     const t0 = performance.now();
     const r = await es.run(tensor);
-    return { ms: performance.now() - t0, insideMs: r.report.timings.inferenceMs, logits: r.outputs.logits.data, threads: r.report.threads };
+    return { ms: performance.now() - t0, insideMs: r.report.timings.inferenceMs, logits: Object.values(r.outputs)[0].data, threads: r.report.threads };
   };
   const ortTensor = async () => {
     const t0 = performance.now();

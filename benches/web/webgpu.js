@@ -46,7 +46,7 @@ async function main() {
     const r = await es.run(tensor);
     const ms = performance.now() - t0;
     esInside.push(r.report.timings.inferenceMs);
-    return [ms, Array.from(r.outputs.logits.data)];
+    return [ms, Array.from(Object.values(r.outputs)[0].data)];
   };
   const [[esFirst], esDispatches] = await counted(esRun);
 

@@ -49,7 +49,7 @@ async function edgeserveSide(file, bytes, tensor, labels, layout) {
   const [loadMs, es] = await ms(() => Classifier.load({ model: bytes, manifest: manifest(file.replace(/\.onnx$/, ''), layout), labels, backend: 'webgpu' }));
   const run = async () => {
     const [wall, r] = await ms(() => es.run(tensor));
-    return { ms: wall, insideMs: r.report.timings.inferenceMs, logits: Array.from(r.outputs.logits.data) };
+    return { ms: wall, insideMs: r.report.timings.inferenceMs, logits: Array.from(Object.values(r.outputs)[0].data) };
   };
   return { loadMs, run, dispose: () => es.dispose() };
 }
