@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // edgeserve's wasm CPU backend vs onnxruntime-web's wasm backend in the
-// same headless Chromium, Lite0 batch 1, on a cross-origin isolated page.
+// same headless Chromium, Lite0 (and Lite2) batch 1, on a cross-origin isolated page.
 // Each row runs in a dedicated Worker (benches/web/cpu-worker.js) holding
 // both engines, interleaved run for run, both timed the same way: wall
 // clock from the caller around the call that gives the output, first on
@@ -12,7 +12,7 @@
 // threads. edgeserve's time measured inside Rust (what this benchmark
 // compared before) is an extra column. Not a test: it prints tables.
 //
-//   node benches/wasm_vs_ort_web.mjs [--runs 30] [--rows relaxed-simd:1:1,simd128:2:2,relaxed-simd:1:2]
+//   node benches/wasm_vs_ort_web.mjs [--runs 30] [--models lite0,lite2] [--rows relaxed-simd:1:1,simd128:2:2,relaxed-simd:1:2]
 
 import { chromium } from '../tests/js/node_modules/playwright-core/index.mjs';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,7 +26,7 @@ import { CHROMIUM_ARGS, serveStatic } from '../tests/js/support.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const shared = process.env.EDGESERVE_SHARED ?? path.resolve(root, '../shared');
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '30' }, rows: { type: 'string', default: 'relaxed-simd:1:1,simd128:2:2,relaxed-simd:1:2,simd128:2:1' } } });
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '30' }, rows: { type: 'string', default: 'relaxed-simd:1:1,simd128:2:2,relaxed-simd:1:2,simd128:2:1' }, models: { type: 'string', default: 'lite0,lite2' } } });
 
 const mounts = {
   '/pkg/': path.join(root, 'pkg'),
@@ -47,7 +47,7 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 try {
   const page = await context.newPage();
-  await page.goto(`${base}/bench.html?runs=${args.runs}&rows=${args.rows}`);
+  await page.goto(`${base}/bench.html?runs=${args.runs}&rows=${args.rows}&models=${args.models}`);
   await page.waitForFunction(() => window.benchResult, null, { timeout: 1_800_000 });
   const rows = await page.evaluate(() => window.benchResult);
   await page.close();
@@ -60,12 +60,12 @@ try {
   }
   const f = (x) => `${x.toFixed(1)} ms`;
   const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
-  console.log('\n| edgeserve build | edgeserve threads | ort-web threads | tensor: edgeserve `run` | tensor: ort-web `session.run` | **tensor ratio** | old method: edgeserve inside Rust | old ratio | image → top-5: edgeserve `classify` | image → top-5: ort-web + JS preprocessing | **image ratio** | edgeserve warm start (load + first result) | edgeserve cold load / first result | ort-web session |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('\n| model | edgeserve build | edgeserve threads | ort-web threads | tensor: edgeserve `run` | tensor: ort-web `session.run` | **tensor ratio** | old method: edgeserve inside Rust | old ratio | image → top-5: edgeserve `classify` | image → top-5: ort-web + JS preprocessing | **image ratio** | edgeserve warm start (load + first result) | edgeserve cold load / first result | ort-web session |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const m = r.medians;
     console.log(
-      `| ${r.build} | ${r.threads} | ${r.ortThreads} | ${f(m.esTensor)} | ${f(m.ortTensor)} | **${ratio(m.esTensor, m.ortTensor)}** | ${f(m.esInside)} | ${ratio(m.esInside, m.ortTensor)} | ${f(m.esImage)} | ${f(m.ortImage)} | **${ratio(m.esImage, m.ortImage)}** | ${f(r.edgeserve.warmStartMs)} (${f(r.edgeserve.warmLoadMs)} + ${f(r.edgeserve.warmStartMs - r.edgeserve.warmLoadMs)}) | ${f(r.edgeserve.loadMs)} / ${f(r.edgeserve.firstResultMs)} | ${f(r.onnxruntimeWeb.loadMs)} |`,
+      `| ${r.model} | ${r.build} | ${r.threads} | ${r.ortThreads} | ${f(m.esTensor)} | ${f(m.ortTensor)} | **${ratio(m.esTensor, m.ortTensor)}** | ${f(m.esInside)} | ${ratio(m.esInside, m.ortTensor)} | ${f(m.esImage)} | ${f(m.ortImage)} | **${ratio(m.esImage, m.ortImage)}** | ${f(r.edgeserve.warmStartMs)} (${f(r.edgeserve.warmLoadMs)} + ${f(r.edgeserve.warmStartMs - r.edgeserve.warmLoadMs)}) | ${f(r.edgeserve.loadMs)} / ${f(r.edgeserve.firstResultMs)} | ${f(r.onnxruntimeWeb.loadMs)} |`,
     );
   }
 } finally {

@@ -8,6 +8,7 @@ const q = new URLSearchParams(location.search);
 const runs = Number(q.get('runs') ?? 30);
 const warmup = Number(q.get('warmup') ?? 5);
 // Rows as `build:threads:ortThreads`, e.g. relaxed-simd:1:1,simd128:2:2.
+const models = (q.get('models') ?? 'lite0').split(',');
 const rows = (q.get('rows') ?? 'relaxed-simd:1:1,simd128:2:2,relaxed-simd:1:2').split(',').map((r) => {
   const [build, threads, ortThreads] = r.split(':');
   return { build, threads: Number(threads), ortThreads: Number(ortThreads) };
@@ -31,6 +32,6 @@ function inWorker(params) {
 
 publish(async () => {
   const out = [];
-  for (const row of rows) out.push(await inWorker({ runs, warmup, ...row }));
+  for (const model of models) for (const row of rows) out.push(await inWorker({ runs, warmup, model, ...row }));
   return out;
 });

@@ -1,10 +1,10 @@
-// One row of the CPU benchmark, in a dedicated Worker of the cross-origin
+// One row of the CPU benchmark (Lite0 or Lite2), in a dedicated Worker of the cross-origin
 // isolated bench page: edgeserve (`edgeserve/cpu`: threaded where `threads`
 // > 1, since a Worker may wait for other threads) and onnxruntime-web's wasm
 // backend, in the same worker, interleaved run for run (which goes first
 // alternates). Every time is wall clock from here, around the call that
 // gives the output:
-// - tensor: the same Float32Array (Lite0's preprocessed photo, NCHW) to
+// - tensor: the same Float32Array (the photo preprocessed, NCHW) to
 //   edgeserve's `run` and to onnxruntime-web's `session.run`;
 // - image: the same PNG as a Blob to the top-5: edgeserve's `classify`
 //   against onnxruntime-web plus the preprocessing a user writes in JS
@@ -26,21 +26,29 @@ const argmax = (xs) => {
   return best;
 };
 
-/** Lite0's preprocessing as a user writes it for onnxruntime-web: the manifest's resize, crop and mean/std. */
-async function preprocess(blob) {
+// The two bundled EfficientNet-Lite models: input side and the manifest's
+// shorter-side resize (the crop is the centre, mean 127 and std 128 for both).
+const MODELS = {
+  lite0: { dir: 'efficientnet-lite0', side: 224, resize: 256 },
+  lite2: { dir: 'efficientnet-lite2', side: 260, resize: 297 },
+};
+
+/** The manifest's preprocessing as a user writes it for onnxruntime-web: resize, centre crop, mean/std. */
+async function preprocess(blob, { side, resize }) {
   const bitmap = await createImageBitmap(blob);
-  const scale = 256 / Math.min(bitmap.width, bitmap.height);
-  const side = 224 / scale;
-  const canvas = new OffscreenCanvas(224, 224);
+  const scale = resize / Math.min(bitmap.width, bitmap.height);
+  const src = side / scale;
+  const canvas = new OffscreenCanvas(side, side);
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, 224, 224);
+  ctx.drawImage(bitmap, (bitmap.width - src) / 2, (bitmap.height - src) / 2, src, src, 0, 0, side, side);
   bitmap.close();
-  const rgba = ctx.getImageData(0, 0, 224, 224).data;
-  const out = new Float32Array(3 * 224 * 224);
-  for (let i = 0, p = 0; p < 224 * 224; p++, i += 4) {
+  const rgba = ctx.getImageData(0, 0, side, side).data;
+  const plane = side * side;
+  const out = new Float32Array(3 * plane);
+  for (let i = 0, p = 0; p < plane; p++, i += 4) {
     out[p] = (rgba[i] - 127) / 128;
-    out[224 * 224 + p] = (rgba[i + 1] - 127) / 128;
-    out[2 * 224 * 224 + p] = (rgba[i + 2] - 127) / 128;
+    out[plane + p] = (rgba[i + 1] - 127) / 128;
+    out[2 * plane + p] = (rgba[i + 2] - 127) / 128;
   }
   return out;
 }
@@ -55,18 +63,22 @@ function top5(logits) {
     .slice(0, 5);
 }
 
-async function row({ runs, warmup, threads, build, ortThreads }) {
+async function row({ runs, warmup, threads, build, ortThreads, model: modelName = 'lite0' }) {
+  const model = MODELS[modelName];
+  if (!model) throw new Error(`unknown model ${modelName}: lite0 or lite2`);
+  const { side } = model;
+  const modelUrl = `/models/${model.dir}/${model.dir}.onnx`;
   wasm.threads = threads;
   wasm.relaxedSimd = build === 'relaxed-simd';
   const png = await (await fetch('/samples/chelsea_orig.png')).blob();
-  const input = new Float32Array(await (await fetch('/inputs/chelsea_224_nchw_f32le.bin')).arrayBuffer());
-  const modelBytes = new Uint8Array(await (await fetch('/models/efficientnet-lite0/efficientnet-lite0.onnx')).arrayBuffer());
-  const manifest = '/models/efficientnet-lite0/manifest.json';
-  const tensor = { data: input, dims: [1, 3, 224, 224] };
+  const input = new Float32Array(await (await fetch(`/inputs/chelsea_${side}_nchw_f32le.bin`)).arrayBuffer());
+  const modelBytes = new Uint8Array(await (await fetch(modelUrl)).arrayBuffer());
+  const manifest = `/models/${model.dir}/manifest.json`;
+  const tensor = { data: input, dims: [1, 3, side, side] };
 
   // Cold: the engine's code downloaded and compiled, the model fetched.
   let t = performance.now();
-  const es = await Classifier.load({ model: '/models/efficientnet-lite0/efficientnet-lite0.onnx', backend: 'cpu', cache: false });
+  const es = await Classifier.load({ model: modelUrl, backend: 'cpu', cache: false });
   const esLoad = performance.now() - t;
   t = performance.now();
   await es.classify(png);
@@ -95,7 +107,7 @@ async function row({ runs, warmup, threads, build, ortThreads }) {
   };
   const ortTensor = async () => {
     const t0 = performance.now();
-    const o = await session.run({ [inputName]: new ort.Tensor('float32', input, [1, 3, 224, 224]) });
+    const o = await session.run({ [inputName]: new ort.Tensor('float32', input, [1, 3, side, side]) });
     return { ms: performance.now() - t0, logits: o[session.outputNames[0]].data };
   };
   const esImage = async () => {
@@ -105,8 +117,8 @@ async function row({ runs, warmup, threads, build, ortThreads }) {
   };
   const ortImage = async () => {
     const t0 = performance.now();
-    const x = await preprocess(png);
-    const o = await session.run({ [inputName]: new ort.Tensor('float32', x, [1, 3, 224, 224]) });
+    const x = await preprocess(png, model);
+    const o = await session.run({ [inputName]: new ort.Tensor('float32', x, [1, 3, side, side]) });
     const top = top5(o[session.outputNames[0]].data);
     return { ms: performance.now() - t0, top: top.map((c) => c.index) };
   };
@@ -139,6 +151,7 @@ async function row({ runs, warmup, threads, build, ortThreads }) {
   }
   const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));
   return {
+    model: modelName,
     build: wasm.build,
     threads: wasm.threadsUsed,
     threadsRan,
