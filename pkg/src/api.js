@@ -395,9 +395,12 @@ export function wasmLoader({ relaxedSupported, webgpu: offered = false, threadsU
       // starts instead of the relaxed-SIMD one (it is simd128 only).
       const threads = threadsUnavailable !== null ? 1 : chosen.threads === 'auto' ? autoThreads(cores) : chosen.threads;
       const relaxed = chosen.relaxedSimd && relaxedSupported;
+      // The SIMD flavour of a build on `n` threads: a threaded build is
+      // simd128 only.
+      const flavour = (n) => (relaxed && n === 1 ? 'relaxed-simd' : 'simd128');
       // What is being started, for the error if it fails: the entry names
       // the build once it has chosen one (`onBuild`).
-      let which = chosen.module ? 'given' : relaxed && threads === 1 ? 'relaxed-simd' : 'simd128';
+      let which = chosen.module ? 'given' : flavour(threads);
       const onBuild = (label) => (which = label);
       try {
         const got = await start({ relaxed, webgpu: chosen.webgpu, paths: chosen.paths, module: chosen.module, threads, onProgress, onBuild });
@@ -407,8 +410,7 @@ export function wasmLoader({ relaxedSupported, webgpu: offered = false, threadsU
       } catch (e) {
         throw fail('fetch_failed', 'UNAVAILABLE', `the ${which} wasm build did not start (the next load tries again): ${reason(e)}`, e);
       }
-      // The SIMD flavour; a threaded build is simd128 (`threadsUsed` > 1).
-      build = chosen.module ? 'module' : relaxed && threadsUsed === 1 ? 'relaxed-simd' : 'simd128';
+      build = chosen.module ? 'module' : flavour(threadsUsed);
       return glue;
     })().catch((e) => {
       started = undefined;
