@@ -15,7 +15,7 @@
 //   node benches/wasm_vs_ort_web.mjs [--runs 30] [--models lite0,lite2] [--rows relaxed-simd:1:1,simd128:2:2,relaxed-simd:1:2]
 
 import { chromium } from '../tests/js/node_modules/playwright-core/index.mjs';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { cpus, tmpdir } from 'node:os';
 import path from 'node:path';
@@ -55,7 +55,12 @@ try {
   for (const r of rows) console.error(JSON.stringify(r));
   console.log(`\n${cpus().length} cores (${cpus()[0].model}); Chromium's hardwareConcurrency ${rows[0].cores}; median of ${rows[0].runs} interleaved runs per row\n`);
   for (const file of ['edgeserve_bg.wasm', 'edgeserve_relaxed_bg.wasm', 'edge/edgeserve_bg.wasm', 'edge/edgeserve_relaxed_bg.wasm', 'threads/edgeserve_bg.wasm']) {
-    const bytes = readFileSync(path.join(root, 'pkg/dist', file));
+    const where = path.join(root, 'pkg/dist', file);
+    if (!existsSync(where)) {
+      console.log(`pkg/dist/${file}: not built`);
+      continue;
+    }
+    const bytes = readFileSync(where);
     console.log(`pkg/dist/${file}: ${bytes.length.toLocaleString('en')} B, ${gzipSync(bytes, { level: 9 }).length.toLocaleString('en')} B gzipped`);
   }
   const f = (x) => `${x.toFixed(1)} ms`;
