@@ -150,6 +150,40 @@ where
     items.into_iter().try_for_each(|item| f(&mut scratch, item))
 }
 
+/// Runs `work` (a whole inference) on one of the pool's threads when there
+/// is a pool and this thread is not one of its own, carrying the caller's
+/// cancel scope over; else here.
+///
+/// Why: every parallel operator (ours through [`for_each`], tract's matrix
+/// products) enters the pool with `install`. From a thread outside the pool
+/// that is, per operator, a wake-up of a sleeping pool thread and then one
+/// of the caller, both on the critical path, while the caller computes
+/// nothing. In the threaded wasm build a wake-up is an `Atomics.wait`
+/// round trip through the browser, and Lite0 has about a hundred such
+/// operators. From a pool thread `install` runs inline: the thread that
+/// reaches an operator starts on it at once, and the only wake-up left
+/// (the other threads joining in) overlaps its work.
+pub(crate) fn on_pool<R, F>(work: F) -> R
+where
+    R: Send,
+    F: FnOnce() -> R + Send,
+{
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+    {
+        use tract_linalg::multithread::{Executor, current_tract_executor};
+        if let Executor::MultiThread(pool) = current_tract_executor()
+            && pool.current_thread_index().is_none()
+        {
+            let token = edgeserve_engine::cancel::current();
+            return pool.install(move || match token {
+                Some(token) => edgeserve_engine::cancel::scope(&token, work),
+                None => work(),
+            });
+        }
+    }
+    work()
+}
+
 /// How many workers [`for_each`] runs on.
 pub(crate) fn workers() -> usize {
     #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]

@@ -358,6 +358,11 @@ impl CpuEngine {
     /// time (a few milliseconds for the models served) instead of running
     /// to its end.
     pub fn run_blocking(&self, inputs: NamedTensors) -> Result<NamedTensors, EngineError> {
+        fused::on_pool(|| self.run_here(inputs))
+    }
+
+    /// [`CpuEngine::run_blocking`] on the calling thread.
+    fn run_here(&self, inputs: NamedTensors) -> Result<NamedTensors, EngineError> {
         use edgeserve_engine::cancel;
         cancel::checkpoint()?;
         let (plan, values) = self.prepare(inputs)?;
@@ -397,6 +402,11 @@ impl CpuEngine {
     /// Runs once and reports where the time went, per operator kind,
     /// slowest first (for finding what to optimise).
     pub fn profile(&self, inputs: NamedTensors) -> Result<Vec<OpTime>, EngineError> {
+        // On the pool, as `run_blocking` runs.
+        fused::on_pool(|| self.profile_here(inputs))
+    }
+
+    fn profile_here(&self, inputs: NamedTensors) -> Result<Vec<OpTime>, EngineError> {
         use std::collections::HashMap;
         use web_time::Instant;
         let (plan, values) = self.prepare(inputs)?;

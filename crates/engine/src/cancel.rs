@@ -54,6 +54,12 @@ pub fn scope<R>(token: &CancelToken, work: impl FnOnce() -> R) -> R {
     work()
 }
 
+/// The current scope's token, to carry the scope over to another thread
+/// that does this request's work.
+pub fn current() -> Option<CancelToken> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
 /// Whether the current scope's token is cancelled (never outside a scope).
 pub fn is_cancelled() -> bool {
     CURRENT.with(|c| c.borrow().as_ref().is_some_and(CancelToken::is_cancelled))
