@@ -163,6 +163,12 @@ where
 /// operators. From a pool thread `install` runs inline: the thread that
 /// reaches an operator starts on it at once, and the only wake-up left
 /// (the other threads joining in) overlaps its work.
+///
+/// The cost, natively with `CpuOptions::threads` > 1 and requests run
+/// side by side: a pool thread waiting inside an operator may take up
+/// another request's whole inference (rayon's work stealing), so one
+/// request's latency can include another's; the total work is the same.
+/// `edgeserve serve` runs one thread per request by default (no pool).
 pub(crate) fn on_pool<R, F>(work: F) -> R
 where
     R: Send,

@@ -91,4 +91,16 @@ mod tests {
         });
         assert!(checkpoint().is_ok(), "the scope ended");
     }
+
+    #[test]
+    fn the_current_token_is_the_scopes_and_none_outside() {
+        assert!(current().is_none());
+        let token = CancelToken::new();
+        scope(&token, || {
+            let carried = current().expect("inside a scope");
+            token.cancel();
+            assert!(carried.is_cancelled(), "the same flag, not a copy of it");
+        });
+        assert!(current().is_none());
+    }
 }
