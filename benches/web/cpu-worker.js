@@ -26,15 +26,14 @@ const argmax = (xs) => {
   return best;
 };
 
-// The two bundled EfficientNet-Lite models: input side and the manifest's
-// shorter-side resize (the crop is the centre, mean 127 and std 128 for both).
-const MODELS = {
-  lite0: { dir: 'efficientnet-lite0', side: 224, resize: 256 },
-  lite2: { dir: 'efficientnet-lite2', side: 260, resize: 297 },
-};
+// The two bundled EfficientNet-Lite models, by directory under models/.
+const MODELS = { lite0: 'efficientnet-lite0', lite2: 'efficientnet-lite2' };
 
-/** The manifest's preprocessing as a user writes it for onnxruntime-web: resize, centre crop, mean/std. */
-async function preprocess(blob, { side, resize }) {
+/**
+ * The manifest's preprocessing as a user writes it for onnxruntime-web:
+ * resize of the shorter side, centre crop to the input's side, mean/std.
+ */
+async function preprocess(blob, { side, resize, mean, std }) {
   const bitmap = await createImageBitmap(blob);
   const scale = resize / Math.min(bitmap.width, bitmap.height);
   const src = side / scale;
@@ -46,9 +45,9 @@ async function preprocess(blob, { side, resize }) {
   const plane = side * side;
   const out = new Float32Array(3 * plane);
   for (let i = 0, p = 0; p < plane; p++, i += 4) {
-    out[p] = (rgba[i] - 127) / 128;
-    out[plane + p] = (rgba[i + 1] - 127) / 128;
-    out[2 * plane + p] = (rgba[i + 2] - 127) / 128;
+    out[p] = (rgba[i] - mean[0]) / std[0];
+    out[plane + p] = (rgba[i + 1] - mean[1]) / std[1];
+    out[2 * plane + p] = (rgba[i + 2] - mean[2]) / std[2];
   }
   return out;
 }
@@ -64,16 +63,21 @@ function top5(logits) {
 }
 
 async function row({ runs, warmup, threads, build, ortThreads, model: modelName = 'lite0' }) {
-  const model = MODELS[modelName];
-  if (!model) throw new Error(`unknown model ${modelName}: lite0 or lite2`);
-  const { side } = model;
-  const modelUrl = `/models/${model.dir}/${model.dir}.onnx`;
+  const dir = MODELS[modelName];
+  if (!dir) throw new Error(`unknown model ${modelName}: lite0 or lite2`);
+  const modelUrl = `/models/${dir}/${dir}.onnx`;
+  const manifest = `/models/${dir}/manifest.json`;
+  // What the JS side preprocesses to, from the manifest edgeserve reads too
+  // (both models: shorter-side resize, centre crop, mean/std).
+  const spec = await (await fetch(manifest)).json();
+  const side = spec.input.width;
+  const { resize, normalize } = spec.preprocessing;
+  const model = { side, resize: resize.size, mean: normalize.mean, std: normalize.std };
   wasm.threads = threads;
   wasm.relaxedSimd = build === 'relaxed-simd';
   const png = await (await fetch('/samples/chelsea_orig.png')).blob();
   const input = new Float32Array(await (await fetch(`/inputs/chelsea_${side}_nchw_f32le.bin`)).arrayBuffer());
   const modelBytes = new Uint8Array(await (await fetch(modelUrl)).arrayBuffer());
-  const manifest = `/models/${model.dir}/manifest.json`;
   const tensor = { data: input, dims: [1, 3, side, side] };
 
   // Cold: the engine's code downloaded and compiled, the model fetched.
