@@ -243,7 +243,7 @@ test('an inline manifest without size or SHA-256 loads, and reports the model un
   // A model the manifest says is elsewhere: nothing downloaded, nothing verified.
   // (The manifest is taken; the load fails only where it asks the remote,
   // which nothing answers here.)
-  await rejectsWith(Classifier.load({ manifest: mine, backend: 'remote', remote: { url: 'http://127.0.0.1:9', retries: 0, timeoutMs: 2000 } }), 'remote', /cannot connect to http:\/\/127\.0\.0\.1:9\/v1\/models\/efficientnet-lite0\/metadata/);
+  await rejectsWith(Classifier.load({ manifest: mine, backend: 'remote', remote: { url: 'http://127.0.0.1:9', retries: 0, timeoutMs: 2000 } }), 'remote', /metadata \(GET http:\/\/127\.0\.0\.1:9\/v1\/models\/efficientnet-lite0\/metadata\): cannot connect after 1 attempt\(s\)/);
   // Routing needs the size, which plan cannot learn without the download.
   await rejectsWith(Classifier.plan({ manifest: mine }), 'invalid_manifest', /options\.manifest\.model\.bytes: needed to plan without downloading the model/);
   // Checked whole before the download: a bad field is refused at once.

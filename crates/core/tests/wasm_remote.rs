@@ -71,7 +71,7 @@ async fn an_unreachable_remote_is_a_typed_error_not_a_trap() {
         .unwrap();
     let text = e.to_string();
     assert!(
-        text.contains("cannot connect to") && text.contains("after 2 attempt(s)"),
+        text.contains("metadata (GET http://127.0.0.1:1/v1/models/efficientnet-lite2/metadata): cannot connect after 2 attempt(s)"),
         "{text}"
     );
 }

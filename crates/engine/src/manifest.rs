@@ -304,6 +304,38 @@ impl ModelManifest {
         }
     }
 
+    /// The signature this manifest describes, for a server that does not
+    /// say its own (a remote without TF Serving's metadata): the image
+    /// input, a float tensor of any batch in the manifest's layout and size
+    /// (or, with `encoding: "image"`, a list of encoded files), and the
+    /// class-score output, float, whose rank the manifest does not give.
+    pub fn signature(&self) -> crate::ModelSignature {
+        let (w, h) = (Some(self.input.width as usize), Some(self.input.height as usize));
+        let (dtype, shape) = match (self.input.encoding, self.input.layout) {
+            (InputEncoding::Image, _) => (edgeserve_protocol::DataType::String, vec![None]),
+            (InputEncoding::Tensor, Layout::Nchw) => {
+                (edgeserve_protocol::DataType::Float, vec![None, Some(3), h, w])
+            }
+            (InputEncoding::Tensor, Layout::Nhwc) => {
+                (edgeserve_protocol::DataType::Float, vec![None, h, w, Some(3)])
+            }
+        };
+        crate::ModelSignature {
+            inputs: vec![crate::TensorSpec {
+                name: self.input.name.clone(),
+                dtype,
+                shape,
+                unknown_rank: false,
+            }],
+            outputs: vec![crate::TensorSpec {
+                name: self.output.name.clone(),
+                dtype: edgeserve_protocol::DataType::Float,
+                shape: Vec::new(),
+                unknown_rank: true,
+            }],
+        }
+    }
+
     /// Checks that `bytes` are the model file: size, then SHA-256.
     pub fn verify_model(&self, bytes: &[u8]) -> Result<(), EngineError> {
         // The size first: a file of the wrong size is not worth hashing.

@@ -51,7 +51,19 @@ impl TensorSpec {
         })
     }
 
-    fn shape_text(&self) -> String {
+    /// Whether a tensor of `shape` fits: any shape for an unknown rank,
+    /// else the same rank with every fixed dimension equal.
+    pub fn fits(&self, shape: &[usize]) -> bool {
+        self.unknown_rank
+            || shape.len() == self.shape.len()
+                && shape
+                    .iter()
+                    .zip(&self.shape)
+                    .all(|(got, want)| want.is_none_or(|w| w == *got))
+    }
+
+    /// The shape as TF Serving's messages write it: `[-1,3,224,224]`.
+    pub fn shape_text(&self) -> String {
         let dims: Vec<String> = self
             .shape
             .iter()
@@ -163,13 +175,7 @@ pub fn validate_inputs(signature: &ModelSignature, inputs: &NamedTensors) -> Res
                 t.dtype()
             )));
         }
-        let fits = spec.unknown_rank
-            || t.shape().len() == spec.shape.len()
-                && t.shape()
-                    .iter()
-                    .zip(&spec.shape)
-                    .all(|(got, want)| want.is_none_or(|w| w == *got));
-        if !fits {
+        if !spec.fits(t.shape()) {
             return Err(Error::invalid_argument(format!(
                 "Input {}: expects shape {} but got {}",
                 spec.name,

@@ -251,6 +251,13 @@ impl Error {
     }
 }
 
+/// Whether `body` is TF Serving's error object (`{"error": "…"}`): the
+/// answer of a TF Serving peer that refused a request, as opposed to some
+/// other server's page for a path it does not have.
+pub fn is_error_body(body: &[u8]) -> bool {
+    crate::json::parse_error_body(body).is_some()
+}
+
 /// The most bytes of a value a message quotes (names, labels, paths a
 /// client sent): a request of megabytes must not come back inside its own
 /// error.

@@ -28,6 +28,18 @@ impl Endpoint {
             _ => "POST",
         }
     }
+
+    /// Its name as errors and reports give it: `status`, `metadata`,
+    /// `predict`, `classify`, `regress`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Endpoint::Status => "status",
+            Endpoint::Metadata => "metadata",
+            Endpoint::Predict => "predict",
+            Endpoint::Classify => "classify",
+            Endpoint::Regress => "regress",
+        }
+    }
 }
 
 /// A parsed (or to-be-built) TF Serving REST route.

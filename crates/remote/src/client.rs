@@ -99,6 +99,7 @@ impl RemoteClient {
             Some(plain) if self.config.gzip_requests => {
                 headers.push(("Content-Encoding".into(), "gzip".into()));
                 Some(gzip(&plain).map_err(|reason| RemoteError::Transport {
+                    step: endpoint,
                     url: url.clone(),
                     reason: format!("gzip: {reason}"),
                 })?)
@@ -127,27 +128,40 @@ impl RemoteClient {
             }
             return match outcome {
                 Ok(r) if (200..300).contains(&r.status) => Ok(r.body),
-                Ok(r) => Err(RemoteError::Status {
-                    error: ProtocolError::from_http_response(r.status, &r.body),
-                    url,
-                    status: r.status,
-                    attempts,
-                }),
+                Ok(r) => {
+                    let text = String::from_utf8_lossy(&r.body);
+                    Err(RemoteError::Status {
+                        step: endpoint,
+                        error: ProtocolError::from_http_response(r.status, &r.body),
+                        tf_serving_body: edgeserve_protocol::is_error_body(&r.body),
+                        body: edgeserve_protocol::quote(&text).into_owned(),
+                        url,
+                        status: r.status,
+                        attempts,
+                    })
+                }
                 Err(Failure::Connect(reason)) => Err(RemoteError::Connect {
+                    step: endpoint,
                     url,
                     reason,
                     attempts,
                 }),
                 Err(Failure::Timeout) => Err(RemoteError::Timeout {
+                    step: endpoint,
                     url,
                     timeout_ms: self.config.timeout.as_millis() as u64,
                 }),
                 Err(Failure::TooLarge(got)) => Err(RemoteError::TooLarge {
+                    step: endpoint,
                     url,
                     limit: self.config.max_response_bytes,
                     got,
                 }),
-                Err(Failure::Other(reason)) => Err(RemoteError::Transport { url, reason }),
+                Err(Failure::Other(reason)) => Err(RemoteError::Transport {
+                    step: endpoint,
+                    url,
+                    reason,
+                }),
             };
         }
     }
@@ -178,18 +192,20 @@ impl RemoteClient {
         Ok(fresh)
     }
 
-    fn invalid(&self, endpoint: Endpoint, error: ProtocolError) -> RemoteError {
+    /// A 2xx answer of `endpoint` that is not what was asked for.
+    pub(crate) fn invalid(&self, endpoint: Endpoint, error: ProtocolError) -> RemoteError {
         RemoteError::InvalidResponse {
+            step: endpoint,
             url: self.url(endpoint).unwrap_or_default(),
             error,
         }
     }
 
-    /// A mismatch with the server's signature, named by the metadata URL the
-    /// signature came from.
-    pub(crate) fn signature_error(&self, error: ProtocolError) -> RemoteError {
+    /// A request to `endpoint` that does not fit the model's signature.
+    pub(crate) fn signature_error(&self, endpoint: Endpoint, error: ProtocolError) -> RemoteError {
         RemoteError::Signature {
-            url: self.url(Endpoint::Metadata).unwrap_or_default(),
+            step: endpoint,
+            url: self.url(endpoint).unwrap_or_default(),
             error,
         }
     }
@@ -202,7 +218,7 @@ impl RemoteClient {
             .signature_def
             .get(name)
             .cloned()
-            .map_err(|error| self.signature_error(error))
+            .map_err(|error| self.signature_error(Endpoint::Metadata, error))
     }
 
     /// `POST …:predict`. The request is checked against the server's
@@ -211,11 +227,23 @@ impl RemoteClient {
     /// read with the signature's output names and dtypes.
     pub async fn predict(&self, request: &PredictRequest) -> Result<PredictResponse, RemoteError> {
         let def = self.signature_def(request.signature()).await?;
-        let mismatch = |error| self.signature_error(error);
-        let signature = ModelSignature::from_signature_def(&def).map_err(mismatch)?;
+        self.predict_with_signature(&def, request).await
+    }
+
+    /// [`RemoteClient::predict`] against a signature the caller knows (a
+    /// manifest's, for a server without TF Serving's metadata) instead of
+    /// the server's.
+    pub async fn predict_with_signature(
+        &self,
+        def: &SignatureDef,
+        request: &PredictRequest,
+    ) -> Result<PredictResponse, RemoteError> {
+        let mismatch = |error| self.signature_error(Endpoint::Predict, error);
+        let signature = ModelSignature::from_signature_def(def).map_err(mismatch)?;
         let named = request.clone().into_named(&def.input_types()).map_err(mismatch)?;
         validate_inputs(&signature, &named).map_err(mismatch)?;
         let body = request.to_json().map_err(|error| RemoteError::Encode {
+            step: Endpoint::Predict,
             url: self.url(Endpoint::Predict).unwrap_or_default(),
             error,
         })?;
@@ -231,6 +259,7 @@ impl RemoteClient {
         request: &ClassifyRequest,
     ) -> Result<Vec<u8>, RemoteError> {
         let body = request.to_json().map_err(|error| RemoteError::Encode {
+            step: endpoint,
             url: self.url(endpoint).unwrap_or_default(),
             error,
         })?;

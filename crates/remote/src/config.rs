@@ -1,5 +1,5 @@
 use crate::RemoteError;
-use edgeserve_protocol::VersionSelector;
+use edgeserve_protocol::{Format, VersionSelector};
 use std::time::Duration;
 
 /// Default per-attempt timeout.
@@ -44,6 +44,21 @@ impl RetryPolicy {
     }
 }
 
+/// Whether the client reads the model's signature from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Discovery {
+    /// Ask `GET …/metadata` (TF Serving's). Where the server has no such
+    /// route (KServe's V1 server, Seldon's, BentoML's: see
+    /// [`RemoteError::is_missing_metadata`]), use the signature the caller
+    /// knows (the manifest's) and check each answer's shape instead; the
+    /// report says which it was.
+    #[default]
+    Metadata,
+    /// Never ask: use the caller's signature from the start (a server
+    /// without the route, or one whose metadata is slow or private).
+    Off,
+}
+
 /// Where a model is served and how to talk to it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemoteConfig {
@@ -65,11 +80,22 @@ pub struct RemoteConfig {
     /// Send POST bodies gzip-compressed (`Content-Encoding: gzip`, which TF
     /// Serving inflates): smaller uploads for a little CPU.
     pub gzip_requests: bool,
+    /// Whether to read the signature from the server.
+    pub discovery: Discovery,
+    /// The format of the requests the backend writes itself (classify,
+    /// tensors): [`Format::Row`] (`"instances"`, the default: every TF
+    /// Serving-protocol server takes it), or [`Format::Columnar`]
+    /// (`"inputs"`). Row falls back to columnar only where the inputs do
+    /// not share a batch size, which rows cannot carry. A request given to
+    /// `predict` is sent in its own format.
+    pub format: Format,
 }
 
 impl RemoteConfig {
     /// A configuration for `model` at `base_url` with the defaults: latest
-    /// version, 30 s timeout, 3 retries, 64 MiB answers, plain bodies.
+    /// version, 30 s timeout, 3 retries, 64 MiB answers, plain bodies,
+    /// signature from the server's metadata where it has some, row-format
+    /// requests.
     pub fn new(base_url: impl Into<String>, model: impl Into<String>) -> Self {
         RemoteConfig {
             base_url: base_url.into(),
@@ -80,6 +106,8 @@ impl RemoteConfig {
             retry: RetryPolicy::default(),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             gzip_requests: false,
+            discovery: Discovery::Metadata,
+            format: Format::Row,
         }
     }
 

@@ -79,7 +79,14 @@ fn client_reads_status_and_metadata_and_types_server_errors() {
             error,
             attempts,
             url,
+            step,
+            tf_serving_body,
+            ..
         } => {
+            assert_eq!(
+                (step, tf_serving_body),
+                (edgeserve_protocol::Endpoint::Status, true)
+            );
             assert_eq!((status, error.code(), attempts), (404, Code::NotFound, 1));
             assert_eq!(error.message(), "Could not find version 7 of model lite0");
             assert!(url.ends_with("/v1/models/lite0/versions/7"), "{url}");
@@ -250,7 +257,8 @@ fn client_faults_are_retried_or_typed_never_a_panic() {
         ),
         "{e:?}"
     );
-    assert!(e.to_string().contains("invalid answer from http://"), "{e}");
+    assert!(e.to_string().contains("predict (POST http://"), "{e}");
+    assert!(e.to_string().contains(":predict): invalid answer: "), "{e}");
 
     // Nobody listening: connection errors are retried, then typed.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

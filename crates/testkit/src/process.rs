@@ -191,3 +191,36 @@ pub fn http(addr: &str, method: &str, path: &str, extra: &str, body: &[u8]) -> (
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, head, raw[split + 4..].to_vec())
 }
+
+/// The Python of the virtual environment that holds KServe's model server
+/// (PyPI `kserve`, with onnxruntime and numpy): `EDGESERVE_KSERVE_PYTHON`,
+/// else `~/.cache/edgeserve/kserve-venv/bin/python`, which `./x test`
+/// makes. Without it the test fails saying so, rather than skipping.
+pub fn kserve_python() -> PathBuf {
+    let path = std::env::var_os("EDGESERVE_KSERVE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            Path::new(&home).join(".cache/edgeserve/kserve-venv/bin/python")
+        });
+    assert!(
+        path.is_file(),
+        "{} is missing: `./x test kserve` makes KServe's venv (or set EDGESERVE_KSERVE_PYTHON)",
+        path.display()
+    );
+    path
+}
+
+/// KServe's V1 model server (`tests/peers/kserve_onnx.py`: a `kserve.Model`
+/// running onnxruntime) serving the bundled `model` as `name` on
+/// 127.0.0.1; stopped by its pid when dropped. A peer that speaks TF
+/// Serving's predict protocol but has no `/metadata` route.
+pub fn kserve(model: &str, name: &str) -> Proc {
+    let onnx = repo_dir().join(format!("models/{model}/{model}.onnx"));
+    let mut command = Command::new(kserve_python());
+    command
+        .arg(repo_dir().join("tests/peers/kserve_onnx.py"))
+        .args(["--name", name, "--onnx"])
+        .arg(onnx);
+    Proc::spawn(command)
+}
