@@ -38,6 +38,21 @@ export interface RemoteOptions {
   gzip?: boolean;
   /** Answers larger than this are refused; default 64 MiB. */
   maxResponseBytes?: number;
+  /**
+   * `"auto"` (default): the signature from the server's TF Serving metadata,
+   * or the manifest's where the server has none (KServe V1, Seldon,
+   * BentoML), said in `report.signature`; `"off"`: always the manifest's.
+   */
+  discovery?: 'auto' | 'off';
+  /** The form of the requests `classify` and `run` send: `"row"` (`instances`, default) or `"columnar"` (`inputs`). */
+  format?: 'row' | 'columnar';
+}
+
+/** Where a remote run's signature came from. */
+export interface RemoteSignature {
+  from: 'metadata' | 'manifest';
+  /** Why the manifest's: the server's answer to the metadata call, or that discovery is off; null for `metadata`. */
+  reason: string | null;
 }
 
 /** Download progress of one file a load fetches (the wasm only on the load that starts it). */
@@ -162,6 +177,8 @@ export interface Report {
   why: Why;
   /** Under `auto`, how the local backend was chosen: each one tried, the one kept first. */
   local: { candidates: Candidate[] } | null;
+  /** For a remote run, where its signature came from; null for local runs. */
+  signature: RemoteSignature | null;
   /** `backend: why` in words, e.g. `remote: model 24.3 MB > local budget 20.0 MB`, then `; local backends: cpu 40.1 ms, webgpu 912.0 ms` under `auto`. */
   reason: string;
   timings: { decodeMs: number; preprocessMs: number; inferenceMs: number; transferMs: number };

@@ -13,7 +13,7 @@ use edgeserve_protocol::{
     DataType, Error as ProtocolError, Metadata, ModelMetadataResponse, ModelSpec, PredictRequest,
     PredictResponse, Tensor, VersionSelector,
 };
-use edgeserve_remote::{RemoteConfig, RemoteEngine};
+use edgeserve_remote::{RemoteConfig, RemoteEngine, SignatureSource};
 use edgeserve_vision::{DecodeOptions, Labels, Preprocessing, softmax, top_k};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -26,6 +26,8 @@ pub struct Classifier {
     why: Why,
     local: Option<LocalChoice>,
     fallback: Option<Fallback>,
+    /// Where the remote engine's signature came from, when it is remote.
+    remote_signature: Option<SignatureSource>,
     labels: Option<Labels>,
     preprocessing: Preprocessing,
     decode: DecodeOptions,
@@ -137,7 +139,7 @@ impl Classifier {
             });
         match (local, fallback_to) {
             (Ok(mut classifier), Some(config)) => {
-                classifier.fallback = Some(Fallback::new(config.clone()));
+                classifier.fallback = Some(Fallback::new(config.clone(), classifier.manifest.signature()));
                 Ok(classifier)
             }
             (Err(e), Some(config)) => {
@@ -158,8 +160,17 @@ impl Classifier {
         labels: Option<Labels>,
         options: &LoadOptions,
     ) -> Result<Classifier, EngineError> {
-        let engine = RemoteEngine::connect(config.clone()).await?;
-        Classifier::new(manifest, Box::new(engine), why, labels, options.decode)
+        let engine = RemoteEngine::connect_with_signature(config.clone(), manifest.signature()).await?;
+        let source = engine.signature_source().clone();
+        let mut classifier = Classifier::new(manifest, Box::new(engine), why, labels, options.decode)?;
+        // A manifest does not say whether the model takes any batch size
+        // (Lite2 takes only 1): images go one per request unless the
+        // server's metadata said so.
+        if source != SignatureSource::Metadata {
+            classifier.free_batch = false;
+        }
+        classifier.remote_signature = Some(source);
+        Ok(classifier)
     }
 
     /// A classifier over an already loaded engine.
@@ -233,6 +244,7 @@ impl Classifier {
             why,
             local: None,
             fallback: None,
+            remote_signature: None,
             labels,
             preprocessing: pre,
             decode,
@@ -255,6 +267,18 @@ impl Classifier {
     /// How `auto` chose the local backend, for reports of runs on it.
     fn local_choice(&self, ran: BackendKind) -> Option<LocalChoice> {
         self.local.clone().filter(|_| ran == self.backend())
+    }
+
+    /// Where the remote's signature came from, for reports of runs on it.
+    fn signature_report(&self, ran: BackendKind) -> Option<RemoteSignature> {
+        if ran != BackendKind::Remote {
+            return None;
+        }
+        let source = match &self.remote_signature {
+            Some(source) => Some(source.clone()),
+            None => self.fallback.as_ref().and_then(Fallback::signature_source),
+        };
+        source.map(|s| RemoteSignature::from(&s))
     }
 
     /// Under `auto`, how the local backend was chosen at load.
@@ -298,6 +322,7 @@ impl Classifier {
                 backend,
                 why,
                 local: self.local_choice(backend),
+                signature: self.signature_report(backend),
                 timings,
             },
         ))
@@ -435,6 +460,7 @@ impl Classifier {
             backend,
             why,
             local: self.local_choice(backend),
+            signature: self.signature_report(backend),
             timings,
         };
         Ok(scores

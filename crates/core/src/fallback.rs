@@ -4,8 +4,8 @@
 
 use crate::options::LoadOptions;
 use crate::routing::{Backend, Why};
-use edgeserve_engine::{BackendKind, BoxFuture, Engine, EngineError};
-use edgeserve_remote::{RemoteConfig, RemoteEngine};
+use edgeserve_engine::{BackendKind, BoxFuture, Engine, EngineError, ModelSignature};
+use edgeserve_remote::{RemoteConfig, RemoteEngine, SignatureSource};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The remote that answers when the local backend fails on a request,
@@ -13,6 +13,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// network).
 pub(crate) struct Fallback {
     config: RemoteConfig,
+    /// The manifest's signature, for a remote without TF Serving's metadata.
+    known: ModelSignature,
     engine: Mutex<Option<Arc<RemoteEngine>>>,
 }
 
@@ -24,19 +26,28 @@ pub(crate) fn allowed(options: &LoadOptions) -> Option<&RemoteConfig> {
 }
 
 impl Fallback {
-    /// A fallback to `config`, not yet connected.
-    pub(crate) fn new(config: RemoteConfig) -> Fallback {
+    /// A fallback to `config`, not yet connected; `known` is the manifest's
+    /// signature.
+    pub(crate) fn new(config: RemoteConfig, known: ModelSignature) -> Fallback {
         Fallback {
             config,
+            known,
             engine: Mutex::new(None),
         }
+    }
+
+    /// Where the remote's signature came from, once it is connected.
+    pub(crate) fn signature_source(&self) -> Option<SignatureSource> {
+        let engine = self.engine.lock().unwrap_or_else(PoisonError::into_inner);
+        engine.as_ref().map(|e| e.signature_source().clone())
     }
 
     async fn engine(&self) -> Result<Arc<RemoteEngine>, EngineError> {
         if let Some(e) = self.engine.lock().unwrap_or_else(PoisonError::into_inner).clone() {
             return Ok(e);
         }
-        let fresh = Arc::new(RemoteEngine::connect(self.config.clone()).await?);
+        let fresh =
+            Arc::new(RemoteEngine::connect_with_signature(self.config.clone(), self.known.clone()).await?);
         *self.engine.lock().unwrap_or_else(PoisonError::into_inner) = Some(fresh.clone());
         Ok(fresh)
     }

@@ -34,11 +34,11 @@ pub use edgeserve_engine::{
 };
 pub use edgeserve_onnx::manifest::{ManifestOptions, derive as derive_manifest};
 pub use edgeserve_protocol as protocol;
-pub use edgeserve_remote::{RemoteConfig, RemoteError, RetryPolicy};
+pub use edgeserve_remote::{Discovery, RemoteConfig, RemoteError, RetryPolicy, SignatureSource};
 pub use edgeserve_vision::{DecodeOptions, PixelFormat};
 pub use images::ImageInput;
 pub use options::LoadOptions;
-pub use report::{Candidate, ClassScore, Classification, LocalChoice, Report, Timings};
+pub use report::{Candidate, ClassScore, Classification, LocalChoice, RemoteSignature, Report, Timings};
 pub use routing::{
     Backend, DEFAULT_MAX_LOCAL_MODEL_BYTES, DEVICE_MEMORY_SHARE, LOCAL_MEMORY_PER_MODEL_BYTE, Plan, Why, plan,
 };

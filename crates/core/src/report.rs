@@ -3,6 +3,7 @@
 
 use crate::routing::*;
 use edgeserve_engine::BackendKind;
+use edgeserve_remote::SignatureSource;
 use serde::Serialize;
 use web_time::Instant;
 
@@ -72,6 +73,38 @@ impl std::fmt::Display for LocalChoice {
     }
 }
 
+/// Where the remote backend's signature came from: the server's TF Serving
+/// metadata, or the manifest (a server without that route, or discovery
+/// off), when the answers' shapes are checked instead. Serialised as
+/// `{ from: 'metadata' | 'manifest', reason }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RemoteSignature {
+    /// `metadata` or `manifest`.
+    pub from: &'static str,
+    /// Why the manifest's: the metadata call's answer, with its URL, or
+    /// that discovery is off; `None` for the metadata's.
+    pub reason: Option<String>,
+}
+
+impl From<&SignatureSource> for RemoteSignature {
+    fn from(source: &SignatureSource) -> Self {
+        match source {
+            SignatureSource::Metadata => RemoteSignature {
+                from: "metadata",
+                reason: None,
+            },
+            SignatureSource::Fallback { reason } => RemoteSignature {
+                from: "manifest",
+                reason: Some(format!("the server has no TF Serving metadata: {reason}")),
+            },
+            SignatureSource::Given => RemoteSignature {
+                from: "manifest",
+                reason: Some("discovery is off".into()),
+            },
+        }
+    }
+}
+
 /// What ran, why, and how long it took.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -82,6 +115,8 @@ pub struct Report {
     /// Under `auto`, how the local backend was chosen (`None` when one was
     /// asked for, or the remote ran).
     pub local: Option<LocalChoice>,
+    /// For a remote run, where its signature came from.
+    pub signature: Option<RemoteSignature>,
     /// Time per step.
     pub timings: Timings,
 }
@@ -94,6 +129,13 @@ impl std::fmt::Display for Report {
         write!(f, "{}: {}", self.backend, self.why)?;
         if let Some(local) = &self.local {
             write!(f, "; local backends: {local}")?;
+        }
+        if let Some(RemoteSignature {
+            from: "manifest",
+            reason: Some(reason),
+        }) = &self.signature
+        {
+            write!(f, "; signature from the manifest: {reason}")?;
         }
         Ok(())
     }

@@ -94,6 +94,8 @@ struct JsReport<'a> {
     /// Under `auto`, each local backend's measured run (or why it could
     /// not run), the one kept first.
     local: Option<&'a edgeserve::LocalChoice>,
+    /// For a remote run, where its signature came from (`{ from, reason }`).
+    signature: Option<&'a edgeserve::RemoteSignature>,
     reason: String,
     timings: &'a edgeserve::Timings,
     /// The threads the CPU backend ran on (its pool's size, 1 without
@@ -107,6 +109,7 @@ impl<'a> JsReport<'a> {
             backend: report.backend.to_string(),
             why: &report.why,
             local: report.local.as_ref(),
+            signature: report.signature.as_ref(),
             reason: report.to_string(),
             timings: &report.timings,
             threads: (report.backend == edgeserve::BackendKind::Cpu).then(edgeserve::cpu_threads),

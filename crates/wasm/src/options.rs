@@ -3,8 +3,8 @@
 //! silently ignored setting.
 
 use crate::error::JsError;
-use edgeserve::protocol::{Code, VersionSelector};
-use edgeserve::{Backend, LoadOptions, ModelManifest, RemoteConfig};
+use edgeserve::protocol::{Code, Format, VersionSelector};
+use edgeserve::{Backend, Discovery, LoadOptions, ModelManifest, RemoteConfig};
 use js_sys::Reflect;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -53,6 +53,25 @@ struct JsRemote {
     retries: Option<u32>,
     gzip: Option<bool>,
     max_response_bytes: Option<u64>,
+    discovery: Option<JsDiscovery>,
+    format: Option<JsFormat>,
+}
+
+/// `remote.discovery`: read the signature from the server's TF Serving
+/// metadata where it has some (`auto`), or never (`off`).
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum JsDiscovery {
+    Auto,
+    Off,
+}
+
+/// `remote.format`: the request format of classify and tensor runs.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum JsFormat {
+    Row,
+    Columnar,
 }
 
 /// The fields of [`JsLoadOptions`] and [`JsRemote`] as JS spells them.
@@ -79,6 +98,8 @@ const REMOTE_KEYS: &[&str] = &[
     "retries",
     "gzip",
     "maxResponseBytes",
+    "discovery",
+    "format",
 ];
 
 /// Refuses a key of `object` that is not in `allowed`, naming it.
@@ -213,6 +234,14 @@ pub(crate) fn load_options(value: JsValue, manifest: &ModelManifest) -> Result<L
         if let Some(max) = r.max_response_bytes {
             config.max_response_bytes = max;
         }
+        config.discovery = match r.discovery.unwrap_or(JsDiscovery::Auto) {
+            JsDiscovery::Auto => Discovery::Metadata,
+            JsDiscovery::Off => Discovery::Off,
+        };
+        config.format = match r.format.unwrap_or(JsFormat::Row) {
+            JsFormat::Row => Format::Row,
+            JsFormat::Columnar => Format::Columnar,
+        };
         options.remote = Some(config);
     }
     Ok(options)
