@@ -2,7 +2,7 @@
 // 127.0.0.1, the flags that run Debian's Chromium headless and offline, and
 // starting and stopping the servers the tests talk to.
 
-import { createServer } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { execFileSync, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -38,13 +38,16 @@ const TYPES = {
  * directory means `{ '/': dir }`) on 127.0.0.1 at a free port. Files go
  * out with their length and MIME type, in 1 MiB pieces so downloads report
  * progress in steps; a directory serves its index.html; anything else is a
- * 404. `seen` lists the request paths; `close()` stops the server.
+ * 404. `seen` lists the request paths; `close()` stops the server. With
+ * `forward` (a base URL), TF Serving's paths (`/v1/…`) go to that server as
+ * they are, as a site puts its model server behind its own origin.
  */
-export async function serveStatic(mounts, { headers = {} } = {}) {
+export async function serveStatic(mounts, { headers = {}, forward } = {}) {
   const table = Object.entries(typeof mounts === 'string' ? { '/': mounts } : mounts).sort(([a], [b]) => b.length - a.length);
   const seen = [];
   const server = createServer((req, res) => {
     seen.push(req.url);
+    if (forward && req.url.startsWith('/v1/')) return forwardTo(forward, req, res);
     const url = decodeURIComponent(new URL(req.url, 'http://x').pathname);
     const [prefix, dir] = table.find(([p]) => url.startsWith(p)) ?? [];
     let file = dir && path.join(dir, url.slice(prefix.length));
@@ -58,6 +61,16 @@ export async function serveStatic(mounts, { headers = {} } = {}) {
   });
   await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
   return { url: `http://127.0.0.1:${server.address().port}`, seen, close: () => new Promise((ok) => server.close(ok)) };
+}
+
+function forwardTo(base, req, res) {
+  const to = new URL(base);
+  const upstream = httpRequest({ hostname: to.hostname, port: to.port, path: req.url, method: req.method, headers: { ...req.headers, host: to.host } }, (answer) => {
+    res.writeHead(answer.statusCode ?? 502, answer.headers);
+    answer.pipe(res);
+  });
+  upstream.on('error', (e) => (res.headersSent ? res.destroy() : res.writeHead(502).end(`forwarding to ${base}: ${e.message}`)));
+  req.pipe(upstream);
 }
 
 /**

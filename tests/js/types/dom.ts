@@ -10,6 +10,7 @@ import {
   type EndpointModel,
   type EndpointOptions,
   type EndpointLimits,
+  type RemoteSignature,
   type Backend,
   type BackendKind,
   type Classification,
@@ -51,7 +52,9 @@ const manifest: ModelManifest = {
   labels: { file: 'imagenet_labels.txt', sha256: '4eb3' },
 };
 
-const remote: RemoteOptions = { url: 'https://tfs.example/', headers: { Authorization: 'Bearer x' }, timeoutMs: 5000, versionLabel: 'stable' };
+const remote: RemoteOptions = { url: 'https://tfs.example/', headers: { Authorization: 'Bearer x' }, timeoutMs: 5000, versionLabel: 'stable', discovery: 'auto', format: 'row' };
+// @ts-expect-error: discovery is 'auto' or 'off'
+const badDiscovery: RemoteOptions = { url: 'https://tfs.example/', discovery: 'metadata' };
 const backend: Backend = 'auto';
 const source: FileSource = new URL('https://cdn.example/model.onnx');
 
@@ -88,7 +91,9 @@ async function main(signal: AbortSignal): Promise<void> {
       console.log(over);
     }
     const verified: boolean | null = report.modelVerified;
-    console.log(label, ran, report.reason, report.timings.inferenceMs, verified);
+    const signature: RemoteSignature | null = report.signature;
+    if (signature?.from === 'manifest') console.log(signature.reason ?? '');
+    console.log(label, ran, report.reason, report.timings.inferenceMs, verified, badDiscovery);
   }
   // @ts-expect-error: a number is no image
   await classifier.classify(42);
