@@ -397,7 +397,7 @@ test('Node and Workers get the edge build: CPU only, no WebGPU code, smaller', (
 // wasm-ld puts a call to the static constructors (the WebGPU shader
 // compiler registers ~400) at the top of every export unless the module
 // calls them itself; the package calls exports all the time, and re-running
-// them cost 20-23 ms a classify. src/ctors.rs in the bindings runs them once.
+// them cost 20-23 ms a classify. crates/ctors (`edgeserve-ctors`) runs them once.
 test('no export of either build re-runs the static constructors', () => {
   for (const build of ['edgeserve_bg.wasm', 'edgeserve_relaxed_bg.wasm', 'edge/edgeserve_bg.wasm', 'threads/edgeserve_bg.wasm']) {
     const module = readModule(readFileSync(path.join(root, 'pkg/dist', build)));

@@ -225,6 +225,8 @@ impl CpuEngine {
     }
 
     fn from_proto(mut proto: ModelProto, options: &CpuOptions) -> Result<CpuEngine, EngineError> {
+        // tract registers its kernels from static constructors.
+        edgeserve_ctors::ensure();
         tract_workarounds::before_first_load();
         set_threads(options.threads);
         let onnx = tract_onnx::onnx();

@@ -15,7 +15,6 @@
 
 #![cfg(target_arch = "wasm32")]
 
-mod ctors;
 mod endpoint;
 mod error;
 mod options;
@@ -39,7 +38,7 @@ use wasm_bindgen_futures::JsFuture;
 /// should reach one; this is for the bug that does.
 #[wasm_bindgen(start)]
 fn start() {
-    ctors::ensure();
+    edgeserve_ctors::ensure();
     std::panic::set_hook(Box::new(|info| {
         web_sys::console::error_1(
             &format!("edgeserve: internal error (a bug, please report): {info}").into(),
@@ -349,7 +348,7 @@ impl RawClassifier {
         options: JsValue,
         model_sha256: Option<Vec<u8>>,
     ) -> Result<RawClassifier, JsValue> {
-        ctors::ensure();
+        edgeserve_ctors::ensure();
         let parsed = edgeserve::ModelManifest::from_json(manifest.as_bytes()).map_err(JsError::from)?;
         let mut options = options::load_options(options, &parsed)?;
         if let Some(digest) = model_sha256 {

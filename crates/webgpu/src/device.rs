@@ -116,6 +116,8 @@ pub async fn gpu() -> Result<&'static Gpu, EngineError> {
 /// global, so Node and Workers get a clear "unavailable" instead).
 #[cfg(target_arch = "wasm32")]
 pub async fn gpu() -> Result<&'static Gpu, EngineError> {
+    // cubecl registers its IR and WGSL items from static constructors.
+    edgeserve_ctors::ensure();
     if let Some(done) = settled() {
         return done;
     }

@@ -119,6 +119,9 @@ impl WebGpuEngine {
         options: &WebGpuOptions,
         mut progress: impl FnMut(LoadStage),
     ) -> Result<WebGpuEngine, EngineError> {
+        // Before tract (shape inference) and cubecl read what their static
+        // constructors register.
+        edgeserve_ctors::ensure();
         let mut proto = edgeserve_onnx::decode(bytes)?;
         if let Some(graph) = &proto.graph {
             edgeserve_onnx::check_names(graph)?;
