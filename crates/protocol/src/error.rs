@@ -234,28 +234,28 @@ impl Error {
     /// status, the message from the `{"error": "…"}` body (or, if the body is
     /// not such an object, a message that quotes the start of the body).
     pub fn from_http_response(status: u16, body: &[u8]) -> Self {
+        Error::read_http_response(status, body).0
+    }
+
+    /// As [`Error::from_http_response`], and whether the body was TF
+    /// Serving's error object (`{"error": "…"}`): the answer of a TF Serving
+    /// peer that refused a request, as opposed to some other server's page
+    /// for a path it does not have. The body is parsed once.
+    pub fn read_http_response(status: u16, body: &[u8]) -> (Self, bool) {
         let code = match Code::from_http_status(status) {
             Code::Ok => Code::Unknown,
             code => code,
         };
         match crate::json::parse_error_body(body) {
-            Some(message) => Error::new(code, message),
+            Some(message) => (Error::new(code, message), true),
             None => {
                 let shown = String::from_utf8_lossy(&body[..body.len().min(200)]);
-                Error::new(
-                    code,
-                    format!("HTTP {status} with a body that is not a TF Serving error object: {shown:?}"),
-                )
+                let message =
+                    format!("HTTP {status} with a body that is not a TF Serving error object: {shown:?}");
+                (Error::new(code, message), false)
             }
         }
     }
-}
-
-/// Whether `body` is TF Serving's error object (`{"error": "…"}`): the
-/// answer of a TF Serving peer that refused a request, as opposed to some
-/// other server's page for a path it does not have.
-pub fn is_error_body(body: &[u8]) -> bool {
-    crate::json::parse_error_body(body).is_some()
 }
 
 /// The most bytes of a value a message quotes (names, labels, paths a

@@ -39,7 +39,7 @@ pub use classify::{
 };
 pub use convert::{MAX_PROTO_ELEMENTS, SIGNATURE_DEF_MAP_TYPE_URL};
 pub use dtype::DataType;
-pub use error::{Code, Error, QUOTE_LIMIT, is_error_body, quote};
+pub use error::{Code, Error, QUOTE_LIMIT, quote};
 pub use metadata::{
     DefaultTensor, Dim, Metadata, ModelMetadataResponse, ModelSpec, ModelState, ModelStatusResponse,
     ModelVersionStatus, PREDICT_METHOD, SignatureDef, SignatureDefMap, StatusProto, TensorInfo, TensorShape,

@@ -573,4 +573,13 @@ fn errors_map_to_http_and_tf_serving_bodies() {
         e.message().contains("HTTP 502") && e.message().contains("Bad Gateway"),
         "{e}"
     );
+    // Whether the body was TF Serving's error object: a peer that refused,
+    // or some other server's page (FastAPI's 404 for a path it lacks).
+    let (e, tf_serving) =
+        Error::read_http_response(404, br#"{"error": "Model with name nope does not exist."}"#);
+    assert!(tf_serving);
+    assert_eq!(e.message(), "Model with name nope does not exist.");
+    let (e, tf_serving) = Error::read_http_response(404, br#"{"detail":"Not Found"}"#);
+    assert!(!tf_serving);
+    assert_eq!(e.code(), Code::NotFound);
 }

@@ -130,10 +130,11 @@ impl RemoteClient {
                 Ok(r) if (200..300).contains(&r.status) => Ok(r.body),
                 Ok(r) => {
                     let text = String::from_utf8_lossy(&r.body);
+                    let (error, tf_serving_body) = ProtocolError::read_http_response(r.status, &r.body);
                     Err(RemoteError::Status {
                         step: endpoint,
-                        error: ProtocolError::from_http_response(r.status, &r.body),
-                        tf_serving_body: edgeserve_protocol::is_error_body(&r.body),
+                        error,
+                        tf_serving_body,
                         body: edgeserve_protocol::quote(&text).into_owned(),
                         url,
                         status: r.status,

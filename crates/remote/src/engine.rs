@@ -2,7 +2,7 @@ use crate::{Discovery, RemoteClient, RemoteConfig, RemoteError};
 use edgeserve_engine::{BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors};
 use edgeserve_protocol::{
     Code, DEFAULT_SIGNATURE, Endpoint, Error as ProtocolError, Format, Inputs, PredictRequest,
-    PredictResponse, SignatureDef,
+    PredictResponse, SignatureDefMap,
 };
 
 impl From<RemoteError> for EngineError {
@@ -54,6 +54,9 @@ pub enum SignatureSource {
 pub struct RemoteEngine {
     client: RemoteClient,
     signature: ModelSignature,
+    /// `signature` as TF Serving's map, built once: what each request
+    /// under a caller's signature is written against.
+    defs: SignatureDefMap,
     source: SignatureSource,
 }
 
@@ -83,11 +86,7 @@ impl RemoteEngine {
         known: Option<ModelSignature>,
     ) -> Result<RemoteEngine, RemoteError> {
         let client = RemoteClient::new(config)?;
-        let engine = |client, signature, source| RemoteEngine {
-            client,
-            signature,
-            source,
-        };
+        let engine = RemoteEngine::assemble;
         if client.config().discovery == Discovery::Off {
             return match known {
                 Some(signature) => Ok(engine(client, signature, SignatureSource::Given)),
@@ -112,6 +111,15 @@ impl RemoteEngine {
         }
     }
 
+    fn assemble(client: RemoteClient, signature: ModelSignature, source: SignatureSource) -> RemoteEngine {
+        RemoteEngine {
+            client,
+            defs: signature.to_signature_def_map(),
+            signature,
+            source,
+        }
+    }
+
     /// The client underneath (status, classify, regress).
     pub fn client(&self) -> &RemoteClient {
         &self.client
@@ -129,13 +137,11 @@ impl RemoteEngine {
         if self.source == SignatureSource::Metadata {
             return self.client.predict(request).await;
         }
-        let def: SignatureDef = self
-            .signature
-            .to_signature_def_map()
+        let def = self
+            .defs
             .get(request.signature())
-            .cloned()
             .map_err(|error| self.client.signature_error(Endpoint::Predict, error))?;
-        let response = self.client.predict_with_signature(&def, request).await?;
+        let response = self.client.predict_with_signature(def, request).await?;
         self.check_answer(request, &response)
             .map_err(|error| self.client.invalid(Endpoint::Predict, error))?;
         Ok(response)
@@ -267,9 +273,9 @@ mod tests {
     #[test]
     fn answers_are_checked_against_the_callers_signature() {
         use edgeserve_engine::TensorSpec;
-        let engine = RemoteEngine {
-            client: RemoteClient::new(RemoteConfig::new("http://127.0.0.1:9", "m")).unwrap(),
-            signature: ModelSignature {
+        let engine = RemoteEngine::assemble(
+            RemoteClient::new(RemoteConfig::new("http://127.0.0.1:9", "m")).unwrap(),
+            ModelSignature {
                 inputs: vec![TensorSpec {
                     name: "x".into(),
                     dtype: edgeserve_protocol::DataType::Float,
@@ -283,8 +289,8 @@ mod tests {
                     unknown_rank: false,
                 }],
             },
-            source: SignatureSource::Given,
-        };
+            SignatureSource::Given,
+        );
         let request = request_in(NamedTensors::from([("x".to_owned(), t(&[2, 3]))]), Format::Row);
         let answer = |name: &str, shape: &[usize]| PredictResponse {
             format: Format::Row,
