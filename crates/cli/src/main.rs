@@ -206,8 +206,17 @@ fn load(model: Option<&Path>, options: &LoadOptions) -> Result<Classifier, Strin
             .map_err(|e| format!("bundled model: {e}"));
     };
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("model");
-    edgeserve_server::model_dir::load_model_dir(dir, name, 1, edgeserve::Preset::default(), options)
-        .map_err(|e| e.to_string())
+    let loaded =
+        edgeserve_server::model_dir::load_model_dir(dir, name, 1, edgeserve::Preset::default(), options)
+            .map_err(|e| e.to_string())?;
+    match loaded.model {
+        edgeserve_server::model_dir::Model::Classifier(c) => Ok(*c),
+        edgeserve_server::model_dir::Model::Tensors(_) => Err(format!(
+            "{}: not an image classifier ({}); `edgeserve serve` serves it as tensors",
+            dir.display(),
+            loaded.as_tensors_because.unwrap_or_default()
+        )),
+    }
 }
 
 /// `edgeserve manifest`: the manifest of `model`, written beside it (or to

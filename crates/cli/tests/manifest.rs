@@ -135,13 +135,14 @@ fn serve_derives_the_manifest_of_a_bare_version_directory() {
     assert_eq!(json["results"][0][0][0], "espresso", "{json}");
     drop(server);
 
-    // A bare directory whose graph is no image classifier: the server says
-    // why and what to do, and does not start.
+    // A bare directory whose graph is no image classifier and does not load
+    // as tensors either (tests/tensors.rs serves one that does): the server
+    // says why, both ways, and what to do, and does not start.
     let bad = common::ModelDir::new("manifest-bare-bad");
     let v1 = bad.path.join("1");
     std::fs::create_dir_all(&v1).unwrap();
     let graph = edgeserve_testkit::onnx::Graph::new(
-        vec![edgeserve_testkit::onnx::node("Relu", &["x"], "y", vec![])],
+        vec![edgeserve_testkit::onnx::node("NoSuchOp", &["x"], "y", vec![])],
         vec![("x", vec![1, 10])],
     );
     std::fs::write(v1.join("model.onnx"), graph.bytes()).unwrap();
@@ -151,7 +152,9 @@ fn serve_derives_the_manifest_of_a_bare_version_directory() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("no manifest.json here, and none could be derived from model.onnx")
+        stderr.contains("model.onnx does not load as tensors (")
+            && stderr.contains("NoSuchOp")
+            && stderr.contains("no manifest.json is here, nor could one be derived from it (")
             && stderr.contains("(2-D); an image input is 4-D")
             && stderr.contains("write one with `edgeserve manifest`"),
         "{stderr}"

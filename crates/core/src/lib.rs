@@ -8,6 +8,10 @@
 //! budget go remote, and a local failure falls back to the remote unless
 //! the caller forbids it. Every result's report says which path ran and why.
 //!
+//! A model that is not an image classifier (a regression or embedding
+//! model, TF Serving's `half_plus_two`) is a [`TensorModel`]: TF Serving
+//! predict requests on the graph's own signature, no manifest needed.
+//!
 //! ```no_run
 //! use edgeserve::{Classifier, ImageInput, LoadOptions};
 //! # async fn demo(model: &[u8], manifest: &[u8], labels: &str, photo: &[u8]) -> Result<(), edgeserve::EngineError> {
@@ -26,6 +30,7 @@ mod local;
 mod options;
 mod report;
 mod routing;
+mod tensors;
 
 pub use classifier::Classifier;
 pub use edgeserve_cpu::{CpuOptions, threads as cpu_threads};
@@ -42,3 +47,4 @@ pub use report::{Candidate, ClassScore, Classification, LocalChoice, RemoteSigna
 pub use routing::{
     Backend, DEFAULT_MAX_LOCAL_MODEL_BYTES, DEVICE_MEMORY_SHARE, LOCAL_MEMORY_PER_MODEL_BYTE, Plan, Why, plan,
 };
+pub use tensors::TensorModel;

@@ -2,7 +2,7 @@
 //! so that every host (the native server, the edge Worker) answers exactly
 //! alike.
 
-use crate::models::{ModelStore, Servable};
+use crate::models::{Model, ModelStore, Servable};
 use edgeserve::ImageInput;
 use edgeserve::protocol::{
     Class, ClassifyResponse, Endpoint, Error, Example, ExamplesRequest, Feature, ModelStatusResponse,
@@ -170,7 +170,7 @@ async fn predict(servable: &Servable, limits: &RequestLimits, body: &[u8]) -> Re
             .get(signature)?
             .input_types())
     })?;
-    let response = servable.classifier.predict(request).await?;
+    let response = servable.model.predict(request).await?;
     response.to_json()
 }
 
@@ -215,18 +215,25 @@ fn image_of<'a>(i: usize, example: &'a Example, context: Option<&'a Example>) ->
 /// signature also returns every class; sorting saves clients the work).
 async fn classify(servable: &Servable, limits: &RequestLimits, body: &[u8]) -> Result<Vec<u8>, Error> {
     let request = ExamplesRequest::from_json_limited(body, limits.max_json_values)?;
-    servable
+    let signature = servable
         .metadata
         .metadata
         .signature_def
         .get(request.signature_name.as_deref().unwrap_or_default())?;
+    let Model::Classifier(classifier) = &servable.model else {
+        // A tensor model's signatures are all predict signatures.
+        return Err(Error::invalid_argument(format!(
+            "Expected classification signature method_name to be tensorflow/serving/classify. Was: {}",
+            signature.method_name
+        )));
+    };
     let images = request
         .examples
         .iter()
         .enumerate()
         .map(|(i, e)| image_of(i, e, request.context.as_ref()).map(ImageInput::Encoded))
         .collect::<Result<Vec<_>, _>>()?;
-    let results = servable.classifier.classify_batch(&images, usize::MAX).await?;
+    let results = classifier.classify_batch(&images, usize::MAX).await?;
     ClassifyResponse {
         results: results
             .into_iter()
@@ -244,8 +251,9 @@ async fn classify(servable: &Servable, limits: &RequestLimits, body: &[u8]) -> R
     .to_json()
 }
 
-/// `:regress`: an image classifier has no regression signature, so this is
-/// TF Serving's answer for a signature of another method.
+/// `:regress`: neither an image classifier nor a tensor model has a
+/// regression signature, so this is TF Serving's answer for a signature of
+/// another method.
 fn regress(servable: &Servable, limits: &RequestLimits, body: &[u8]) -> Result<Vec<u8>, Error> {
     let request = ExamplesRequest::from_json_limited(body, limits.max_json_values)?;
     let signature = servable

@@ -11,4 +11,4 @@ pub mod models;
 pub use handler::{
     HandlerOptions, MAX_INFLATED_BYTES, Reply, RequestHead, RequestLimits, handle, handle_with,
 };
-pub use models::{ModelEntry, ModelStore, Servable, VersionState};
+pub use models::{Model, ModelEntry, ModelStore, Servable, VersionState};

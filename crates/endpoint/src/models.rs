@@ -5,33 +5,80 @@
 //! publishes a new one on every change, so a request never sees half a
 //! change. A host with fixed models (the edge Worker) builds one at start.
 
-use edgeserve::Classifier;
-use edgeserve::protocol::{Code, ModelMetadataResponse, ModelState, StatusProto, VersionSelector};
+use edgeserve::protocol::{
+    Code, Error, ModelMetadataResponse, ModelState, PredictRequest, PredictResponse, StatusProto,
+    VersionSelector,
+};
+use edgeserve::{Classifier, TensorModel};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+
+/// A loaded model: an image classifier (predict, and `:classify` of
+/// images), or a model served as tensors only (predict).
+pub enum Model {
+    /// An image classifier with its manifest and labels (boxed: it is
+    /// many times the size of the other variant).
+    Classifier(Box<Classifier>),
+    /// Any other model: its graph's signature, tensors in and out.
+    Tensors(TensorModel),
+}
+
+impl From<Classifier> for Model {
+    fn from(c: Classifier) -> Model {
+        Model::Classifier(Box::new(c))
+    }
+}
+
+impl From<TensorModel> for Model {
+    fn from(t: TensorModel) -> Model {
+        Model::Tensors(t)
+    }
+}
+
+impl Model {
+    /// Answers a TF Serving predict request.
+    pub async fn predict(&self, request: PredictRequest) -> Result<PredictResponse, Error> {
+        match self {
+            Model::Classifier(c) => c.predict(request).await,
+            Model::Tensors(t) => t.predict(request).await,
+        }
+    }
+
+    /// TF Serving's metadata, under the server's name and version (the URL's
+    /// and the directory's, not a manifest's).
+    fn metadata(&self, name: &str, version: i64) -> ModelMetadataResponse {
+        match self {
+            Model::Classifier(c) => {
+                let mut metadata = c.metadata();
+                metadata.model_spec.name = name.to_owned();
+                metadata.model_spec.version = Some(VersionSelector::Number(version));
+                metadata
+            }
+            Model::Tensors(t) => t.metadata(name, version),
+        }
+    }
+}
 
 /// One loaded version of a model.
 pub struct Servable {
     /// The version number (the directory's name).
     pub version: i64,
     /// The loaded model.
-    pub classifier: Classifier,
+    pub model: Model,
     /// TF Serving's metadata for it, built once: every predict request reads
     /// its signature.
     pub metadata: ModelMetadataResponse,
 }
 
 impl Servable {
-    /// `classifier` served as version `version` of model `name`.
-    pub fn new(name: &str, version: i64, classifier: Classifier) -> Servable {
-        let mut metadata = classifier.metadata();
-        // The name and version are the server's (the URL's and the
-        // directory's), not the manifest's.
-        metadata.model_spec.name = name.to_owned();
-        metadata.model_spec.version = Some(VersionSelector::Number(version));
+    /// `model` (a [`Classifier`] or a [`TensorModel`]) served as version
+    /// `version` of model `name`.
+    pub fn new(name: &str, version: i64, model: impl Into<Model>) -> Servable {
+        let model = model.into();
+        let metadata = model.metadata(name, version);
         Servable {
             version,
-            classifier,
+            model,
             metadata,
         }
     }

@@ -59,6 +59,9 @@ pub enum Transition {
         model: String,
         /// The version.
         version: i64,
+        /// For a bare model served as tensors: why it is not served as
+        /// an image classifier.
+        as_tensors_because: Option<String>,
     },
     /// The version was taken out of service.
     Unloaded {
@@ -81,7 +84,19 @@ pub enum Transition {
 impl std::fmt::Display for Transition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Transition::Loaded { model, version } => write!(f, "model {model} version {version}: AVAILABLE"),
+            Transition::Loaded {
+                model,
+                version,
+                as_tensors_because: None,
+            } => write!(f, "model {model} version {version}: AVAILABLE"),
+            Transition::Loaded {
+                model,
+                version,
+                as_tensors_because: Some(why),
+            } => write!(
+                f,
+                "model {model} version {version}: AVAILABLE, served as tensors on its graph's signature ({why})"
+            ),
             Transition::Unloaded { model, version } => {
                 write!(f, "model {model} version {version}: END (unloaded)")
             }
@@ -200,13 +215,14 @@ impl Models {
                 }
                 self.publish(|s| s.loading(&c.name, v));
                 match load_model_dir(&on_disk[&v], &c.name, v, c.preset, &self.load) {
-                    Ok(classifier) => {
-                        let servable = Servable::new(&c.name, v, classifier);
+                    Ok(loaded) => {
+                        let servable = Servable::new(&c.name, v, loaded.model);
                         self.publish(|s| s.insert(servable));
                         attempts.remove(&(c.name.clone(), v));
                         transitions.push(Transition::Loaded {
                             model: c.name.clone(),
                             version: v,
+                            as_tensors_because: loaded.as_tensors_because,
                         });
                     }
                     Err(e) => {

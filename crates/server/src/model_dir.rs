@@ -3,8 +3,8 @@
 //! [`ModelStore`].
 
 use crate::ServeError;
-use edgeserve::{Classifier, LoadOptions};
-pub use edgeserve_endpoint::models::{ModelEntry, ModelStore, Servable, VersionState};
+use edgeserve::{Classifier, LoadOptions, TensorModel};
+pub use edgeserve_endpoint::models::{Model, ModelEntry, ModelStore, Servable, VersionState};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -42,18 +42,30 @@ pub const BARE_MODEL_FILE: &str = "model.onnx";
 /// The labels file read beside [`BARE_MODEL_FILE`], when there is one.
 pub const BARE_LABELS_FILE: &str = "labels.txt";
 
+/// A loaded model directory: what it serves, and why a bare model went
+/// without image preprocessing (for the server's log).
+pub struct Loaded {
+    /// The model.
+    pub model: Model,
+    /// For a bare `model.onnx` served as tensors: why no image
+    /// classifier's manifest could be derived for it.
+    pub as_tensors_because: Option<String>,
+}
+
 /// Loads a model directory: its manifest, the model file the manifest names,
 /// and the labels file if it names one. A directory without `manifest.json`
 /// that holds `model.onnx` gets the manifest `edgeserve manifest` would
 /// write for it (named `name`, numbered `version`, preprocessed as
-/// `preset`, with `labels.txt` when present).
+/// `preset`, with `labels.txt` when present); a bare model that is not an
+/// image classifier (no such manifest fits it) is served as tensors, on its
+/// graph's signature, as TF Serving serves any SavedModel.
 pub fn load_model_dir(
     dir: &Path,
     name: &str,
     version: i64,
     preset: edgeserve::Preset,
     options: &LoadOptions,
-) -> Result<Classifier, ServeError> {
+) -> Result<Loaded, ServeError> {
     let manifest_path = dir.join(MANIFEST_FILE);
     let bare = !manifest_path.exists() && dir.join(BARE_MODEL_FILE).is_file();
     // The labels a bare directory's manifest was derived from are read
@@ -62,7 +74,7 @@ pub fn load_model_dir(
         let model = read(&dir.join(BARE_MODEL_FILE))?;
         let labels_path = dir.join(BARE_LABELS_FILE);
         let labels = labels_path.is_file().then(|| read(&labels_path)).transpose()?;
-        let derived = edgeserve::derive_manifest(
+        let derived = match edgeserve::derive_manifest(
             &model,
             &edgeserve::ManifestOptions {
                 name: name.to_owned(),
@@ -76,14 +88,10 @@ pub fn load_model_dir(
                     sha256: edgeserve::sha256_hex(bytes),
                 }),
             },
-        )
-        .map_err(|e| ServeError::Model {
-            path: dir.join(BARE_MODEL_FILE),
-            reason: format!(
-                "no {MANIFEST_FILE} here, and none could be derived from {BARE_MODEL_FILE} ({e}); \
-                 write one with `edgeserve manifest`"
-            ),
-        })?;
+        ) {
+            Ok(derived) => derived,
+            Err(why) => return load_tensors(dir, &model, why, options),
+        };
         let text = derived.to_json().into_bytes();
         (derived, text, model, labels)
     } else {
@@ -109,8 +117,46 @@ pub fn load_model_dir(
         }
         None => None,
     };
-    Classifier::load(&model, &manifest_bytes, labels.as_deref(), options).map_err(|e| ServeError::Model {
-        path: dir.to_owned(),
-        reason: e.to_string(),
+    let classifier = Classifier::load(&model, &manifest_bytes, labels.as_deref(), options).map_err(|e| {
+        ServeError::Model {
+            path: dir.to_owned(),
+            reason: e.to_string(),
+        }
+    })?;
+    Ok(Loaded {
+        model: classifier.into(),
+        as_tensors_because: None,
     })
+}
+
+/// A bare model no image classifier's manifest fits, served as tensors.
+/// A file that does not load at all names both reasons.
+fn load_tensors(
+    dir: &Path,
+    model: &[u8],
+    not_a_classifier: edgeserve::EngineError,
+    options: &LoadOptions,
+) -> Result<Loaded, ServeError> {
+    match TensorModel::load(model, options) {
+        Ok(tensors) => Ok(Loaded {
+            model: tensors.into(),
+            as_tensors_because: Some(not_a_classifier.to_string()),
+        }),
+        Err(e) => {
+            let (e, why) = (e.to_string(), not_a_classifier.to_string());
+            // A file that does not decode fails both ways alike.
+            let as_classifier = if why == e {
+                String::new()
+            } else {
+                format!(" ({why})")
+            };
+            Err(ServeError::Model {
+                path: dir.join(BARE_MODEL_FILE),
+                reason: format!(
+                    "{BARE_MODEL_FILE} does not load as tensors ({e}), and no {MANIFEST_FILE} is here, \
+                     nor could one be derived from it{as_classifier}; write one with `edgeserve manifest`"
+                ),
+            })
+        }
+    }
 }

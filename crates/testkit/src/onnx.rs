@@ -195,3 +195,49 @@ impl Graph {
         .encode_to_vec()
     }
 }
+
+/// TF Serving's `half_plus_two` test model rebuilt as ONNX: `y = 0.5 * x +
+/// 2` on a float vector `x` of any length (a dynamic dimension named
+/// `batch`), output `y` of the same shape. The model TF Serving's REST
+/// documentation answers `{"instances": [1.0, 2.0, 5.0]}` with
+/// `{"predictions": [2.5, 3.0, 4.5]}` on.
+pub fn half_plus_two() -> Vec<u8> {
+    let batch = || TensorShapeProto {
+        dim: vec![Dimension {
+            value: Some(dimension::Value::DimParam("batch".into())),
+            ..Default::default()
+        }],
+    };
+    let vector = |name: &str| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                elem_type: FLOAT,
+                shape: Some(batch()),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let graph = GraphProto {
+        name: "half_plus_two".into(),
+        node: vec![
+            node("Mul", &["x", "half"], "half_x", vec![]),
+            node("Add", &["half_x", "two"], "y", vec![]),
+        ],
+        initializer: vec![floats("half", &[], vec![0.5]), floats("two", &[], vec![2.0])],
+        input: vec![vector("x")],
+        output: vec![vector("y")],
+        ..Default::default()
+    };
+    ModelProto {
+        ir_version: 8,
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: 13,
+        }],
+        graph: Some(graph),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}

@@ -216,7 +216,11 @@ pub fn kserve_python() -> PathBuf {
 /// 127.0.0.1; stopped by its pid when dropped. A peer that speaks TF
 /// Serving's predict protocol but has no `/metadata` route.
 pub fn kserve(model: &str, name: &str) -> Proc {
-    let onnx = repo_dir().join(format!("models/{model}/{model}.onnx"));
+    kserve_file(&repo_dir().join(format!("models/{model}/{model}.onnx")), name)
+}
+
+/// [`kserve`] of any ONNX file (one input, one output).
+pub fn kserve_file(onnx: &Path, name: &str) -> Proc {
     let mut command = Command::new(kserve_python());
     command
         .arg(repo_dir().join("tests/peers/kserve_onnx.py"))
