@@ -8,6 +8,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/tensorflow_serving/apis/predict.proto",
         "proto/tensorflow_serving/apis/get_model_status.proto",
         "proto/tensorflow_serving/apis/get_model_metadata.proto",
+        // The services' files pull in every message they use (classify,
+        // regress, multi-inference, model management); prost generates
+        // no code for the services themselves (edgeserve-grpc does).
+        "proto/tensorflow_serving/apis/prediction_service.proto",
+        "proto/tensorflow_serving/apis/model_service.proto",
     ];
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(files, ["proto"])?;

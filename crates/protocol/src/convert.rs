@@ -275,6 +275,29 @@ impl PredictRequest {
     /// The model spec and the request carried by a gRPC message (columnar,
     /// named inputs; `output_filter` is left to the caller).
     pub fn from_proto(p: &tfs::PredictRequest) -> Result<(ModelSpec, PredictRequest), Error> {
+        Self::from_proto_limited(p, MAX_PROTO_ELEMENTS)
+    }
+
+    /// [`PredictRequest::from_proto`] refusing, before any tensor is
+    /// expanded, a request whose tensors' shapes hold more than
+    /// `max_elements` elements in all: a `TensorProto` may carry one value
+    /// for a shape of millions (TensorFlow repeats it), so the message's
+    /// size alone does not bound what it costs.
+    pub fn from_proto_limited(
+        p: &tfs::PredictRequest,
+        max_elements: usize,
+    ) -> Result<(ModelSpec, PredictRequest), Error> {
+        let mut total = 0usize;
+        for (name, t) in &p.inputs {
+            let mut dims = t.tensor_shape.iter().flat_map(|s| &s.dim);
+            let n = dims.try_fold(1usize, |n, d| n.checked_mul(usize::try_from(d.size).unwrap_or(0)));
+            total = n.and_then(|n| total.checked_add(n)).unwrap_or(usize::MAX);
+            if total > max_elements {
+                return Err(Error::invalid_argument(format!(
+                    "Tensor {name}: the request's tensors hold more than the {max_elements} elements allowed"
+                )));
+            }
+        }
         let spec = p.model_spec.as_ref().map(ModelSpec::from).unwrap_or_default();
         let signature_name = (!spec.signature_name.is_empty()).then(|| spec.signature_name.clone());
         Ok((
@@ -494,6 +517,36 @@ mod tests {
     use super::*;
     use crate::{ModelMetadataResponse, SignatureDef, TensorInfo, TensorShape};
     use prost::Message;
+
+    #[test]
+    fn a_predict_request_over_its_element_budget_is_refused_before_expanding() {
+        let tensor = |sizes: &[i64]| tf::TensorProto {
+            dtype: DataType::Float.to_proto(),
+            tensor_shape: Some(shape_to_proto(&crate::TensorShape::from_sizes(sizes))),
+            // One value: TensorFlow repeats it over the whole shape.
+            float_val: vec![1.0],
+            ..Default::default()
+        };
+        let request = tfs::PredictRequest {
+            model_spec: None,
+            inputs: BTreeMap::from([("a".to_owned(), tensor(&[4, 5])), ("b".to_owned(), tensor(&[10]))]),
+            output_filter: Vec::new(),
+        };
+        let (_, ok) = PredictRequest::from_proto_limited(&request, 30).unwrap();
+        let Inputs::Named(inputs) = ok.inputs else {
+            panic!("named inputs expected")
+        };
+        assert_eq!(inputs["a"].shape(), &[4, 5]);
+        let e = PredictRequest::from_proto_limited(&request, 29).unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains("more than the 29 elements"), "{e}");
+        // A shape whose product overflows is refused, not wrapped.
+        let huge = tfs::PredictRequest {
+            inputs: BTreeMap::from([("a".to_owned(), tensor(&[i64::MAX, i64::MAX]))]),
+            ..request
+        };
+        assert!(PredictRequest::from_proto_limited(&huge, usize::MAX - 1).is_err());
+    }
 
     #[test]
     fn metadata_round_trips_through_the_grpc_message() {

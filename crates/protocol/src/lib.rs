@@ -26,6 +26,7 @@ mod classify;
 mod convert;
 mod dtype;
 mod error;
+mod examples_pb;
 mod json;
 mod metadata;
 pub mod pb;
