@@ -87,7 +87,7 @@ def main():
             capture_output=True, text=True, check=True).stdout)
 
         server = subprocess.Popen(
-            [args.server, "serve", "--rest_api_port", "0", "--model_config_file", config],
+            [args.server, "serve", "--rest_api_port", "0", "--port", "0", "--model_config_file", config],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         deadline = time.time() + 120
         url = None

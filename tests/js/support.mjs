@@ -120,7 +120,7 @@ export async function serveModels(bin, work, names) {
   });
   const file = path.join(work, 'models.config');
   writeFileSync(file, `model_config_list {\n${configs.join('\n')}\n}\n`);
-  return startServer(bin, ['serve', '--rest_api_port', '0', '--model_config_file', file]);
+  return startServer(bin, ['serve', '--rest_api_port', '0', '--port', '0', '--model_config_file', file]);
 }
 
 /**

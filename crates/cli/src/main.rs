@@ -53,6 +53,16 @@ enum Command {
         /// The REST port; 0 asks the OS for a free one.
         #[arg(long = "rest_api_port", default_value_t = 8501)]
         rest_api_port: u16,
+        /// TF Serving's gRPC API port (PredictionService, ModelService); 0
+        /// asks the OS for a free one.
+        #[arg(long = "port", default_value_t = 8500)]
+        port: u16,
+        /// The address the gRPC API listens on (loopback unless told otherwise).
+        #[arg(long = "grpc_bind", default_value = "127.0.0.1")]
+        grpc_bind: std::net::IpAddr,
+        /// Serve no gRPC API, REST only.
+        #[arg(long = "no_grpc")]
+        no_grpc: bool,
         /// The address to listen on (loopback unless told otherwise).
         #[arg(long = "rest_api_bind", default_value = "127.0.0.1")]
         rest_api_bind: std::net::IpAddr,
@@ -160,6 +170,12 @@ struct ServeLimits {
     /// Requests running at once (default: the cores this process may use).
     #[arg(long = "rest_api_max_running_requests")]
     max_running_requests: Option<usize>,
+    /// Largest gRPC message in bytes (RESOURCE_EXHAUSTED above it, before it is decoded).
+    #[arg(long = "grpc_max_receive_message_length", default_value_t = ServeOptions::default().grpc_max_message_bytes)]
+    grpc_max_message_bytes: usize,
+    /// Most values (tensor elements, example feature values) in one gRPC request.
+    #[arg(long = "grpc_max_values", default_value_t = ServeOptions::default().grpc_max_values)]
+    grpc_max_values: usize,
     /// After SIGINT/SIGTERM, close connections still open after this long.
     #[arg(long = "shutdown_grace_in_ms", default_value_t = 10_000)]
     shutdown_grace_in_ms: u64,
@@ -342,6 +358,9 @@ fn main() -> ExitCode {
         },
         Command::Serve {
             rest_api_port,
+            port,
+            grpc_bind,
+            no_grpc,
             rest_api_bind,
             model_name,
             model_base_path,
@@ -394,6 +413,9 @@ fn main() -> ExitCode {
                     .max_running_requests
                     .unwrap_or(defaults.max_running_requests),
                 shutdown_grace: ms(limits.shutdown_grace_in_ms),
+                grpc_addr: (!no_grpc).then(|| std::net::SocketAddr::new(grpc_bind, port)),
+                grpc_max_message_bytes: limits.grpc_max_message_bytes,
+                grpc_max_values: limits.grpc_max_values,
             };
             let load = LoadOptions {
                 cpu: edgeserve_cpu_options(threads),
@@ -461,8 +483,12 @@ fn serve(
             .await
             .map_err(|e| e.to_string())?;
         let addr = bound.local_addr().ok_or("the socket has no address")?;
-        // Tests and scripts read this line to find an OS-assigned port.
-        println!("edgeserve: serving {} on http://{addr}", serving.join(", "));
+        let grpc = bound
+            .grpc_addr()
+            .map(|a| format!(" and gRPC on {a}"))
+            .unwrap_or_default();
+        // Tests and scripts read this line to find OS-assigned ports.
+        println!("edgeserve: serving {} on http://{addr}{grpc}", serving.join(", "));
         use std::io::Write;
         let _ = std::io::stdout().flush();
         bound.run(shutdown_signal()).await.map_err(|e| e.to_string())

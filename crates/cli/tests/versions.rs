@@ -191,17 +191,13 @@ fn new_versions_load_under_load_and_removed_ones_unload() {
 }
 
 fn serve_config(config: &std::path::Path) -> common::Proc {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_edgeserve"));
-    command
-        .args(["serve", "--rest_api_port", "0", "--model_config_file"])
-        .arg(config);
-    common::Proc::spawn(command)
+    common::serve_config(config, &[])
 }
 
 /// Runs `edgeserve serve` expecting it to refuse to start; its stderr.
 fn refused(args: &[&std::ffi::OsStr]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_edgeserve"))
-        .args(["serve", "--rest_api_port", "0"])
+        .args(["serve", "--rest_api_port", "0", "--port", "0"])
         .args(args)
         .output()
         .unwrap();

@@ -2,13 +2,9 @@
 //! so that every host (the native server, the edge Worker) answers exactly
 //! alike.
 
-use crate::models::{Model, ModelStore, Servable};
-use edgeserve::ImageInput;
-use edgeserve::protocol::{
-    Class, ClassifyResponse, Endpoint, Error, Example, ExamplesRequest, Feature, ModelStatusResponse,
-    ModelVersionStatus, PredictRequest, Route, VersionSelector, is_api_path, quote,
-};
-use std::sync::Arc;
+use crate::models::{ModelStore, Servable};
+use crate::service;
+use edgeserve::protocol::{Endpoint, Error, ExamplesRequest, PredictRequest, Route, is_api_path};
 
 /// What a host sends back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,180 +87,21 @@ impl Reply {
     }
 }
 
-/// Picks the servable a route names, with TF Serving's errors.
-fn servable(store: &ModelStore, route: &Route) -> Result<Arc<Servable>, Error> {
-    let model = store.model(&route.model);
-    let version = match &route.version {
-        None => None,
-        Some(VersionSelector::Number(v)) => Some(*v),
-        Some(VersionSelector::Label(l)) => Some(model.and_then(|m| m.label(l)).ok_or_else(|| {
-            Error::invalid_argument(format!("Unrecognized servable version label: {}", quote(l)))
-        })?),
-    };
-    let found = match version {
-        None => model.and_then(|m| m.latest()),
-        Some(v) => model.and_then(|m| m.version(v)),
-    };
-    found.cloned().ok_or_else(|| {
-        Error::not_found(match version {
-            None => format!("Servable not found for request: Latest({})", quote(&route.model)),
-            Some(v) => format!(
-                "Servable not found for request: Specific({}, {v})",
-                quote(&route.model)
-            ),
-        })
-    })
-}
-
-fn status(store: &ModelStore, route: &Route) -> Result<Vec<u8>, Error> {
-    let states = store
-        .model(&route.model)
-        .map(|m| m.states())
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| {
-            Error::not_found(format!(
-                "Could not find any versions of model {}",
-                quote(&route.model)
-            ))
-        })?;
-    let one = |v: i64| {
-        states.get_key_value(&v).map(|kv| vec![kv]).ok_or_else(|| {
-            Error::not_found(format!(
-                "Could not find version {v} of model {}",
-                quote(&route.model)
-            ))
-        })
-    };
-    let wanted = match &route.version {
-        None => states.iter().rev().collect(),
-        Some(VersionSelector::Number(v)) => one(*v)?,
-        Some(VersionSelector::Label(l)) => {
-            let v = store
-                .model(&route.model)
-                .and_then(|m| m.label(l))
-                .ok_or_else(|| {
-                    Error::invalid_argument(format!("Unrecognized servable version label: {}", quote(l)))
-                })?;
-            one(v)?
-        }
-    };
-    let response = ModelStatusResponse {
-        model_version_status: wanted
-            .into_iter()
-            .map(|(version, s)| ModelVersionStatus {
-                version: *version,
-                state: s.state,
-                status: s.status.clone(),
-            })
-            .collect(),
-    };
-    Ok(response.to_json())
-}
-
 async fn predict(servable: &Servable, limits: &RequestLimits, body: &[u8]) -> Result<Vec<u8>, Error> {
     let request = PredictRequest::from_json_limited(body, limits.max_json_values, |signature| {
-        Ok(servable
-            .metadata
-            .metadata
-            .signature_def
-            .get(signature)?
-            .input_types())
+        Ok(service::signature(servable, Some(signature))?.input_types())
     })?;
-    let response = servable.model.predict(request).await?;
-    response.to_json()
+    service::predict(servable, request).await?.to_json()
 }
 
-/// The example feature that holds an image's encoded bytes (PNG, JPEG, …),
-/// named as in TF's image datasets and object-detection examples.
-pub const IMAGE_FEATURE: &str = "image/encoded";
-
-/// The encoded image of example `i`: its own [`IMAGE_FEATURE`], else the
-/// context's.
-fn image_of<'a>(i: usize, example: &'a Example, context: Option<&'a Example>) -> Result<&'a [u8], Error> {
-    let feature = example
-        .features
-        .get(IMAGE_FEATURE)
-        .or_else(|| context.and_then(|c| c.features.get(IMAGE_FEATURE)))
-        .ok_or_else(|| {
-            Error::invalid_argument(format!(
-                "examples[{i}] has no feature '{IMAGE_FEATURE}' (the encoded image as a string or {{\"b64\": …}})"
-            ))
-        })?;
-    match feature {
-        Feature::Bytes(values) => match values.as_slice() {
-            [one] => Ok(one),
-            _ => Err(Error::invalid_argument(format!(
-                "Feature: {IMAGE_FEATURE} of examples[{i}] must hold one image, got {}",
-                values.len()
-            ))),
-        },
-        Feature::Float(_) | Feature::Int64(_) | Feature::Empty => Err(Error::invalid_argument(format!(
-            "Feature: {IMAGE_FEATURE} of examples[{i}] must be bytes (a string or {{\"b64\": …}}), got {}",
-            match feature {
-                Feature::Float(_) => "float",
-                Feature::Int64(_) => "int64",
-                _ => "an empty list",
-            }
-        ))),
-    }
-}
-
-/// `:classify` for an image classifier: each example's [`IMAGE_FEATURE`] is
-/// decoded and preprocessed as the manifest says, and its result lists every
-/// class as `[label, probability]`, highest first (a TF classification
-/// signature also returns every class; sorting saves clients the work).
 async fn classify(servable: &Servable, limits: &RequestLimits, body: &[u8]) -> Result<Vec<u8>, Error> {
     let request = ExamplesRequest::from_json_limited(body, limits.max_json_values)?;
-    let signature = servable
-        .metadata
-        .metadata
-        .signature_def
-        .get(request.signature_name.as_deref().unwrap_or_default())?;
-    let Model::Classifier(classifier) = &servable.model else {
-        // A tensor model's signatures are all predict signatures.
-        return Err(Error::invalid_argument(format!(
-            "Expected classification signature method_name to be tensorflow/serving/classify. Was: {}",
-            signature.method_name
-        )));
-    };
-    let images = request
-        .examples
-        .iter()
-        .enumerate()
-        .map(|(i, e)| image_of(i, e, request.context.as_ref()).map(ImageInput::Encoded))
-        .collect::<Result<Vec<_>, _>>()?;
-    let results = classifier.classify_batch(&images, usize::MAX).await?;
-    ClassifyResponse {
-        results: results
-            .into_iter()
-            .map(|r| {
-                r.classes
-                    .into_iter()
-                    .map(|c| Class {
-                        label: c.label.unwrap_or_default(),
-                        score: c.score,
-                    })
-                    .collect()
-            })
-            .collect(),
-    }
-    .to_json()
+    service::classify(servable, &request).await?.to_json()
 }
 
-/// `:regress`: neither an image classifier nor a tensor model has a
-/// regression signature, so this is TF Serving's answer for a signature of
-/// another method.
 fn regress(servable: &Servable, limits: &RequestLimits, body: &[u8]) -> Result<Vec<u8>, Error> {
     let request = ExamplesRequest::from_json_limited(body, limits.max_json_values)?;
-    let signature = servable
-        .metadata
-        .metadata
-        .signature_def
-        .get(request.signature_name.as_deref().unwrap_or_default())?;
-    Err(Error::invalid_argument(format!(
-        "Expected regression signature method_name to be tensorflow/serving/regress. Was: {}",
-        signature.method_name
-    )))
+    service::regress(servable, request.signature_name.as_deref())?.to_json()
 }
 
 /// Answers one request with TF Serving's defaults (no CORS headers, an
@@ -364,12 +201,15 @@ pub async fn handle_with(
 async fn answer(store: &ModelStore, limits: &RequestLimits, method: &str, path: &str, body: &[u8]) -> Reply {
     let result = async {
         let route = Route::parse(method, path)?;
+        let (model, version) = (route.model.as_str(), route.version.as_ref());
         match route.endpoint {
-            Endpoint::Status => status(store, &route),
-            Endpoint::Metadata => Ok(servable(store, &route)?.metadata.to_json()),
-            Endpoint::Predict => predict(&*servable(store, &route)?, limits, body).await,
-            Endpoint::Classify => classify(&*servable(store, &route)?, limits, body).await,
-            Endpoint::Regress => regress(&*servable(store, &route)?, limits, body),
+            Endpoint::Status => Ok(service::status(store, model, version)?.to_json()),
+            Endpoint::Metadata => {
+                Ok(service::metadata(&*service::servable(store, model, version)?).to_json())
+            }
+            Endpoint::Predict => predict(&*service::servable(store, model, version)?, limits, body).await,
+            Endpoint::Classify => classify(&*service::servable(store, model, version)?, limits, body).await,
+            Endpoint::Regress => regress(&*service::servable(store, model, version)?, limits, body),
         }
     }
     .await;

@@ -8,8 +8,7 @@
 
 use edgeserve_conformance::{block_on, zoo};
 use edgeserve_remote::{RemoteConfig, RemoteEngine};
-use edgeserve_testkit::process::{ModelDir, Proc, binary};
-use std::process::Command;
+use edgeserve_testkit::process::{ModelDir, serve_config};
 
 #[test]
 fn every_zoo_model_served_matches_onnxruntime() {
@@ -29,11 +28,7 @@ fn every_zoo_model_served_matches_onnxruntime() {
     config += "}\n";
     let config_file = base.path.join("models.config");
     std::fs::write(&config_file, config).unwrap();
-    let mut command = Command::new(binary("edgeserve"));
-    command
-        .args(["serve", "--rest_api_port", "0", "--model_config_file"])
-        .arg(&config_file);
-    let server = Proc::spawn(command);
+    let server = serve_config(&config_file, &[]);
 
     let mut table = zoo::Table::default();
     for model in &models {

@@ -449,6 +449,68 @@ pub fn parse_model_config(
     Ok(configs)
 }
 
+/// The models a gRPC `HandleReloadConfigRequest` asks for, checked as a
+/// config file is (names unique and not empty, a base path each, a platform
+/// edgeserve serves, a version policy that picks something). Relative base
+/// paths are taken from the server's working directory, as TF Serving's.
+pub fn from_proto(
+    config: &edgeserve::protocol::pb::tensorflow::serving::ModelServerConfig,
+) -> Result<Vec<ModelConfig>, String> {
+    use edgeserve::protocol::pb::tensorflow::serving::{
+        file_system_storage_path_source_config::servable_version_policy::PolicyChoice, model_server_config,
+    };
+    let list = match &config.config {
+        Some(model_server_config::Config::ModelConfigList(list)) => list,
+        Some(model_server_config::Config::CustomModelConfig(_)) => {
+            return Err("a custom_model_config is not served; send a model_config_list".into());
+        }
+        None => return Err("the ModelServerConfig holds no model_config_list".into()),
+    };
+    let mut configs: Vec<ModelConfig> = Vec::new();
+    for (i, c) in list.config.iter().enumerate() {
+        let at = format!("model_config_list.config[{i}]");
+        if c.name.is_empty() {
+            return Err(format!("{at} has no name"));
+        }
+        if c.base_path.is_empty() {
+            return Err(format!("{at} (model '{}') has no base_path", c.name));
+        }
+        if !["", "tensorflow", "onnx"].contains(&c.model_platform.as_str()) {
+            return Err(format!(
+                "{at}: model_platform '{}' is not served; use \"onnx\" or \"tensorflow\"",
+                c.model_platform
+            ));
+        }
+        let policy = match c
+            .model_version_policy
+            .as_ref()
+            .and_then(|p| p.policy_choice.as_ref())
+        {
+            None => VersionPolicy::default(),
+            Some(PolicyChoice::Latest(l)) if l.num_versions == 0 => VersionPolicy::default(),
+            Some(PolicyChoice::Latest(l)) => VersionPolicy::Latest {
+                num_versions: l.num_versions,
+            },
+            Some(PolicyChoice::All(_)) => VersionPolicy::All,
+            Some(PolicyChoice::Specific(s)) if s.versions.is_empty() => {
+                return Err(format!("{at}: specific names no versions"));
+            }
+            Some(PolicyChoice::Specific(s)) => VersionPolicy::Specific(s.versions.iter().copied().collect()),
+        };
+        if configs.iter().any(|other| other.name == c.name) {
+            return Err(format!("model '{}' is configured twice", c.name));
+        }
+        configs.push(ModelConfig {
+            name: c.name.clone(),
+            base_path: PathBuf::from(&c.base_path),
+            policy,
+            labels: c.version_labels.clone().into_iter().collect(),
+            preset: edgeserve::Preset::default(),
+        });
+    }
+    Ok(configs)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

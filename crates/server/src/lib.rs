@@ -14,6 +14,7 @@
 //! handler's [`RequestLimits`] and the model's image limits do the rest.
 
 pub mod config;
+mod grpc;
 pub mod manager;
 pub mod model_dir;
 
@@ -132,6 +133,18 @@ pub struct ServeOptions {
     /// After the shutdown signal, connections still open this long are
     /// closed, whatever their clients do.
     pub shutdown_grace: Duration,
+    /// Where TF Serving's gRPC API listens (`--port`); `None` serves REST
+    /// only. Its requests share the REST API's timeout, admission and
+    /// worker limits, and it has its own `max_connections`.
+    pub grpc_addr: Option<SocketAddr>,
+    /// The largest gRPC message taken, in bytes (RESOURCE_EXHAUSTED above
+    /// it, before it is decoded). Decoding may take up to about 12 times
+    /// this (a message of empty strings), so it bounds a call's memory.
+    pub grpc_max_message_bytes: usize,
+    /// The most values a gRPC request may carry: tensor elements, counted
+    /// from the shapes before TensorFlow's repetition of a short `*_val`
+    /// field expands them, or example feature values.
+    pub grpc_max_values: usize,
 }
 
 impl Default for ServeOptions {
@@ -148,6 +161,9 @@ impl Default for ServeOptions {
             max_pending_requests: 32,
             max_running_requests: std::thread::available_parallelism().map_or(2, usize::from),
             shutdown_grace: Duration::from_secs(10),
+            grpc_addr: Some(SocketAddr::from(([127, 0, 0, 1], 8500))),
+            grpc_max_message_bytes: 32 << 20,
+            grpc_max_values: edgeserve::protocol::DEFAULT_MAX_JSON_VALUES,
         }
     }
 }
@@ -211,16 +227,9 @@ async fn any_request(State(shared): State<Arc<Shared>>, request: Request) -> Res
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large();
     }
-    // Admitted, or refused at once: a request waiting here would hold its
-    // connection's memory with nothing bounding how many do.
-    let Ok(admitted) = Arc::clone(&shared.pending).try_acquire_owned() else {
-        return error_reply(&Error::new(
-            Code::Unavailable,
-            format!(
-                "The server is busy: {} requests are already admitted; try again later",
-                options.max_pending_requests
-            ),
-        ));
+    let admitted = match shared.admit() {
+        Ok(permit) => permit,
+        Err(e) => return error_reply(&e),
     };
     let method = request.method().as_str().to_owned();
     let path = request
@@ -265,55 +274,102 @@ async fn any_request(State(shared): State<Arc<Shared>>, request: Request) -> Res
                 );
             }
         };
-    let timeout = options.timeout;
-    let timed_out = || {
-        error_reply(&Error::new(
-            Code::DeadlineExceeded,
-            format!("Request timed out after {} ms", timeout.as_millis()),
+    let deadline = started + options.timeout;
+    let timed_out = Error::new(
+        Code::DeadlineExceeded,
+        format!("Request timed out after {} ms", options.timeout.as_millis()),
+    );
+    let job = move |shared: &Shared| {
+        let handler_options = HandlerOptions {
+            cors: shared.options.cors,
+            limits: shared.options.limits,
+        };
+        let head = RequestHead {
+            method: &method,
+            path: &path,
+            origin: origin.as_deref(),
+            content_encoding: content_encoding.as_deref(),
+        };
+        pollster::block_on(handler::handle_with(
+            &shared.models.snapshot(),
+            handler_options,
+            head,
+            &body,
         ))
     };
-    let deadline = started + timeout;
-    let Ok(Ok(running)) =
-        tokio::time::timeout_at(deadline, Arc::clone(&shared.running).acquire_owned()).await
-    else {
-        return timed_out();
-    };
-    let token = CancelToken::new();
-    let work = {
-        let (shared, token) = (Arc::clone(&shared), token.clone());
-        tokio::task::spawn_blocking(move || {
-            // Held until the work ends, also when the caller stopped waiting:
-            // cancelled work still holds its worker until its next checkpoint.
-            let _held = (admitted, running);
-            let handler_options = HandlerOptions {
-                cors: shared.options.cors,
-                limits: shared.options.limits,
-            };
-            let head = RequestHead {
-                method: &method,
-                path: &path,
-                origin: origin.as_deref(),
-                content_encoding: content_encoding.as_deref(),
-            };
-            cancel::scope(&token, || {
-                pollster::block_on(handler::handle_with(
-                    &shared.models.snapshot(),
-                    handler_options,
-                    head,
-                    &body,
-                ))
-            })
+    match Arc::clone(&shared)
+        .execute(admitted, deadline, timed_out, job)
+        .await
+    {
+        Ok(r) => reply(r),
+        Err(e) => error_reply(&e),
+    }
+}
+
+/// Cancels its token when dropped.
+struct CancelOnDrop(CancelToken);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+impl Shared {
+    /// A permit for one more admitted request, or UNAVAILABLE at once: a
+    /// request waiting here would hold its memory with nothing bounding how
+    /// many do.
+    fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, edgeserve::protocol::Error> {
+        Arc::clone(&self.pending).try_acquire_owned().map_err(|_| {
+            edgeserve::protocol::Error::new(
+                edgeserve::protocol::Code::Unavailable,
+                format!(
+                    "The server is busy: {} requests are already admitted; try again later",
+                    self.options.max_pending_requests
+                ),
+            )
         })
-    };
-    match tokio::time::timeout_at(deadline, work).await {
-        Ok(Ok(r)) => reply(r),
-        Ok(Err(join)) => error_reply(&Error::new(
-            Code::Internal,
-            format!("the request's worker stopped: {join}"),
-        )),
-        Err(_) => {
-            token.cancel();
-            timed_out()
+    }
+
+    /// Runs an admitted request's `job` on the blocking pool once a worker
+    /// is free, within `deadline`: past it the caller gets `timed_out` and
+    /// the job is cancelled at its next checkpoint. Both transports' requests
+    /// go through here, so they share one queue, one pool and one
+    /// cancellation.
+    async fn execute<T: Send + 'static>(
+        self: Arc<Self>,
+        admitted: tokio::sync::OwnedSemaphorePermit,
+        deadline: tokio::time::Instant,
+        timed_out: edgeserve::protocol::Error,
+        job: impl FnOnce(&Shared) -> T + Send + 'static,
+    ) -> Result<T, edgeserve::protocol::Error> {
+        use edgeserve::protocol::{Code, Error};
+        let Ok(Ok(running)) =
+            tokio::time::timeout_at(deadline, Arc::clone(&self.running).acquire_owned()).await
+        else {
+            return Err(timed_out);
+        };
+        let token = CancelToken::new();
+        // Cancels the job when this future is dropped too: a REST client
+        // that hangs up, or tonic answering a gRPC deadline first.
+        let _cancel_on_drop = CancelOnDrop(token.clone());
+        let work = {
+            let token = token.clone();
+            tokio::task::spawn_blocking(move || {
+                // Held until the work ends, also when the caller stopped
+                // waiting: cancelled work still holds its worker until its
+                // next checkpoint.
+                let _held = (admitted, running);
+                cancel::scope(&token, || job(&self))
+            })
+        };
+        match tokio::time::timeout_at(deadline, work).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(join)) => Err(Error::new(
+                Code::Internal,
+                format!("the request's worker stopped: {join}"),
+            )),
+            Err(_) => Err(timed_out),
         }
     }
 }
@@ -321,6 +377,7 @@ async fn any_request(State(shared): State<Arc<Shared>>, request: Request) -> Res
 /// A server bound to its address, not yet answering.
 pub struct Bound {
     listener: tokio::net::TcpListener,
+    grpc: Option<tokio::net::TcpListener>,
     shared: Arc<Shared>,
 }
 
@@ -328,6 +385,11 @@ impl Bound {
     /// The address it listens on (with the OS's port when 0 was asked).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr().ok()
+    }
+
+    /// The address the gRPC API listens on, when it is served.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Answers requests until `shutdown` completes, then lets the
@@ -343,6 +405,19 @@ impl Bound {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
         let options = self.shared.options.clone();
+        // One signal for both transports.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut grpc = self.grpc.map(|listener| {
+            let mut stopped = stopped.clone();
+            let signal = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            tokio::spawn(serve_grpc(listener, Arc::clone(&self.shared), signal))
+        });
+        let shutdown = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
         let app = axum::Router::new()
             .fallback(any_request)
             .with_state(Arc::clone(&self.shared));
@@ -391,14 +466,148 @@ impl Bound {
         }
         drop(self.listener);
         let _ = closing.send(true);
-        let drained = async { while open.join_next().await.is_some() {} };
+        let drained = async {
+            while open.join_next().await.is_some() {}
+            if let Some(grpc) = &mut grpc {
+                let _ = grpc.await;
+            }
+        };
         let _ = tokio::time::timeout(options.shutdown_grace, drained).await;
         open.abort_all();
+        if let Some(grpc) = grpc {
+            grpc.abort();
+        }
         Ok(())
     }
 }
 
-/// Opens the listening socket for `models`.
+/// A gRPC connection holding one of the connection permits until it closes.
+struct Limited {
+    io: tokio::net::TcpStream,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl tokio::io::AsyncRead for Limited {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Limited {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+impl tonic::transport::server::Connected for Limited {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+/// tonic refuses a message over the size limit with OUT_OF_RANGE; gRPC's
+/// C++ core, which TF Serving runs on, says RESOURCE_EXHAUSTED, and clients
+/// written against TF Serving look for that.
+fn too_large_is_resource_exhausted<B>(mut response: axum::http::Response<B>) -> axum::http::Response<B> {
+    let headers = response.headers_mut();
+    let out_of_range = headers.get("grpc-status").is_some_and(|s| s == "11");
+    let too_large = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .is_some_and(|m| m.replace("%20", " ").contains("message length too large"));
+    if out_of_range && too_large {
+        headers.insert("grpc-status", HeaderValue::from_static("8"));
+    }
+    response
+}
+
+/// Serves TF Serving's gRPC services on `listener` until `signal`, then
+/// lets calls in progress finish (the caller bounds how long).
+async fn serve_grpc(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let options = shared.options.clone();
+    let connections = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    // Accepts only while a connection permit is free, as the REST loop;
+    // further clients wait in the listen backlog.
+    let incoming =
+        futures_util::stream::unfold((listener, connections), |(listener, connections)| async move {
+            loop {
+                let Ok(permit) = Arc::clone(&connections).acquire_owned().await else {
+                    return None;
+                };
+                match listener.accept().await {
+                    Ok((io, _)) => {
+                        let _ = io.set_nodelay(true);
+                        let next = Ok::<_, std::io::Error>(Limited { io, _permit: permit });
+                        return Some((next, (listener, connections)));
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        });
+    let services = || grpc::Services {
+        shared: Arc::clone(&shared),
+    };
+    let max = options.grpc_max_message_bytes;
+    let prediction = edgeserve_grpc::PredictionServiceServer::new(services())
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(usize::MAX);
+    let model = edgeserve_grpc::ModelServiceServer::new(services()).max_decoding_message_size(max);
+    let _ = tonic::transport::Server::builder()
+        // Pings find clients that vanished without closing, so their
+        // connections do not hold permits for ever.
+        .http2_keepalive_interval(Some(Duration::from_secs(60)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .layer(tower::util::MapResponseLayer::new(
+            too_large_is_resource_exhausted,
+        ))
+        .add_service(prediction)
+        .add_service(model)
+        .serve_with_incoming_shutdown(incoming, signal)
+        .await;
+}
+
+/// Opens the listening sockets for `models` (REST, and gRPC unless
+/// [`ServeOptions::grpc_addr`] is `None`).
 pub async fn bind(models: Arc<Models>, options: ServeOptions) -> Result<Bound, ServeError> {
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
@@ -406,8 +615,20 @@ pub async fn bind(models: Arc<Models>, options: ServeOptions) -> Result<Bound, S
             addr: options.addr,
             reason: e.to_string(),
         })?;
+    let grpc = match options.grpc_addr {
+        None => None,
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| ServeError::Bind {
+                    addr,
+                    reason: e.to_string(),
+                })?,
+        ),
+    };
     Ok(Bound {
         listener,
+        grpc,
         shared: Arc::new(Shared {
             pending: Arc::new(Semaphore::new(options.max_pending_requests.max(1))),
             running: Arc::new(Semaphore::new(options.max_running_requests.max(1))),

@@ -42,7 +42,8 @@ impl Fingerprint {
 
 /// The models a server holds, and the means to reload them.
 pub struct Models {
-    configs: Vec<ModelConfig>,
+    /// Replaced whole by [`Models::reload`]; read at every poll.
+    configs: RwLock<Vec<ModelConfig>>,
     load: LoadOptions,
     current: RwLock<Arc<ModelStore>>,
     /// Failed load attempts by (model, version), with what the directory
@@ -123,14 +124,21 @@ impl Models {
             store.declare(&c.name, c.labels.clone());
         }
         let models = Arc::new(Models {
-            configs,
+            configs: RwLock::new(configs),
             load,
             current: RwLock::new(Arc::new(store)),
             attempts: Mutex::new(BTreeMap::new()),
         });
         let transitions = models.poll();
-        let store = models.snapshot();
-        for c in &models.configs {
+        models.check_loaded(&models.configs(), &transitions)?;
+        Ok(models)
+    }
+
+    /// Fails when a model of `configs` has no version loaded, or a version
+    /// label points at a version that did not load; `transitions` say why.
+    fn check_loaded(&self, configs: &[ModelConfig], transitions: &[Transition]) -> Result<(), ServeError> {
+        let store = self.snapshot();
+        for c in configs {
             let loaded = store
                 .model(&c.name)
                 .map(|m| m.loaded_versions())
@@ -163,7 +171,70 @@ impl Models {
                 }
             }
         }
-        Ok(models)
+        Ok(())
+    }
+
+    /// Replaces the configured models with `configs`, as TF Serving's
+    /// `HandleReloadConfigRequest`: models not in it are unloaded, new ones
+    /// loaded, changed policies applied, all in one poll. A model given no
+    /// preset keeps the one it had, and a new one takes the first
+    /// configured model's (the server's `--preset`). A config naming a base
+    /// path that cannot be read is refused with nothing changed; one whose
+    /// model then loads no version fails with the new config in force.
+    pub fn reload(&self, configs: Vec<ModelConfig>) -> Result<Vec<Transition>, ServeError> {
+        for c in &configs {
+            versions(&c.base_path)?;
+        }
+        let configs: Vec<ModelConfig> = {
+            let mut current = self.configs.write().unwrap_or_else(PoisonError::into_inner);
+            let fallback = current.first().map(|c| c.preset).unwrap_or_default();
+            let configs: Vec<ModelConfig> = configs
+                .into_iter()
+                .map(|c| {
+                    let preset = current
+                        .iter()
+                        .find(|old| old.name == c.name)
+                        .map_or(fallback, |old| old.preset);
+                    ModelConfig { preset, ..c }
+                })
+                .collect();
+            *current = configs.clone();
+            configs
+        };
+        let mut transitions = Vec::new();
+        // Models dropped from the config go first, every version of them;
+        // their status keeps answering, with every version END, as TF
+        // Serving's does.
+        let gone: Vec<(String, Vec<i64>)> = {
+            let store = self.snapshot();
+            store
+                .names()
+                .filter(|name| !configs.iter().any(|c| c.name == *name))
+                .map(|name| {
+                    let versions = store
+                        .model(name)
+                        .map(|m| m.loaded_versions().into_iter().collect())
+                        .unwrap_or_default();
+                    (name.to_owned(), versions)
+                })
+                .collect()
+        };
+        for (name, versions) in gone {
+            for v in versions {
+                self.publish(|s| s.unloading(&name, v));
+                self.publish(|s| s.unload(&name, v));
+                transitions.push(Transition::Unloaded {
+                    model: name.clone(),
+                    version: v,
+                });
+            }
+        }
+        for c in &configs {
+            self.publish(|s| s.declare(&c.name, c.labels.clone()));
+        }
+        transitions.extend(self.poll());
+        self.check_loaded(&configs, &transitions)?;
+        Ok(transitions)
     }
 
     /// What requests read now.
@@ -175,8 +246,11 @@ impl Models {
     }
 
     /// The configured models.
-    pub fn configs(&self) -> &[ModelConfig] {
-        &self.configs
+    pub fn configs(&self) -> Vec<ModelConfig> {
+        self.configs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     fn publish(&self, change: impl FnOnce(&mut ModelStore)) {
@@ -193,7 +267,7 @@ impl Models {
     pub fn poll(&self) -> Vec<Transition> {
         let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
         let mut transitions = Vec::new();
-        for c in &self.configs {
+        for c in &self.configs() {
             let Ok(on_disk) = versions(&c.base_path) else {
                 continue;
             };

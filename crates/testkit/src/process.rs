@@ -31,11 +31,14 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// A child process that printed `… http://ADDR` as its first line.
+/// A child process that printed `… http://ADDR` as its first line (and,
+/// for `edgeserve serve`, `… gRPC on ADDR`).
 pub struct Proc {
     child: Child,
     /// `127.0.0.1:PORT`.
     pub addr: String,
+    /// The gRPC API's `127.0.0.1:PORT`, when the banner names one.
+    pub grpc_addr: Option<String>,
     /// The first line it printed.
     pub banner: String,
 }
@@ -49,14 +52,22 @@ impl Proc {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut banner)
             .unwrap();
-        let addr = banner
-            .split("http://")
-            .nth(1)
-            .unwrap_or_else(|| panic!("no address in {banner:?}"))
-            .trim()
-            .to_owned();
+        let after = |marker: &str| {
+            banner
+                .split(marker)
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .map(str::to_owned)
+        };
+        let addr = after("http://").unwrap_or_else(|| panic!("no address in {banner:?}"));
         assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Proc { child, addr, banner }
+        let grpc_addr = after("gRPC on ");
+        Proc {
+            child,
+            addr,
+            grpc_addr,
+            banner,
+        }
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -133,6 +144,8 @@ pub fn serve_command(dir: &ModelDir, name: &str, flags: &[&str]) -> Command {
             "serve",
             "--rest_api_port",
             "0",
+            "--port",
+            "0",
             "--model_name",
             name,
             "--model_base_path",
@@ -140,6 +153,24 @@ pub fn serve_command(dir: &ModelDir, name: &str, flags: &[&str]) -> Command {
         .arg(&dir.path)
         .args(flags);
     command
+}
+
+/// `edgeserve serve` of a TF Serving model config file, REST and gRPC on
+/// OS-assigned ports, with `flags` after.
+pub fn serve_config(config: &Path, flags: &[&str]) -> Proc {
+    let mut command = Command::new(binary("edgeserve"));
+    command
+        .args([
+            "serve",
+            "--rest_api_port",
+            "0",
+            "--port",
+            "0",
+            "--model_config_file",
+        ])
+        .arg(config)
+        .args(flags);
+    Proc::spawn(command)
 }
 
 /// A bundled model (`models/<model>/`) as version 1 of a fresh base path,
@@ -192,23 +223,66 @@ pub fn http(addr: &str, method: &str, path: &str, extra: &str, body: &[u8]) -> (
     (status, head, raw[split + 4..].to_vec())
 }
 
-/// The Python of the virtual environment that holds KServe's model server
-/// (PyPI `kserve`, with onnxruntime and numpy): `EDGESERVE_KSERVE_PYTHON`,
-/// else `~/.cache/edgeserve/kserve-venv/bin/python`, which `./x test`
-/// makes. Without it the test fails saying so, rather than skipping.
-pub fn kserve_python() -> PathBuf {
-    let path = std::env::var_os("EDGESERVE_KSERVE_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            Path::new(&home).join(".cache/edgeserve/kserve-venv/bin/python")
-        });
+/// The Python of a venv `./x test` makes under `~/.cache/edgeserve/`
+/// (`dir`), or the one `var` names. Without it the test fails saying so,
+/// rather than skipping.
+fn venv_python(var: &str, dir: &str, what: &str, step: &str) -> PathBuf {
+    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+        let home = std::env::var_os("HOME").unwrap_or_default();
+        Path::new(&home).join(format!(".cache/edgeserve/{dir}/bin/python"))
+    });
     assert!(
         path.is_file(),
-        "{} is missing: `./x test kserve` makes KServe's venv (or set EDGESERVE_KSERVE_PYTHON)",
+        "{} is missing: `./x test {step}` makes {what} (or set {var})",
         path.display()
     );
     path
+}
+
+/// The Python of the virtual environment that holds KServe's model server
+/// (PyPI `kserve`, with onnxruntime and numpy): `EDGESERVE_KSERVE_PYTHON`,
+/// else `~/.cache/edgeserve/kserve-venv/bin/python`.
+pub fn kserve_python() -> PathBuf {
+    venv_python(
+        "EDGESERVE_KSERVE_PYTHON",
+        "kserve-venv",
+        "KServe's venv",
+        "kserve",
+    )
+}
+
+/// The Python of the virtual environment that holds the official
+/// `tensorflow-serving-api` client (with TensorFlow): `EDGESERVE_TFS_PYTHON`,
+/// else `~/.cache/edgeserve/tfs-venv/bin/python`.
+pub fn tfs_python() -> PathBuf {
+    venv_python(
+        "EDGESERVE_TFS_PYTHON",
+        "tfs-venv",
+        "the tensorflow-serving-api venv",
+        "grpc",
+    )
+}
+
+/// Runs `tests/peers/tfs_grpc_client.py` (the official TF Serving Python
+/// client) against the gRPC API at `addr` with `plan` (a JSON list of
+/// calls, as JSON text) and returns what it printed: a JSON list with one
+/// result per call.
+pub fn tfs_grpc_client(addr: &str, plan: &str) -> Vec<u8> {
+    let mut child = Command::new(tfs_python())
+        .arg(repo_dir().join("tests/peers/tfs_grpc_client.py"))
+        .args(["--addr", addr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(plan.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the TF Serving client failed: {}",
+        out.status
+    );
+    out.stdout
 }
 
 /// KServe's V1 model server (`tests/peers/kserve_onnx.py`: a `kserve.Model`
