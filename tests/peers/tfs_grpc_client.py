@@ -9,7 +9,8 @@ compares what it prints with the REST API's answers and onnxruntime's.
     python tfs_grpc_client.py --addr 127.0.0.1:8500 < plan.json
 
 Each plan item is an object with "call" (predict, classify, regress,
-multi_inference, metadata, status, reload) and its arguments; each result
+multi_inference, metadata, status, reload, or together: several calls in
+flight at once) and its arguments; each result
 is {"ok": true, ...} or {"ok": false, "code": "INVALID_ARGUMENT",
 "details": "..."}.
 """
@@ -87,6 +88,18 @@ def spec_json(spec):
 
 def run(item, predictions, models, timeout):
     call = item["call"]
+    if call == "together":
+        # Each call started `after` seconds after the previous one, without
+        # waiting for it (the stub's futures); results in the plan's order.
+        import concurrent.futures
+        import time
+
+        with concurrent.futures.ThreadPoolExecutor(len(item["calls"])) as pool:
+            futures = []
+            for sub in item["calls"]:
+                time.sleep(sub.get("after", 0))
+                futures.append(pool.submit(one, sub, predictions, models))
+            return {"results": [f.result() for f in futures]}
     if call == "predict":
         r = predict_pb2.PredictRequest()
         if not item.get("no_spec"):
@@ -173,6 +186,16 @@ def run(item, predictions, models, timeout):
     raise ValueError(f"unknown call {call!r}")
 
 
+def one(item, predictions, models):
+    """One plan item's result: what the call answered, or its gRPC status."""
+    try:
+        out = run(item, predictions, models, item.get("timeout", 60.0))
+        out["ok"] = True
+    except grpc.RpcError as e:
+        out = {"ok": False, "code": e.code().name, "details": e.details()}
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--addr", required=True)
@@ -181,14 +204,7 @@ def main():
     with grpc.insecure_channel(args.addr) as channel:
         predictions = prediction_service_pb2_grpc.PredictionServiceStub(channel)
         models = model_service_pb2_grpc.ModelServiceStub(channel)
-        results = []
-        for item in plan:
-            try:
-                out = run(item, predictions, models, item.get("timeout", 60.0))
-                out["ok"] = True
-            except grpc.RpcError as e:
-                out = {"ok": False, "code": e.code().name, "details": e.details()}
-            results.append(out)
+        results = [one(item, predictions, models) for item in plan]
     json.dump(results, sys.stdout)
     sys.stdout.write("\n")
 

@@ -327,3 +327,37 @@ fn grpc_limits_refuse_with_their_status_and_the_server_answers_the_next_call() {
     let (status, _) = rest(&server, "GET", "/v1/models/half_plus_two", "");
     assert_eq!(status, 200);
 }
+
+#[test]
+fn a_full_server_refuses_grpc_calls_with_unavailable_at_once_and_answers_after() {
+    let dir = common::ModelDir::new("grpc-busy");
+    let config = models(&dir);
+    // One request admitted at a time: the second call in flight is refused.
+    let server = common::serve_config(
+        &config,
+        &[
+            "--rest_api_max_pending_requests",
+            "1",
+            "--rest_api_max_running_requests",
+            "1",
+        ],
+    );
+    let slow = json!({"call": "predict", "model": "lite0",
+        "inputs": {"input": {"float_val": [0.0], "shape": [8, 3, 224, 224]}}});
+    let quick = json!({"call": "predict", "model": "half_plus_two", "after": 0.3,
+        "inputs": {"x": {"values": [1.0]}}});
+    let plan = json!([
+        {"call": "together", "calls": [slow, quick]},
+        {"call": "predict", "model": "half_plus_two", "inputs": {"x": {"values": [1.0]}}},
+    ]);
+    let r = client(&server, &plan);
+    let [first, second] = ok(&r[0])["results"].as_array().unwrap().as_slice() else {
+        panic!("two results expected: {}", r[0])
+    };
+    assert_eq!(ok(first)["outputs"]["logits"]["shape"], json!([8, 1000]));
+    assert_eq!(
+        refused(second, "UNAVAILABLE"),
+        "The server is busy: 1 requests are already admitted; try again later"
+    );
+    assert_eq!(floats(&ok(&r[1])["outputs"]["y"]["values"]), [2.5]);
+}
