@@ -235,16 +235,7 @@ fn the_official_client_gets_tf_servings_answers_equal_to_rest_and_onnxruntime() 
         .map(|(a, b)| (a - b).abs())
         .fold(0f32, f32::max);
     assert!(worst < 1e-3, "largest difference from onnxruntime: {worst}");
-    let raw = std::fs::read(&chelsea_tensor).unwrap();
-    let values: Vec<f32> = raw
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    let nested: Vec<Vec<Vec<f32>>> = values
-        .chunks(224 * 224)
-        .map(|plane| plane.chunks(224).map(<[f32]>::to_vec).collect())
-        .collect();
-    let body = json!({"instances": [nested]}).to_string();
+    let body = json!({"instances": [common::photo_row("chelsea")]}).to_string();
     let (status, rest_logits) = rest(&server, "POST", "/v1/models/lite0:predict", &body);
     assert_eq!(status, 200, "{rest_logits}");
     assert_eq!(floats(&rest_logits["predictions"][0]), grpc_logits);
@@ -342,9 +333,11 @@ fn a_full_server_refuses_grpc_calls_with_unavailable_at_once_and_answers_after()
             "1",
         ],
     );
+    // Twenty-four images through Lite0 take far longer than the 0.1 s
+    // after which the second call is sent.
     let slow = json!({"call": "predict", "model": "lite0",
-        "inputs": {"input": {"float_val": [0.0], "shape": [8, 3, 224, 224]}}});
-    let quick = json!({"call": "predict", "model": "half_plus_two", "after": 0.3,
+        "inputs": {"input": {"float_val": [0.0], "shape": [24, 3, 224, 224]}}});
+    let quick = json!({"call": "predict", "model": "half_plus_two", "after": 0.1,
         "inputs": {"x": {"values": [1.0]}}});
     let plan = json!([
         {"call": "together", "calls": [slow, quick]},
@@ -354,7 +347,7 @@ fn a_full_server_refuses_grpc_calls_with_unavailable_at_once_and_answers_after()
     let [first, second] = ok(&r[0])["results"].as_array().unwrap().as_slice() else {
         panic!("two results expected: {}", r[0])
     };
-    assert_eq!(ok(first)["outputs"]["logits"]["shape"], json!([8, 1000]));
+    assert_eq!(ok(first)["outputs"]["logits"]["shape"], json!([24, 1000]));
     assert_eq!(
         refused(second, "UNAVAILABLE"),
         "The server is busy: 1 requests are already admitted; try again later"

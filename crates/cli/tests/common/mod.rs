@@ -27,3 +27,17 @@ pub fn classify_body(images: Vec<Vec<u8>>) -> Vec<u8> {
     .to_json()
     .unwrap()
 }
+
+/// A preprocessed fixture photo (`../shared/fixtures/inputs/<name>_224_nchw_f32le.bin`)
+/// as one Lite0 row of a REST body: `[3][224][224]` numbers.
+pub fn photo_row(name: &str) -> Vec<Vec<Vec<f32>>> {
+    let raw = edgeserve_testkit::shared(&format!("fixtures/inputs/{name}_224_nchw_f32le.bin"));
+    let values: Vec<f32> = raw
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    values
+        .chunks(224 * 224)
+        .map(|plane| plane.chunks(224).map(<[f32]>::to_vec).collect())
+        .collect()
+}
