@@ -5,6 +5,11 @@ concurrencies, with two bodies for the same photo: a float tensor (what a
 client that preprocesses sends) and the file as {"b64": ...} (a model whose
 manifest says `input.encoding: "image"`, so the server decodes).
 
+With `--batching`, two servers run side by side on the same models, one
+without and one with `--enable_batching` (`--batching-parameters`, TF
+Serving's text format), and each concurrency is measured on both in turn
+(interleaved), with the ratio of their throughputs.
+
 Not a test: it prints a markdown table. Every process it starts binds
 127.0.0.1 and is stopped by pid before it returns.
 """
@@ -61,10 +66,15 @@ def main():
     ap.add_argument("--image", required=True)
     ap.add_argument("--connections", default="1,8,32")
     ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--batching", action="store_true",
+                    help="compare batching off and on (float-tensor body only)")
+    ap.add_argument("--batching-parameters",
+                    default="max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\n"
+                            "max_enqueued_batches { value: 64 }\nnum_batch_threads { value: 2 }\n")
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="edgeserve-load-")
-    server = None
+    servers = []
     try:
         for name, encoding in (("lite0", "tensor"), ("lite0_b64", "image")):
             version = os.path.join(work, name, "1")
@@ -86,19 +96,49 @@ def main():
             [args.payload, os.path.join(args.model_dir, "manifest.json"), args.image, work],
             capture_output=True, text=True, check=True).stdout)
 
-        server = subprocess.Popen(
-            [args.server, "serve", "--rest_api_port", "0", "--port", "0", "--model_config_file", config],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        deadline = time.time() + 120
-        url = None
-        while url is None and time.time() < deadline:
-            line = server.stdout.readline()
-            if not line:
-                sys.exit("edgeserve serve exited before printing its address")
-            m = re.search(r"on (http://\S+)", line)
-            url = m and m.group(1)
-        if url is None:
+        def start(extra):
+            proc = subprocess.Popen(
+                [args.server, "serve", "--rest_api_port", "0", "--port", "0",
+                 "--rest_api_max_pending_requests", "256", "--model_config_file", config, *extra],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            servers.append(proc)
+            deadline = time.time() + 120
+            while time.time() < deadline:
+                line = proc.stdout.readline()
+                if not line:
+                    sys.exit("edgeserve serve exited before printing its address")
+                m = re.search(r"on (http://\S+)", line)
+                if m:
+                    return m.group(1)
             sys.exit("edgeserve serve did not print its address in 120 s")
+
+        if args.batching:
+            params = os.path.join(work, "batching.config")
+            with open(params, "w") as f:
+                f.write(args.batching_parameters)
+            off = start([])
+            on = start(["--enable_batching", "--batching_parameters_file", params])
+            body = os.path.join(work, "float.json")
+            for url in (off, on):
+                run_wrk(f"{url}/v1/models/lite0:predict", body, 1, 2)  # warm-up
+            rows = []
+            for c in (int(x) for x in args.connections.split(",")):
+                measured = {}
+                for label, url in (("off", off), ("on", on)):
+                    measured[label] = run_wrk(f"{url}/v1/models/lite0:predict", body, c, args.seconds)
+                    rps, p50, p99, bad, sock = measured[label]
+                    print(f"batching {label:3} c={c:<3} {rps:8.1f} req/s  p50 {p50:8.2f} ms  "
+                          f"p99 {p99:8.2f} ms  non-2xx {bad} {sock}", file=sys.stderr)
+                rows.append((c, measured["off"], measured["on"]))
+            print(f"\nbatching parameters: {args.batching_parameters!r}\n")
+            print("| connections | off: req/s | off: p50 / p99 | on: req/s | on: p50 / p99 | on / off | non-2xx (off, on) |")
+            print("|---|---|---|---|---|---|---|")
+            for c, a, b in rows:
+                print(f"| {c} | {a[0]:.1f} | {a[1]:.1f} / {a[2]:.1f} ms | {b[0]:.1f} | {b[1]:.1f} / {b[2]:.1f} ms "
+                      f"| {b[0] / a[0]:.2f}x | {a[3]}, {b[3]} |")
+            return
+
+        url = start([])
 
         rows = []
         for label, model, body in (("float tensor", "lite0", "float.json"),
@@ -119,7 +159,7 @@ def main():
         for label, c, rps, p50, p99, bad, _ in rows:
             print(f"| {label} | {c} | {rps:.1f} | {p50:.1f} ms | {p99:.1f} ms | {bad} |")
     finally:
-        if server is not None:
+        for server in servers:
             os.kill(server.pid, signal.SIGTERM)
             try:
                 server.wait(timeout=10)

@@ -63,6 +63,15 @@ enum Command {
         /// Serve no gRPC API, REST only.
         #[arg(long = "no_grpc")]
         no_grpc: bool,
+        /// Merge the engine runs of requests to one model version that wait
+        /// together into one run (TF Serving's request batching).
+        #[arg(long = "enable_batching")]
+        enable_batching: bool,
+        /// TF Serving's BatchingParameters in text format (max_batch_size,
+        /// batch_timeout_micros, max_enqueued_batches, num_batch_threads,
+        /// allowed_batch_sizes); with --enable_batching.
+        #[arg(long = "batching_parameters_file", requires = "enable_batching")]
+        batching_parameters_file: Option<PathBuf>,
         /// The address to listen on (loopback unless told otherwise).
         #[arg(long = "rest_api_bind", default_value = "127.0.0.1")]
         rest_api_bind: std::net::IpAddr,
@@ -361,6 +370,8 @@ fn main() -> ExitCode {
             port,
             grpc_bind,
             no_grpc,
+            enable_batching,
+            batching_parameters_file,
             rest_api_bind,
             model_name,
             model_base_path,
@@ -409,9 +420,14 @@ fn main() -> ExitCode {
                 body_read_timeout: ms(limits.body_read_timeout_in_ms),
                 max_connections: limits.max_connections,
                 max_pending_requests: limits.max_pending_requests,
-                max_running_requests: limits
-                    .max_running_requests
-                    .unwrap_or(defaults.max_running_requests),
+                // With batching, a request waiting for its batch holds a
+                // worker while the batch threads do the CPU work, so every
+                // admitted request may wait.
+                max_running_requests: limits.max_running_requests.unwrap_or(if enable_batching {
+                    limits.max_pending_requests
+                } else {
+                    defaults.max_running_requests
+                }),
                 shutdown_grace: ms(limits.shutdown_grace_in_ms),
                 grpc_addr: (!no_grpc).then(|| std::net::SocketAddr::new(grpc_bind, port)),
                 grpc_max_message_bytes: limits.grpc_max_message_bytes,
@@ -427,7 +443,23 @@ fn main() -> ExitCode {
                 },
                 ..LoadOptions::default()
             };
-            match serve(configs, load, poll, options) {
+            let batching = match (enable_batching, batching_parameters_file) {
+                (false, _) => None,
+                (true, None) => Some(edgeserve_server::BatchingParameters::default()),
+                (true, Some(file)) => match std::fs::read_to_string(&file)
+                    .map_err(|e| format!("{}: {e}", file.display()))
+                    .and_then(|text| {
+                        edgeserve_server::parse_batching_parameters(&text, &file.display().to_string())
+                            .map_err(|e| e.to_string())
+                    }) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        eprintln!("edgeserve: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+            };
+            match serve(configs, load, poll, options, batching) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("edgeserve: {e}");
@@ -449,8 +481,11 @@ fn serve(
     load: LoadOptions,
     poll: Option<std::time::Duration>,
     options: ServeOptions,
+    batching: Option<edgeserve_server::BatchingParameters>,
 ) -> Result<(), String> {
-    let models = edgeserve_server::Models::start(configs, load).map_err(|e| e.to_string())?;
+    let batcher = batching.map(edgeserve_server::Batcher::start).transpose()?;
+    let models =
+        edgeserve_server::Models::start_batched(configs, load, batcher).map_err(|e| e.to_string())?;
     // Reported on stderr: a caller may stop reading stdout after the banner.
     let _poller = match poll {
         Some(every) => Some(

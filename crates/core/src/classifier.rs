@@ -55,6 +55,19 @@ impl Classifier {
         labels: Option<&str>,
         options: &LoadOptions,
     ) -> Result<Classifier, EngineError> {
+        Classifier::load_wrapped(model, manifest_json, labels, options, |engine| engine)
+    }
+
+    /// [`Classifier::load`] with the loaded engine passed through `wrap`
+    /// before the classifier takes it: how a host puts its own engine
+    /// around the backend's (the native server's request batching).
+    pub fn load_wrapped(
+        model: &[u8],
+        manifest_json: &[u8],
+        labels: Option<&str>,
+        options: &LoadOptions,
+        wrap: impl FnOnce(Box<dyn Engine>) -> Box<dyn Engine>,
+    ) -> Result<Classifier, EngineError> {
         if options.backend == Backend::Remote || options.remote.is_some() {
             return Err(EngineError::Manifest(
                 "a remote backend is configured: Classifier::load runs locally only, use Classifier::open"
@@ -74,7 +87,7 @@ impl Classifier {
             _ => Why::Requested,
         };
         verify(model, &manifest, options)?;
-        let engine = Box::new(CpuEngine::load(model, &options.cpu)?);
+        let engine = wrap(Box::new(CpuEngine::load(model, &options.cpu)?));
         Classifier::new(manifest, engine, why, labels, options.decode)
     }
 

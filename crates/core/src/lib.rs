@@ -35,7 +35,8 @@ mod tensors;
 pub use classifier::Classifier;
 pub use edgeserve_cpu::{CpuOptions, threads as cpu_threads};
 pub use edgeserve_engine::{
-    BackendKind, Engine, EngineError, LabelsSpec, ModelManifest, ModelSignature, Preset, cancel, sha256_hex,
+    BackendKind, BoxFuture, Engine, EngineError, LabelsSpec, ModelManifest, ModelSignature, NamedTensors,
+    Preset, cancel, sha256_hex,
 };
 pub use edgeserve_onnx::manifest::{ManifestOptions, derive as derive_manifest};
 pub use edgeserve_protocol as protocol;

@@ -23,13 +23,26 @@ impl TensorModel {
     /// manifest here: its signature is the graph's. Only the CPU backend
     /// is loaded synchronously, so any other backend asked for is refused.
     pub fn load(model: &[u8], options: &LoadOptions) -> Result<TensorModel, EngineError> {
+        TensorModel::load_wrapped(model, options, |engine| engine)
+    }
+
+    /// [`TensorModel::load`] with the loaded engine passed through `wrap`
+    /// (see [`crate::Classifier::load_wrapped`]).
+    pub fn load_wrapped(
+        model: &[u8],
+        options: &LoadOptions,
+        wrap: impl FnOnce(Box<dyn Engine>) -> Box<dyn Engine>,
+    ) -> Result<TensorModel, EngineError> {
         if !matches!(options.backend, Backend::Auto | Backend::Cpu) || options.remote.is_some() {
             return Err(EngineError::Manifest(format!(
                 "a tensor model loads on the CPU only; the {:?} backend was asked for",
                 options.backend
             )));
         }
-        Ok(TensorModel::new(Box::new(CpuEngine::load(model, &options.cpu)?)))
+        Ok(TensorModel::new(wrap(Box::new(CpuEngine::load(
+            model,
+            &options.cpu,
+        )?))))
     }
 
     /// A tensor model over an already loaded engine.

@@ -258,6 +258,70 @@ impl Tensor {
         Tensor::new(shape, data)
     }
 
+    /// Joins tensors along dimension 0: each must have rank 1 or more, and
+    /// the same dtype and the same other dimensions as the first.
+    pub fn concat(items: Vec<Tensor>) -> Result<Tensor, Error> {
+        let mut iter = items.into_iter();
+        let first = iter
+            .next()
+            .ok_or_else(|| Error::invalid_argument("Cannot concatenate an empty list of tensors"))?;
+        let Some((&rows, inner)) = first.shape.split_first() else {
+            return Err(Error::invalid_argument(
+                "Cannot concatenate scalars along dimension 0",
+            ));
+        };
+        let inner = inner.to_vec();
+        let mut rows = rows;
+        let mut data = first.data;
+        for item in iter {
+            match item.shape.split_first() {
+                Some((&n, rest)) if rest == inner.as_slice() => {
+                    rows += n;
+                    data.append(item.data)?;
+                }
+                _ => {
+                    return Err(Error::invalid_argument(format!(
+                        "Cannot concatenate a tensor of shape {} to rows of shape {}",
+                        shape_string(&item.shape),
+                        shape_string(&inner)
+                    )));
+                }
+            }
+        }
+        let mut shape = Vec::with_capacity(inner.len() + 1);
+        shape.push(rows);
+        shape.extend(inner);
+        Tensor::new(shape, data)
+    }
+
+    /// Splits along dimension 0 into consecutive parts of `rows[i]` rows;
+    /// the parts must cover it exactly.
+    pub fn split_rows(&self, rows: &[usize]) -> Result<Vec<Tensor>, Error> {
+        let Some((&total, inner)) = self.shape.split_first() else {
+            return Err(Error::invalid_argument("A scalar tensor has no rows to split"));
+        };
+        if rows.iter().sum::<usize>() != total {
+            return Err(Error::invalid_argument(format!(
+                "Cannot split {total} rows into parts of {rows:?}"
+            )));
+        }
+        let stride = element_count(inner).unwrap_or(0);
+        let mut start = 0;
+        rows.iter()
+            .map(|&n| {
+                let mut shape = Vec::with_capacity(self.shape.len());
+                shape.push(n);
+                shape.extend_from_slice(inner);
+                let part = Tensor {
+                    data: self.data.slice(start * stride..(start + n) * stride),
+                    shape,
+                };
+                start += n;
+                Ok(part)
+            })
+            .collect()
+    }
+
     /// Size of dimension 0, or `None` for a scalar.
     pub fn batch_size(&self) -> Option<usize> {
         self.shape.first().copied()
@@ -342,6 +406,22 @@ element!(bf16, Bfloat16);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concat_and_split_rows_are_inverse() {
+        let a = Tensor::from_vec(vec![1, 2], vec![1f32, 2.0]).unwrap();
+        let b = Tensor::from_vec(vec![2, 2], vec![3f32, 4.0, 5.0, 6.0]).unwrap();
+        let joined = Tensor::concat(vec![a.clone(), b.clone()]).unwrap();
+        assert_eq!(joined.shape(), &[3, 2]);
+        assert_eq!(joined.as_slice::<f32>().unwrap(), &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(joined.split_rows(&[1, 2]).unwrap(), vec![a.clone(), b]);
+        assert!(joined.split_rows(&[1, 1]).is_err(), "parts must cover the rows");
+        let wrong = Tensor::from_vec(vec![1, 3], vec![0f32; 3]).unwrap();
+        assert!(Tensor::concat(vec![a.clone(), wrong]).is_err());
+        let ints = Tensor::from_vec(vec![1, 2], vec![1i32, 2]).unwrap();
+        assert!(Tensor::concat(vec![a, ints]).is_err(), "dtypes must match");
+        assert!(Tensor::concat(vec![Tensor::scalar(1f32)]).is_err());
+    }
 
     #[test]
     fn from_vec_checks_element_count() {

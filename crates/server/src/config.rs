@@ -449,6 +449,77 @@ pub fn parse_model_config(
     Ok(configs)
 }
 
+/// Reads TF Serving's `--batching_parameters_file` (`BatchingParameters` in
+/// text format: `max_batch_size { value: 32 }`, `allowed_batch_sizes: 8`…);
+/// what it leaves out keeps TF Serving's defaults.
+pub fn parse_batching_parameters(
+    text: &str,
+    file: &str,
+) -> Result<crate::batching::BatchingParameters, ConfigError> {
+    let fail = |(pos, message): (Pos, String)| ConfigError {
+        file: file.to_owned(),
+        line: pos.line,
+        column: pos.column,
+        message,
+    };
+    let wrapped = |f: &Field| -> Parsed<i64> {
+        let [inner] = expect_message(f)? else {
+            return Err((f.pos, format!("'{}' takes {{ value: N }}", f.name)));
+        };
+        if inner.name != "value" {
+            return Err(unknown(inner, &f.name));
+        }
+        let v = expect_int(inner)?;
+        if v < 0 {
+            return Err((inner.pos, format!("'{}' cannot be negative", f.name)));
+        }
+        Ok(v)
+    };
+    let size =
+        |f: &Field, v: i64| usize::try_from(v).map_err(|_| (f.pos, format!("'{}' is too large", f.name)));
+    let mut p = crate::batching::BatchingParameters::default();
+    let top = Parser::new(text).fields(0, None).map_err(fail)?;
+    for f in &top {
+        match f.name.as_str() {
+            "max_batch_size" => p.max_batch_size = size(f, wrapped(f).map_err(fail)?).map_err(fail)?,
+            "batch_timeout_micros" => {
+                p.batch_timeout = std::time::Duration::from_micros(wrapped(f).map_err(fail)?.unsigned_abs());
+            }
+            "max_enqueued_batches" => {
+                p.max_enqueued_batches = size(f, wrapped(f).map_err(fail)?).map_err(fail)?
+            }
+            "num_batch_threads" => p.num_batch_threads = size(f, wrapped(f).map_err(fail)?).map_err(fail)?,
+            // A name for TF Serving's shared thread pool; edgeserve has one.
+            "thread_pool_name" => {}
+            "allowed_batch_sizes" => {
+                let v = expect_int(f).map_err(fail)?;
+                let n = usize::try_from(v)
+                    .map_err(|_| (f.pos, "allowed_batch_sizes entries must be positive".to_owned()))
+                    .map_err(fail)?;
+                p.allowed_batch_sizes.push(n);
+            }
+            "pad_variable_length_inputs" => match &f.value {
+                Value::Ident(v) if v == "false" => {}
+                Value::Ident(v) if v == "true" => {
+                    return Err(fail((
+                        f.pos,
+                        "pad_variable_length_inputs: true is not supported: edgeserve merges only runs whose inputs have the same dimensions after the first".into(),
+                    )));
+                }
+                _ => {
+                    return Err(fail((
+                        f.pos,
+                        "'pad_variable_length_inputs' takes true or false".into(),
+                    )));
+                }
+            },
+            _ => return Err(fail(unknown(f, "BatchingParameters"))),
+        }
+    }
+    p.validate().map_err(|m| fail((Pos { line: 1, column: 1 }, m)))?;
+    Ok(p)
+}
+
 /// The models a gRPC `HandleReloadConfigRequest` asks for, checked as a
 /// config file is (names unique and not empty, a base path each, a platform
 /// edgeserve serves, a version policy that picks something). Relative base
@@ -630,5 +701,38 @@ model_config_list {
             VersionPolicy::Specific(BTreeSet::from([2, 3])).aspired(&disk),
             BTreeSet::from([2])
         );
+    }
+
+    #[test]
+    fn reads_tf_servings_batching_parameters() {
+        let text = "max_batch_size { value: 32 }\nbatch_timeout_micros { value: 5000 }\n\
+                    max_enqueued_batches { value: 100 }\nnum_batch_threads { value: 2 }\n\
+                    allowed_batch_sizes: 8\nallowed_batch_sizes: 32\npad_variable_length_inputs: false\n";
+        let p = parse_batching_parameters(text, "batching.config").unwrap();
+        assert_eq!(p.max_batch_size, 32);
+        assert_eq!(p.batch_timeout, std::time::Duration::from_micros(5000));
+        assert_eq!(p.max_enqueued_batches, 100);
+        assert_eq!(p.num_batch_threads, 2);
+        assert_eq!(p.allowed_batch_sizes, [8, 32]);
+        // What a file leaves out keeps TF Serving's defaults.
+        let p = parse_batching_parameters("batch_timeout_micros { value: 0 }", "f").unwrap();
+        assert_eq!(p.max_batch_size, 1000);
+        assert_eq!(p.max_enqueued_batches, 10);
+        for (text, wanted) in [
+            ("max_batch_size: 32", "takes a message"),
+            ("max_batch_size { size: 32 }", "unknown field 'size'"),
+            (
+                "batch_size { value: 32 }",
+                "unknown field 'batch_size' in BatchingParameters",
+            ),
+            ("pad_variable_length_inputs: true", "not supported"),
+            (
+                "max_batch_size { value: 16 } allowed_batch_sizes: 8",
+                "must match max_batch_size",
+            ),
+        ] {
+            let e = parse_batching_parameters(text, "f").unwrap_err().to_string();
+            assert!(e.contains(wanted), "{text}: {e}");
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! (timeouts, connections, admitted and running requests, body size); the
 //! handler's [`RequestLimits`] and the model's image limits do the rest.
 
+pub mod batching;
 pub mod config;
 mod grpc;
 pub mod manager;
@@ -20,7 +21,8 @@ pub mod model_dir;
 
 pub use edgeserve_endpoint::handler;
 
-pub use config::{ConfigError, ModelConfig, VersionPolicy, parse_model_config};
+pub use batching::{Batcher, BatchingParameters};
+pub use config::{ConfigError, ModelConfig, VersionPolicy, parse_batching_parameters, parse_model_config};
 pub use handler::{HandlerOptions, Reply, RequestHead, RequestLimits, handle, handle_with};
 pub use manager::{Models, Poller, Transition};
 pub use model_dir::{ModelStore, Servable};

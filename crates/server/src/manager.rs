@@ -4,8 +4,9 @@
 //! model with no version.
 
 use crate::ServeError;
+use crate::batching::Batcher;
 use crate::config::ModelConfig;
-use crate::model_dir::{ModelStore, Servable, load_model_dir, versions};
+use crate::model_dir::{ModelStore, Servable, load_model_dir_wrapped, versions};
 use edgeserve::LoadOptions;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
@@ -49,6 +50,8 @@ pub struct Models {
     /// Failed load attempts by (model, version), with what the directory
     /// held at the last one; serialises polls too.
     attempts: Mutex<BTreeMap<(String, i64), (u32, Fingerprint)>>,
+    /// Request batching, when on: every version loaded gets a queue.
+    batcher: Option<Batcher>,
 }
 
 /// A version's change of state, as [`Models::poll`] made it.
@@ -119,6 +122,16 @@ impl Models {
     /// Loads what `configs` ask for, once. Fails when a model ends up with no
     /// version, or a version label points at a version that did not load.
     pub fn start(configs: Vec<ModelConfig>, load: LoadOptions) -> Result<Arc<Models>, ServeError> {
+        Models::start_batched(configs, load, None)
+    }
+
+    /// [`Models::start`] with every version's engine runs batched by
+    /// `batcher` (`--enable_batching`).
+    pub fn start_batched(
+        configs: Vec<ModelConfig>,
+        load: LoadOptions,
+        batcher: Option<Batcher>,
+    ) -> Result<Arc<Models>, ServeError> {
         let mut store = ModelStore::new();
         for c in &configs {
             store.declare(&c.name, c.labels.clone());
@@ -128,6 +141,7 @@ impl Models {
             load,
             current: RwLock::new(Arc::new(store)),
             attempts: Mutex::new(BTreeMap::new()),
+            batcher,
         });
         let transitions = models.poll();
         models.check_loaded(&models.configs(), &transitions)?;
@@ -245,6 +259,11 @@ impl Models {
             .clone()
     }
 
+    /// Whether engine runs are batched (`--enable_batching`).
+    pub fn batching(&self) -> Option<&crate::batching::BatchingParameters> {
+        self.batcher.as_ref().map(Batcher::parameters)
+    }
+
     /// The configured models.
     pub fn configs(&self) -> Vec<ModelConfig> {
         self.configs
@@ -288,7 +307,11 @@ impl Models {
                     *tries = 0;
                 }
                 self.publish(|s| s.loading(&c.name, v));
-                match load_model_dir(&on_disk[&v], &c.name, v, c.preset, &self.load) {
+                let wrap = |engine: Box<dyn edgeserve::Engine>| match &self.batcher {
+                    Some(batcher) => batcher.wrap(engine),
+                    None => engine,
+                };
+                match load_model_dir_wrapped(&on_disk[&v], &c.name, v, c.preset, &self.load, &wrap) {
                     Ok(loaded) => {
                         let servable = Servable::new(&c.name, v, loaded.model);
                         self.publish(|s| s.insert(servable));

@@ -66,6 +66,19 @@ pub fn load_model_dir(
     preset: edgeserve::Preset,
     options: &LoadOptions,
 ) -> Result<Loaded, ServeError> {
+    load_model_dir_wrapped(dir, name, version, preset, options, &|engine| engine)
+}
+
+/// [`load_model_dir`] with the model's engine passed through `wrap` (the
+/// server's request batching, [`crate::batching::Batcher::wrap`]).
+pub fn load_model_dir_wrapped(
+    dir: &Path,
+    name: &str,
+    version: i64,
+    preset: edgeserve::Preset,
+    options: &LoadOptions,
+    wrap: &dyn Fn(Box<dyn edgeserve::Engine>) -> Box<dyn edgeserve::Engine>,
+) -> Result<Loaded, ServeError> {
     let manifest_path = dir.join(MANIFEST_FILE);
     let bare = !manifest_path.exists() && dir.join(BARE_MODEL_FILE).is_file();
     // The labels a bare directory's manifest was derived from are read
@@ -90,7 +103,7 @@ pub fn load_model_dir(
             },
         ) {
             Ok(derived) => derived,
-            Err(why) => return load_tensors(dir, &model, why, options),
+            Err(why) => return load_tensors(dir, &model, why, options, wrap),
         };
         let text = derived.to_json().into_bytes();
         (derived, text, model, labels)
@@ -117,12 +130,11 @@ pub fn load_model_dir(
         }
         None => None,
     };
-    let classifier = Classifier::load(&model, &manifest_bytes, labels.as_deref(), options).map_err(|e| {
-        ServeError::Model {
+    let classifier = Classifier::load_wrapped(&model, &manifest_bytes, labels.as_deref(), options, wrap)
+        .map_err(|e| ServeError::Model {
             path: dir.to_owned(),
             reason: e.to_string(),
-        }
-    })?;
+        })?;
     Ok(Loaded {
         model: classifier.into(),
         as_tensors_because: None,
@@ -136,8 +148,9 @@ fn load_tensors(
     model: &[u8],
     not_a_classifier: edgeserve::EngineError,
     options: &LoadOptions,
+    wrap: &dyn Fn(Box<dyn edgeserve::Engine>) -> Box<dyn edgeserve::Engine>,
 ) -> Result<Loaded, ServeError> {
-    match TensorModel::load(model, options) {
+    match TensorModel::load_wrapped(model, options, wrap) {
         Ok(tensors) => Ok(Loaded {
             model: tensors.into(),
             as_tensors_because: Some(not_a_classifier.to_string()),
