@@ -138,38 +138,27 @@ pub fn serve(dir: &ModelDir, name: &str, flags: &[&str]) -> Proc {
 /// The command [`serve`] runs, for a test that starts it another way (under
 /// a lower open-files limit, say).
 pub fn serve_command(dir: &ModelDir, name: &str, flags: &[&str]) -> Command {
-    let mut command = Command::new(binary("edgeserve"));
+    let mut command = serve_on_any_ports();
     command
-        .args([
-            "serve",
-            "--rest_api_port",
-            "0",
-            "--port",
-            "0",
-            "--model_name",
-            name,
-            "--model_base_path",
-        ])
+        .args(["--model_name", name, "--model_base_path"])
         .arg(&dir.path)
         .args(flags);
+    command
+}
+
+/// `edgeserve serve` with REST and gRPC on OS-assigned ports, the models
+/// still to name.
+fn serve_on_any_ports() -> Command {
+    let mut command = Command::new(binary("edgeserve"));
+    command.args(["serve", "--rest_api_port", "0", "--port", "0"]);
     command
 }
 
 /// `edgeserve serve` of a TF Serving model config file, REST and gRPC on
 /// OS-assigned ports, with `flags` after.
 pub fn serve_config(config: &Path, flags: &[&str]) -> Proc {
-    let mut command = Command::new(binary("edgeserve"));
-    command
-        .args([
-            "serve",
-            "--rest_api_port",
-            "0",
-            "--port",
-            "0",
-            "--model_config_file",
-        ])
-        .arg(config)
-        .args(flags);
+    let mut command = serve_on_any_ports();
+    command.arg("--model_config_file").arg(config).args(flags);
     Proc::spawn(command)
 }
 
