@@ -9,7 +9,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -373,32 +373,57 @@ async function peakGrowth(pid, send) {
   return { answer, growth: statusMb(pid, 'VmHWM') - before };
 }
 
-/** POSTs `size` bytes with no Content-Length (chunked, 64 KiB at a time); `{ status, text }`. */
+// Why Python and not node:http: a server that refuses an upload mid-stream
+// answers and then resets the connection, and Node destroys a socket on the
+// first failed write (EPIPE), dropping an answer that had already arrived.
+// A Python socket survives the failed send, and Linux still hands over the
+// bytes received before the reset.
+const POST_CHUNKED_PY = `
+import json, select, socket, sys
+host, port, target, headers, size = sys.argv[1], int(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4]), int(sys.argv[5])
+s = socket.create_connection((host, port), timeout=60)
+head = f"POST {target} HTTP/1.1\\r\\nHost: {host}:{port}\\r\\nTransfer-Encoding: chunked\\r\\nConnection: close\\r\\n"
+head += "".join(f"{k}: {v}\\r\\n" for k, v in headers.items()) + "\\r\\n"
+chunk = b"10000\\r\\n" + b"0" * 65536 + b"\\r\\n"
+sent = 0
+try:
+    s.sendall(head.encode())
+    while sent < size and not select.select([s], [], [], 0)[0]:
+        s.sendall(chunk)
+        sent += 65536
+    s.sendall(b"0\\r\\n\\r\\n")
+except OSError:
+    pass
+got = b""
+try:
+    while (b := s.recv(65536)):
+        got += b
+except OSError:
+    pass
+top, _, body = got.partition(b"\\r\\n\\r\\n")
+lines = top.decode("latin-1").split("\\r\\n")
+fields = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+if fields.get("transfer-encoding", "").lower() == "chunked":
+    text, rest = b"", body
+    while True:
+        n, _, rest = rest.partition(b"\\r\\n")
+        n = int(n.split(b";")[0] or b"0", 16)
+        if n == 0:
+            break
+        text, rest = text + rest[:n], rest[n + 2:]
+else:
+    text = body[: int(fields.get("content-length", len(body)))]
+print(json.dumps({"status": int(lines[0].split()[1]) if lines[0] else 0, "sent": sent, "text": text.decode("utf-8", "replace")}))
+`;
+
+/** POSTs up to `size` bytes with no Content-Length (chunked, 64 KiB at a time, stopping once an answer arrives); `{ status, sent, text }`. */
 function postChunked(url, headers, size) {
+  const u = new URL(url);
   return new Promise((ok, fail) => {
-    let answered = false;
-    const req = httpRequest(url, { method: 'POST', agent: false, headers }, (res) => {
-      let text = '';
-      res.on('data', (c) => (text += c));
-      res.on('end', () => {
-        answered = true;
-        ok({ status: res.statusCode, text });
-        // The rest of the upload is not wanted: a refusal comes while the
-        // client is still held back by a full window.
-        req.destroy();
-      });
+    execFile('python3', ['-c', POST_CHUNKED_PY, u.hostname, u.port, u.pathname, JSON.stringify(headers), String(size)], { timeout: 120_000 }, (e, stdout, stderr) => {
+      if (e) return fail(new Error(`the chunked upload failed: ${e.message}\n${stderr}`));
+      ok(JSON.parse(stdout));
     });
-    req.on('error', (e) => answered || fail(e));
-    const chunk = Buffer.alloc(65536, 0x30);
-    let sent = 0;
-    const more = () => {
-      while (sent < size && !answered) {
-        sent += chunk.length;
-        if (!req.write(chunk)) return req.once('drain', more);
-      }
-      req.end();
-    };
-    more();
   });
 }
 
