@@ -325,6 +325,19 @@ function parseTfJson(body) {
  * webgpu, paths, module, onProgress })` instantiates one build and resolves
  * to `{ glue, webgpu }`: its exports and whether it has WebGPU.
  */
+/** A PredictRequest object or its JSON text, as the JSON text Rust reads. */
+function requestBody(request) {
+  if (typeof request === 'string') return request;
+  if (request !== null && typeof request === 'object' && !Array.isArray(request)) {
+    try {
+      return JSON.stringify(request);
+    } catch (e) {
+      throw fail('request', 'INVALID_ARGUMENT', `request: not representable as JSON: ${reason(e)}`, e);
+    }
+  }
+  throw fail('request', 'INVALID_ARGUMENT', `request: expected a PredictRequest object or its JSON text, got ${describe(request)}`);
+}
+
 export function wasmLoader({ relaxedSupported, webgpu: offered = false, threadsUnavailable = 'this entry point has no threaded build', cores = 1, start }) {
   const chosen = { relaxedSimd: relaxedSupported, webgpu: offered, paths: null, module: null, threads: 'auto' };
   let build = null;
@@ -527,16 +540,61 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
   }
 
   const lost = (what) =>
-    fail('instance_lost', 'UNAVAILABLE', `the wasm instance this ${what} lived in trapped during an earlier call and was replaced; ${what === 'classifier' ? 'load the model' : 'create the endpoint'} again`);
+    fail('instance_lost', 'UNAVAILABLE', `the wasm instance this ${what} lived in trapped during an earlier call and was replaced; ${what === 'endpoint' ? 'create the endpoint' : 'load the model'} again`);
 
-  class Classifier {
+  // What a Classifier and a TensorModel share: the raw export each wraps,
+  // the instance it lives in, and freeing it.
+  let liveRaw;
+  class LoadedModel {
     #raw;
     #generation = generation;
+    #what;
+
+    constructor(raw, what) {
+      this.#raw = raw;
+      this.#what = what;
+    }
+
+    static {
+      // The raw export for a subclass's calls, refused once its instance
+      // was replaced or it was disposed. A closure, not a member: nothing
+      // public hands out the raw object.
+      liveRaw = (model) => {
+        // Asked first: any question to a replaced instance's object is itself a call into it.
+        if (model.#generation !== generation && !model.#raw.gone) throw lost(model.#what);
+        if (model.#raw.disposed) throw fail('disposed', 'FAILED_PRECONDITION', `the ${model.#what} was disposed; load the model again to use it`);
+        return model.#raw;
+      };
+    }
+
+    /** Whether dispose() has run. */
+    get disposed() {
+      if (this.#generation !== generation && !this.#raw.gone) return false;
+      return this.#raw.disposed;
+    }
+
+    /** Frees the model's memory; later calls fail with code "disposed". */
+    dispose() {
+      if (this.#raw.gone) return;
+      // A replaced instance's memory went with it: nothing to free.
+      if (this.#generation === generation && !this.#raw.disposed) {
+        this.#raw.dispose();
+        this.#raw.free();
+      }
+      this.#raw = { gone: true, disposed: true };
+    }
+
+    [Symbol.dispose ?? Symbol.for('Symbol.dispose')]() {
+      this.dispose();
+    }
+  }
+
+  class Classifier extends LoadedModel {
     #verified;
 
     constructor(key, raw, { verified }) {
       if (key !== token) throw new TypeError('use `await Classifier.load(options)` to make a Classifier');
-      this.#raw = raw;
+      super(raw, 'classifier');
       this.#verified = verified;
       raws.set(this, raw);
     }
@@ -680,10 +738,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
     }
 
     #live() {
-      // Asked first: any question to a replaced instance's object is itself a call into it.
-      if (this.#generation !== generation && !this.#raw.gone) throw lost('classifier');
-      if (this.#raw.disposed) throw fail('disposed', 'FAILED_PRECONDITION', 'the classifier was disposed; load the model again to use it');
-      return this.#raw;
+      return liveRaw(this);
     }
 
     /** The top classes of one image, with what ran and why. */
@@ -735,18 +790,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
       try {
         checkSignal(signal, 'predict options');
         const raw = this.#live();
-        let body;
-        if (typeof request === 'string') body = request;
-        else if (request !== null && typeof request === 'object' && !Array.isArray(request)) {
-          try {
-            body = JSON.stringify(request);
-          } catch (e) {
-            throw fail('request', 'INVALID_ARGUMENT', `request: not representable as JSON: ${reason(e)}`, e);
-          }
-        } else {
-          throw fail('request', 'INVALID_ARGUMENT', `request: expected a PredictRequest object or its JSON text, got ${describe(request)}`);
-        }
-        const out = await raw.predict(body, signal);
+        const out = await raw.predict(requestBody(request), signal);
         return { response: parseTfJson(out.body), report: this.#report(out.report) };
       } catch (e) {
         throw failure(e, signal);
@@ -772,30 +816,98 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
       return this.#live().model();
     }
 
-    /** Whether dispose() has run. */
-    get disposed() {
-      if (this.#generation !== generation && !this.#raw.gone) return false;
-      return this.#raw.disposed;
+  }
+
+  const TENSOR_KEYS = new Set(['model', 'name', 'version', 'backend', 'onProgress', 'signal']);
+  // Each TensorModel's raw export, for Endpoint.create to move it in.
+  const tensorRaws = new WeakMap();
+
+  /**
+   * A model served as tensors in, tensors out: any ONNX model, its
+   * signature read from the graph, no manifest and no image preprocessing
+   * (what `edgeserve serve` does with a bare `model.onnx` that is not an
+   * image classifier). It runs on the CPU backend.
+   */
+  class TensorModel extends LoadedModel {
+    #name;
+    #version;
+
+    constructor(key, raw, name, version) {
+      if (key !== token) throw new TypeError('use `await TensorModel.load(options)` to make a TensorModel');
+      super(raw, 'tensor model');
+      this.#name = name;
+      this.#version = version;
+      tensorRaws.set(this, raw);
     }
 
-    /** Frees the model's memory; later calls fail with code "disposed". */
-    dispose() {
-      if (this.#raw.gone) return;
-      // A replaced instance's memory went with it: nothing to free.
-      if (this.#generation === generation && !this.#raw.disposed) {
-        this.#raw.dispose();
-        this.#raw.free();
+    /** Loads a model: see index.d.ts for the options. */
+    static async load(options) {
+      if (options === null || typeof options !== 'object') throw invalid(`TensorModel.load: expected an options object, got ${describe(options)}`);
+      for (const k of Object.keys(options)) if (!TENSOR_KEYS.has(k)) throw invalid(`options.${k}: unknown option (expected one of ${[...TENSOR_KEYS].join(', ')})`);
+      const { model, name = 'model', version = 1, backend = 'cpu', onProgress, signal } = options;
+      checkSignal(signal, 'options');
+      if (onProgress !== undefined && typeof onProgress !== 'function') throw invalid(`options.onProgress: expected a function, got ${describe(onProgress)}`);
+      if (typeof name !== 'string' || name === '') throw invalid(`options.name: expected a model name, got ${describe(name)}`);
+      if (!Number.isSafeInteger(version) || version < 1) throw invalid(`options.version: expected a positive integer, got ${typeof version === 'number' ? version : describe(version)}`);
+      // Said, not ignored: WebGPU and the remote serve image classifiers.
+      if (backend !== 'cpu' && backend !== 'auto') throw invalid(`options.backend: a tensor model runs on the CPU backend ("cpu" or "auto"), got ${describe(backend)}`);
+      if (model === undefined) throw invalid('options.model: required (a URL, a Response or the ONNX bytes)');
+      try {
+        const g = await readyLive(onProgress);
+        const { bytes } = await load(model, { what: 'model', limit: Infinity, onProgress, signal, where: 'options.model' });
+        checkSignal(signal, 'options');
+        return new TensorModel(token, g.RawTensorModel.open(bytes), name, version);
+      } catch (e) {
+        throw failure(e, signal);
       }
-      this.#raw = { gone: true, disposed: true };
     }
 
-    [Symbol.dispose ?? Symbol.for('Symbol.dispose')]() {
-      this.dispose();
+    #live() {
+      return liveRaw(this);
     }
+
+    /** A TF Serving PredictResponse for a TF Serving PredictRequest. */
+    async predict(request, options = {}) {
+      return (await this.predictWithReport(request, options)).response;
+    }
+
+    /** `predict`, with the report of what ran. */
+    async predictWithReport(request, options = {}) {
+      if (options === null || typeof options !== 'object') throw invalid(`predict: expected an options object, got ${describe(options)}`);
+      const { signal } = options;
+      try {
+        checkSignal(signal, 'predict options');
+        const out = await this.#live().predict(requestBody(request), signal);
+        return { response: parseTfJson(out.body), report: out.report };
+      } catch (e) {
+        throw failure(e, signal);
+      }
+    }
+
+    /** TF Serving's GetModelMetadata response: the graph's signature as `serving_default`. */
+    metadata() {
+      try {
+        return JSON.parse(this.#live().metadata(this.#name, this.#version));
+      } catch (e) {
+        throw failure(e);
+      }
+    }
+
+    /** The backend in use: always `"cpu"`. */
+    get backend() {
+      this.#live();
+      return 'cpu';
+    }
+
+    /** The name and version the metadata gives (`options.name`, `options.version`). */
+    get model() {
+      return { name: this.#name, version: this.#version };
+    }
+
   }
 
   const ENDPOINT_KEYS = new Set(['models', 'cors', 'maxBodyBytes', 'limits']);
-  const MODEL_KEYS = new Set(['name', 'version', 'model', 'manifest', 'labels']);
+  const MODEL_KEYS = new Set(['name', 'version', 'model', 'manifest', 'labels', 'tensors']);
 
   /** A TF Serving REST endpoint over models loaded here (see index.d.ts). */
   class Endpoint {
@@ -833,8 +945,23 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
           const where = `options.models[${i}]`;
           if (m === null || typeof m !== 'object') throw invalid(`${where}: expected an object, got ${describe(m)}`);
           for (const k of Object.keys(m)) if (!MODEL_KEYS.has(k)) throw invalid(`${where}.${k}: unknown option (expected one of ${[...MODEL_KEYS].join(', ')})`);
-          const { name, version = 1, model, manifest, labels } = m;
+          const { name, version = 1, model, manifest, labels, tensors = false } = m;
           if (typeof name !== 'string' || name === '') throw invalid(`${where}.name: expected a model name, got ${describe(name)}`);
+          if (typeof tensors !== 'boolean') throw invalid(`${where}.tensors: expected a boolean, got ${describe(tensors)}`);
+          if (tensors) {
+            // Served on its graph's signature: a manifest or labels would
+            // be ignored, so they are refused.
+            if (manifest !== undefined || labels !== undefined) throw invalid(`${where}: a tensor model (tensors: true) takes no ${manifest !== undefined ? 'manifest' : 'labels'}; its signature is the graph's`);
+            // The version is checked by addTensors, as a classifier's is by add.
+            const loaded = await TensorModel.load({ model, name, version: Number.isSafeInteger(version) && version >= 1 ? version : 1 });
+            try {
+              raw.addTensors(name, version, tensorRaws.get(loaded));
+            } catch (e) {
+              loaded.dispose();
+              throw failure(e);
+            }
+            continue;
+          }
           const classifier = await Classifier.load({
             model,
             manifest,
@@ -920,5 +1047,5 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
     }
   }
 
-  return { Classifier, Endpoint, EdgeserveError };
+  return { Classifier, TensorModel, Endpoint, EdgeserveError };
 }

@@ -31,4 +31,4 @@ const loader = wasmLoader({
 });
 
 export const { wasm } = loader;
-export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, glue: loader.glue, cache: true });
+export const { Classifier, TensorModel, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, glue: loader.glue, cache: true });

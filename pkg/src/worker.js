@@ -16,7 +16,9 @@
 //
 // Bindings (wrangler.jsonc `vars`/secrets, or config.capnp):
 //   LOCAL_MODELS          comma-separated names of the models served here:
-//                         bundled ones, or else read from the model store
+//                         bundled ones (image classifiers, or tensor models
+//                         bundled with `tensors: true`), or else read from
+//                         the model store
 //                         (default, when neither it nor MODELS is set: the
 //                         bundled models)
 //   MODEL_STORE           the model store: an R2 bucket or a service binding
@@ -74,7 +76,11 @@ function configure(env, bundled) {
       if (proxied.has(name)) throw new Error(`${name} is in both ${binding} and PROXY_MODELS`);
     }
   }
-  for (const name of routed) if (local.has(name)) throw new Error(`${name} is in both LOCAL_MODELS and MODELS`);
+  for (const name of routed) {
+    if (local.has(name)) throw new Error(`${name} is in both LOCAL_MODELS and MODELS`);
+    // Routing reads a manifest's model size, which a tensor model has not.
+    if (bundled[name]?.tensors) throw new Error(`MODELS names ${name}, a tensor model: routing needs a manifest; put it in LOCAL_MODELS or PROXY_MODELS`);
+  }
   const hasOrigin = Boolean(env.ORIGIN || env.ORIGIN_URL);
   if (proxied.size > 0 && !hasOrigin) throw new Error('PROXY_MODELS needs ORIGIN (a service binding) or ORIGIN_URL');
   const maxLocalModelBytes = env.MAX_LOCAL_MODEL_BYTES ? Number(env.MAX_LOCAL_MODEL_BYTES) : undefined;
@@ -369,13 +375,21 @@ async function handle(request, env, bundled) {
  * The Worker, with `bundled` the models that ship inside it:
  * `{ [name]: { model, manifest, labels } }` as module imports (wrangler's
  * `Data` rule gives an ArrayBuffer, a JSON import the object, a `Text`
- * rule a string, which is taken as the labels' text, not as a URL).
+ * rule a string, which is taken as the labels' text, not as a URL), or
+ * `{ [name]: { model, tensors: true } }` for a model served as tensors on
+ * its graph's signature (predict only, no manifest).
  */
 export function edgeWorker(bundled = {}) {
   if (bundled === null || typeof bundled !== 'object') throw new TypeError(`edgeWorker: expected { [name]: { model, manifest, labels } }, got ${bundled === null ? 'null' : typeof bundled}`);
   const models = {};
   for (const [name, m] of Object.entries(bundled)) {
-    if (m === null || typeof m !== 'object' || m.model === undefined) throw new TypeError(`edgeWorker: model ${name}: expected { model, manifest, labels? }`);
+    if (m === null || typeof m !== 'object' || m.model === undefined) throw new TypeError(`edgeWorker: model ${name}: expected { model, manifest, labels? } or { model, tensors: true }`);
+    if (m.tensors !== undefined && typeof m.tensors !== 'boolean') throw new TypeError(`edgeWorker: model ${name}: tensors must be a boolean`);
+    if (m.tensors) {
+      if (m.manifest !== undefined || m.labels !== undefined) throw new TypeError(`edgeWorker: model ${name}: a tensor model (tensors: true) takes no manifest or labels; its signature is the graph's`);
+      models[name] = { model: m.model, tensors: true };
+      continue;
+    }
     const asBytes = (v) => (typeof v === 'string' ? new TextEncoder().encode(v) : v);
     models[name] = { model: m.model, manifest: typeof m.manifest === 'string' ? JSON.parse(m.manifest) : m.manifest, labels: asBytes(m.labels) };
   }

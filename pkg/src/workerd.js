@@ -19,4 +19,4 @@ const loader = wasmLoader({
 loader.ready().catch(() => {});
 
 export const { wasm } = loader;
-export const { Classifier, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, glue: loader.glue });
+export const { Classifier, TensorModel, Endpoint, EdgeserveError } = makeApi({ ready: loader.ready, glue: loader.glue });

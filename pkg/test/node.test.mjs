@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Classifier, EdgeserveError, Endpoint, wasm } from 'edgeserve';
+import { Classifier, EdgeserveError, Endpoint, TensorModel, wasm } from 'edgeserve';
 import { serveModels, serveStatic, startServer } from '../../tests/js/support.mjs';
 import { readModule } from '../../tests/js/wasm-module.mjs';
 
@@ -24,6 +24,9 @@ const files = {
   labels: readFileSync(path.join(modelDir, 'imagenet_labels.txt')),
 };
 const manifest = JSON.parse(files.manifest);
+// TF Serving's half_plus_two (y = 0.5 x + 2) rebuilt as ONNX: testkit's,
+// which a Rust test keeps this copy equal to.
+const halfPlusTwo = readFileSync(path.join(root, 'tests/fixtures/half_plus_two.onnx'));
 const coffee = readFileSync(path.join(root, 'www/samples/coffee_orig.png'));
 const chelsea = readFileSync(path.join(root, 'www/samples/chelsea_orig.png'));
 const reference = JSON.parse(readFileSync(path.join(shared, 'fixtures/reference_onnxruntime.json'))).models[
@@ -521,6 +524,78 @@ test('Endpoint answers TF Serving requests over models loaded here, and checks i
 
   endpoint.dispose();
   await rejectsWith(get('/v1/models/lite0'), 'disposed');
+});
+
+test("TensorModel serves any ONNX model as tensors: TF Serving's half_plus_two answers its documented requests and errors", async () => {
+  await rejectsWith(TensorModel.load({ model: halfPlusTwo, backend: 'webgpu' }), 'invalid_options', /options.backend: a tensor model runs on the CPU backend/);
+  await rejectsWith(TensorModel.load({ model: halfPlusTwo, manifest }), 'invalid_options', /options.manifest: unknown option/);
+  await rejectsWith(TensorModel.load({ model: halfPlusTwo, version: 0 }), 'invalid_options', /options.version: expected a positive integer, got 0/);
+  await rejectsWith(TensorModel.load({}), 'invalid_options', /options.model: required/);
+  await rejectsWith(TensorModel.load({ model: halfPlusTwo.subarray(0, 100) }), 'invalid_model');
+
+  const model = await TensorModel.load({ model: halfPlusTwo, name: 'half_plus_two', version: 2 });
+  assert.equal(model.backend, 'cpu');
+  assert.deepEqual(model.model, { name: 'half_plus_two', version: 2 });
+  // TF Serving's README requests, in both forms, as object or JSON text.
+  assert.deepEqual(await model.predict({ instances: [1.0, 2.0, 5.0] }), { predictions: [2.5, 3.0, 4.5] });
+  assert.deepEqual(await model.predict('{"inputs": {"x": [1.0, 2.0, 5.0]}}'), { outputs: [2.5, 3.0, 4.5] });
+  const { response, report } = await model.predictWithReport({ signature_name: 'serving_default', instances: [{ x: 4 }] });
+  assert.deepEqual(response, { predictions: [4.0] });
+  assert.equal(report.backend, 'cpu');
+  assert.match(report.reason, /^cpu: a tensor model runs on the CPU backend/);
+  assert.equal(report.threads, wasm.threadsUsed);
+
+  const meta = model.metadata();
+  assert.deepEqual(meta.model_spec, { name: 'half_plus_two', version: '2', signature_name: '' });
+  const sig = meta.metadata.signature_def.signature_def.serving_default;
+  assert.equal(sig.method_name, 'tensorflow/serving/predict');
+  for (const info of [sig.inputs.x, sig.outputs.y]) {
+    assert.equal(info.dtype, 'DT_FLOAT');
+    assert.deepEqual(info.tensor_shape.dim.map((d) => d.size), ['-1']);
+  }
+
+  // Bad requests are TF Serving's errors, typed; the model answers after each.
+  await rejectsWith(model.predict({ inputs: { z: [1.0] } }), 'request', /^Missing named input: x in 'inputs' object\.$/);
+  await rejectsWith(model.predict({ instances: [[1.0, 2.0]] }), 'request');
+  await rejectsWith(model.predict({ instances: ['two'] }), 'request');
+  await rejectsWith(model.predict({ signature_name: 'regress_x_to_y', instances: [1.0] }), 'request', /regress_x_to_y/);
+  await rejectsWith(model.predict([1, 2]), 'request', /expected a PredictRequest object or its JSON text/);
+  assert.deepEqual(await model.predict({ instances: [0.0] }), { predictions: [2.0] });
+
+  model.dispose();
+  assert.equal(model.disposed, true);
+  await rejectsWith(model.predict({ instances: [1.0] }), 'disposed', /the tensor model was disposed/);
+});
+
+test('Endpoint serves a tensor model (tensors: true) beside a classifier, with TF Serving\'s answers and errors', async () => {
+  await rejectsWith(Endpoint.create({ models: [{ name: 'hpt', model: halfPlusTwo, tensors: 'yes' }] }), 'invalid_options', /models\[0\].tensors: expected a boolean/);
+  await rejectsWith(Endpoint.create({ models: [{ name: 'hpt', model: halfPlusTwo, manifest, tensors: true }] }), 'invalid_options', /models\[0\]: a tensor model \(tensors: true\) takes no manifest/);
+  await rejectsWith(Endpoint.create({ models: [{ name: 'hpt', version: 0, model: halfPlusTwo, tensors: true }] }), 'invalid_options', /version must be a positive integer, got 0/);
+  // Without tensors: true it is read as an image classifier, which needs a manifest.
+  await rejectsWith(Endpoint.create({ models: [{ name: 'hpt', model: halfPlusTwo }] }), 'invalid_options', /options.manifest: required/);
+
+  const endpoint = await Endpoint.create({ models: [{ name: 'half_plus_two', model: halfPlusTwo, tensors: true }, { name: 'lite0', ...files }] });
+  assert.deepEqual(endpoint.models, ['half_plus_two', 'lite0']);
+  const post = async (verb, body) => {
+    const r = await endpoint.handle(new Request(`http://x/v1/models/half_plus_two:${verb}`, { method: 'POST', body }));
+    return { status: r.status, body: await r.json() };
+  };
+  assert.deepEqual(await post('predict', '{"instances": [1.0, 2.0, 5.0]}'), { status: 200, body: { predictions: [2.5, 3.0, 4.5] } });
+  assert.deepEqual(await post('predict', '{"inputs": {"x": [1.0, 2.0, 5.0]}}'), { status: 200, body: { outputs: [2.5, 3.0, 4.5] } });
+  for (const [verb, what] of [['classify', 'classification'], ['regress', 'regression']]) {
+    assert.deepEqual(await post(verb, '{"examples": [{"x": 1.0}]}'), {
+      status: 400,
+      body: { error: `Expected ${what} signature method_name to be tensorflow/serving/${verb}. Was: tensorflow/serving/predict` },
+    });
+  }
+  assert.deepEqual(await post('predict', '{"inputs": {"z": [1.0]}}'), { status: 400, body: { error: "Missing named input: x in 'inputs' object." } });
+  const meta = await (await endpoint.handle(new Request('http://x/v1/models/half_plus_two/metadata'))).json();
+  assert.deepEqual(meta.model_spec, { name: 'half_plus_two', version: '1', signature_name: '' });
+  assert.deepEqual(Object.keys(meta.metadata.signature_def.signature_def.serving_default.inputs), ['x']);
+  // The classifier beside it still classifies.
+  const classify = await endpoint.handle(new Request('http://x/v1/models/lite0:classify', { method: 'POST', body: JSON.stringify({ examples: [{ 'image/encoded': { b64: coffee.toString('base64') } }] }) }));
+  assert.equal((await classify.json()).results[0][0][0], 'espresso');
+  endpoint.dispose();
 });
 
 test('an Endpoint bounds what one request may spend: image pixels and count, inflated bytes, JSON values', async () => {

@@ -398,6 +398,61 @@ export interface ClassifierStatic<C> {
   clearCache(): Promise<boolean>;
 }
 
+/** Options for `TensorModel.load`. */
+export interface TensorModelOptions {
+  /** The ONNX model: a URL, a Response or its bytes. */
+  model: FileSource;
+  /** The name its metadata gives; default `"model"`. */
+  name?: string;
+  /** The version its metadata gives; default 1. */
+  version?: number;
+  /** `"cpu"` (the default) or `"auto"`: a tensor model runs on the CPU; any other backend is refused. */
+  backend?: 'cpu' | 'auto';
+  /** Called as the model downloads. */
+  onProgress?: (progress: Progress) => void;
+  /** Cancels the load. */
+  signal?: AbortSignal;
+}
+
+/** What ran a tensor model's request. */
+export interface TensorReport {
+  backend: 'cpu';
+  /** Why it ran there, in words. */
+  reason: string;
+  /** The threads the CPU backend ran on (1 but in the threaded build). */
+  threads: number;
+}
+
+/**
+ * A model served as tensors in, tensors out: any ONNX model (regression,
+ * embeddings, TF Serving's `half_plus_two`), its signature read from the
+ * graph, no manifest and no image preprocessing; as `edgeserve serve` serves
+ * a bare `model.onnx` that is not an image classifier. It runs on the CPU.
+ */
+export class TensorModel {
+  private constructor();
+  /** Loads a model. */
+  static load(options: TensorModelOptions): Promise<TensorModel>;
+  /** A TF Serving PredictResponse for a PredictRequest (object or JSON text), read against the graph's signature. */
+  predict(request: PredictRequest | string, options?: { signal?: AbortSignal }): Promise<PredictResponse>;
+  /** `predict`, with the report of what ran. */
+  predictWithReport(
+    request: PredictRequest | string,
+    options?: { signal?: AbortSignal },
+  ): Promise<{ response: PredictResponse; report: TensorReport }>;
+  /** TF Serving's metadata: the graph's signature as `serving_default`. */
+  metadata(): ModelMetadata;
+  /** Always `"cpu"`. */
+  readonly backend: 'cpu';
+  /** The name and version its metadata gives. */
+  readonly model: { name: string; version: number };
+  /** Whether dispose() has run. */
+  readonly disposed: boolean;
+  /** Frees the model; later calls reject with code `disposed`. */
+  dispose(): void;
+  [Symbol.dispose](): void;
+}
+
 /** One model an Endpoint serves. */
 export interface EndpointModel {
   /** The name in URLs (`/v1/models/{name}`). */
@@ -410,6 +465,12 @@ export interface EndpointModel {
   manifest?: ModelManifest | FileSource;
   /** Its labels; default the manifest's file. */
   labels?: FileSource;
+  /**
+   * Serve it as tensors in, tensors out on its graph's signature (a
+   * `TensorModel`: predict only, no manifest or labels); default false, an
+   * image classifier.
+   */
+  tensors?: boolean;
 }
 
 /** Options for `Endpoint.create`. */

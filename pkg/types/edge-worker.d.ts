@@ -18,7 +18,7 @@ export interface Env {
   LOCAL_MODELS?: string;
   /** Comma-separated names forwarded to the origin TF Serving. */
   PROXY_MODELS?: string;
-  /** Comma-separated names routed by edgeserve: in the isolate within MAX_LOCAL_MODEL_BYTES, else to the origin. */
+  /** Comma-separated names routed by edgeserve: in the isolate within MAX_LOCAL_MODEL_BYTES, else to the origin (image classifiers: routing reads their manifest). */
   MODELS?: string;
   /** Models in MODELS larger than this (the manifest's model.bytes) go to the origin; default 20 MB. */
   MAX_LOCAL_MODEL_BYTES?: string;
@@ -50,10 +50,17 @@ export interface BundledModel {
   labels?: string | ArrayBuffer | ArrayBufferView;
 }
 
+/** A tensor model bundled with the Worker: served on its graph's signature (predict only), no manifest. */
+export interface BundledTensorModel {
+  /** The ONNX file (wrangler's `Data` rule: an ArrayBuffer). */
+  model: ArrayBuffer | ArrayBufferView;
+  tensors: true;
+}
+
 /** The Worker's module: `export default edgeWorker({ … })`. */
 export interface EdgeWorker {
   fetch(request: Request, env: Env): Promise<Response>;
 }
 
 /** The edge Worker, serving `bundled` models and those its `Env` names. */
-export declare function edgeWorker(bundled?: Record<string, BundledModel>): EdgeWorker;
+export declare function edgeWorker(bundled?: Record<string, BundledModel | BundledTensorModel>): EdgeWorker;

@@ -20,7 +20,7 @@ const modelDir = path.join(root, 'models/efficientnet-lite0');
 
 /**
  * Bundles `workerd/{entry}` with Lite0's files beside it (the model as
- * bytes, the manifest and labels as bytes too), serves it with workerd on a
+ * bytes, the manifest and labels as bytes too) and half_plus_two's model, serves it with workerd on a
  * free port of 127.0.0.1 with `bindings` (text), and waits until `ready`
  * answers; `{ child, base, bundled, dir }` (the caller stops the child and
  * removes the dir).
@@ -52,6 +52,7 @@ async function serveWorker(entry, { bindings = {}, readyPath }) {
   symlinkSync(path.join(modelDir, 'efficientnet-lite0.onnx'), path.join(dir, 'model.onnx'));
   symlinkSync(path.join(modelDir, 'manifest.json'), path.join(dir, 'manifest.json'));
   symlinkSync(path.join(modelDir, 'imagenet_labels.txt'), path.join(dir, 'labels.txt'));
+  symlinkSync(path.join(root, 'tests/fixtures/half_plus_two.onnx'), path.join(dir, 'half_plus_two.onnx'));
   const port = await freePort();
   const texts = Object.entries(bindings).map(([name, value]) => `(name = ${JSON.stringify(name)}, text = ${JSON.stringify(value)})`);
   writeFileSync(
@@ -68,6 +69,7 @@ const worker :Workerd.Worker = (
     (name = "model.onnx", data = embed "model.onnx"),
     (name = "manifest.json", data = embed "manifest.json"),
     (name = "labels.txt", data = embed "labels.txt"),
+    (name = "half_plus_two.onnx", data = embed "half_plus_two.onnx"),
   ],
   bindings = [${texts.join(', ')}],
   compatibilityDate = "2026-11-01",
@@ -144,6 +146,41 @@ test('the edge Worker under workerd: a request that traps the wasm gets a 500, a
     // lost): the models are loaded again into the new one.
     await espresso();
     await espresso();
+  } finally {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the edge Worker serves a tensor model bundled with tensors: true: TF Serving's half_plus_two answers and errors, beside Lite0", async () => {
+  const { child, base, dir } = await serveWorker('tensors-worker.js', {
+    bindings: { PUBLIC_ENDPOINT: 'true' },
+    readyPath: '/v1/models/half_plus_two',
+  });
+  try {
+    const call = async (verb, body) => {
+      const r = await fetch(`${base}/v1/models/half_plus_two${verb}`, body === undefined ? {} : { method: 'POST', body });
+      assert.equal(r.headers.get('content-type'), 'application/json');
+      return { status: r.status, body: await r.json() };
+    };
+    assert.deepEqual(await call(''), { status: 200, body: { model_version_status: [{ version: '1', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }] } });
+    const meta = await call('/metadata');
+    const sig = meta.body.metadata.signature_def.signature_def.serving_default;
+    assert.equal(sig.method_name, 'tensorflow/serving/predict');
+    assert.deepEqual([sig.inputs.x.dtype, sig.inputs.x.tensor_shape.dim.map((d) => d.size)], ['DT_FLOAT', ['-1']]);
+    // TF Serving's documented requests and answers, in both forms.
+    assert.deepEqual(await call(':predict', '{"instances": [1.0, 2.0, 5.0]}'), { status: 200, body: { predictions: [2.5, 3.0, 4.5] } });
+    assert.deepEqual(await call(':predict', '{"inputs": {"x": [1.0, 2.0, 5.0]}}'), { status: 200, body: { outputs: [2.5, 3.0, 4.5] } });
+    assert.deepEqual(await call(':classify', '{"examples": [{"x": 1.0}]}'), {
+      status: 400,
+      body: { error: 'Expected classification signature method_name to be tensorflow/serving/classify. Was: tensorflow/serving/predict' },
+    });
+    assert.deepEqual(await call(':predict', '{"inputs": {"z": [1.0]}}'), { status: 400, body: { error: "Missing named input: x in 'inputs' object." } });
+    assert.deepEqual(await call(':predict', '{"instances": [0.0]}'), { status: 200, body: { predictions: [2.0] } });
+    // The classifier bundled beside it still classifies.
+    const coffee = readFileSync(path.join(root, 'www/samples/coffee_orig.png'));
+    const r = await fetch(`${base}/v1/models/efficientnet-lite0:classify`, { method: 'POST', body: JSON.stringify({ examples: [{ 'image/encoded': { b64: coffee.toString('base64') } }] }) });
+    assert.equal((await r.json()).results[0][0][0], 'espresso');
   } finally {
     await stopChild(child);
     rmSync(dir, { recursive: true, force: true });

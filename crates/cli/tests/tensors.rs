@@ -155,3 +155,23 @@ fn half_plus_two_answers_as_onnxruntime_behind_kserve_does() {
     let by_hand: Vec<f32> = xs.iter().map(|x| 0.5 * x + 2.0).collect();
     assert_eq!(mine, by_hand);
 }
+
+/// The JS tests (the package, the edge Worker) have no testkit: they read
+/// `half_plus_two` from `tests/fixtures/`, which must be this one. With
+/// `EDGESERVE_WRITE_FIXTURES=1` the test writes it instead.
+#[test]
+fn the_js_tests_half_plus_two_is_testkits() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/half_plus_two.onnx");
+    let model = edgeserve_testkit::onnx::half_plus_two();
+    if std::env::var_os("EDGESERVE_WRITE_FIXTURES").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &model).unwrap();
+    }
+    let committed = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(
+        committed == model,
+        "{} differs from testkit's half_plus_two: run this test with EDGESERVE_WRITE_FIXTURES=1",
+        path.display()
+    );
+}

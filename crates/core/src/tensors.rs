@@ -76,4 +76,14 @@ impl TensorModel {
     pub async fn predict(&self, request: PredictRequest) -> Result<PredictResponse, ProtocolError> {
         Ok(self.engine.predict(request).await?)
     }
+
+    /// [`TensorModel::predict`] on TF Serving's JSON text, answered in JSON
+    /// text: the request is read against the signature it names (a
+    /// `b64` value is bytes only where that input is a string), as TF
+    /// Serving's REST API reads it.
+    pub async fn predict_json(&self, body: &[u8]) -> Result<Vec<u8>, ProtocolError> {
+        let signatures = self.engine.signature().to_signature_def_map();
+        let request = PredictRequest::from_json(body, |name| Ok(signatures.get(name)?.input_types()))?;
+        self.predict(request).await?.to_json()
+    }
 }

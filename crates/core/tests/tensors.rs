@@ -82,3 +82,18 @@ fn only_the_cpu_loads_it_synchronously_and_no_classifier_manifest_fits_it() {
             .contains("not an image classifier")
     );
 }
+
+#[test]
+fn predict_json_reads_and_answers_tf_servings_json() {
+    let model = half_plus_two();
+    let run = |body: &str| edgeserve_conformance::block_on(model.predict_json(body.as_bytes()));
+    let json = |body: Vec<u8>| serde_json::from_slice::<serde_json::Value>(&body).unwrap();
+    let rows = json(run(r#"{"instances": [1.0, 2.0, 5.0]}"#).unwrap());
+    assert_eq!(rows, serde_json::json!({"predictions": [2.5, 3.0, 4.5]}));
+    let columns = json(run(r#"{"inputs": {"x": [1.0, 2.0, 5.0]}}"#).unwrap());
+    assert_eq!(columns, serde_json::json!({"outputs": [2.5, 3.0, 4.5]}));
+    let e = run(r#"{"instances": [1.0, "two"]}"#).unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    let e = run(r#"{"signature_name": "regress_x_to_y", "instances": [1.0]}"#).unwrap_err();
+    assert!(e.message().contains("regress_x_to_y"), "{e}");
+}

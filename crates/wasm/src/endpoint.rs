@@ -1,9 +1,9 @@
 //! TF Serving's REST API inside a JS host (an edge Worker): the same
 //! request handler as the native server (`edgeserve-endpoint`), over models
-//! loaded as `RawClassifier`s and moved in.
+//! loaded as `RawClassifier`s or `RawTensorModel`s and moved in.
 
-use crate::RawClassifier;
 use crate::error::JsError;
+use crate::{RawClassifier, RawTensorModel};
 use edgeserve::protocol::{Code, Route};
 use edgeserve_endpoint::{HandlerOptions, ModelStore, RequestHead, RequestLimits, Servable};
 use js_sys::Uint8Array;
@@ -41,32 +41,32 @@ impl RawEndpoint {
     /// Serves `classifier` as version `version` of model `name`. The
     /// classifier moves in: it is disposed for the caller.
     pub fn add(&mut self, name: String, version: f64, classifier: &mut RawClassifier) -> Result<(), JsValue> {
-        if name.is_empty() {
-            return Err(JsError::new(
-                "invalid_options",
-                Code::InvalidArgument,
-                "add: the model name is empty",
-            )
-            .into());
-        }
-        if !(version.fract() == 0.0 && (1.0..=9_007_199_254_740_991.0).contains(&version)) {
-            return Err(JsError::new(
-                "invalid_options",
-                Code::InvalidArgument,
-                format!("add: the version must be a positive integer, got {version}"),
-            )
-            .into());
-        }
+        let version = servable_version(&name, version)?;
         let inner = classifier.take()?;
         let classifier = Rc::try_unwrap(inner).map_err(|inner| {
             classifier.restore(inner);
-            JsError::new(
-                "invalid_options",
-                Code::FailedPrecondition,
-                "add: the classifier has calls in flight; add it before using it",
-            )
+            in_flight("classifier")
         })?;
-        Rc::make_mut(&mut self.store).insert(Servable::new(&name, version as i64, classifier));
+        Rc::make_mut(&mut self.store).insert(Servable::new(&name, version, classifier));
+        Ok(())
+    }
+
+    /// Serves `model` (a tensor model) as version `version` of model
+    /// `name`. The model moves in: it is disposed for the caller.
+    #[wasm_bindgen(js_name = addTensors)]
+    pub fn add_tensors(
+        &mut self,
+        name: String,
+        version: f64,
+        model: &mut RawTensorModel,
+    ) -> Result<(), JsValue> {
+        let version = servable_version(&name, version)?;
+        let inner = model.take()?;
+        let tensors = Rc::try_unwrap(inner).map_err(|inner| {
+            model.restore(inner);
+            in_flight("tensor model")
+        })?;
+        Rc::make_mut(&mut self.store).insert(Servable::new(&name, version, tensors));
         Ok(())
     }
 
@@ -147,4 +147,34 @@ impl RawEndpoint {
             Ok(out)
         })
     }
+}
+
+/// The version a model is added as, checked with its name.
+fn servable_version(name: &str, version: f64) -> Result<i64, JsValue> {
+    if name.is_empty() {
+        return Err(JsError::new(
+            "invalid_options",
+            Code::InvalidArgument,
+            "add: the model name is empty",
+        )
+        .into());
+    }
+    if !(version.fract() == 0.0 && (1.0..=9_007_199_254_740_991.0).contains(&version)) {
+        return Err(JsError::new(
+            "invalid_options",
+            Code::InvalidArgument,
+            format!("add: the version must be a positive integer, got {version}"),
+        )
+        .into());
+    }
+    Ok(version as i64)
+}
+
+/// A model with calls in flight cannot move into the endpoint.
+fn in_flight(what: &str) -> JsError {
+    JsError::new(
+        "invalid_options",
+        Code::FailedPrecondition,
+        format!("add: the {what} has calls in flight; add it before using it"),
+    )
 }

@@ -18,10 +18,12 @@
 mod endpoint;
 mod error;
 mod options;
+mod tensors;
 #[cfg(target_feature = "atomics")]
 mod threads;
 
 pub use endpoint::RawEndpoint;
+pub use tensors::RawTensorModel;
 
 use edgeserve::protocol::Code;
 use edgeserve::{Classifier, ImageInput, PixelFormat, Report};
@@ -77,6 +79,20 @@ pub fn plan(manifest: &str, options: JsValue) -> Result<JsValue, JsValue> {
 fn json_text(body: Vec<u8>, what: &str) -> Result<String, JsError> {
     String::from_utf8(body)
         .map_err(|e| JsError::new("internal", Code::Internal, format!("{what} is not UTF-8: {e}")))
+}
+
+/// What a `predict` resolves to: `{ body, report }`, the response as TF
+/// Serving's JSON text.
+fn predict_out(body: Vec<u8>, report: impl Serialize) -> Result<JsValue, JsValue> {
+    #[derive(Serialize)]
+    struct Out<R> {
+        body: String,
+        report: R,
+    }
+    to_js(&Out {
+        body: json_text(body, "the response")?,
+        report,
+    })
 }
 
 fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
@@ -427,16 +443,7 @@ impl RawClassifier {
                     .predict_json(request.as_bytes())
                     .await
                     .map_err(JsError::from)?;
-                let body = json_text(body, "the response")?;
-                #[derive(Serialize)]
-                struct Out<'a> {
-                    body: String,
-                    report: JsReport<'a>,
-                }
-                to_js(&Out {
-                    body,
-                    report: JsReport::new(&report),
-                })
+                predict_out(body, JsReport::new(&report))
             },
         )))
     }

@@ -28,6 +28,9 @@ import {
   type RemoteOptions,
   type Report,
   type TensorInfo,
+  TensorModel,
+  type TensorModelOptions,
+  type TensorReport,
   type TensorValue,
   type WasmBuild,
   type WasmSettings,
@@ -152,6 +155,20 @@ async function main(signal: AbortSignal): Promise<void> {
   await Endpoint.create({ models: [{ ...model, version: '2' }] });
   // @ts-expect-error: a limit is a number
   await Endpoint.create({ models: [model], limits: { maxImagesPerRequest: 'many' } });
+
+  // Any ONNX model as tensors in, tensors out (no manifest).
+  const tensorOptions: TensorModelOptions = { model: new URL('https://example.com/half_plus_two.onnx'), name: 'half_plus_two', backend: 'cpu' };
+  const tensors = await TensorModel.load(tensorOptions);
+  const answer: PredictResponse = await tensors.predict({ instances: [1.0, 2.0, 5.0] });
+  const tensorReport: TensorReport = (await tensors.predictWithReport('{"instances": [1.0]}')).report;
+  const tensorMeta: ModelMetadata = tensors.metadata();
+  console.log(answer, tensorReport.threads, tensorMeta, tensors.backend, tensors.model.version);
+  tensors.dispose();
+  await Endpoint.create({ models: [{ name: 'half_plus_two', model: new Uint8Array(0), tensors: true }] });
+  // @ts-expect-error: a tensor model runs on the CPU
+  await TensorModel.load({ model: new Uint8Array(0), backend: 'webgpu' });
+  // @ts-expect-error: a tensor model has no classify
+  await tensors.classify(pixels);
 
   // The wasm: which build and from where, chosen before the first load.
   wasm.relaxedSimd = wasm.relaxedSimdSupported && true;

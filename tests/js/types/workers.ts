@@ -28,6 +28,7 @@ const worker: ExportedHandler<Env> = edgeWorker({
     },
     labels,
   },
+  half_plus_two: { model, tensors: true },
 });
 export default worker;
 
@@ -36,6 +37,8 @@ const env: Env = { LOCAL_MODELS: 'efficientnet-lite0', PUBLIC_ENDPOINT: 'true' }
 const wrong: Env = { MAX_BODY_BYTES: 16_000_000 };
 // @ts-expect-error: a bundled model needs its bytes
 edgeWorker({ lite0: { manifest: '{}' } });
+// @ts-expect-error: a bundled classifier needs its manifest
+edgeWorker({ lite0: { model } });
 
 export async function classifyHere(request: Request): Promise<Response> {
   const classifier = await Classifier.load({ model, manifest: '{}', labels: new TextEncoder().encode(labels) });
