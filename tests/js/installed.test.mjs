@@ -55,13 +55,13 @@ test('npm pack refuses a package with a file missing, and one that cannot build 
   assert.match(r.stderr, /edgeserve prepack: the wasm is built from the Rust workspace around pkg\/, which is not at/);
 });
 
-test('a Node ESM script classifies the photo with the installed package', () => {
+test('a Node ESM script classifies the photo with the installed package, and runs a tensor model', () => {
   const script = path.join(project, 'main.mjs');
   writeFileSync(
     script,
     `import { readFile } from 'node:fs/promises';
-import { Classifier } from 'edgeserve';
-const [dir, image] = process.argv.slice(2);
+import { Classifier, TensorModel } from 'edgeserve';
+const [dir, image, tensorModel] = process.argv.slice(2);
 const classifier = await Classifier.load({
   model: await readFile(dir + '/efficientnet-lite0.onnx'),
   manifest: await readFile(dir + '/manifest.json'),
@@ -70,10 +70,14 @@ const classifier = await Classifier.load({
 const { classes, report } = await classifier.classify(await readFile(image));
 // The .wasm files are exports of their own, to copy or serve elsewhere.
 const wasmFile = import.meta.resolve('edgeserve/dist/edge/edgeserve_bg.wasm');
-console.log(JSON.stringify({ classes, backend: report.backend, verified: report.modelVerified, wasmFile }));
+const halfPlusTwo = await TensorModel.load({ model: await readFile(tensorModel) });
+const tensors = await halfPlusTwo.predict({ instances: [1.0, 2.0, 5.0] });
+console.log(JSON.stringify({ classes, backend: report.backend, verified: report.modelVerified, wasmFile, tensors }));
 `,
   );
-  const out = JSON.parse(execFileSync(process.execPath, [script, lite0, coffee], { cwd: project, encoding: 'utf8' }));
+  const halfPlusTwo = path.join(root, 'tests/fixtures/half_plus_two.onnx');
+  const out = JSON.parse(execFileSync(process.execPath, [script, lite0, coffee, halfPlusTwo], { cwd: project, encoding: 'utf8' }));
+  assert.deepEqual(out.tensors, { predictions: [2.5, 3.0, 4.5] });
   assert.deepEqual(out.classes.map((c) => c.index), want);
   assert.equal(out.classes[0].label, 'espresso');
   assert.deepEqual([out.backend, out.verified], ['cpu', true]);
