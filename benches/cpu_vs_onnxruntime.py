@@ -30,8 +30,9 @@ def ort_session(path, threads):
 
 
 class Worker:
-    def __init__(self, exe, model, data, threads, layout):
-        self.p = subprocess.Popen([exe, model, data, str(threads), layout], stdin=subprocess.PIPE,
+    def __init__(self, exe, model, data, threads, layout, batch=1, batch_plans=None):
+        extra = [] if batch_plans is None else [str(batch_plans)]
+        self.p = subprocess.Popen([exe, model, data, str(threads), layout, str(batch)] + extra, stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True)
         ready = self.p.stdout.readline().split()
         if not ready or ready[0] != "ready":
@@ -60,11 +61,11 @@ class Worker:
         self.p.wait(timeout=10)
 
 
-def bench(exe, name, model, data, size, threads, runs, warmup, layout):
+def bench(exe, name, model, data, size, threads, runs, warmup, layout, batch=1, batch_plans=None):
     sess = ort_session(model, threads)
     inp = sess.get_inputs()[0].name
-    x = np.fromfile(data, dtype="<f4").reshape(1, 3, size, size)
-    w = Worker(exe, model, data, threads, layout)
+    x = np.repeat(np.fromfile(data, dtype="<f4").reshape(1, 3, size, size), batch, axis=0)
+    w = Worker(exe, model, data, threads, layout, batch, batch_plans)
     ort_us, tract_us = [], []
 
     def run_ort():
@@ -85,7 +86,7 @@ def bench(exe, name, model, data, size, threads, runs, warmup, layout):
     prof = w.profile()
     w.close()
     o, t = statistics.median(ort_us), statistics.median(tract_us)
-    return {"name": name, "threads": threads, "ort_ms": o / 1e3, "tract_ms": t / 1e3, "ratio": t / o,
+    return {"name": name, "threads": threads, "batch": batch, "ort_ms": o / 1e3, "tract_ms": t / 1e3, "ratio": t / o,
             "profile": prof, "load_ms": w.load_ms}
 
 
@@ -100,16 +101,36 @@ def main():
                     help="conv layout(s), comma-separated: blocked (the default: edgeserve's stem, depthwise"
                          " and pointwise kernels on blocks of 8 channels, tract for the rest), nchw (the same"
                          " kernels in NCHW) or nhwc (tract's channels-last kernels)")
+    ap.add_argument("--batch", default="1",
+                    help="batch size(s), comma-separated: the input repeated along the first dimension; each"
+                         " row also gives images/s and the gain over batch 1, on each side (what request"
+                         " batching can win on this machine at most)")
+    ap.add_argument("--batch-plans", type=int, default=None,
+                    help="edgeserve's CpuOptions::batch_plans (0: batches over 1 on the plan with a free batch)")
     a = ap.parse_args()
     results = []
+    per_image = {}
     for spec in a.model:
         name, model, data, size = spec.split("=")
-        for threads, layout in [(int(t), l) for t in a.threads.split(",") for l in a.layout.split(",")]:
-            r = bench(a.worker, name, model, data, int(size), threads, a.runs, a.warmup, layout)
+        for threads, layout, batch in [(int(t), l, int(b)) for t in a.threads.split(",") for l in a.layout.split(",")
+                                       for b in a.batch.split(",")]:
+            try:
+                r = bench(a.worker, name, model, data, int(size), threads, a.runs, a.warmup, layout, batch,
+                          a.batch_plans)
+            except SystemExit as e:
+                print(f"{name:6} {layout} threads={threads} batch={batch}  skipped: {e}", flush=True)
+                continue
             results.append(r)
-            print(f"{name:6} {layout} threads={threads}  onnxruntime {r['ort_ms']:7.2f} ms  edgeserve {r['tract_ms']:7.2f} ms"
-                  f"  ratio {r['ratio']:.2f}x  (median of {a.runs}, interleaved; edgeserve load {r['load_ms']:.0f} ms)",
-                  flush=True)
+            print(f"{name:6} {layout} threads={threads} batch={batch}  onnxruntime {r['ort_ms']:7.2f} ms"
+                  f"  edgeserve {r['tract_ms']:7.2f} ms  ratio {r['ratio']:.2f}x"
+                  f"  (median of {a.runs}, interleaved; edgeserve load {r['load_ms']:.0f} ms)", flush=True)
+            if a.batch != "1":
+                rates = (batch * 1e3 / r["ort_ms"], batch * 1e3 / r["tract_ms"])
+                base = per_image.setdefault((name, layout, threads), rates) if batch == 1 else per_image.get(
+                    (name, layout, threads))
+                gain = f"  gain over batch 1: onnxruntime {rates[0] / base[0]:.2f}x, edgeserve {rates[1] / base[1]:.2f}x" \
+                    if base else ""
+                print(f"    images/s: onnxruntime {rates[0]:.1f}, edgeserve {rates[1]:.1f}{gain}", flush=True)
             total = sum(us for _, _, us in r["profile"])
             for op, nodes, us in r["profile"][:6]:
                 print(f"    {op:28} {nodes:3} nodes {us / 1e3:7.2f} ms  {100 * us / total:5.1f}%")

@@ -3,7 +3,7 @@
 //! (onnxruntime) run for run. Each run is timed here, inside the process, so
 //! the pipe does not count.
 //!
-//! `tract_worker MODEL.onnx INPUT.bin THREADS [blocked|nchw|nhwc]`, then lines of
+//! `tract_worker MODEL.onnx INPUT.bin THREADS [blocked|nchw|nhwc [BATCH [BATCH_PLANS]]]`, then lines of
 //! `run` (prints microseconds), `profile` (prints `op nodes micros` lines,
 //! then `end`), or `quit`.
 
@@ -15,18 +15,28 @@ use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let (model, input, threads, layout) = match &args[1..] {
-        [m, i, t] => (m, i, t, ConvLayout::default()),
-        [m, i, t, l] if l == "blocked" => (m, i, t, ConvLayout::Blocked),
-        [m, i, t, l] if l == "nchw" => (m, i, t, ConvLayout::AsModel),
-        [m, i, t, l] if l == "nhwc" => (m, i, t, ConvLayout::ChannelsLast),
-        _ => return Err("usage: tract_worker MODEL.onnx INPUT.bin THREADS [blocked|nchw|nhwc]".into()),
+    let usage = "usage: tract_worker MODEL.onnx INPUT.bin THREADS [blocked|nchw|nhwc [BATCH [BATCH_PLANS]]]";
+    let [model, input, threads, rest @ ..] = &args[1..] else {
+        return Err(usage.into());
     };
+    let layout = match rest.first().map(String::as_str) {
+        None => ConvLayout::default(),
+        Some("blocked") => ConvLayout::Blocked,
+        Some("nchw") => ConvLayout::AsModel,
+        Some("nhwc") => ConvLayout::ChannelsLast,
+        Some(_) => return Err(usage.into()),
+    };
+    // BATCH copies of the input along a dynamic first dimension: what a
+    // server's request batching hands the engine.
+    let batch: usize = rest.get(1).map_or(Ok(1), |b| b.parse())?;
+    // CpuOptions::batch_plans (0: batches over 1 on the free-batch plan).
+    let batch_plans = rest.get(2).map(|b| b.parse()).transpose()?;
     let threads: usize = threads.parse()?;
     let t = Instant::now();
     let options = CpuOptions {
         threads: Some(threads),
         layout,
+        batch_plans,
     };
     let engine = CpuEngine::load(&std::fs::read(model)?, &options)?;
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -36,11 +46,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .first()
         .ok_or("model has no input")?
         .clone();
-    let values: Vec<f32> = std::fs::read(input)?
+    if batch > 1 && spec.shape.first().is_some_and(Option::is_some) {
+        return Err(format!("batch {batch}: the model's batch dimension is fixed").into());
+    }
+    let one: Vec<f32> = std::fs::read(input)?
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    let shape: Vec<usize> = spec.shape.iter().map(|d| d.unwrap_or(1)).collect();
+    let values = one.repeat(batch);
+    let shape: Vec<usize> = spec
+        .shape
+        .iter()
+        .enumerate()
+        .map(|(i, d)| d.unwrap_or(if i == 0 { batch } else { 1 }))
+        .collect();
     let tensor = Tensor::from_vec(shape, values)?;
     let inputs = || NamedTensors::from([(spec.name.clone(), tensor.clone())]);
     let mut out = std::io::stdout().lock();

@@ -7,8 +7,9 @@
 //! kernels (`depthwise`, `pointwise`, `dense`) with the tensors between
 //! them in blocks of eight channels (`blocked`), natively and in wasm,
 //! declutters the graph, optimises once for batch 1, and keeps the plan.
-//! Other batch sizes share one plan optimised with a free batch dimension,
-//! built on first use.
+//! Other batch sizes get plans of their own on first use, a few of them
+//! kept ([`CpuOptions::batch_plans`]); the rest share one plan optimised
+//! with a free batch dimension.
 
 mod blocked;
 mod dense;
@@ -61,26 +62,70 @@ pub struct CpuOptions {
     pub threads: Option<usize>,
     /// The layout convolutions run in.
     pub layout: ConvLayout,
+    /// How many batch sizes over 1 get a plan made for their size (the
+    /// most recently used are kept); other sizes share one plan with the
+    /// batch left free. `None`: [`DEFAULT_BATCH_PLANS`]. Each plan holds
+    /// its own packed weights (18.5 MB for EfficientNet-Lite0), so this
+    /// bounds what a caller's choice of batch sizes can make the engine
+    /// allocate.
+    pub batch_plans: Option<usize>,
 }
+
+/// Batch sizes over 1 planned for their size when [`CpuOptions::batch_plans`]
+/// is not set: 4 natively, where a plan made for its size ran Lite0's
+/// batches of 2 and 4 in 7–9 % less time than the free-batch plan (2
+/// threads; `benches/README.md`), and request batching merges runs into a
+/// few sizes (its `allowed_batch_sizes`); none in wasm, where an isolate
+/// has 128 MB in all.
+pub const DEFAULT_BATCH_PLANS: usize = if cfg!(target_arch = "wasm32") { 0 } else { 4 };
 
 /// A model loaded on the CPU.
 pub struct CpuEngine {
     signature: ModelSignature,
     /// The plan for batch 1, or for the model's fixed input shape.
     single: Arc<TypedRunnableModel>,
-    /// Whether the first input dimension is free (a batch dimension).
-    free_batch: bool,
     layout: ConvLayout,
-    any_batch: Mutex<AnyBatch>,
+    /// `None` for a model whose batch is fixed (`single` runs it).
+    batch_plans: Option<Mutex<BatchPlans>>,
 }
 
-/// The plan for batch sizes other than 1.
-enum AnyBatch {
-    /// Not needed yet: the simplified model it will be optimised from.
-    Pending(TypedModel),
-    Ready(Arc<TypedRunnableModel>),
-    /// Planning failed; every batch over 1 fails with this.
-    Failed(String),
+/// The plans for batch sizes over 1 of a model whose batch is free.
+struct BatchPlans {
+    /// The simplified model every plan is optimised from.
+    model: TypedModel,
+    /// Plans made for one batch size each, the most recently used last; at
+    /// most `capacity`.
+    sized: Vec<(usize, Arc<TypedRunnableModel>)>,
+    capacity: usize,
+    /// The plan with the batch left free, for the sizes beyond `capacity`
+    /// (and any whose own plan failed): built on first use; its error once
+    /// its planning failed.
+    free: Option<Result<Arc<TypedRunnableModel>, String>>,
+}
+
+impl BatchPlans {
+    /// The plan for `batch`: its own (kept, evicting the least recently
+    /// used), else the free one.
+    fn get(&mut self, batch: usize, layout: ConvLayout) -> Result<Arc<TypedRunnableModel>, String> {
+        if let Some(i) = self.sized.iter().position(|(b, _)| *b == batch) {
+            let entry = self.sized.remove(i);
+            let plan = entry.1.clone();
+            self.sized.push(entry);
+            return Ok(plan);
+        }
+        if self.capacity > 0
+            && let Ok(plan) = with_batch(&self.model, batch).and_then(|m| optimise(m, layout))
+        {
+            if self.sized.len() >= self.capacity {
+                self.sized.remove(0);
+            }
+            self.sized.push((batch, plan.clone()));
+            return Ok(plan);
+        }
+        self.free
+            .get_or_insert_with(|| optimise(self.model.clone(), layout).map_err(tract_error))
+            .clone()
+    }
 }
 
 fn run_error(reason: String) -> EngineError {
@@ -287,47 +332,39 @@ impl CpuEngine {
         // made for batch 1 (tract picks its kernels by shape), so batch 1
         // gets its own and the graph is kept for the rest.
         let optimising = |e| invalid("optimising the graph", e);
-        let (single, any_batch) = if free_batch {
+        let (single, batch_plans) = if free_batch {
             let single = with_batch(&typed, 1)
                 .and_then(|m| optimise(m, options.layout))
                 .map_err(optimising)?;
-            (single, AnyBatch::Pending(typed))
+            let plans = BatchPlans {
+                model: typed,
+                sized: Vec::new(),
+                capacity: options.batch_plans.unwrap_or(DEFAULT_BATCH_PLANS),
+                free: None,
+            };
+            (single, Some(Mutex::new(plans)))
         } else {
-            let plan = optimise(typed, options.layout).map_err(optimising)?;
-            (plan.clone(), AnyBatch::Ready(plan))
+            (optimise(typed, options.layout).map_err(optimising)?, None)
         };
         Ok(CpuEngine {
             signature,
             single,
-            free_batch,
             layout: options.layout,
-            any_batch: Mutex::new(any_batch),
+            batch_plans,
         })
     }
 
     fn plan_for(&self, batch: usize) -> Result<Arc<TypedRunnableModel>, EngineError> {
-        if batch == 1 || !self.free_batch {
+        let Some(plans) = self.batch_plans.as_ref().filter(|_| batch != 1) else {
             return Ok(self.single.clone());
-        }
-        // A poisoned lock means a panic while planning: that batch size
-        // fails, the engine goes on serving the others.
-        let mut any = self
-            .any_batch
-            .lock()
-            .map_err(|_| run_error("planning for another batch size failed earlier".into()))?;
-        let (next, plan) = match std::mem::replace(&mut *any, AnyBatch::Failed(String::new())) {
-            AnyBatch::Pending(model) => match optimise(model, self.layout) {
-                Ok(plan) => (AnyBatch::Ready(plan.clone()), Ok(plan)),
-                Err(e) => {
-                    let reason = tract_error(e);
-                    (AnyBatch::Failed(reason.clone()), Err(reason))
-                }
-            },
-            AnyBatch::Ready(plan) => (AnyBatch::Ready(plan.clone()), Ok(plan)),
-            AnyBatch::Failed(reason) => (AnyBatch::Failed(reason.clone()), Err(reason)),
         };
-        *any = next;
-        plan.map_err(run_error)
+        // A poisoned lock means a panic while planning: batches over 1
+        // fail, the engine goes on serving batch 1.
+        plans
+            .lock()
+            .map_err(|_| run_error("planning for another batch size failed earlier".into()))?
+            .get(batch, self.layout)
+            .map_err(run_error)
     }
 
     /// The plan for these inputs' batch size and the inputs in model order,

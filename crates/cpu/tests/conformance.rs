@@ -60,4 +60,12 @@ fn every_conv_layout_matches_onnxruntime() {
         suite::reference_logits_match(&e, "efficientnet-lite0.onnx", 224, 1e-3);
         suite::batch_equals_singles(&e, 224);
     }
+    // Batches on the plan with the batch left free, as sizes past the
+    // kept plans run.
+    let options = CpuOptions {
+        batch_plans: Some(0),
+        ..CpuOptions::default()
+    };
+    let e = CpuEngine::load(&suite::bundled_lite0(), &options).unwrap();
+    suite::batch_equals_singles(&e, 224);
 }
