@@ -75,18 +75,19 @@ function forwardTo(base, req, res) {
 
 /**
  * Starts `bin` (a server that prints its `http://127.0.0.1:PORT` address on
- * stdout once it listens); `stop()` ends it by its process id.
+ * stdout once it listens, and `edgeserve serve` its gRPC one on the same
+ * line); `{ url, grpc, stop }`, `stop()` ending it by its process id.
  */
 export async function startServer(bin, args) {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise((ok, fail) => {
+  const { url, grpc } = await new Promise((ok, fail) => {
     createInterface({ input: child.stdout }).on('line', (l) => {
       const m = l.match(/(http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) ok(m[1]);
+      if (m) ok({ url: m[1], grpc: l.match(/gRPC on (127\.0\.0\.1:\d+)/)?.[1] });
     });
     child.on('exit', (code) => fail(new Error(`${bin} exited (${code}) before printing its address`)));
   });
-  return { url, stop: () => stopChild(child) };
+  return { url, grpc, stop: () => stopChild(child) };
 }
 
 /** A free TCP port on 127.0.0.1 (for servers that cannot be told port 0). */
