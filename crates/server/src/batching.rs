@@ -157,13 +157,26 @@ impl Batcher {
         Ok(Batcher { state, threads })
     }
 
+    /// Whether runs of a model with this signature can be merged: every
+    /// input's first dimension is free.
+    pub fn can_merge(signature: &ModelSignature) -> bool {
+        signature.inputs.iter().all(|i| i.shape.first() == Some(&None))
+    }
+
     /// The parameters it runs with.
     pub fn parameters(&self) -> &BatchingParameters {
         &self.state.params
     }
 
     /// `engine` with its runs batched: a queue of its own on these threads.
+    /// An engine with an input whose first dimension is fixed (an ONNX file
+    /// exported for batch 1, as `efficientnet-lite2.onnx`) is returned as it
+    /// is: its runs cannot be merged, and a merged run would fail every
+    /// request in it.
     pub fn wrap(&self, engine: Box<dyn Engine>) -> Box<dyn Engine> {
+        if !Batcher::can_merge(engine.signature()) {
+            return engine;
+        }
         let engine: Arc<dyn Engine> = Arc::from(engine);
         let id = self.state.next_id.fetch_add(1, Ordering::Relaxed);
         lock(&self.state.queues).push(Queue {
@@ -632,6 +645,32 @@ mod tests {
         // Past the batch's timeout, nothing ran.
         std::thread::sleep(Duration::from_millis(3500).saturating_sub(started.elapsed()));
         assert!(lock(&runs).is_empty());
+    }
+
+    #[test]
+    fn a_model_with_a_fixed_batch_is_not_merged_and_each_run_answers() {
+        use edgeserve_testkit::onnx::{Graph, node};
+        let g = Graph::new(vec![node("Relu", &["x"], "y", vec![])], vec![("x", vec![1, 2])]);
+        let inner = edgeserve_cpu::CpuEngine::load(&g.bytes(), &Default::default()).unwrap();
+        assert!(!Batcher::can_merge(inner.signature()));
+        let batcher = Batcher::start(params(8, 50, 4)).unwrap();
+        let engine: Arc<dyn Engine> = Arc::from(batcher.wrap(Box::new(inner)));
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let engine = Arc::clone(&engine);
+                std::thread::spawn(move || {
+                    let v = [i as f32, -1.0];
+                    let inputs =
+                        NamedTensors::from([("x".to_owned(), Tensor::from_slice(&[1, 2], &v).unwrap())]);
+                    let out = pollster::block_on(engine.run(inputs)).unwrap();
+                    assert_eq!(out["y"].as_slice::<f32>().unwrap(), [i as f32, 0.0]);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(Batcher::can_merge(half_plus_two().0.signature()));
     }
 
     #[test]

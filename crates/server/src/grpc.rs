@@ -31,6 +31,20 @@ fn missing_spec() -> Error {
     Error::invalid_argument("Missing ModelSpec")
 }
 
+/// When a call reached the services, stamped by [`stamp_arrival`] before
+/// tonic starts its own timer for the client's deadline.
+#[derive(Clone, Copy)]
+pub(crate) struct Arrival(tokio::time::Instant);
+
+/// Stamps a call's [`Arrival`]: a layer inside tonic's deadline layer,
+/// called synchronously just before that layer starts its timer.
+pub(crate) fn stamp_arrival<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+    request
+        .extensions_mut()
+        .insert(Arrival(tokio::time::Instant::now()));
+    request
+}
+
 /// The deadline a client sent (`grpc-timeout`: up to 8 digits and a unit),
 /// or `None` when it sent none or one that does not parse.
 fn client_timeout(meta: &MetadataMap) -> Option<Duration> {
@@ -97,6 +111,7 @@ impl Services {
     async fn run<T: Send + 'static>(
         &self,
         meta: &MetadataMap,
+        extensions: &tonic::Extensions,
         job: impl FnOnce(&Shared) -> Result<T, Error> + Send + 'static,
     ) -> Result<Response<T>, Status> {
         let admitted = self.shared.admit().map_err(|e| status_of(&e))?;
@@ -113,7 +128,14 @@ impl Services {
                 ),
             ),
         };
-        let deadline = tokio::time::Instant::now() + timeout;
+        // From the call's arrival, not from here (after its message was
+        // read): tonic times the client's deadline from there too, and
+        // answers CANCELLED when its timer wins; on a deadline ours is due
+        // first, so the client gets TF Serving's DEADLINE_EXCEEDED.
+        let arrived = extensions
+            .get::<Arrival>()
+            .map_or_else(tokio::time::Instant::now, |a| a.0);
+        let deadline = arrived + timeout;
         Arc::clone(&self.shared)
             .execute(admitted, deadline, timed_out, job)
             .await
@@ -139,9 +161,9 @@ impl PredictionService for Services {
         &self,
         request: Request<tfs::PredictRequest>,
     ) -> Result<Response<tfs::PredictResponse>, Status> {
-        let (meta, _, message) = request.into_parts();
+        let (meta, extensions, message) = request.into_parts();
         let max_values = self.shared.options.grpc_max_values;
-        self.run(&meta, move |shared| {
+        self.run(&meta, &extensions, move |shared| {
             let (spec, servable) = servable_for(shared, message.model_spec.as_ref())?;
             let (_, request) = PredictRequest::from_proto_limited(&message, max_values)?;
             let signature_name = request.signature().to_owned();
@@ -162,9 +184,9 @@ impl PredictionService for Services {
         &self,
         request: Request<tfs::ClassificationRequest>,
     ) -> Result<Response<tfs::ClassificationResponse>, Status> {
-        let (meta, _, message) = request.into_parts();
+        let (meta, extensions, message) = request.into_parts();
         let max_values = self.shared.options.grpc_max_values;
-        self.run(&meta, move |shared| {
+        self.run(&meta, &extensions, move |shared| {
             let (spec, servable) = servable_for(shared, message.model_spec.as_ref())?;
             // The signature's method first, then the input, as TF Serving.
             service::classifier(&servable, Some(&spec.signature_name))?;
@@ -180,8 +202,8 @@ impl PredictionService for Services {
         &self,
         request: Request<tfs::RegressionRequest>,
     ) -> Result<Response<tfs::RegressionResponse>, Status> {
-        let (meta, _, message) = request.into_parts();
-        self.run(&meta, move |shared| {
+        let (meta, extensions, message) = request.into_parts();
+        self.run(&meta, &extensions, move |shared| {
             let (spec, servable) = servable_for(shared, message.model_spec.as_ref())?;
             // No model of edgeserve's has a regression signature: refused
             // on the signature, before the input is read, as TF Serving.
@@ -206,8 +228,8 @@ impl PredictionService for Services {
         &self,
         request: Request<tfs::GetModelMetadataRequest>,
     ) -> Result<Response<tfs::GetModelMetadataResponse>, Status> {
-        let (meta, _, message) = request.into_parts();
-        self.run(&meta, move |shared| {
+        let (meta, extensions, message) = request.into_parts();
+        self.run(&meta, &extensions, move |shared| {
             if message.model_spec.is_none() {
                 return Err(missing_spec());
             }
@@ -234,8 +256,8 @@ impl ModelService for Services {
         &self,
         request: Request<tfs::GetModelStatusRequest>,
     ) -> Result<Response<tfs::GetModelStatusResponse>, Status> {
-        let (meta, _, message) = request.into_parts();
-        self.run(&meta, move |shared| {
+        let (meta, extensions, message) = request.into_parts();
+        self.run(&meta, &extensions, move |shared| {
             let spec = ModelSpec::from(message.model_spec.as_ref().ok_or_else(missing_spec)?);
             let status = service::status(&shared.models.snapshot(), &spec.name, spec.version.as_ref())?;
             Ok(tfs::GetModelStatusResponse::from(&status))

@@ -602,6 +602,7 @@ async fn serve_grpc(
         .layer(tower::util::MapResponseLayer::new(
             too_large_is_resource_exhausted,
         ))
+        .layer(tower::util::MapRequestLayer::new(grpc::stamp_arrival))
         .add_service(prediction)
         .add_service(model)
         .serve_with_incoming_shutdown(incoming, signal)
