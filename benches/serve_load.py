@@ -8,7 +8,12 @@ manifest says `input.encoding: "image"`, so the server decodes).
 With `--batching`, two servers run side by side on the same models, one
 without and one with `--enable_batching` (`--batching-parameters`, TF
 Serving's text format), and each concurrency is measured on both in turn
-(interleaved), with the ratio of their throughputs.
+(interleaved), with the ratio of their throughputs. There, `--grpc-python`
+(the gRPC tests' venv) measures each server over gRPC too (`grpc_load.py`:
+the same tensor as `tensor_content`), and `--peer-python` (the KServe
+venv) adds a peer: onnxruntime behind KServe's V1 server
+(`tests/peers/kserve_onnx.py`, as many onnxruntime threads as the machine
+has cores), sent the same REST body by the same wrk.
 
 Not a test: it prints a markdown table. Every process it starts binds
 127.0.0.1 and is stopped by pid before it returns.
@@ -68,6 +73,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--batching", action="store_true",
                     help="compare batching off and on (float-tensor body only)")
+    ap.add_argument("--grpc-python", help="with --batching: a Python with tensorflow-serving-api, for gRPC load")
+    ap.add_argument("--peer-python", help="with --batching: a Python with kserve and onnxruntime, for the peer")
+    ap.add_argument("--tensor", help="with --grpc-python: Lite0's preprocessed input (little-endian float32)")
     ap.add_argument("--batching-parameters",
                     default="max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000 }\n"
                             "max_enqueued_batches { value: 64 }\nnum_batch_threads { value: 2 }\n")
@@ -109,36 +117,72 @@ def main():
                     sys.exit("edgeserve serve exited before printing its address")
                 m = re.search(r"on (http://\S+)", line)
                 if m:
-                    return m.group(1)
+                    grpc = re.search(r"gRPC on (127\.0\.0\.1:\d+)", line)
+                    return m.group(1), grpc.group(1) if grpc else None
             sys.exit("edgeserve serve did not print its address in 120 s")
 
         if args.batching:
             params = os.path.join(work, "batching.config")
             with open(params, "w") as f:
                 f.write(args.batching_parameters)
-            off = start([])
-            on = start(["--enable_batching", "--batching_parameters_file", params])
+            off, off_grpc = start([])
+            on, on_grpc = start(["--enable_batching", "--batching_parameters_file", params])
             body = os.path.join(work, "float.json")
-            for url in (off, on):
-                run_wrk(f"{url}/v1/models/lite0:predict", body, 1, 2)  # warm-up
+            # Each side: (label, REST predict URL, gRPC address or None).
+            sides = [("off", f"{off}/v1/models/lite0:predict", off_grpc),
+                     ("on", f"{on}/v1/models/lite0:predict", on_grpc)]
+            if args.peer_python:
+                peer = subprocess.Popen(
+                    [args.peer_python, os.path.join(os.path.dirname(__file__), "..", "tests", "peers", "kserve_onnx.py"),
+                     "--name", "lite0", "--onnx", os.path.join(args.model_dir, "efficientnet-lite0.onnx"),
+                     "--threads", str(os.cpu_count())],
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                servers.append(peer)
+                sides.append(("kserve", f"{peer.stdout.readline().strip()}/v1/models/lite0:predict", None))
+            for _, url, _ in sides:
+                run_wrk(url, body, 1, 2)  # warm-up
+
+            def grpc_load(addr, c):
+                out = subprocess.run(
+                    [args.grpc_python, os.path.join(os.path.dirname(__file__), "grpc_load.py"), "--addr", addr,
+                     "--model", "lite0", "--input", "input", "--tensor", args.tensor, "--shape", "1,3,224,224",
+                     "--connections", str(c), "--seconds", str(args.seconds)],
+                    capture_output=True, text=True, check=True).stdout
+                r = json.loads(out.strip().splitlines()[-1])
+                return r["rps"], r["p50_ms"], r["p99_ms"], r["errors"], ""
+
             rows = []
             for c in (int(x) for x in args.connections.split(",")):
                 measured = {}
-                for label, url in (("off", off), ("on", on)):
-                    measured[label] = run_wrk(f"{url}/v1/models/lite0:predict", body, c, args.seconds)
-                    rps, p50, p99, bad, sock = measured[label]
-                    print(f"batching {label:3} c={c:<3} {rps:8.1f} req/s  p50 {p50:8.2f} ms  "
-                          f"p99 {p99:8.2f} ms  non-2xx {bad} {sock}", file=sys.stderr)
-                rows.append((c, measured["off"], measured["on"]))
+                for label, url, grpc in sides:
+                    runs = [("REST", lambda: run_wrk(url, body, c, args.seconds))]
+                    if args.grpc_python and grpc:
+                        runs.append(("gRPC", lambda: grpc_load(grpc, c)))
+                    for api, measure in runs:
+                        measured[(label, api)] = measure()
+                        rps, p50, p99, bad, sock = measured[(label, api)]
+                        print(f"{label:6} {api:4} c={c:<3} {rps:8.1f} req/s  p50 {p50:8.2f} ms  "
+                              f"p99 {p99:8.2f} ms  errors {bad} {sock}", file=sys.stderr)
+                rows.append((c, measured))
             print(f"\nbatching parameters: {args.batching_parameters!r}\n")
-            print("| connections | off: req/s | off: p50 / p99 | on: req/s | on: p50 / p99 | on / off | non-2xx (off, on) |")
-            print("|---|---|---|---|---|---|---|")
-            for c, a, b in rows:
-                print(f"| {c} | {a[0]:.1f} | {a[1]:.1f} / {a[2]:.1f} ms | {b[0]:.1f} | {b[1]:.1f} / {b[2]:.1f} ms "
-                      f"| {b[0] / a[0]:.2f}x | {a[3]}, {b[3]} |")
+            print("| connections | API | off: req/s | off: p50 / p99 | on: req/s | on: p50 / p99 | on / off | errors (off, on) |")
+            print("|---|---|---|---|---|---|---|---|")
+            for c, m in rows:
+                for api in ("REST", "gRPC"):
+                    if ("off", api) not in m:
+                        continue
+                    a, b = m[("off", api)], m[("on", api)]
+                    print(f"| {c} | {api} | {a[0]:.1f} | {a[1]:.1f} / {a[2]:.1f} ms | {b[0]:.1f} | "
+                          f"{b[1]:.1f} / {b[2]:.1f} ms | {b[0] / a[0]:.2f}x | {a[3]}, {b[3]} |")
+            if args.peer_python:
+                print("\n| connections | KServe + onnxruntime: req/s | p50 / p99 | edgeserve (off) / KServe | errors |")
+                print("|---|---|---|---|---|")
+                for c, m in rows:
+                    k, a = m[("kserve", "REST")], m[("off", "REST")]
+                    print(f"| {c} | {k[0]:.1f} | {k[1]:.1f} / {k[2]:.1f} ms | {a[0] / k[0]:.2f}x | {k[3]} |")
             return
 
-        url = start([])
+        url, _ = start([])
 
         rows = []
         for label, model, body in (("float tensor", "lite0", "float.json"),

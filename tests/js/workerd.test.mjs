@@ -186,3 +186,18 @@ test("the edge Worker serves a tensor model bundled with tensors: true: TF Servi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the edge Worker refuses a tensor model in MODELS (routing reads a manifest it has not), naming it', async () => {
+  const { child, base, dir } = await serveWorker('tensors-worker.js', {
+    bindings: { PUBLIC_ENDPOINT: 'true', MODELS: 'half_plus_two' },
+    readyPath: '/v1/models/half_plus_two',
+  });
+  try {
+    const r = await fetch(`${base}/v1/models/half_plus_two:predict`, { method: 'POST', body: '{"instances": [1.0]}' });
+    assert.equal(r.status, 500);
+    assert.match((await r.json()).error, /MODELS names half_plus_two, a tensor model: routing needs a manifest; put it in LOCAL_MODELS or PROXY_MODELS/);
+  } finally {
+    await stopChild(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

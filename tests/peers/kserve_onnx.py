@@ -5,7 +5,7 @@ The model is KServe's documented custom-model pattern: `instances` in,
 `predictions` out, nothing else. KServe V1 has no `/metadata` route and no
 version paths, which is what the remote backend must cope with.
 
-Usage: python kserve_onnx.py --name NAME --onnx FILE
+Usage: python kserve_onnx.py --name NAME --onnx FILE [--threads N]
 Binds 127.0.0.1 on a port the OS picks (KServe's own server binds
 0.0.0.0, so it is handed a socket bound here instead), prints
 `http://127.0.0.1:PORT` once it listens, and runs until SIGTERM.
@@ -35,10 +35,10 @@ from kserve.protocol.rest.server import RESTServer  # noqa: E402
 
 
 class OnnxModel(kserve.Model):
-    def __init__(self, name, path):
+    def __init__(self, name, path, threads):
         super().__init__(name)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
         self.ready = True
@@ -53,9 +53,11 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", required=True)
     parser.add_argument("--onnx", required=True)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="onnxruntime's intra-op threads (the tests use 1; the load benchmark the server's count)")
     args = parser.parse_args(ours)
 
-    model = OnnxModel(args.name, args.onnx)
+    model = OnnxModel(args.name, args.onnx, args.threads)
     server = kserve.ModelServer(enable_grpc=False, workers=1)
     # A line per request would bury the tests' own output, and so would a
     # traceback per refused request: the refusal's text reaches the client
