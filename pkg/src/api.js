@@ -543,16 +543,20 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
     fail('instance_lost', 'UNAVAILABLE', `the wasm instance this ${what} lived in trapped during an earlier call and was replaced; ${what === 'endpoint' ? 'create the endpoint' : 'load the model'} again`);
 
   // What a Classifier and a TensorModel share: the raw export each wraps,
-  // the instance it lives in, and freeing it.
+  // the instance it lives in, TF Serving predict requests, and freeing it.
   let liveRaw;
+  let finishReport;
   class LoadedModel {
     #raw;
     #generation = generation;
     #what;
+    #finish;
 
-    constructor(raw, what) {
+    /** `finish` completes a report from Rust with what JS knows (in place). */
+    constructor(raw, what, finish = (report) => report) {
       this.#raw = raw;
       this.#what = what;
+      this.#finish = finish;
     }
 
     static {
@@ -565,6 +569,25 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         if (model.#raw.disposed) throw fail('disposed', 'FAILED_PRECONDITION', `the ${model.#what} was disposed; load the model again to use it`);
         return model.#raw;
       };
+      finishReport = (model, report) => model.#finish(report);
+    }
+
+    /** A TF Serving PredictResponse for a TF Serving PredictRequest. */
+    async predict(request, options = {}) {
+      return (await this.predictWithReport(request, options)).response;
+    }
+
+    /** `predict`, with the report of what ran and why. */
+    async predictWithReport(request, options = {}) {
+      if (options === null || typeof options !== 'object') throw invalid(`predict: expected an options object, got ${describe(options)}`);
+      const { signal } = options;
+      try {
+        checkSignal(signal, 'predict options');
+        const out = await liveRaw(this).predict(requestBody(request), signal);
+        return { response: parseTfJson(out.body), report: this.#finish(out.report) };
+      } catch (e) {
+        throw failure(e, signal);
+      }
     }
 
     /** Whether dispose() has run. */
@@ -590,19 +613,11 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
   }
 
   class Classifier extends LoadedModel {
-    #verified;
-
     constructor(key, raw, { verified }) {
       if (key !== token) throw new TypeError('use `await Classifier.load(options)` to make a Classifier');
-      super(raw, 'classifier');
-      this.#verified = verified;
+      // Every report says whether the model was checked against its manifest's size and SHA-256.
+      super(raw, 'classifier', (report) => Object.assign(report, { modelVerified: verified }));
       raws.set(this, raw);
-    }
-
-    /** A report from Rust, with whether the model was checked against its manifest's size and SHA-256. */
-    #report(report) {
-      report.modelVerified = this.#verified;
-      return report;
     }
 
     /**
@@ -751,7 +766,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         let input = toPixels(image);
         if (input instanceof Promise) input = await input;
         const result = await this.#live().classify(input, topK, signal);
-        this.#report(result.report);
+        finishReport(this, result.report);
         return result;
       } catch (e) {
         throw failure(e, signal);
@@ -771,27 +786,8 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         checkSignal(signal, 'run options');
         if (tensor === null || typeof tensor !== 'object') throw fail('request', 'INVALID_ARGUMENT', `run: expected a tensor { data: Float32Array, dims }, got ${describe(tensor)}`);
         const result = await this.#live().run(tensor.data, tensor.dims, signal);
-        this.#report(result.report);
+        finishReport(this, result.report);
         return result;
-      } catch (e) {
-        throw failure(e, signal);
-      }
-    }
-
-    /** A TF Serving PredictResponse for a TF Serving PredictRequest. */
-    async predict(request, options = {}) {
-      return (await this.predictWithReport(request, options)).response;
-    }
-
-    /** `predict`, with the report of what ran and why. */
-    async predictWithReport(request, options = {}) {
-      if (options === null || typeof options !== 'object') throw invalid(`predict: expected an options object, got ${describe(options)}`);
-      const { signal } = options;
-      try {
-        checkSignal(signal, 'predict options');
-        const raw = this.#live();
-        const out = await raw.predict(requestBody(request), signal);
-        return { response: parseTfJson(out.body), report: this.#report(out.report) };
       } catch (e) {
         throw failure(e, signal);
       }
@@ -866,24 +862,6 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
       return liveRaw(this);
     }
 
-    /** A TF Serving PredictResponse for a TF Serving PredictRequest. */
-    async predict(request, options = {}) {
-      return (await this.predictWithReport(request, options)).response;
-    }
-
-    /** `predict`, with the report of what ran. */
-    async predictWithReport(request, options = {}) {
-      if (options === null || typeof options !== 'object') throw invalid(`predict: expected an options object, got ${describe(options)}`);
-      const { signal } = options;
-      try {
-        checkSignal(signal, 'predict options');
-        const out = await this.#live().predict(requestBody(request), signal);
-        return { response: parseTfJson(out.body), report: out.report };
-      } catch (e) {
-        throw failure(e, signal);
-      }
-    }
-
     /** TF Serving's GetModelMetadata response: the graph's signature as `serving_default`. */
     metadata() {
       try {
@@ -952,8 +930,8 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
             // Served on its graph's signature: a manifest or labels would
             // be ignored, so they are refused.
             if (manifest !== undefined || labels !== undefined) throw invalid(`${where}: a tensor model (tensors: true) takes no ${manifest !== undefined ? 'manifest' : 'labels'}; its signature is the graph's`);
-            // The version is checked by addTensors, as a classifier's is by add.
-            const loaded = await TensorModel.load({ model, name, version: Number.isSafeInteger(version) && version >= 1 ? version : 1 });
+            // Served under the endpoint's name and version (addTensors checks them, as add does a classifier's).
+            const loaded = await TensorModel.load({ model });
             try {
               raw.addTensors(name, version, tensorRaws.get(loaded));
             } catch (e) {
