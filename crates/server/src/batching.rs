@@ -394,7 +394,7 @@ fn batch_thread(state: &State) {
 
 /// Runs one merged batch and answers each of its tasks with its own rows.
 fn run_batch(engine: &dyn Engine, batch: Vec<Task>, params: &BatchingParameters) {
-    let batch: Vec<Task> = batch
+    let mut batch: Vec<Task> = batch
         .into_iter()
         .filter(|t| !t.abandoned.load(Ordering::Relaxed))
         .collect();
@@ -404,7 +404,7 @@ fn run_batch(engine: &dyn Engine, batch: Vec<Task>, params: &BatchingParameters)
     let rows: Vec<usize> = batch.iter().map(|t| t.rows).collect();
     let total: usize = rows.iter().sum();
     let padded = params.padded(total);
-    let result = merge(&batch, padded - total).and_then(|merged| {
+    let result = merge(&mut batch, padded - total).and_then(|merged| {
         let outputs = pollster::block_on(engine.run(merged))?;
         split(outputs, &rows, padded)
     });
@@ -425,19 +425,21 @@ fn run_batch(engine: &dyn Engine, batch: Vec<Task>, params: &BatchingParameters)
 }
 
 /// The tasks' inputs joined along dimension 0, with `pad` copies of the
-/// first row after them (to reach an allowed batch size).
-fn merge(batch: &[Task], pad: usize) -> Result<NamedTensors, EngineError> {
-    let first = &batch[0];
-    first
-        .inputs
-        .keys()
+/// first row after them (to reach an allowed batch size). The inputs are
+/// moved out of the tasks, so each is copied once, into the merged run.
+fn merge(batch: &mut [Task], pad: usize) -> Result<NamedTensors, EngineError> {
+    let names: Vec<String> = batch[0].inputs.keys().cloned().collect();
+    names
+        .into_iter()
         .map(|name| {
-            let mut parts: Vec<Tensor> = batch.iter().map(|t| t.inputs[name].clone()).collect();
-            if pad > 0 {
-                let row = first.inputs[name].row(0)?;
-                parts.push(Tensor::stack(vec![row; pad])?);
-            }
-            Ok((name.clone(), Tensor::concat(parts)?))
+            let padding = match pad {
+                0 => None,
+                _ => Some(Tensor::stack(vec![batch[0].inputs[&name].row(0)?; pad])?),
+            };
+            // `fits_with` let only tasks with the first one's inputs in.
+            let mut parts: Vec<Tensor> = batch.iter_mut().filter_map(|t| t.inputs.remove(&name)).collect();
+            parts.extend(padding);
+            Ok((name, Tensor::concat(parts)?))
         })
         .collect()
 }
