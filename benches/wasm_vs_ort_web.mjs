@@ -12,7 +12,7 @@
 // threads. edgeserve's time measured inside Rust (what this benchmark
 // compared before) is an extra column. Not a test: it prints tables.
 //
-//   node benches/wasm_vs_ort_web.mjs [--runs 30] [--models lite0,lite2] [--rows relaxed-simd:1:1,simd128:2:2,relaxed-simd:1:2]
+//   node benches/wasm_vs_ort_web.mjs [--runs 30] [--models lite0,lite2] [--rows relaxed-simd:2:2,simd128:2:2,relaxed-simd:1:2,relaxed-simd:1:1]
 
 import { chromium } from '../tests/js/node_modules/playwright-core/index.mjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,7 +26,7 @@ import { CHROMIUM_ARGS, serveStatic } from '../tests/js/support.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const shared = process.env.EDGESERVE_SHARED ?? path.resolve(root, '../shared');
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '30' }, rows: { type: 'string', default: 'relaxed-simd:1:1,simd128:2:2,relaxed-simd:1:2,simd128:2:1' }, models: { type: 'string', default: 'lite0,lite2' } } });
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '30' }, rows: { type: 'string', default: 'relaxed-simd:2:2,simd128:2:2,relaxed-simd:1:2,relaxed-simd:1:1' }, models: { type: 'string', default: 'lite0,lite2' } } });
 
 const mounts = {
   '/pkg/': path.join(root, 'pkg'),
@@ -54,7 +54,7 @@ try {
   if (rows.error) throw new Error(rows.error);
   for (const r of rows) console.error(JSON.stringify(r));
   console.log(`\n${cpus().length} cores (${cpus()[0].model}); Chromium's hardwareConcurrency ${rows[0].cores}; median of ${rows[0].runs} interleaved runs per row\n`);
-  for (const file of ['edgeserve_bg.wasm', 'edgeserve_relaxed_bg.wasm', 'edge/edgeserve_bg.wasm', 'edge/edgeserve_relaxed_bg.wasm', 'threads/edgeserve_bg.wasm']) {
+  for (const file of ['edgeserve_bg.wasm', 'edgeserve_relaxed_bg.wasm', 'edge/edgeserve_bg.wasm', 'edge/edgeserve_relaxed_bg.wasm', 'threads/edgeserve_bg.wasm', 'threads/edgeserve_relaxed_bg.wasm']) {
     const where = path.join(root, 'pkg/dist', file);
     if (!existsSync(where)) {
       console.log(`pkg/dist/${file}: not built`);

@@ -52,7 +52,7 @@ const TYPES = {
 function version() {
   const files = [
     ...readdirSync(here).map((f) => path.join(here, f)),
-    ...['pkg/dist/edgeserve.js', 'pkg/dist/edgeserve_bg.wasm', 'pkg/dist/edgeserve_relaxed_bg.wasm', 'pkg/dist/edge/edgeserve.js', 'pkg/dist/edge/edgeserve_bg.wasm', 'pkg/dist/edge/edgeserve_relaxed_bg.wasm', 'pkg/dist/threads/edgeserve.js', 'pkg/dist/threads/edgeserve_bg.wasm', 'pkg/src/web.js', 'pkg/src/cpu.js', 'pkg/src/api.js', 'pkg/src/builds.js', 'pkg/src/threads.js', 'pkg/src/thread-web.js'].map((f) => path.join(root, f)),
+    ...['pkg/dist/edgeserve.js', 'pkg/dist/edgeserve_bg.wasm', 'pkg/dist/edgeserve_relaxed_bg.wasm', 'pkg/dist/edge/edgeserve.js', 'pkg/dist/edge/edgeserve_bg.wasm', 'pkg/dist/edge/edgeserve_relaxed_bg.wasm', 'pkg/dist/threads/edgeserve.js', 'pkg/dist/threads/edgeserve_bg.wasm', 'pkg/dist/threads/edgeserve_relaxed_bg.wasm', 'pkg/src/web.js', 'pkg/src/cpu.js', 'pkg/src/api.js', 'pkg/src/builds.js', 'pkg/src/threads.js', 'pkg/src/thread-web.js'].map((f) => path.join(root, f)),
   ];
   const hash = createHash('sha256');
   for (const f of files) if (existsSync(f) && statSync(f).isFile()) hash.update(`${f} ${statSync(f).size} ${statSync(f).mtimeMs}\n`);

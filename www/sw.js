@@ -32,6 +32,7 @@ const PRECACHE = [
   '/pkg/dist/edge/edgeserve_relaxed_bg.wasm',
   '/pkg/dist/threads/edgeserve.js',
   '/pkg/dist/threads/edgeserve_bg.wasm',
+  '/pkg/dist/threads/edgeserve_relaxed_bg.wasm',
   `${LITE0}manifest.json`,
   `${LITE0}imagenet_labels.txt`,
   '/models/efficientnet-lite2/manifest.json',

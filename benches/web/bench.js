@@ -7,9 +7,9 @@ import { publish } from './common.js';
 const q = new URLSearchParams(location.search);
 const runs = Number(q.get('runs') ?? 30);
 const warmup = Number(q.get('warmup') ?? 5);
-// Rows as `build:threads:ortThreads`, e.g. relaxed-simd:1:1,simd128:2:2.
+// Rows as `build:threads:ortThreads`, e.g. relaxed-simd:2:2,simd128:1:1.
 const models = (q.get('models') ?? 'lite0').split(',');
-const rows = (q.get('rows') ?? 'relaxed-simd:1:1,simd128:2:2,relaxed-simd:1:2').split(',').map((r) => {
+const rows = (q.get('rows') ?? 'relaxed-simd:2:2,simd128:2:2,relaxed-simd:1:2').split(',').map((r) => {
   const [build, threads, ortThreads] = r.split(':');
   return { build, threads: Number(threads), ortThreads: Number(ortThreads) };
 });

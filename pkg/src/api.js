@@ -405,15 +405,14 @@ export function wasmLoader({ relaxedSupported, webgpu: offered = false, threadsU
   const ready = (onProgress) =>
     (started ??= (async () => {
       // More than one thread only where the threaded build can run; then it
-      // starts instead of the relaxed-SIMD one (it is simd128 only).
+      // starts instead of the single-threaded one.
       const threads = threadsUnavailable !== null ? 1 : chosen.threads === 'auto' ? autoThreads(cores) : chosen.threads;
       const relaxed = chosen.relaxedSimd && relaxedSupported;
-      // The SIMD flavour of a build on `n` threads: a threaded build is
-      // simd128 only.
-      const flavour = (n) => (relaxed && n === 1 ? 'relaxed-simd' : 'simd128');
+      // The SIMD flavour of the build, threaded or not.
+      const flavour = relaxed ? 'relaxed-simd' : 'simd128';
       // What is being started, for the error if it fails: the entry names
       // the build once it has chosen one (`onBuild`).
-      let which = chosen.module ? 'given' : flavour(threads);
+      let which = chosen.module ? 'given' : flavour;
       const onBuild = (label) => (which = label);
       try {
         const got = await start({ relaxed, webgpu: chosen.webgpu, paths: chosen.paths, module: chosen.module, threads, onProgress, onBuild });
@@ -423,7 +422,7 @@ export function wasmLoader({ relaxedSupported, webgpu: offered = false, threadsU
       } catch (e) {
         throw fail('fetch_failed', 'UNAVAILABLE', `the ${which} wasm build did not start (the next load tries again): ${reason(e)}`, e);
       }
-      build = chosen.module ? 'module' : flavour(threadsUsed);
+      build = chosen.module ? 'module' : flavour;
       return glue;
     })().catch((e) => {
       started = undefined;

@@ -48,13 +48,13 @@ export const CPU_BUILD = {
 };
 
 /**
- * The threaded CPU build (simd128, shared memory): its glue and wasm, as
- * above. Relaxed SIMD is left out of it: one more build of the whole crate
- * for the few engines that have both.
+ * The threaded CPU build (shared memory): its glue and its two wasm files,
+ * as above.
  */
 export const THREADS_BUILD = {
   glue: () => import('../dist/threads/edgeserve.js'),
   simd128: [new URL('../dist/threads/edgeserve_bg.wasm', import.meta.url), 'threads/edgeserve_bg.wasm'],
+  relaxed: [new URL('../dist/threads/edgeserve_relaxed_bg.wasm', import.meta.url), 'threads/edgeserve_relaxed_bg.wasm'],
 };
 
 /**
@@ -118,7 +118,7 @@ export async function startBuild(builds, kind, { relaxed, paths, module, threads
   }
   const build = builds[kind];
   const useRelaxed = relaxed && Boolean(build.relaxed);
-  onBuild?.(kind === 'threads' ? 'threaded simd128' : useRelaxed ? 'relaxed-simd' : 'simd128');
+  onBuild?.(`${kind === 'threads' ? 'threaded ' : ''}${useRelaxed ? 'relaxed-simd' : 'simd128'}`);
   const [beside, file] = useRelaxed ? build.relaxed : build.simd128;
   // A directory, with or without its trailing slash.
   const url = paths ? new URL(file, new URL(String(paths).replace(/\/?$/, '/'), globalThis.location?.href)) : beside;

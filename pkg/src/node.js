@@ -1,8 +1,8 @@
 // Node: the CPU build (Node has no WebGPU), read from the package directory
 // (or `wasm.paths`, a directory as a file: URL or path) and compiled on first
 // use, or a compiled `wasm.module`. Threaded (worker_threads) unless
-// `wasm.threads` is 1; else relaxed SIMD where this Node validates it (Node
-// 20 does not without a V8 flag).
+// `wasm.threads` is 1; relaxed SIMD where this Node runs it right (Node 20
+// does not without a V8 flag).
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { pathToFileURL } from 'node:url';
@@ -37,8 +37,8 @@ const loader = wasmLoader({
     if (module && hasWebgpuImports(module)) throw new Error("wasm.module is the WebGPU build; Node runs the CPU build (dist/edge/)");
     const threaded = module ? isThreadedModule(module) : threads > 1;
     if (!module) {
-      onBuild(threaded ? 'threaded simd128' : relaxed ? 'relaxed-simd' : 'simd128');
-      const file = threaded ? 'threads/edgeserve_bg.wasm' : relaxed ? 'edge/edgeserve_relaxed_bg.wasm' : 'edge/edgeserve_bg.wasm';
+      onBuild(`${threaded ? 'threaded ' : ''}${relaxed ? 'relaxed-simd' : 'simd128'}`);
+      const file = `${threaded ? 'threads' : 'edge'}/edgeserve${relaxed ? '_relaxed' : ''}_bg.wasm`;
       // A directory, as a URL or a path, with or without its trailing slash.
       const dir = paths === null ? new URL('../dist/', import.meta.url) : paths instanceof URL || /^[a-z]+:/.test(paths) ? new URL(String(paths).replace(/\/?$/, '/')) : pathToFileURL(`${paths}/`);
       module = await WebAssembly.compile(await readFile(new URL(file, dir)));

@@ -402,7 +402,7 @@ test('Node and Workers get the edge build: CPU only, no WebGPU code, smaller', (
 // calls them itself; the package calls exports all the time, and re-running
 // them cost 20-23 ms a classify. crates/ctors (`edgeserve-ctors`) runs them once.
 test('no export of either build re-runs the static constructors', () => {
-  for (const build of ['edgeserve_bg.wasm', 'edgeserve_relaxed_bg.wasm', 'edge/edgeserve_bg.wasm', 'threads/edgeserve_bg.wasm']) {
+  for (const build of ['edgeserve_bg.wasm', 'edgeserve_relaxed_bg.wasm', 'edge/edgeserve_bg.wasm', 'threads/edgeserve_bg.wasm', 'threads/edgeserve_relaxed_bg.wasm']) {
     const module = readModule(readFileSync(path.join(root, 'pkg/dist', build)));
     assert.ok(module.names.size > 0, `${build} has no name section (the test builds keep it)`);
     const ctors = [...module.names].filter(([, name]) => name === '__wasm_call_ctors').map(([index]) => index);

@@ -38,10 +38,11 @@ test('a Vite app that installed edgeserve classifies a chosen photo in Chromium 
     await build(where);
     const assets = readFileSync(path.join(out, 'index.html'), 'utf8');
     assert.match(assets, /assets\/index-[\w-]+\.js/);
-    // Both wasm builds shipped: the page picks one when the first model loads.
+    // Every wasm build shipped, simd128 and relaxed SIMD of each (WebGPU,
+    // CPU, threaded CPU): the page picks one when the first model loads.
     const files = readdirSync(path.join(out, 'assets'));
-    assert.ok(files.some((f) => /^edgeserve_bg-[\w-]+\.wasm$/.test(f)), files.join(', '));
-    assert.ok(files.some((f) => /^edgeserve_relaxed_bg-[\w-]+\.wasm$/.test(f)), files.join(', '));
+    assert.equal(files.filter((f) => /^edgeserve_bg-[\w-]+\.wasm$/.test(f)).length, 3, files.join(', '));
+    assert.equal(files.filter((f) => /^edgeserve_relaxed_bg-[\w-]+\.wasm$/.test(f)).length, 3, files.join(', '));
     server = await preview({ ...where, preview: { host: '127.0.0.1', port: 0 } });
     const url = server.resolvedUrls.local[0].replace(/\/$/, '');
     context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
@@ -90,15 +91,15 @@ test('a Vite app that installed edgeserve classifies a chosen photo in Chromium 
     // thread may not wait for other threads: one thread, and why.
     assert.equal(relaxed.threadsUsed, 1);
     assert.match(relaxed.threadsUnavailable, /main thread may not wait/);
-    // In a dedicated Worker of that page the threaded build runs, with the
-    // two threads the app asked for, and gives the same answer.
+    // In a dedicated Worker of that page the threaded build runs, relaxed
+    // SIMD, with the two threads the app asked for, and gives the same answer.
     const threaded = await run('?worker');
     assert.equal(threaded.isolated, true);
-    assert.deepEqual([threaded.threadsSupported, threaded.threadsUnavailable, threaded.threadsUsed, threaded.wasmBuild], [true, null, 2, 'simd128']);
+    assert.deepEqual([threaded.threadsSupported, threaded.threadsUnavailable, threaded.threadsUsed, threaded.wasmBuild], [true, null, 2, 'relaxed-simd']);
     assert.equal(threaded.result.report.backend, 'cpu');
     assert.equal(threaded.result.report.threads, 2);
     assert.deepEqual(threaded.result.classes.map((c) => c.index), want.map((c) => c.index));
-    for (let i = 0; i < 5; i++) assert.ok(Math.abs(threaded.result.classes[i].score - plain.fromFile.classes[i].score) < 1e-5);
+    for (let i = 0; i < 5; i++) assert.ok(Math.abs(threaded.result.classes[i].score - relaxed.fromFile.classes[i].score) < 1e-5);
     // A wasm download that fails: a typed error, no build chosen, and the
     // next load fetches it again and classifies.
     const retried = await run('?cpu&retry', { failWasmOnce: true });
