@@ -12,7 +12,9 @@
 // threads. edgeserve's time measured inside Rust (what this benchmark
 // compared before) is an extra column. Not a test: it prints tables.
 //
-//   node benches/wasm_vs_ort_web.mjs [--runs 30] [--models lite0,lite2] [--rows relaxed-simd:2:2,simd128:2:2,relaxed-simd:1:2,relaxed-simd:1:1]
+// Each timed call starts after `--settle` ms of quiet (cpu-worker.js).
+//
+//   node benches/wasm_vs_ort_web.mjs [--runs 30] [--models lite0,lite2] [--settle 30] [--rows relaxed-simd:2:2,simd128:2:2,relaxed-simd:1:2,relaxed-simd:1:1]
 
 import { chromium } from '../tests/js/node_modules/playwright-core/index.mjs';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -26,7 +28,7 @@ import { CHROMIUM_ARGS, serveStatic } from '../tests/js/support.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..');
 const shared = process.env.EDGESERVE_SHARED ?? path.resolve(root, '../shared');
-const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '30' }, rows: { type: 'string', default: 'relaxed-simd:2:2,simd128:2:2,relaxed-simd:1:2,relaxed-simd:1:1' }, models: { type: 'string', default: 'lite0,lite2' } } });
+const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '30' }, rows: { type: 'string', default: 'relaxed-simd:2:2,simd128:2:2,relaxed-simd:1:2,relaxed-simd:1:1' }, models: { type: 'string', default: 'lite0,lite2' }, settle: { type: 'string', default: '30' } } });
 
 const mounts = {
   '/pkg/': path.join(root, 'pkg'),
@@ -47,13 +49,13 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 try {
   const page = await context.newPage();
-  await page.goto(`${base}/bench.html?runs=${args.runs}&rows=${args.rows}&models=${args.models}`);
+  await page.goto(`${base}/bench.html?runs=${args.runs}&rows=${args.rows}&models=${args.models}&settle=${args.settle}`);
   await page.waitForFunction(() => window.benchResult, null, { timeout: 1_800_000 });
   const rows = await page.evaluate(() => window.benchResult);
   await page.close();
   if (rows.error) throw new Error(rows.error);
   for (const r of rows) console.error(JSON.stringify(r));
-  console.log(`\n${cpus().length} cores (${cpus()[0].model}); Chromium's hardwareConcurrency ${rows[0].cores}; median of ${rows[0].runs} interleaved runs per row\n`);
+  console.log(`\n${cpus().length} cores (${cpus()[0].model}); Chromium's hardwareConcurrency ${rows[0].cores}; median of ${rows[0].runs} interleaved runs per row, each after ${rows[0].settleMs} ms of quiet\n`);
   for (const file of ['edgeserve_bg.wasm', 'edgeserve_relaxed_bg.wasm', 'edge/edgeserve_bg.wasm', 'edge/edgeserve_relaxed_bg.wasm', 'threads/edgeserve_bg.wasm', 'threads/edgeserve_relaxed_bg.wasm']) {
     const where = path.join(root, 'pkg/dist', file);
     if (!existsSync(where)) {

@@ -7,6 +7,8 @@ import { publish } from './common.js';
 const q = new URLSearchParams(location.search);
 const runs = Number(q.get('runs') ?? 30);
 const warmup = Number(q.get('warmup') ?? 5);
+// Quiet before each timed call, in ms (cpu-worker.js says why).
+const settleMs = Number(q.get('settle') ?? 30);
 // Rows as `build:threads:ortThreads`, e.g. relaxed-simd:2:2,simd128:1:1.
 const models = (q.get('models') ?? 'lite0').split(',');
 const rows = (q.get('rows') ?? 'relaxed-simd:2:2,simd128:2:2,relaxed-simd:1:2').split(',').map((r) => {
@@ -32,6 +34,6 @@ function inWorker(params) {
 
 publish(async () => {
   const out = [];
-  for (const model of models) for (const row of rows) out.push(await inWorker({ runs, warmup, model, ...row }));
+  for (const model of models) for (const row of rows) out.push(await inWorker({ runs, warmup, settleMs, model, ...row }));
   return out;
 });

@@ -62,7 +62,7 @@ function top5(logits) {
     .slice(0, 5);
 }
 
-async function row({ runs, warmup, threads, build, ortThreads, model: modelName = 'lite0' }) {
+async function row({ runs, warmup, threads, build, ortThreads, settleMs, model: modelName = 'lite0' }) {
   const dir = MODELS[modelName];
   if (!dir) throw new Error(`unknown model ${modelName}: lite0 or lite2`);
   const modelUrl = `/models/${dir}/${dir}.onnx`;
@@ -130,10 +130,21 @@ async function row({ runs, warmup, threads, build, ortThreads, model: modelName 
   const times = { esTensor: [], esInside: [], ortTensor: [], esImage: [], esImageInside: [], ortImage: [] };
   let threadsRan;
   for (let i = 0; i < warmup + runs; i++) {
-    // Which side goes first alternates, for each path.
+    // Which side goes first alternates, for each path. Each call starts
+    // after `settleMs` of quiet: a pool's threads spin a while after a run
+    // (onnxruntime-web's, and edgeserve's until its inference ends), and
+    // on a machine with as many cores as threads that spinning would slow
+    // whichever side ran next.
+    const settle = () => new Promise((resolve) => setTimeout(resolve, settleMs));
     const both = async (es, other) => {
-      if (i % 2) return [await es(), await other()];
+      await settle();
+      if (i % 2) {
+        const e = await es();
+        await settle();
+        return [e, await other()];
+      }
       const o = await other();
+      await settle();
       return [await es(), o];
     };
     const [et, ot] = await both(esTensor, ortTensor);
@@ -160,6 +171,7 @@ async function row({ runs, warmup, threads, build, ortThreads, model: modelName 
     threads: wasm.threadsUsed,
     threadsRan,
     ortThreads,
+    settleMs,
     crossOriginIsolated: self.crossOriginIsolated,
     cores: navigator.hardwareConcurrency,
     runs,

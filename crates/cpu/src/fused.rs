@@ -141,7 +141,14 @@ where
         use tract_linalg::multithread::{Executor, current_tract_executor};
         let parallel = |items: Vec<T>| items.into_par_iter().try_for_each_init(Sc::default, &f);
         match current_tract_executor() {
-            Executor::MultiThread(pool) => return pool.install(|| parallel(items)),
+            Executor::MultiThread(pool) => {
+                if items.len() > 1
+                    && let Some(team) = crate::team::Team::current()
+                {
+                    return on_team(&team, pool.current_num_threads(), items, f);
+                }
+                return pool.install(|| parallel(items));
+            }
             Executor::RayonGlobal => return parallel(items),
             Executor::SingleThread => {}
         }
@@ -150,9 +157,79 @@ where
     items.into_iter().try_for_each(|item| f(&mut scratch, item))
 }
 
+/// [`for_each`] on the team of the inference running here: the items go
+/// to whichever of the pool's threads claims them first, and this thread,
+/// once none is left, spins until the last is done instead of sleeping.
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+fn on_team<T, Sc, F>(
+    team: &std::sync::Arc<crate::team::Team>,
+    threads: usize,
+    items: Vec<T>,
+    f: F,
+) -> TractResult<()>
+where
+    T: Send,
+    Sc: Default,
+    F: Fn(&mut Sc, T) -> TractResult<()> + Sync + Send,
+{
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Mutex, PoisonError};
+    team.keep_awake(threads);
+    let len = items.len();
+    let slots: Vec<Mutex<Option<T>>> = items.into_iter().map(|t| Mutex::new(Some(t))).collect();
+    let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let failed: Mutex<Option<tract_onnx::prelude::TractError>> = Mutex::new(None);
+    let fail = |e| {
+        failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(e);
+    };
+    // A claimed item is always counted done, even when it fails or panics:
+    // this thread waits for the count.
+    let drain = || {
+        let mut scratch = Sc::default();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= len {
+                break;
+            }
+            let item = slots[i].lock().unwrap_or_else(PoisonError::into_inner).take();
+            let go = failed.lock().unwrap_or_else(PoisonError::into_inner).is_none();
+            if let Some(item) = item.filter(|_| go) {
+                match catch_unwind(AssertUnwindSafe(|| f(&mut scratch, item))) {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => fail(e),
+                    Err(_) => fail(tract_onnx::prelude::TractError::msg(format!(
+                        "a kernel panicked on item {i} of {len}"
+                    ))),
+                }
+            }
+            done.fetch_add(1, Ordering::Release);
+        }
+    };
+    rayon::in_place_scope(|s| {
+        for _ in 1..threads.min(len) {
+            s.spawn(|_| drain());
+        }
+        drain();
+        // Every item is claimed; those on other threads end soon. (A spawned
+        // piece no thread took yet claims nothing: the scope runs it here.)
+        while done.load(Ordering::Acquire) < len {
+            std::hint::spin_loop();
+        }
+    });
+    match failed.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
 /// Runs `work` (a whole inference) on one of the pool's threads when there
 /// is a pool and this thread is not one of its own, carrying the caller's
-/// cancel scope over; else here.
+/// cancel scope over; else here. There it runs with a [`crate::team::Team`]:
+/// the pool's other threads wait for its kernels' work spinning, not asleep.
 ///
 /// Why: every parallel operator (ours through [`for_each`], tract's matrix
 /// products) enters the pool with `install`. From a thread outside the pool
@@ -181,9 +258,17 @@ where
             && pool.current_thread_index().is_none()
         {
             let token = edgeserve_engine::cancel::current();
-            return pool.install(move || match token {
-                Some(token) => edgeserve_engine::cancel::scope(&token, work),
-                None => work(),
+            let threads = pool.current_num_threads();
+            return pool.install(move || {
+                let work = move || match token {
+                    Some(token) => edgeserve_engine::cancel::scope(&token, work),
+                    None => work(),
+                };
+                if threads > 1 {
+                    crate::team::Team::with(work)
+                } else {
+                    work()
+                }
             });
         }
     }

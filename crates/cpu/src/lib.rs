@@ -16,6 +16,8 @@ mod dense;
 mod depthwise;
 mod fused;
 mod pointwise;
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+mod team;
 mod tract_workarounds;
 
 use edgeserve_engine::{

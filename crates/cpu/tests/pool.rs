@@ -7,10 +7,10 @@
 #![cfg(not(target_arch = "wasm32"))]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use edgeserve_cpu::{CpuEngine, CpuOptions};
+use edgeserve_cpu::{ConvLayout, CpuEngine, CpuOptions};
 use edgeserve_engine::{EngineError, NamedTensors, cancel};
 use edgeserve_protocol::Tensor;
-use edgeserve_testkit::onnx::{Graph, node};
+use edgeserve_testkit::onnx::{Graph, a_i, a_ints, floats, node, values};
 
 fn engine() -> CpuEngine {
     let g = Graph::new(vec![node("Relu", &["x"], "y", vec![])], vec![("x", vec![1, 4])]);
@@ -45,4 +45,91 @@ fn the_pool_runs_the_model_and_the_callers_cancel_scope_goes_with_it() {
 
     // The scope ended with the call: the next request runs.
     assert!(engine.run_blocking(inputs()).is_ok());
+}
+
+/// A depthwise 3×3 and a 1×1 convolution, each clipped, on 32 channels of
+/// 28×28: both split across the pool in many pieces (planes, rows).
+fn convolutions(layout: ConvLayout) -> CpuEngine {
+    let (c, h) = (32usize, 28usize);
+    let clip = |x: &str, y: &str| node("Clip", &[x, "lo", "hi"], y, vec![]);
+    let mut g = Graph::new(
+        vec![
+            node(
+                "Conv",
+                &["x", "kd", "bd"],
+                "d",
+                vec![
+                    a_i("group", c as i64),
+                    a_ints("kernel_shape", &[3, 3]),
+                    a_ints("pads", &[1, 1, 1, 1]),
+                ],
+            ),
+            clip("d", "dc"),
+            node(
+                "Conv",
+                &["dc", "kp", "bp"],
+                "p",
+                vec![a_ints("kernel_shape", &[1, 1])],
+            ),
+            clip("p", "y"),
+        ],
+        vec![("x", vec![1, c, h, h])],
+    );
+    g.inits = vec![
+        floats("kd", &[c, 1, 3, 3], values(c * 9, 1)),
+        floats("bd", &[c], values(c, 2)),
+        floats("kp", &[c, c, 1, 1], values(c * c, 3)),
+        floats("bp", &[c], values(c, 4)),
+        floats("lo", &[], vec![0.0]),
+        floats("hi", &[], vec![6.0]),
+    ];
+    g.outputs = vec![("y".into(), Some(vec![1, c, h, h]))];
+    let options = CpuOptions {
+        threads: Some(2),
+        layout,
+        ..CpuOptions::default()
+    };
+    CpuEngine::load(&g.bytes(), &options).unwrap()
+}
+
+fn image(seed: u64) -> NamedTensors {
+    let x = Tensor::from_vec(vec![1, 32, 28, 28], values(32 * 28 * 28, seed)).unwrap();
+    NamedTensors::from([("x".to_owned(), x)])
+}
+
+/// edgeserve's kernels split their work across the pool's threads, which
+/// an inference keeps awake (`team.rs`): run after run, and with two
+/// callers at once, each answer is tract's own (its convolutions, in
+/// channels-last, do not go through the team).
+#[test]
+fn kernels_split_across_the_pool_give_tracts_answer_run_after_run_and_side_by_side() {
+    let ours = convolutions(ConvLayout::Blocked);
+    let tracts = convolutions(ConvLayout::ChannelsLast);
+    let check = |seed: u64| {
+        let got = ours.run_blocking(image(seed)).unwrap();
+        let want = tracts.run_blocking(image(seed)).unwrap();
+        let (got, want) = (
+            got["y"].as_slice::<f32>().unwrap(),
+            want["y"].as_slice::<f32>().unwrap(),
+        );
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "seed {seed}, element {i}: {g} against {w}"
+            );
+        }
+    };
+    for seed in 10..30 {
+        check(seed);
+    }
+    std::thread::scope(|s| {
+        for caller in 0..2u64 {
+            s.spawn(move || {
+                for seed in 0..20 {
+                    check(100 + caller * 50 + seed);
+                }
+            });
+        }
+    });
 }
