@@ -241,11 +241,15 @@ where
 /// reaches an operator starts on it at once, and the only wake-up left
 /// (the other threads joining in) overlaps its work.
 ///
-/// The cost, natively with `CpuOptions::threads` > 1 and requests run
-/// side by side: a pool thread waiting inside an operator may take up
-/// another request's whole inference (rayon's work stealing), so one
-/// request's latency can include another's; the total work is the same.
-/// `edgeserve serve` runs one thread per request by default (no pool).
+/// One inference at a time on the pool (natively, requests run side by
+/// side with `CpuOptions::threads` > 1; `edgeserve serve` runs one thread
+/// per request by default, with no pool): the others wait here, outside
+/// it. Otherwise a pool thread waiting inside one of tract's parallel
+/// operators took up another caller's whole inference from rayon's queue,
+/// and tract's matrix product holds its thread-local scratch across that
+/// wait: the second one on the thread panicked ("RefCell already
+/// borrowed") and aborted the process (`tests/pool.rs`). Each inference
+/// uses the whole pool, so the total work per second is the same.
 pub(crate) fn on_pool<R, F>(work: F) -> R
 where
     R: Send,
@@ -257,8 +261,14 @@ where
         if let Executor::MultiThread(pool) = current_tract_executor()
             && pool.current_thread_index().is_none()
         {
+            static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
             let token = edgeserve_engine::cancel::current();
             let threads = pool.current_num_threads();
+            // Poisoned only by a panic in an inference, which says nothing
+            // about the next one.
+            let _turn = ONE_AT_A_TIME
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             return pool.install(move || {
                 let work = move || match token {
                     Some(token) => edgeserve_engine::cancel::scope(&token, work),

@@ -98,9 +98,11 @@ fn image(seed: u64) -> NamedTensors {
 }
 
 /// edgeserve's kernels split their work across the pool's threads, which
-/// an inference keeps awake (`team.rs`): run after run, and with two
+/// an inference keeps awake (`team.rs`): run after run, and with three
 /// callers at once, each answer is tract's own (its convolutions, in
-/// channels-last, do not go through the team).
+/// channels-last, do not go through the team). Side by side, tract's
+/// convolutions (matrix products) are what crashed the process before
+/// inferences took turns on the pool (`fused::on_pool`).
 #[test]
 fn kernels_split_across_the_pool_give_tracts_answer_run_after_run_and_side_by_side() {
     let ours = convolutions(ConvLayout::Blocked);
@@ -124,10 +126,10 @@ fn kernels_split_across_the_pool_give_tracts_answer_run_after_run_and_side_by_si
         check(seed);
     }
     std::thread::scope(|s| {
-        for caller in 0..2u64 {
+        for caller in 0..3u64 {
             s.spawn(move || {
-                for seed in 0..20 {
-                    check(100 + caller * 50 + seed);
+                for seed in 0..60 {
+                    check(100 + caller * 100 + seed);
                 }
             });
         }
