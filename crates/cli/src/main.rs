@@ -39,7 +39,7 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// Threads for matrix products (default 1).
+        /// Threads one inference is split across (default 1).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: Option<u16>,
         /// Refuse images with more pixels than this.
@@ -101,7 +101,9 @@ enum Command {
         /// Add CORS headers (allow any origin) to every `/v1/` response.
         #[arg(long = "rest_api_enable_cors_support")]
         rest_api_enable_cors_support: bool,
-        /// Threads for matrix products (default 1).
+        /// Threads one inference is split across (default 1: each request
+        /// on its own thread, side by side; above 1, requests take turns on
+        /// a pool of that many).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: Option<u16>,
         /// The preprocessing of version directories that hold only

@@ -57,10 +57,11 @@ pub enum ConvLayout {
 /// Options of the CPU backend.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CpuOptions {
-    /// Threads for matrix products, natively (`None` or `Some(1)`: one; tract
-    /// is single-threaded in wasm without cross-origin isolation). tract's
-    /// thread pool is process-wide: the first engine loaded with more than
-    /// one thread sets it, and later values are ignored.
+    /// Threads one inference is split across, natively (`None` or
+    /// `Some(1)`: one, and calls from several threads run side by side;
+    /// in wasm the threaded build's host starts the pool). The pool is
+    /// process-wide: the first engine loaded with more than one thread sets
+    /// it, and later values are ignored. On it, inferences take turns.
     pub threads: Option<usize>,
     /// The layout convolutions run in.
     pub layout: ConvLayout,
