@@ -1,7 +1,8 @@
 // The threaded build's pool (crates/wasm/src/threads.rs): one worker per
 // thread, each instantiating the same module on the same shared memory and
 // then running one of the pool's threads for as long as the instance lives.
-// Idle pool threads sleep in `memory.atomic.wait`; nothing spins.
+// Idle pool threads sleep in `memory.atomic.wait`; only during an inference
+// do they spin for its work (crates/cpu/src/team.rs).
 
 /** The threads `'auto'` means: the host's cores, at most 4 (a batch-1 classifier gains little past that, and each thread holds a stack and scratch buffers). */
 export function autoThreads(cores) {

@@ -7,7 +7,8 @@
 //! then serves tract's matrix products and the CPU kernels.
 //!
 //! Rayon's idle threads sleep on a condition variable (`memory.atomic.wait`),
-//! so an idle pool costs no CPU. A thread that waits for the pool blocks the
+//! so an idle pool costs no CPU (during an inference they spin for its
+//! work instead: `edgeserve_cpu`'s `team.rs`). A thread that waits for the pool blocks the
 //! same way, which a browser's main thread may not do: the package starts
 //! this build only where blocking is allowed (Node, and dedicated workers of
 //! a cross-origin isolated page).
