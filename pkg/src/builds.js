@@ -88,6 +88,11 @@ function spawnWebThread() {
   return { post: (m) => worker.postMessage(m), next, stop: () => worker.terminate() };
 }
 
+/** What a build is called in errors while it starts: `threaded relaxed-simd`, `simd128`, … */
+export function buildLabel(threaded, relaxed) {
+  return `${threaded ? 'threaded ' : ''}${relaxed ? 'relaxed-simd' : 'simd128'}`;
+}
+
 /** Whether this engine validates relaxed-SIMD code and computes it as specified. */
 export const relaxedSimd = relaxedSimdRunsRight();
 
@@ -118,7 +123,7 @@ export async function startBuild(builds, kind, { relaxed, paths, module, threads
   }
   const build = builds[kind];
   const useRelaxed = relaxed && Boolean(build.relaxed);
-  onBuild?.(`${kind === 'threads' ? 'threaded ' : ''}${useRelaxed ? 'relaxed-simd' : 'simd128'}`);
+  onBuild?.(buildLabel(kind === 'threads', useRelaxed));
   const [beside, file] = useRelaxed ? build.relaxed : build.simd128;
   // A directory, with or without its trailing slash.
   const url = paths ? new URL(file, new URL(String(paths).replace(/\/?$/, '/'), globalThis.location?.href)) : beside;

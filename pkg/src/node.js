@@ -9,7 +9,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import * as glue from '../dist/edge/edgeserve.js';
 import { hasWebgpuImports, makeApi, wasmLoader } from './api.js';
-import { isThreadedModule, relaxedSimd } from './builds.js';
+import { CPU_BUILD, THREADS_BUILD, buildLabel, isThreadedModule, relaxedSimd } from './builds.js';
 import { inbox, startPool } from './threads.js';
 
 /**
@@ -37,8 +37,9 @@ const loader = wasmLoader({
     if (module && hasWebgpuImports(module)) throw new Error("wasm.module is the WebGPU build; Node runs the CPU build (dist/edge/)");
     const threaded = module ? isThreadedModule(module) : threads > 1;
     if (!module) {
-      onBuild(`${threaded ? 'threaded ' : ''}${relaxed ? 'relaxed-simd' : 'simd128'}`);
-      const file = `${threaded ? 'threads' : 'edge'}/edgeserve${relaxed ? '_relaxed' : ''}_bg.wasm`;
+      onBuild(buildLabel(threaded, relaxed));
+      // The file's path under dist/, as the browser entries name it.
+      const [, file] = (threaded ? THREADS_BUILD : CPU_BUILD)[relaxed ? 'relaxed' : 'simd128'];
       // A directory, as a URL or a path, with or without its trailing slash.
       const dir = paths === null ? new URL('../dist/', import.meta.url) : paths instanceof URL || /^[a-z]+:/.test(paths) ? new URL(String(paths).replace(/\/?$/, '/')) : pathToFileURL(`${paths}/`);
       module = await WebAssembly.compile(await readFile(new URL(file, dir)));
