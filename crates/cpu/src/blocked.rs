@@ -29,8 +29,8 @@ use crate::depthwise::DepthwiseConv;
 use crate::pointwise::Pointwise;
 use std::collections::{HashMap, HashSet};
 use tract_onnx::prelude::{
-    DatumType, IntoTValue, OutletId, SpecialOps, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel,
-    TypedNode, tvec,
+    DatumType, IntoTValue, OutletId, SpecialOps, TValue, TVec, TractResult, TypedFact, TypedModel, TypedNode,
+    tvec,
 };
 use tract_onnx::tract_core::internal::{EvalContext, EvalOp, Op, StaticName, TypedOp};
 use tract_onnx::tract_core::model::translator::Translate;
@@ -224,7 +224,7 @@ impl EvalOp for Relayout {
             )
         };
         let x = input.try_as_plain_ram()?.as_slice::<f32>()?;
-        let mut tensor = Tensor::zero::<f32>(&shape)?;
+        let mut tensor = crate::recycle::output(&shape)?;
         let mut view = tensor.try_as_plain_ram_mut()?;
         let out = view.as_slice_mut::<f32>()?;
         // Eight channels of one image at a time: `[8][p]` and `[p][8]` (an
@@ -241,6 +241,7 @@ impl EvalOp for Relayout {
                 }
             }
         }
+        crate::recycle::keep(inputs);
         Ok(tvec!(tensor.into_tvalue()))
     }
 }

@@ -13,6 +13,7 @@
 
 use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
 use crate::fused::{self, Bounds};
+use crate::recycle;
 use tract_onnx::prelude::{
     Arc, DatumType, IntoTValue, OutletId, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel,
     TypedModelPatch, tvec,
@@ -107,7 +108,7 @@ impl EvalOp for DenseConv {
         out_shape[r - 3] = g.cout;
         out_shape[r - 2] = g.out_h;
         out_shape[r - 1] = g.out_w;
-        let mut tensor = Tensor::zero::<f32>(&out_shape)?;
+        let mut tensor = recycle::output(&out_shape)?;
         let mut view = tensor.try_as_plain_ram_mut()?;
         let out = view.as_slice_mut::<f32>()?;
         let (rows, cols) = (g.rows(), g.cols());
@@ -153,6 +154,7 @@ impl EvalOp for DenseConv {
                 done.unwrap_or_else(|| bail!("EdgeserveDenseConv needs AVX2 and FMA, or wasm SIMD"))
             })?;
         }
+        recycle::keep(inputs);
         Ok(tvec!(tensor.into_tvalue()))
     }
 }

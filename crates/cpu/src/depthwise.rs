@@ -15,9 +15,10 @@
 
 use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
 use crate::fused::{self, Bounds};
+use crate::recycle;
 use tract_onnx::prelude::{
-    Arc, DatumType, IntoTValue, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel, TypedModelPatch,
-    tvec,
+    Arc, DatumType, IntoArcTensor, IntoTValue, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel,
+    TypedModelPatch, tvec,
 };
 use tract_onnx::tract_core::internal::{EvalContext, EvalOp, Op, StaticName, TypedOp};
 use tract_onnx::tract_core::ops::cnn::Conv;
@@ -85,7 +86,7 @@ impl DepthwiseConv {
     pub(crate) fn to_blocked(&self) -> TractResult<Option<DepthwiseConv>> {
         let c = self.g.channels;
         // Runs of at least four pixels may overlap but not exceed a row.
-        if self.blocked || !c.is_multiple_of(BLOCK) || self.g.out_w < ROW_PIXELS / 2 || self.g.kw > MAX_KW {
+        if self.blocked || !c.is_multiple_of(BLOCK) || self.g.out_w < MIN_RUN || self.g.kw > MAX_KW {
             return Ok(None);
         }
         let taps = self.g.kh * self.g.kw;
@@ -99,17 +100,30 @@ impl DepthwiseConv {
     }
 
     /// `out` (`[N, C/8, out_h, out_w, 8]`) from `x` (`[N, C/8, in_h, in_w,
-    /// 8]`), a block of channels at a time.
-    fn eval_blocked(&self, x: &[f32], weights: &[f32], bias: &[f32], out: &mut [f32]) -> TractResult<()> {
+    /// 8]`), a block of channels at a time. With no `x`, the input is
+    /// `out` itself (same shape): each plane is copied into its padded
+    /// scratch before any of its outputs is written, and planes do not
+    /// read one another.
+    fn eval_blocked(
+        &self,
+        x: Option<&[f32]>,
+        weights: &[f32],
+        bias: &[f32],
+        out: &mut [f32],
+    ) -> TractResult<()> {
         let g = &self.g;
         let (plane_in, plane_out, taps) = (g.in_h * g.in_w * BLOCK, g.out_h * g.out_w * BLOCK, g.kh * g.kw);
+        ensure!(
+            x.is_some() || plane_in == plane_out,
+            "EdgeserveDepthwiseConv: in place with planes of {plane_in} and {plane_out} values"
+        );
         let blocks = g.channels / BLOCK;
         let items: Vec<(usize, &mut [f32])> = out.chunks_mut(plane_out).enumerate().collect();
         fused::for_each(items, |padded: &mut Vec<f32>, (ix, out): (usize, &mut [f32])| {
             let cb = ix % blocks;
             blocked::vectorize(BlockedPlane {
                 g,
-                x: x.get(ix * plane_in..(ix + 1) * plane_in).unwrap_or_default(),
+                x: x.map(|x| x.get(ix * plane_in..(ix + 1) * plane_in).unwrap_or_default()),
                 w: weights
                     .get(cb * taps * BLOCK..(cb + 1) * taps * BLOCK)
                     .unwrap_or_default(),
@@ -128,8 +142,8 @@ impl DepthwiseConv {
 /// One block of eight channels of one image, in the blocked layout.
 struct BlockedPlane<'a> {
     g: &'a Geometry,
-    /// `[in_h, in_w, 8]`.
-    x: &'a [f32],
+    /// `[in_h, in_w, 8]`; `None` when it is `out` (same shape).
+    x: Option<&'a [f32]>,
     /// `[kh * kw, 8]`.
     w: &'a [f32],
     /// `[8]`.
@@ -141,8 +155,30 @@ struct BlockedPlane<'a> {
     out: &'a mut [f32],
 }
 
-/// Output pixels of a row computed together.
-const ROW_PIXELS: usize = 8;
+/// The most output pixels of a row computed together: 8 accumulators of
+/// one AVX2 vector natively, as many as keep both multiply-add units busy
+/// through their latency. In wasm a block is two 128-bit vectors and V8
+/// allocates 15 of them on x86-64: 5 pixels take 10, as in the 1×1 kernel
+/// (`pointwise::PIXELS`).
+#[cfg(not(target_arch = "wasm32"))]
+const MAX_RUN: usize = 8;
+#[cfg(target_arch = "wasm32")]
+const MAX_RUN: usize = 5;
+
+/// The fewest: rows narrower than this are left to tract.
+const MIN_RUN: usize = 4;
+
+/// The run length for rows of `width` output pixels: the one that computes
+/// the fewest pixels twice (a run that does not divide the row overlaps
+/// the run before), counting one pixel's worth of work per run for its
+/// set-up and stores. Runs of 8 over 7×7 or 14×14 planes computed 16 %
+/// more pixels than the plane has, 7 compute none more.
+fn run_length(width: usize) -> usize {
+    (MIN_RUN..=MAX_RUN.min(width.max(MIN_RUN)))
+        .rev()
+        .min_by_key(|n| width.div_ceil(*n) * (n + 1))
+        .unwrap_or(MIN_RUN)
+}
 
 impl BlockOp for BlockedPlane<'_> {
     type Output = TractResult<()>;
@@ -167,37 +203,50 @@ impl BlockOp for BlockedPlane<'_> {
         let phase = cols.div_ceil(g.sw);
         let row_len = g.sw * phase;
         let len = rows * row_len * BLOCK;
-        if padded.len() == len {
-            padded.fill(0.0);
-        } else {
+        if padded.len() != len {
             padded.clear();
             padded.resize(len, 0.0);
         }
         let width = g.in_w.min(cols.saturating_sub(g.pad_left));
-        for (iy, src) in x.chunks_exact(g.in_w * BLOCK).enumerate() {
-            let r = iy + g.pad_top;
-            if r >= rows {
-                break;
-            }
-            let dst = &mut padded[r * row_len * BLOCK..(r + 1) * row_len * BLOCK];
-            if g.sw == 1 {
-                dst[g.pad_left * BLOCK..(g.pad_left + width) * BLOCK].copy_from_slice(&src[..width * BLOCK]);
-            } else {
-                let (dst, _) = dst.as_chunks_mut::<BLOCK>();
-                let (src, _) = src.as_chunks::<BLOCK>();
-                // Phase by phase, so that no column index is divided.
-                for q in 0..g.sw {
-                    // The first padded column of phase `q` at or after the
-                    // left padding, and the input column it holds.
-                    let ix0 = (q + g.sw - g.pad_left % g.sw) % g.sw;
-                    let first = g.pad_left + ix0;
-                    let at = q * phase + first / g.sw;
-                    let src = src.get(ix0..width.max(ix0)).unwrap_or_default();
-                    let dst = dst.get_mut(at..).unwrap_or_default();
-                    for (d, v) in dst.iter_mut().zip(src.iter().step_by(g.sw)) {
+        let x: &[f32] = match x {
+            Some(x) => x,
+            None => out,
+        };
+        let (src, _) = x.as_chunks::<BLOCK>();
+        let (dst, _) = padded.as_chunks_mut::<BLOCK>();
+        // Row by row and phase by phase, each padded position written once:
+        // a pixel, or a zero where the row or column is padding. Zeroing the
+        // whole plane first cost as much as the copy.
+        for (r, dst) in dst.chunks_exact_mut(row_len).enumerate() {
+            let src = r
+                .checked_sub(g.pad_top)
+                .filter(|iy| *iy < g.in_h)
+                .and_then(|iy| src.get(iy * g.in_w..(iy + 1) * g.in_w));
+            let Some(src) = src else {
+                dst.fill([0.0; BLOCK]);
+                continue;
+            };
+            for (q, dst) in dst.chunks_exact_mut(phase).enumerate() {
+                // The first padded column of phase `q` at or after the left
+                // padding, and the input column it holds.
+                let ix0 = (q + g.sw - g.pad_left % g.sw) % g.sw;
+                let at = ((g.pad_left + ix0) / g.sw).min(phase);
+                let src = src.get(ix0..width.max(ix0)).unwrap_or_default();
+                let (head, rest) = dst.split_at_mut(at);
+                head.fill([0.0; BLOCK]);
+                let n = if g.sw == 1 {
+                    let n = src.len().min(rest.len());
+                    rest[..n].copy_from_slice(&src[..n]);
+                    n
+                } else {
+                    let mut n = 0;
+                    for (d, v) in rest.iter_mut().zip(src.iter().step_by(g.sw)) {
                         *d = *v;
+                        n += 1;
                     }
-                }
+                    n
+                };
+                rest[n..].fill([0.0; BLOCK]);
             }
         }
         let (pv, _) = padded.as_chunks::<BLOCK>();
@@ -228,18 +277,28 @@ impl BlockOp for BlockedPlane<'_> {
             hi,
             g,
         };
-        // Runs of 8 output pixels (4 in rows narrower than 8), the last
-        // overlapping the one before where the row does not divide.
-        let wide = g.out_w >= ROW_PIXELS;
-        let step = if wide { ROW_PIXELS } else { ROW_PIXELS / 2 };
+        // Runs of `step` output pixels, the last overlapping the one
+        // before where the row does not divide.
+        let step = run_length(g.out_w);
+        ensure!(
+            g.out_w >= step,
+            "EdgeserveDepthwiseConv: rows of {} pixels for runs of {step}",
+            g.out_w
+        );
         for (oy, row) in ov.chunks_exact_mut(g.out_w).enumerate() {
             let mut ox = 0;
             while ox < g.out_w {
                 let at = ox.min(g.out_w - step);
-                if wide {
-                    run.eight(oy, at, row);
-                } else {
-                    run.four(oy, at, row);
+                match step {
+                    4 => run.four(oy, at, row),
+                    5 => run.five(oy, at, row),
+                    #[cfg(not(target_arch = "wasm32"))]
+                    6 => run.six(oy, at, row),
+                    #[cfg(not(target_arch = "wasm32"))]
+                    7 => run.seven(oy, at, row),
+                    #[cfg(not(target_arch = "wasm32"))]
+                    8 => run.eight(oy, at, row),
+                    _ => bail!("EdgeserveDepthwiseConv: no kernel for runs of {step}"),
                 }
                 ox += step;
             }
@@ -302,7 +361,13 @@ macro_rules! row_run {
 }
 
 impl<L: Lanes8> RowRun<'_, L> {
+    #[cfg(not(target_arch = "wasm32"))]
     row_run!(eight, 8, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6, a7 7);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run!(seven, 7, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run!(six, 6, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5);
+    row_run!(five, 5, a0 0, a1 1, a2 2, a3 3, a4 4);
     row_run!(four, 4, a0 0, a1 1, a2 2, a3 3);
 }
 
@@ -331,20 +396,33 @@ impl Op for DepthwiseConv {
 impl EvalOp for DepthwiseConv {
     op_out_of_plan!();
 
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+    fn eval(&self, _ctx: &EvalContext, mut inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let g = &self.g;
-        let (batch, x) = fused::image_input(
-            "EdgeserveDepthwiseConv",
-            inputs.first(),
-            self.batched,
-            [g.channels, g.in_h, g.in_w],
-        )?;
-        let shape = inputs[0].shape();
+        self.input(&inputs)?;
         let weights = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
         let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
         let plane_in = g.in_h * g.in_w;
         let plane_out = g.out_h * g.out_w;
-        let mut tensor = Tensor::zero::<f32>(&self.output_shape(shape))?;
+        // The input's own buffer, when no other node reads it (tract hands
+        // over its last reference): no output to allocate and zero.
+        if self.blocked
+            && (g.in_h, g.in_w) == (g.out_h, g.out_w)
+            && inputs.len() == 1
+            && inputs[0].is_exclusive()
+            && let Some(only) = inputs.pop()
+        {
+            match Arc::try_unwrap(only.into_arc_tensor()) {
+                Ok(mut tensor) => {
+                    let mut view = tensor.try_as_plain_ram_mut()?;
+                    self.eval_blocked(None, weights, bias, view.as_slice_mut::<f32>()?)?;
+                    return Ok(tvec!(tensor.into_tvalue()));
+                }
+                Err(shared) => inputs.push(shared.into_tvalue()),
+            }
+        }
+        let (batch, x) = self.input(&inputs)?;
+        let shape = inputs[0].shape();
+        let mut tensor = recycle::output(&self.output_shape(shape))?;
         let mut view = tensor.try_as_plain_ram_mut()?;
         let out = view.as_slice_mut::<f32>()?;
         ensure!(
@@ -353,7 +431,8 @@ impl EvalOp for DepthwiseConv {
             out.len()
         );
         if self.blocked {
-            self.eval_blocked(x, weights, bias, out)?;
+            self.eval_blocked(Some(x), weights, bias, out)?;
+            recycle::keep(inputs);
             return Ok(tvec!(tensor.into_tvalue()));
         }
         let taps = g.kh * g.kw;
@@ -370,11 +449,23 @@ impl EvalOp for DepthwiseConv {
             )
         };
         fused::for_each(out.chunks_mut(plane_out).enumerate().collect(), one_plane)?;
+        recycle::keep(inputs);
         Ok(tvec!(tensor.into_tvalue()))
     }
 }
 
 impl DepthwiseConv {
+    /// The batch and values of the input, checked against the geometry.
+    fn input<'a>(&self, inputs: &'a TVec<TValue>) -> TractResult<(usize, &'a [f32])> {
+        let g = &self.g;
+        fused::image_input(
+            "EdgeserveDepthwiseConv",
+            inputs.first(),
+            self.batched,
+            [g.channels, g.in_h, g.in_w],
+        )
+    }
+
     /// The output's shape for an input of `shape` (checked by `eval`).
     /// Kernels write into the output tensor's own buffer: made from a
     /// `Vec`, tract copied it once more.

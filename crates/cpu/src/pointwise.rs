@@ -18,6 +18,7 @@
 
 use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
 use crate::fused::{self, Bounds};
+use crate::recycle;
 use tract_onnx::prelude::{
     Arc, DatumType, IntoTValue, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel, TypedModelPatch,
     tvec,
@@ -127,7 +128,7 @@ impl EvalOp for Pointwise {
         let packed = self.packed.try_as_plain_ram()?.as_slice::<f32>()?;
         let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
         let (p, k, cout) = (self.pixels, self.k, self.cout);
-        let mut tensor = Tensor::zero::<f32>(&self.output_shape(shape))?;
+        let mut tensor = recycle::output(&self.output_shape(shape))?;
         let mut view = tensor.try_as_plain_ram_mut()?;
         let out = view.as_slice_mut::<f32>()?;
         ensure!(
@@ -137,6 +138,7 @@ impl EvalOp for Pointwise {
         );
         if self.blocked {
             self.eval_blocked(x, packed, bias, out)?;
+            recycle::keep(inputs);
             return Ok(tvec!(tensor.into_tvalue()));
         }
         // Rows of one image in chunks of whole blocks, so threads split the
@@ -173,6 +175,7 @@ impl EvalOp for Pointwise {
                 .run()
             },
         )?;
+        recycle::keep(inputs);
         Ok(tvec!(tensor.into_tvalue()))
     }
 }

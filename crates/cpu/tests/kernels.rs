@@ -395,6 +395,59 @@ fn blocked_depthwise_runs_of_eight_and_four_pixels_with_overlap() {
 }
 
 #[test]
+fn blocked_depthwise_run_lengths_strides_and_its_input_rewritten_in_place() {
+    let c = Case { channels: 16, ..BASE };
+    // Rows of 7, 9, 14 and 17 pixels take runs of 7, 5, 7 and 6 natively
+    // (5 at most in wasm), with and without overlap. At stride 1 with
+    // "same" padding the kernel writes over its input, which only it reads;
+    // at stride 2 it cannot.
+    for w in [7, 9, 14, 17] {
+        check(Case { w, ..c });
+        check(Case {
+            w: 2 * w + 1,
+            stride: (2, 2),
+            ..c
+        });
+        check(Case {
+            w,
+            h: 12,
+            kernel: (5, 5),
+            pads: [2, 2, 2, 2],
+            ..c
+        });
+    }
+}
+
+#[test]
+fn blocked_depthwise_leaves_an_input_another_node_reads() {
+    // `x` → 1×1 → `t` → depthwise → `u`, and `y = u + t`: the residual
+    // `Add` still reads `t` after the depthwise layer, so that layer must
+    // not write its output over `t`.
+    let c = Case {
+        channels: 16,
+        w: 12,
+        clip: None,
+        ..BASE
+    };
+    let mut g = graph(&c);
+    g.nodes[0].input[0] = "t".into();
+    g.nodes[0].output = vec!["u".into()];
+    g.nodes.insert(
+        0,
+        node(
+            "Conv",
+            &["x", "kp", "bp"],
+            "t",
+            vec![a_ints("kernel_shape", &[1, 1])],
+        ),
+    );
+    g.inits.push(floats("kp", &[16, 16, 1, 1], values(256, 5)));
+    g.inits.push(floats("bp", &[16], values(16, 6)));
+    g.nodes.push(node("Add", &["u", "t"], "y", vec![]));
+    check_model(c, &g.bytes());
+}
+
+#[test]
 fn blocked_pointwise_odd_block_counts_and_partial_pixel_runs() {
     // 24 outputs: a pair of blocks and a single one; 99 pixels: runs of 6
     // (5 in wasm) and one overlapping the run before.
