@@ -20,6 +20,14 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
+// The 10th and 90th percentiles (nearest rank): how far a row's runs
+// spread around its median. On a 2-core machine a threaded run's time can
+// double from one call to the next, so a median alone can mislead.
+const spread = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (q) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
+  return [at(0.1), at(0.9)];
+};
 const argmax = (xs) => {
   let best = 0;
   for (let k = 1; k < xs.length; k++) if (xs[k] > xs[best]) best = k;
@@ -176,6 +184,7 @@ async function row({ runs, warmup, threads, build, ortThreads, settleMs, model: 
     cores: navigator.hardwareConcurrency,
     runs,
     medians: m,
+    spread: { esTensor: spread(times.esTensor), ortTensor: spread(times.ortTensor) },
     edgeserve: { loadMs: esLoad, firstResultMs: esFirst, warmStartMs: esWarm, warmLoadMs: esWarmLoad },
     onnxruntimeWeb: { loadMs: ortLoad },
   };
