@@ -23,6 +23,16 @@ use tract_onnx::prelude::{Arc, DatumType, IntoArcTensor, TValue, TVec, Tensor, T
 /// The most spare tensors kept at once: the last few inputs read.
 const KEEP: usize = 4;
 
+/// The most bytes the spares may hold together, and so the most they add
+/// to the inference's peak memory: a freed tensor goes back to the
+/// allocator, a kept one does not. Batch-1 image models' tensors fit many
+/// times over (Lite0's largest is 4.8 MB, Lite2's 6.5 MB); a large batch's
+/// do not, and are freed as before. A batch of 60 Lite0 images has 289 MB
+/// ones: with no such bound, the server's hostile-input test peaked at
+/// 701 MB against 420 MB before recycling (`crates/cli/tests/hostile.rs`);
+/// with it, at 421 MB.
+const KEEP_BYTES: usize = 16 << 20;
+
 thread_local! {
     static SPARE: RefCell<Vec<Tensor>> = const { RefCell::new(Vec::new()) };
 }
@@ -48,10 +58,12 @@ pub(crate) fn output(shape: &[usize]) -> TractResult<Tensor> {
 }
 
 /// Keeps the `f32` tensors among `values` that nothing else holds, for
-/// [`output`]; the oldest spare goes when there are more than [`KEEP`].
+/// [`output`]; the oldest spares go when there would be more than [`KEEP`]
+/// of them or [`KEEP_BYTES`] together.
 pub(crate) fn keep(values: TVec<TValue>) {
     for value in values {
-        if !value.is_exclusive() || value.datum_type() != DatumType::F32 {
+        let bytes = value.len().saturating_mul(4);
+        if !value.is_exclusive() || value.datum_type() != DatumType::F32 || bytes > KEEP_BYTES {
             continue;
         }
         let Ok(tensor) = Arc::try_unwrap(value.into_arc_tensor()) else {
@@ -62,7 +74,8 @@ pub(crate) fn keep(values: TVec<TValue>) {
         }
         SPARE.with(|spare| {
             let mut spare = spare.borrow_mut();
-            if spare.len() >= KEEP {
+            let held = |spare: &[Tensor]| spare.iter().map(|t| t.len() * 4).sum::<usize>();
+            while !spare.is_empty() && (spare.len() >= KEEP || held(&spare) + bytes > KEEP_BYTES) {
                 spare.remove(0);
             }
             spare.push(tensor);
@@ -125,6 +138,28 @@ mod tests {
         }
         assert_eq!(values(&output(&[10]).unwrap()), &[0.0; 10]);
         assert_eq!(values(&output(&[11]).unwrap()), &[1.0; 11]);
+        clear();
+        // At most `KEEP_BYTES` together: a tensor larger than that is not
+        // kept, and one that would pass it sends the oldest away.
+        let floats = KEEP_BYTES / 4;
+        keep(tvec!(
+            Tensor::from_shape(&[floats + 1], &vec![1f32; floats + 1])
+                .unwrap()
+                .into_tvalue()
+        ));
+        assert_eq!(values(&output(&[floats + 1]).unwrap())[0], 0.0);
+        keep(tvec!(
+            Tensor::from_shape(&[floats / 2], &vec![1f32; floats / 2])
+                .unwrap()
+                .into_tvalue()
+        ));
+        keep(tvec!(
+            Tensor::from_shape(&[floats / 2 + 1], &vec![2f32; floats / 2 + 1])
+                .unwrap()
+                .into_tvalue()
+        ));
+        assert_eq!(values(&output(&[floats / 2]).unwrap())[0], 0.0);
+        assert_eq!(values(&output(&[floats / 2 + 1]).unwrap())[0], 2.0);
         clear();
     }
 }
