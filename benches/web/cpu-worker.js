@@ -145,13 +145,13 @@ async function row({ runs, warmup, threads, build, ortThreads, settleMs, model: 
 
   const times = { esTensor: [], esInside: [], ortTensor: [], esImage: [], esImageInside: [], ortImage: [] };
   let threadsRan;
+  // Each timed call starts after `settleMs` of quiet: a pool's threads spin
+  // a while after a run (onnxruntime-web's, and edgeserve's until its
+  // inference ends), and on a machine with as many cores as threads that
+  // spinning would slow whichever side ran next.
+  const settle = () => new Promise((resolve) => setTimeout(resolve, settleMs));
   for (let i = 0; i < warmup + runs; i++) {
-    // Which side goes first alternates, for each path. Each call starts
-    // after `settleMs` of quiet: a pool's threads spin a while after a run
-    // (onnxruntime-web's, and edgeserve's until its inference ends), and
-    // on a machine with as many cores as threads that spinning would slow
-    // whichever side ran next.
-    const settle = () => new Promise((resolve) => setTimeout(resolve, settleMs));
+    // Which side goes first alternates, for each path.
     const both = async (es, other) => {
       await settle();
       if (i % 2) {
@@ -184,7 +184,7 @@ async function row({ runs, warmup, threads, build, ortThreads, settleMs, model: 
   for (let i = 0; i < 3; i++) {
     // After quiet, as the timed calls: onnxruntime-web's threads may still
     // spin from its last run.
-    await new Promise((resolve) => setTimeout(resolve, settleMs));
+    await settle();
     late.push(await warmStart());
   }
   const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)]));

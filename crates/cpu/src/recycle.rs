@@ -14,8 +14,9 @@
 //! that of the block's input.
 //!
 //! Spares are kept per thread (operators run on the thread that runs the
-//! plan), at most [`KEEP`] of them, and dropped when the inference ends
-//! ([`clear`]), so that nothing is held between runs.
+//! plan), at most [`KEEP`] of them and [`KEEP_BYTES`] together, and dropped
+//! when the inference ends ([`clear`]), so that nothing is held between
+//! runs.
 
 use std::cell::RefCell;
 use tract_onnx::prelude::{Arc, DatumType, IntoArcTensor, TValue, TVec, Tensor, TractResult};
