@@ -6,12 +6,14 @@
 //! cost on the CPU: 18.9 of 33.7 ms for EfficientNet-Lite0 in NCHW, 11.7 ms
 //! after tract's channels-last transform, which then costs more in packing
 //! and un-fused clamps (`benches/README.md`); this one takes about 5 ms.
-//! Stride is handled by splitting the padded input into `stride²` phase
-//! planes once, so that every tap reads contiguous memory, and the
-//! multiply-adds run with the widest SIMD the CPU has (`pulp`: AVX-512 or
-//! AVX2+FMA chosen at run time). The NCHW form natively only: in wasm
-//! tract's own kernels measured as fast (see `lib.rs`). The blocked form,
-//! natively and in wasm, is below `to_blocked`.
+//! In NCHW, stride is handled by splitting the padded input into
+//! `stride²` phase planes once, so that every tap reads contiguous memory,
+//! and the multiply-adds run with the widest SIMD the CPU has (`pulp`:
+//! AVX-512 or AVX2+FMA chosen at run time). The NCHW form natively only: in
+//! wasm tract's own kernels measured as fast (see `lib.rs`). The blocked
+//! form, natively and in wasm, is below `to_blocked`: there a pixel is a
+//! vector of its own, so strides need no reordering, and a large plane is
+//! padded a few rows at a time.
 
 use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
 use crate::fused::{self, Bounds};
@@ -85,8 +87,15 @@ impl DepthwiseConv {
     /// allows it.
     pub(crate) fn to_blocked(&self) -> TractResult<Option<DepthwiseConv>> {
         let c = self.g.channels;
-        // Runs of at least four pixels may overlap but not exceed a row.
-        if self.blocked || !c.is_multiple_of(BLOCK) || self.g.out_w < MIN_RUN || self.g.kw > MAX_KW {
+        // Runs of at least four pixels may overlap but not exceed a row;
+        // strides of 1 and 2 only (`RowRun`'s instances), and kernels of
+        // at most `MAX_KH` rows.
+        if self.blocked
+            || !c.is_multiple_of(BLOCK)
+            || self.g.out_w < MIN_RUN
+            || self.g.sw > MAX_STRIDE
+            || self.g.kh > MAX_KH
+        {
             return Ok(None);
         }
         let taps = self.g.kh * self.g.kw;
@@ -195,130 +204,175 @@ impl BlockOp for BlockedPlane<'_> {
             padded,
             out,
         } = self;
-        // Rows and columns the taps read, padding included. Each padded row
-        // holds its columns split by `sw` phases (column `c` at
-        // `(c % sw) · phase + c / sw`), so that the pixels one tap meets
-        // along an output row are neighbours whatever the stride.
+        // Rows and columns the taps read, padding included. A stride of 2
+        // needs no reordering: each pixel is a vector of its own, loaded
+        // alone, so a tap reads every other one as fast as neighbours.
+        // (Splitting the columns into stride phases, as the NCHW kernel
+        // must, cost a strided gather per pixel: the stride-2 layers took
+        // 2.1-2.5× onnxruntime's time.)
         let rows = (g.out_h - 1) * g.sh + g.kh;
         let cols = (g.out_w - 1) * g.sw + g.kw;
-        let phase = cols.div_ceil(g.sw);
-        let row_len = g.sw * phase;
-        let len = rows * row_len * BLOCK;
+        // A large plane keeps only the `kh` padded rows an output row reads,
+        // in a ring, each copied in just before the first output row that
+        // needs it: a few kilobytes that stay in L1, where a whole padded
+        // 112×112 plane (416 KB) went through L2. Smaller planes are padded
+        // whole (still lazily, row by row): there the ring's bookkeeping
+        // per output row cost more than it saved.
+        let ring = if rows * cols * BLOCK * 4 > RING_ABOVE {
+            g.kh
+        } else {
+            rows
+        };
+        let len = ring * cols * BLOCK;
         if padded.len() != len {
             padded.clear();
             padded.resize(len, 0.0);
         }
-        let width = g.in_w.min(cols.saturating_sub(g.pad_left));
-        let x: &[f32] = match x {
-            Some(x) => x,
-            None => out,
-        };
-        let (src, _) = x.as_chunks::<BLOCK>();
-        let (dst, _) = padded.as_chunks_mut::<BLOCK>();
-        // Row by row and phase by phase, each padded position written once:
-        // a pixel, or a zero where the row or column is padding. Zeroing the
-        // whole plane first cost as much as the copy.
-        for (r, dst) in dst.chunks_exact_mut(row_len).enumerate() {
-            let src = r
-                .checked_sub(g.pad_top)
-                .filter(|iy| *iy < g.in_h)
-                .and_then(|iy| src.get(iy * g.in_w..(iy + 1) * g.in_w));
-            let Some(src) = src else {
-                dst.fill([0.0; BLOCK]);
-                continue;
-            };
-            for (q, dst) in dst.chunks_exact_mut(phase).enumerate() {
-                // The first padded column of phase `q` at or after the left
-                // padding, and the input column it holds.
-                let ix0 = (q + g.sw - g.pad_left % g.sw) % g.sw;
-                let at = ((g.pad_left + ix0) / g.sw).min(phase);
-                let src = src.get(ix0..width.max(ix0)).unwrap_or_default();
-                let (head, rest) = dst.split_at_mut(at);
-                head.fill([0.0; BLOCK]);
-                let n = if g.sw == 1 {
-                    let n = src.len().min(rest.len());
-                    rest[..n].copy_from_slice(&src[..n]);
-                    n
-                } else {
-                    let mut n = 0;
-                    for (d, v) in rest.iter_mut().zip(src.iter().step_by(g.sw)) {
-                        *d = *v;
-                        n += 1;
-                    }
-                    n
-                };
-                rest[n..].fill([0.0; BLOCK]);
-            }
-        }
-        let (pv, _) = padded.as_chunks::<BLOCK>();
         let (wv, _) = w.as_chunks::<BLOCK>();
-        let (ov, _) = out.as_chunks_mut::<BLOCK>();
         let (bv, _) = bias.as_chunks::<BLOCK>();
         ensure!(
-            pv.len() == rows * row_len
-                && wv.len() == g.kh * g.kw
-                && ov.len() == g.out_h * g.out_w
+            wv.len() == g.kh * g.kw
+                && out.len() == g.out_h * g.out_w * BLOCK
                 && bv.len() == 1
-                && g.kw <= MAX_KW,
+                && g.kh <= MAX_KH
+                && (x.is_some() || g.pad_top < g.kh),
             "EdgeserveDepthwiseConv: blocked buffers do not match {g:?}"
         );
-        let mut offsets = [0; MAX_KW];
-        for (kx, o) in offsets.iter_mut().enumerate().take(g.kw) {
-            *o = (kx % g.sw) * phase + kx / g.sw;
-        }
+        let (left, width) = (g.pad_left.min(cols), g.in_w.min(cols - g.pad_left.min(cols)));
         let (lo, hi) = (simd.splat(bounds.lo()), simd.splat(bounds.hi()));
-        let run = RowRun {
-            simd,
-            pv,
-            row_len,
-            offsets,
-            wv,
-            bias: simd.load(&bv[0]),
-            lo,
-            hi,
-            g,
-        };
-        // Runs of `step` output pixels, the last overlapping the one
-        // before where the row does not divide.
         let step = run_length(g.out_w);
         ensure!(
             g.out_w >= step,
             "EdgeserveDepthwiseConv: rows of {} pixels for runs of {step}",
             g.out_w
         );
-        for (oy, row) in ov.chunks_exact_mut(g.out_w).enumerate() {
-            let mut ox = 0;
-            while ox < g.out_w {
-                let at = ox.min(g.out_w - step);
-                match step {
-                    4 => run.four(oy, at, row),
-                    5 => run.five(oy, at, row),
-                    #[cfg(not(target_arch = "wasm32"))]
-                    6 => run.six(oy, at, row),
-                    #[cfg(not(target_arch = "wasm32"))]
-                    7 => run.seven(oy, at, row),
-                    #[cfg(not(target_arch = "wasm32"))]
-                    8 => run.eight(oy, at, row),
-                    _ => bail!("EdgeserveDepthwiseConv: no kernel for runs of {step}"),
-                }
-                ox += step;
+        let pad = PadRows {
+            g,
+            cols,
+            left,
+            width,
+            ring,
+        };
+        let template = RowRun {
+            simd,
+            pv: &[],
+            row_len: cols,
+            ring,
+            first: 0,
+            wv,
+            bias: simd.load(&bv[0]),
+            lo,
+            hi,
+            g,
+        };
+        // The ring slot of output row `oy`'s first tap row, counted rather
+        // than divided: a division per row was measurable on 7×7 planes.
+        let mut first = 0;
+        let next = |first: usize| {
+            let mut at = first + g.sh;
+            while at >= ring {
+                at -= ring;
             }
+            at
+        };
+        if ring == rows {
+            pad.rows(x.unwrap_or(out), padded, 0..rows)?;
+            let (ov, _) = out.as_chunks_mut::<BLOCK>();
+            let mut row_run = RowRun {
+                pv: padded.as_chunks::<BLOCK>().0,
+                ..template
+            };
+            for row in ov.chunks_exact_mut(g.out_w) {
+                row_run.first = first;
+                row_run.row(step, row)?;
+                first = next(first);
+            }
+            return Ok(());
+        }
+        let mut filled = 0;
+        for oy in 0..g.out_h {
+            // In place (`x` is `out`), input row `oy` is written over below;
+            // it is in the ring by then, and every row after it that a
+            // later output row reads is still in `out` (`pad_top < kh`).
+            let need = (oy * g.sh + g.kh).min(rows);
+            pad.rows(x.unwrap_or(out), padded, filled..need)?;
+            filled = filled.max(need);
+            let (ov, _) = out.as_chunks_mut::<BLOCK>();
+            let Some(row) = ov.get_mut(oy * g.out_w..(oy + 1) * g.out_w) else {
+                bail!("EdgeserveDepthwiseConv: output row {oy} is short")
+            };
+            let row_run = RowRun {
+                pv: padded.as_chunks::<BLOCK>().0,
+                first,
+                ..template
+            };
+            row_run.row(step, row)?;
+            first = next(first);
         }
         Ok(())
     }
 }
 
-/// The widest kernel the blocked form takes.
-const MAX_KW: usize = 16;
+/// Copies padded rows of one plane into its ring (or whole padded plane).
+struct PadRows<'a> {
+    g: &'a Geometry,
+    cols: usize,
+    /// Padding columns on the left, and input columns copied after them.
+    left: usize,
+    width: usize,
+    /// Rows the buffer holds: padded row `r` goes to slot `r % ring`.
+    ring: usize,
+}
 
-/// What every run of output pixels of a plane shares.
+impl PadRows<'_> {
+    /// Padded rows `rows` from `x` (`[in_h, in_w, 8]`) into `padded`, each
+    /// position written once: a pixel, or a zero where the row or column
+    /// is padding.
+    fn rows(&self, x: &[f32], padded: &mut [f32], rows: std::ops::Range<usize>) -> TractResult<()> {
+        let (g, cols) = (self.g, self.cols);
+        let (src, _) = x.as_chunks::<BLOCK>();
+        let (dst, _) = padded.as_chunks_mut::<BLOCK>();
+        for r in rows {
+            let slot = r % self.ring;
+            let Some(dst) = dst.get_mut(slot * cols..(slot + 1) * cols) else {
+                bail!("EdgeserveDepthwiseConv: {} padded rows of {cols}", self.ring)
+            };
+            let src = r
+                .checked_sub(g.pad_top)
+                .filter(|iy| *iy < g.in_h)
+                .and_then(|iy| src.get(iy * g.in_w..iy * g.in_w + self.width));
+            let Some(src) = src else {
+                dst.fill([0.0; BLOCK]);
+                continue;
+            };
+            let (head, rest) = dst.split_at_mut(self.left);
+            head.fill([0.0; BLOCK]);
+            let (body, tail) = rest.split_at_mut(self.width);
+            body.copy_from_slice(src);
+            tail.fill([0.0; BLOCK]);
+        }
+        Ok(())
+    }
+}
+
+/// The widest stride along a row the blocked form takes.
+const MAX_STRIDE: usize = 2;
+
+/// The tallest kernel the blocked form takes.
+const MAX_KH: usize = 16;
+
+/// The padded plane size (bytes) above which only a ring of rows is kept.
+const RING_ABOVE: usize = 128 * 1024;
+
+/// What every run of output pixels of a row shares.
 struct RowRun<'a, L: Lanes8> {
     simd: L,
-    /// The padded input, rows of `row_len` pixels in stride phases.
+    /// The padded input rows: `ring` of them, `row_len` pixels each.
     pv: &'a [[f32; BLOCK]],
     row_len: usize,
-    /// Where tap `kx` starts reading in a padded row.
-    offsets: [usize; MAX_KW],
+    ring: usize,
+    /// The slot of the row's first tap row in `pv`.
+    first: usize,
     /// Eight channels' weights per tap.
     wv: &'a [[f32; BLOCK]],
     bias: L::B,
@@ -327,29 +381,36 @@ struct RowRun<'a, L: Lanes8> {
     g: &'a Geometry,
 }
 
-/// A run of output pixels of a row, accumulated in registers over every
-/// tap. The accumulators are named variables: an array of them was kept
-/// on the stack (as in `pointwise`), and each tap reads one fixed-size
-/// window so that the loads need no bounds checks of their own.
+/// A run of `$n` output pixels of a row at stride `$s`, accumulated in
+/// registers over every tap. The accumulators are named variables: an
+/// array of them was kept on the stack (as in `pointwise`), and each tap
+/// reads one fixed-size window (`($n - 1) · $s + 1` pixels) so that the
+/// loads need no bounds checks of their own. The stride is a constant of
+/// each instance, for the same reason.
 macro_rules! row_run {
-    ($name:ident, $n:literal, $($a:ident $j:literal),+) => {
+    ($name:ident, $n:literal, $s:literal, $($a:ident $j:literal),+) => {
         #[inline(always)]
-        fn $name(&self, oy: usize, ox: usize, row: &mut [[f32; BLOCK]]) {
+        fn $name(&self, ox: usize, row: &mut [[f32; BLOCK]]) {
             let (simd, g) = (self.simd, self.g);
             $(let mut $a = self.bias;)+
-            let kw = g.kw.min(MAX_KW);
             for ky in 0..g.kh {
-                let base = (oy * g.sh + ky) * self.row_len + ox;
-                let Some(taps) = self.wv.get(ky * g.kw..ky * g.kw + kw) else {
+                let slot = self.first + ky;
+                let slot = if slot >= self.ring { slot - self.ring } else { slot };
+                let base = slot * self.row_len + ox * $s;
+                let Some(taps) = self.wv.get(ky * g.kw..(ky + 1) * g.kw) else {
                     return;
                 };
-                for kx in 0..kw {
-                    let at = base + self.offsets[kx];
-                    let Some(Ok(win)) = self.pv.get(at..at + $n).map(<&[[f32; BLOCK]; $n]>::try_from) else {
+                for (kx, tap) in taps.iter().enumerate() {
+                    let at = base + kx;
+                    let window = self
+                        .pv
+                        .get(at..at + ($n - 1) * $s + 1)
+                        .map(<&[[f32; BLOCK]; ($n - 1) * $s + 1]>::try_from);
+                    let Some(Ok(win)) = window else {
                         return;
                     };
-                    let wk = simd.load(&taps[kx]);
-                    $($a = simd.mul_add(wk, simd.load(&win[$j]), $a);)+
+                    let wk = simd.load(tap);
+                    $($a = simd.mul_add(wk, simd.load(&win[$j * $s]), $a);)+
                 }
             }
             if let Some(out) = row.get_mut(ox..ox + $n) {
@@ -362,14 +423,57 @@ macro_rules! row_run {
 }
 
 impl<L: Lanes8> RowRun<'_, L> {
+    /// One output row, in runs of `step` pixels, the last overlapping the
+    /// one before where the row does not divide.
+    #[inline(always)]
+    fn row(&self, step: usize, row: &mut [[f32; BLOCK]]) -> TractResult<()> {
+        let width = row.len();
+        let mut ox = 0;
+        while ox < width {
+            let at = ox.min(width - step);
+            match (step, self.g.sw) {
+                (4, 1) => self.four(at, row),
+                (5, 1) => self.five(at, row),
+                (4, 2) => self.four_s2(at, row),
+                (5, 2) => self.five_s2(at, row),
+                #[cfg(not(target_arch = "wasm32"))]
+                (6, 1) => self.six(at, row),
+                #[cfg(not(target_arch = "wasm32"))]
+                (7, 1) => self.seven(at, row),
+                #[cfg(not(target_arch = "wasm32"))]
+                (8, 1) => self.eight(at, row),
+                #[cfg(not(target_arch = "wasm32"))]
+                (6, 2) => self.six_s2(at, row),
+                #[cfg(not(target_arch = "wasm32"))]
+                (7, 2) => self.seven_s2(at, row),
+                #[cfg(not(target_arch = "wasm32"))]
+                (8, 2) => self.eight_s2(at, row),
+                _ => bail!(
+                    "EdgeserveDepthwiseConv: no kernel for runs of {step} at stride {}",
+                    self.g.sw
+                ),
+            }
+            ox += step;
+        }
+        Ok(())
+    }
+
     #[cfg(not(target_arch = "wasm32"))]
-    row_run!(eight, 8, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6, a7 7);
+    row_run!(eight, 8, 1, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6, a7 7);
     #[cfg(not(target_arch = "wasm32"))]
-    row_run!(seven, 7, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6);
+    row_run!(seven, 7, 1, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6);
     #[cfg(not(target_arch = "wasm32"))]
-    row_run!(six, 6, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5);
-    row_run!(five, 5, a0 0, a1 1, a2 2, a3 3, a4 4);
-    row_run!(four, 4, a0 0, a1 1, a2 2, a3 3);
+    row_run!(six, 6, 1, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5);
+    row_run!(five, 5, 1, a0 0, a1 1, a2 2, a3 3, a4 4);
+    row_run!(four, 4, 1, a0 0, a1 1, a2 2, a3 3);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run!(eight_s2, 8, 2, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6, a7 7);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run!(seven_s2, 7, 2, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run!(six_s2, 6, 2, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5);
+    row_run!(five_s2, 5, 2, a0 0, a1 1, a2 2, a3 3, a4 4);
+    row_run!(four_s2, 4, 2, a0 0, a1 1, a2 2, a3 3);
 }
 
 impl Op for DepthwiseConv {
@@ -408,6 +512,7 @@ impl EvalOp for DepthwiseConv {
         // over its last reference): no output to allocate and zero.
         if self.blocked
             && (g.in_h, g.in_w) == (g.out_h, g.out_w)
+            && g.pad_top < g.kh
             && inputs.len() == 1
             && inputs[0].is_exclusive()
             && let Some(only) = inputs.pop()

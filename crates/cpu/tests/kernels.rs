@@ -419,6 +419,39 @@ fn blocked_depthwise_run_lengths_strides_and_its_input_rewritten_in_place() {
 }
 
 #[test]
+fn blocked_depthwise_large_planes_keep_a_ring_of_rows() {
+    // A padded plane over 128 KB keeps only the rows its kernel reads, in a
+    // ring: in place at stride 1 (each input row is in the ring before its
+    // output row is written over it), at stride 2, with 5×5 kernels, with
+    // uneven padding and over a batch.
+    let c = Case {
+        channels: 16,
+        h: 70,
+        w: 66,
+        ..BASE
+    };
+    check(c);
+    check(Case {
+        kernel: (5, 5),
+        pads: [2, 2, 2, 2],
+        ..c
+    });
+    check(Case {
+        stride: (2, 2),
+        pads: [0, 0, 1, 1],
+        h: 131,
+        w: 129,
+        ..c
+    });
+    check(Case {
+        kernel: (5, 3),
+        pads: [1, 1, 3, 1],
+        batch: 2,
+        ..c
+    });
+}
+
+#[test]
 fn blocked_depthwise_leaves_an_input_another_node_reads() {
     // `x` → 1×1 → `t` → depthwise → `u`, and `y = u + t`: the residual
     // `Add` still reads `t` after the depthwise layer, so that layer must
