@@ -37,6 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         threads: Some(threads),
         layout,
         batch_plans,
+        pin_threads: None,
     };
     let engine = CpuEngine::load(&std::fs::read(model)?, &options)?;
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
