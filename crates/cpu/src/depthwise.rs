@@ -216,8 +216,8 @@ impl BlockOp for BlockedPlane<'_> {
         // in a ring, each copied in just before the first output row that
         // needs it: a few kilobytes that stay in L1, where a whole padded
         // 112×112 plane (416 KB) went through L2. Smaller planes are padded
-        // whole (still lazily, row by row): there the ring's bookkeeping
-        // per output row cost more than it saved.
+        // whole before their first output row: there copying between rows
+        // cost more than it saved (`benches/README.md`).
         let ring = if rows * cols * BLOCK * 4 > RING_ABOVE {
             g.kh
         } else {
@@ -265,8 +265,8 @@ impl BlockOp for BlockedPlane<'_> {
             hi,
             g,
         };
-        // The ring slot of output row `oy`'s first tap row, counted rather
-        // than divided: a division per row was measurable on 7×7 planes.
+        // The ring slot of the current output row's first tap row, advanced
+        // by the stride from row to row.
         let mut first = 0;
         let next = |first: usize| {
             let mut at = first + g.sh;

@@ -74,13 +74,16 @@ pub struct CpuOptions {
     /// allocate.
     pub batch_plans: Option<usize>,
     /// Natively, whether the pool's threads (see `threads`) are each bound
-    /// to a CPU of their own. `None`: when the pool has no more threads
-    /// than the CPUs this process may run on. Unbound, after the pool had
-    /// idled for 30 ms Linux often queued a woken thread behind a busy one
-    /// on the same CPU instead of the idle other (here, a 2-vCPU VM), and
-    /// the inference took twice as long: Lite0 on 2 threads, median 12.5
-    /// ms against 6.7-8.1 ms bound (6.3 ms either way with no pause). Set
-    /// by the first engine that starts the pool, as `threads` is.
+    /// to a CPU of their own, which needs no more threads than the CPUs
+    /// this process may run on (its affinity mask): with more, they are
+    /// left free whatever this says. `None`: bound where they fit.
+    /// `Some(false)`: free, for a host whose CPUs other busy processes
+    /// share. Unbound, after the pool had idled for 30 ms Linux often
+    /// queued a woken thread behind a busy one on the same CPU instead of
+    /// the idle other (here, a 2-vCPU VM), and the inference took twice as
+    /// long: Lite0 on 2 threads, median 12.5 ms against 6.7-8.1 ms bound
+    /// (6.3 ms either way with no pause). Set by the first engine that
+    /// starts the pool, as `threads` is.
     pub pin_threads: Option<bool>,
 }
 
