@@ -516,7 +516,7 @@ fn set_threads(threads: Option<usize>, pin: Option<bool>) {
     DONE.get_or_init(|| {
         // The CPUs this process may use (its affinity mask), one per thread.
         let cores = core_affinity::get_core_ids().unwrap_or_default();
-        let pin = pin.unwrap_or(n <= cores.len()) && n <= cores.len();
+        let pin = n <= cores.len() && pin.unwrap_or(true);
         let mut builder = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .thread_name(|i| format!("edgeserve-cpu-{i}"));
