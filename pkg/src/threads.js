@@ -1,6 +1,7 @@
-// The threaded build's pool (crates/wasm/src/threads.rs): one worker per
-// thread, each instantiating the same module on the same shared memory and
-// then running one of the pool's threads for as long as the instance lives.
+// The threaded build's pool (crates/wasm/src/threads.rs): the thread that
+// starts it is its first thread and runs the inferences; one worker per
+// other thread instantiates the same module on the same shared memory and
+// then runs one of the pool's threads for as long as the instance lives.
 // Idle pool threads sleep in `memory.atomic.wait`; only during an inference
 // do they spin for its work (crates/cpu/src/team.rs).
 
@@ -10,7 +11,8 @@ export function autoThreads(cores) {
 }
 
 /**
- * Starts `n` pool threads for the instantiated threaded `glue`. `spawn()`
+ * Starts a pool of `n` threads for the instantiated threaded `glue`: this
+ * thread (where it must then run) and `n - 1` workers. `spawn()`
  * makes one worker and returns `{ post(message), next(): Promise<message>,
  * stop(), started?() }` (`started`: called once every thread runs). Resolves once every thread runs; on a failure every worker
  * started is stopped.
@@ -25,7 +27,7 @@ export async function startPool(glue, n, spawn) {
     if (!got?.[what]) throw new Error(`a pool thread answered ${JSON.stringify(got)} where it should say ${what}`);
   };
   try {
-    for (let i = 0; i < n; i += 1) workers.push(spawn());
+    for (let i = 1; i < n; i += 1) workers.push(spawn());
     await Promise.all(
       workers.map((w) => {
         w.post({ module, memory });

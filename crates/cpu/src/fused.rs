@@ -227,9 +227,10 @@ where
 }
 
 /// Runs `work` (a whole inference) on one of the pool's threads when there
-/// is a pool and this thread is not one of its own, carrying the caller's
-/// cancel scope over; else here. There it runs with a [`crate::team::Team`]:
-/// the pool's other threads wait for its kernels' work spinning, not asleep.
+/// is a pool: here when this thread is one of them, else on one, carrying
+/// the caller's cancel scope over. There it runs with a
+/// [`crate::team::Team`]: the pool's other threads wait for its kernels'
+/// work spinning, not asleep.
 ///
 /// Why: every parallel operator (ours through [`for_each`], tract's matrix
 /// products) enters the pool with `install`. From a thread outside the pool
@@ -258,27 +259,30 @@ where
     #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
     {
         use tract_linalg::multithread::{Executor, current_tract_executor};
-        if let Executor::MultiThread(pool) = current_tract_executor()
-            && pool.current_thread_index().is_none()
-        {
+        if let Executor::MultiThread(pool) = current_tract_executor() {
             static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-            let token = edgeserve_engine::cancel::current();
             let threads = pool.current_num_threads();
+            let team = move |work: F| {
+                if threads > 1 && crate::team::Team::current().is_none() {
+                    crate::team::Team::with(work)
+                } else {
+                    work()
+                }
+            };
             // Poisoned only by a panic in an inference, which says nothing
             // about the next one.
             let _turn = ONE_AT_A_TIME
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            return pool.install(move || {
-                let work = move || match token {
-                    Some(token) => edgeserve_engine::cancel::scope(&token, work),
-                    None => work(),
-                };
-                if threads > 1 {
-                    crate::team::Team::with(work)
-                } else {
-                    work()
-                }
+            // Already one of the pool's threads: the threaded wasm build's
+            // caller is its pool's first (`edgeserve_wasm::threads`).
+            if pool.current_thread_index().is_some() {
+                return team(work);
+            }
+            let token = edgeserve_engine::cancel::current();
+            return pool.install(move || match token {
+                Some(token) => edgeserve_engine::cancel::scope(&token, || team(work)),
+                None => team(work),
             });
         }
     }
