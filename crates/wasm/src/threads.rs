@@ -11,14 +11,15 @@
 //! Why the calling thread is one of the pool's: with a pool of its own
 //! threads only, each inference woke one of them to run it while the
 //! caller waited, and that one woke the others. Three threads shared two
-//! cores, and Linux often queued the woken helper behind the busy thread on
-//! its core rather than on the idle one (`perf sched timehist` in Chromium:
-//! 2.7–5.4 ms in the run queue, then both on one core until the kernel
-//! moved one), so a 2-thread Lite0 call ran at one thread's speed for much
-//! of its time: 17–22 ms instead of 12 in about half the calls. With the
-//! caller as thread 0, the helper keeps a core of its own from call to call
-//! and wakes there (median 0.04 ms in the run queue, over 1 ms in 5 calls
-//! of 50). onnxruntime-web's pool has its caller run the same way.
+//! cores, and Linux often queued the woken helper behind the busy thread
+//! on its core rather than on the idle one (`perf sched timehist` in
+//! Chromium: 1.8–5.4 ms in the run queue, then both on one core until the
+//! kernel moved one, 9–15 ms into the call), so a 2-thread Lite0 call ran
+//! at one thread's speed for much of its time: 16–22 ms instead of 12 in
+//! about two calls of three. With the caller as thread 0, the helper keeps
+//! a core of its own from call to call and wakes there (median 0.04 ms in
+//! the run queue, over 1 ms in 5 calls of 50; `benches/README.md`).
+//! onnxruntime-web's pool has its caller run the same way.
 //!
 //! Rayon's idle threads sleep on a condition variable (`memory.atomic.wait`),
 //! so an idle pool costs no CPU (during an inference they spin for its
