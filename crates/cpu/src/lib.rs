@@ -117,29 +117,65 @@ struct BatchPlans {
     /// (and any whose own plan failed): built on first use; its error once
     /// its planning failed.
     free: Option<Result<Arc<TypedRunnableModel>, String>>,
+    /// Sizes whose own plan failed, the most recent last, at most
+    /// `capacity`: they go straight to the free plan. Planning optimises the
+    /// whole graph (tens to hundreds of milliseconds for a CNN), which a
+    /// client sending such a size would otherwise cost every request.
+    failed: Vec<usize>,
 }
 
 impl BatchPlans {
+    fn new(model: TypedModel, capacity: usize) -> BatchPlans {
+        BatchPlans {
+            model,
+            sized: Vec::new(),
+            capacity,
+            free: None,
+            failed: Vec::new(),
+        }
+    }
+
     /// The plan for `batch`: its own (kept, evicting the least recently
     /// used), else the free one.
     fn get(&mut self, batch: usize, layout: ConvLayout) -> Result<Arc<TypedRunnableModel>, String> {
+        self.get_planned(batch, |model, size| match size {
+            Some(size) => with_batch(model, size).and_then(|m| optimise(m, layout)),
+            None => optimise(model.clone(), layout),
+        })
+    }
+
+    /// [`BatchPlans::get`] with `plan` making the plan for a size (or, for
+    /// `None`, the free one).
+    fn get_planned(
+        &mut self,
+        batch: usize,
+        plan: impl Fn(&TypedModel, Option<usize>) -> TractResult<Arc<TypedRunnableModel>>,
+    ) -> Result<Arc<TypedRunnableModel>, String> {
         if let Some(i) = self.sized.iter().position(|(b, _)| *b == batch) {
             let entry = self.sized.remove(i);
             let plan = entry.1.clone();
             self.sized.push(entry);
             return Ok(plan);
         }
-        if self.capacity > 0
-            && let Ok(plan) = with_batch(&self.model, batch).and_then(|m| optimise(m, layout))
-        {
-            if self.sized.len() >= self.capacity {
-                self.sized.remove(0);
+        if self.capacity > 0 && !self.failed.contains(&batch) {
+            match plan(&self.model, Some(batch)) {
+                Ok(plan) => {
+                    if self.sized.len() >= self.capacity {
+                        self.sized.remove(0);
+                    }
+                    self.sized.push((batch, plan.clone()));
+                    return Ok(plan);
+                }
+                Err(_) => {
+                    if self.failed.len() >= self.capacity {
+                        self.failed.remove(0);
+                    }
+                    self.failed.push(batch);
+                }
             }
-            self.sized.push((batch, plan.clone()));
-            return Ok(plan);
         }
         self.free
-            .get_or_insert_with(|| optimise(self.model.clone(), layout).map_err(tract_error))
+            .get_or_insert_with(|| plan(&self.model, None).map_err(tract_error))
             .clone()
     }
 }
@@ -352,12 +388,7 @@ impl CpuEngine {
             let single = with_batch(&typed, 1)
                 .and_then(|m| optimise(m, options.layout))
                 .map_err(optimising)?;
-            let plans = BatchPlans {
-                model: typed,
-                sized: Vec::new(),
-                capacity: options.batch_plans.unwrap_or(DEFAULT_BATCH_PLANS),
-                free: None,
-            };
+            let plans = BatchPlans::new(typed, options.batch_plans.unwrap_or(DEFAULT_BATCH_PLANS));
             (single, Some(Mutex::new(plans)))
         } else {
             (optimise(typed, options.layout).map_err(optimising)?, None)
@@ -621,5 +652,37 @@ impl Engine for CpuEngine {
     fn run(&self, inputs: NamedTensors) -> BoxFuture<'_, Result<NamedTensors, EngineError>> {
         let result = self.run_blocking(inputs);
         Box::pin(async move { result })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use tract_onnx::tract_hir::internal::ensure;
+
+    #[test]
+    fn a_size_whose_plan_failed_goes_to_the_free_plan_without_planning_again() {
+        let asked = RefCell::new(Vec::new());
+        // Sizes from 3 up have no plan of their own.
+        let plan = |_: &TypedModel, size: Option<usize>| {
+            asked.borrow_mut().push(size);
+            ensure!(size.is_none_or(|s| s < 3), "no plan for {size:?}");
+            TypedModel::default().into_runnable()
+        };
+        let mut plans = BatchPlans::new(TypedModel::default(), 2);
+        let mut run = |batches: &[usize]| {
+            asked.borrow_mut().clear();
+            for &batch in batches {
+                plans.get_planned(batch, plan).unwrap();
+            }
+            asked.borrow().clone()
+        };
+        // 3 fails once, then goes to the free plan (made once); 2 gets its
+        // own plan, kept.
+        assert_eq!(run(&[3, 3, 2, 3, 2]), [Some(3), None, Some(2)]);
+        // At most `capacity` failed sizes are remembered: after 4 and 5,
+        // 3 is planned again when it comes back.
+        assert_eq!(run(&[4, 5, 4, 3]), [Some(4), Some(5), Some(3)]);
     }
 }
