@@ -29,8 +29,8 @@ use crate::depthwise::DepthwiseConv;
 use crate::pointwise::Pointwise;
 use std::collections::{HashMap, HashSet};
 use tract_onnx::prelude::{
-    DatumType, IntoTValue, OutletId, SpecialOps, TValue, TVec, TractResult, TypedFact, TypedModel, TypedNode,
-    tvec,
+    DatumType, IntoTValue, OutletId, SpecialOps, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel,
+    TypedNode, tvec,
 };
 use tract_onnx::tract_core::internal::{EvalContext, EvalOp, Op, StaticName, TypedOp};
 use tract_onnx::tract_core::model::translator::Translate;
@@ -286,15 +286,25 @@ fn kernel_of(node: &TypedNode) -> TractResult<Option<Kernel>> {
 
 /// `[rows, cols]` values (`at(row, col)`) as blocks of eight rows, each
 /// `[cols, 8]`: the weight layout of the blocked kernels, whose vectors hold
-/// eight output channels. `rows` must be a multiple of [`BLOCK`].
-pub(crate) fn interleave(rows: usize, cols: usize, at: impl Fn(usize, usize) -> f32) -> Vec<f32> {
-    let mut out = vec![0f32; rows * cols];
-    for r in 0..rows {
-        for c in 0..cols {
-            out[((r / BLOCK) * cols + c) * BLOCK + r % BLOCK] = at(r, c);
+/// eight output channels; a tensor of one axis. `rows` must be a multiple
+/// of [`BLOCK`].
+///
+/// Written straight into the tensor, in its order: loading a model copies
+/// each weight several times (the ONNX bytes, tract's tensor, a packing
+/// per layout), and most of a load's time is those copies and the first
+/// touch of the memory they fill (Lite2: 24 MB of weights).
+pub(crate) fn interleave(rows: usize, cols: usize, at: impl Fn(usize, usize) -> f32) -> TractResult<Tensor> {
+    let mut tensor = Tensor::zero::<f32>(&[rows * cols])?;
+    let mut view = tensor.try_as_plain_ram_mut()?;
+    let out = view.as_slice_mut::<f32>()?;
+    for (rb, block) in out.chunks_exact_mut(cols.max(1) * BLOCK).enumerate() {
+        for (c, lanes) in block.chunks_exact_mut(BLOCK).enumerate() {
+            for (lane, v) in lanes.iter_mut().enumerate() {
+                *v = at(rb * BLOCK + lane, c);
+            }
         }
     }
-    out
+    Ok(tensor)
 }
 
 /// A residual `Add` of two tensors of one shape (the batch may be free)

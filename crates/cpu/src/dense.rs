@@ -340,12 +340,13 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
         pad_left: conv.pad_left + extra_left,
     };
     let taps = cin * kh * kw;
-    let weights = blocked::interleave(cout, taps, |o, t| conv.kernel[o * taps + t]);
+    let kernel = conv.kernel()?;
+    let weights = blocked::interleave(cout, taps, |o, t| kernel[o * taps + t])?;
     let (bounds, last) = fused::following_clamp(model, id)?;
     let op = DenseConv {
         g,
         batched: rank == 4,
-        weights: Arc::new(Tensor::from_shape(&[weights.len()], &weights)?),
+        weights: Arc::new(weights),
         bias: Arc::new(Tensor::from_shape(&[cout], &conv.bias)?),
         bounds,
     };

@@ -100,9 +100,9 @@ impl DepthwiseConv {
         }
         let taps = self.g.kh * self.g.kw;
         let from = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
-        let weights = blocked::interleave(c, taps, |ch, t| from[ch * taps + t]);
+        let weights = blocked::interleave(c, taps, |ch, t| from[ch * taps + t])?;
         Ok(Some(DepthwiseConv {
-            weights: Arc::new(Tensor::from_shape(&[weights.len()], &weights)?),
+            weights: Arc::new(weights),
             blocked: true,
             ..self.clone()
         }))
@@ -795,7 +795,7 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
         pad_top: conv.pad_top,
         pad_left: conv.pad_left,
     };
-    let weights = Tensor::from_shape(&[c, conv.kh * conv.kw], &conv.kernel)?;
+    let weights = Tensor::from_shape(&[c, conv.kh * conv.kw], conv.kernel()?)?;
     let bias = Tensor::from_shape(&[c], &conv.bias)?;
     let (bounds, last) = fused::following_clamp(model, id)?;
     let op = DepthwiseConv {

@@ -360,10 +360,18 @@ pub(crate) struct PlainConv {
     pub sw: usize,
     pub pad_top: usize,
     pub pad_left: usize,
-    /// `[cout, cin / group, kh, kw]`, flat.
-    pub kernel: Vec<f32>,
+    /// `[cout, cin / group, kh, kw]`: the model's own tensor, not a copy
+    /// (see `blocked::interleave`); [`PlainConv::kernel`] gives its values.
+    kernel: Arc<Tensor>,
     /// `[cout]` (a single bias value is repeated).
     pub bias: Vec<f32>,
+}
+
+impl PlainConv {
+    /// The kernel's values, `[cout, cin / group, kh, kw]` flat.
+    pub(crate) fn kernel(&self) -> TractResult<&[f32]> {
+        self.kernel.try_as_plain_ram()?.as_slice::<f32>()
+    }
 }
 
 /// `node` as a [`PlainConv`], if it is one.
@@ -438,7 +446,7 @@ pub(crate) fn plain_conv(model: &TypedModel, node: &TypedNode) -> TractResult<Op
         sw,
         pad_top: rows.pad_before,
         pad_left: cols.pad_before,
-        kernel: kernel.try_as_plain_ram()?.as_slice::<f32>()?.to_vec(),
+        kernel,
         bias: if b.len() == cout {
             b.to_vec()
         } else {

@@ -75,9 +75,9 @@ impl Pointwise {
         }
         let k = self.k;
         let from = self.packed.try_as_plain_ram()?.as_slice::<f32>()?;
-        let packed = blocked::interleave(self.cout, k, |o, i| from[((o / MR) * k + i) * MR + o % MR]);
+        let packed = blocked::interleave(self.cout, k, |o, i| from[((o / MR) * k + i) * MR + o % MR])?;
         Ok(Some(Pointwise {
-            packed: Arc::new(Tensor::from_shape(&[packed.len()], &packed)?),
+            packed: Arc::new(packed),
             blocked: true,
             ..self.clone()
         }))
@@ -784,7 +784,10 @@ fn replace(
     } = shape;
     let (bounds, last) = fused::following_clamp(model, last)?;
     let blocks = cout.div_ceil(MR);
-    let mut packed = vec![0f32; blocks * k * MR];
+    // Packed straight into the tensor (see `blocked::interleave`).
+    let mut tensor = Tensor::zero::<f32>(&[blocks * k * MR])?;
+    let mut view = tensor.try_as_plain_ram_mut()?;
+    let packed = view.as_slice_mut::<f32>()?;
     for (o, row) in weights.chunks_exact(k).enumerate() {
         let (block, r) = (o / MR, o % MR);
         for (i, v) in row.iter().enumerate() {
@@ -797,7 +800,7 @@ fn replace(
         pixels,
         in_rank,
         out_rank,
-        packed: Arc::new(Tensor::from_shape(&[packed.len()], &packed)?),
+        packed: Arc::new(tensor),
         bias: Arc::new(Tensor::from_shape(&[cout], &bias)?),
         bounds,
         blocked: false,
@@ -822,5 +825,12 @@ fn patch_for_conv(model: &TypedModel, id: usize) -> TractResult<Option<TypedMode
         in_rank: conv.rank,
         out_rank: conv.rank,
     };
-    Ok(Some(replace(model, id, shape, &conv.kernel, conv.bias, id)?))
+    Ok(Some(replace(
+        model,
+        id,
+        shape,
+        conv.kernel()?,
+        conv.bias.clone(),
+        id,
+    )?))
 }
