@@ -372,6 +372,11 @@ impl PlainConv {
     pub(crate) fn kernel(&self) -> TractResult<&[f32]> {
         self.kernel.try_as_plain_ram()?.as_slice::<f32>()
     }
+
+    /// The kernel itself (shared with the model).
+    pub(crate) fn kernel_tensor(&self) -> Arc<Tensor> {
+        self.kernel.clone()
+    }
 }
 
 /// `node` as a [`PlainConv`], if it is one.

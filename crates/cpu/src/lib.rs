@@ -282,7 +282,7 @@ fn put_blocked_kernels(typed: &mut TypedModel) -> TractResult<()> {
     pointwise::rewrite(typed)?;
     depthwise::rewrite(typed)?;
     *typed = blocked::apply(std::mem::take(typed))?;
-    Ok(())
+    pointwise::pack(typed)
 }
 
 /// Optimises a simplified model into a runnable plan.
@@ -296,6 +296,7 @@ fn optimise(mut typed: TypedModel, layout: ConvLayout) -> TractResult<Arc<TypedR
     if layout == ConvLayout::AsModel && cfg!(not(target_arch = "wasm32")) {
         depthwise::rewrite(&mut typed)?;
         pointwise::rewrite(&mut typed)?;
+        pointwise::pack(&mut typed)?;
     }
     if layout == ConvLayout::ChannelsLast
         && let Some(t) = tract_onnx::tract_core::transform::get_transform("conv_nhwc")?

@@ -52,8 +52,14 @@ pub(crate) struct Pointwise {
     out_rank: usize,
     /// Weights in blocks of `MR` output channels, each `k × MR`, k-major;
     /// the last block is padded with zero rows. In the blocked layout,
-    /// blocks of [`BLOCK`] output channels, each `k × BLOCK`.
+    /// blocks of [`BLOCK`] output channels, each `k × BLOCK`. While `rows`,
+    /// still the model's `[cout, k]` tensor.
     packed: Arc<Tensor>,
+    /// `packed` is the model's weights as they came, not yet packed: a
+    /// convolution the blocked layout takes over is packed once, for it,
+    /// and the others by [`pack`] (Lite2's 1×1 weights are 24 MB, and
+    /// each packing pass over them is time at load).
+    rows: bool,
     /// `[cout]`, zeros when the model adds no bias.
     bias: Arc<Tensor>,
     bounds: Bounds,
@@ -75,9 +81,14 @@ impl Pointwise {
         }
         let k = self.k;
         let from = self.packed.try_as_plain_ram()?.as_slice::<f32>()?;
-        let packed = blocked::interleave(self.cout, k, |o, i| from[((o / MR) * k + i) * MR + o % MR])?;
+        let packed = if self.rows {
+            blocked::interleave(self.cout, k, |o, i| from[o * k + i])?
+        } else {
+            blocked::interleave(self.cout, k, |o, i| from[((o / MR) * k + i) * MR + o % MR])?
+        };
         Ok(Some(Pointwise {
             packed: Arc::new(packed),
+            rows: false,
             blocked: true,
             ..self.clone()
         }))
@@ -123,6 +134,10 @@ impl EvalOp for Pointwise {
         ensure!(
             batch == 1 || self.out_rank == 4,
             "EdgeservePointwiseConv: batch {batch} into an unbatched output"
+        );
+        ensure!(
+            !self.rows,
+            "EdgeservePointwiseConv: its weights were never packed"
         );
         let x = input.try_as_plain_ram()?.as_slice::<f32>()?;
         let packed = self.packed.try_as_plain_ram()?.as_slice::<f32>()?;
@@ -746,7 +761,6 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
         bias.copy_from_slice(b.try_as_plain_ram()?.as_slice::<f32>()?);
         last = next.id;
     }
-    let wv = weights.try_as_plain_ram()?.as_slice::<f32>()?;
     let shape = Shape {
         k,
         cout,
@@ -754,7 +768,7 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
         in_rank,
         out_rank,
     };
-    Ok(Some(replace(model, id, shape, wv, bias, last)?))
+    Ok(Some(replace(model, id, shape, weights, bias, last)?))
 }
 
 struct Shape {
@@ -771,7 +785,7 @@ fn replace(
     model: &TypedModel,
     id: usize,
     shape: Shape,
-    weights: &[f32],
+    weights: Arc<Tensor>,
     bias: Vec<f32>,
     last: usize,
 ) -> TractResult<TypedModelPatch> {
@@ -782,30 +796,55 @@ fn replace(
         in_rank,
         out_rank,
     } = shape;
+    ensure!(
+        weights.len() == cout * k && weights.datum_type() == DatumType::F32,
+        "EdgeservePointwiseConv: {} weights for {cout} × {k}",
+        weights.len()
+    );
     let (bounds, last) = fused::following_clamp(model, last)?;
-    let blocks = cout.div_ceil(MR);
-    // Packed straight into the tensor (see `blocked::interleave`).
-    let mut tensor = Tensor::zero::<f32>(&[blocks * k * MR])?;
-    let mut view = tensor.try_as_plain_ram_mut()?;
-    let packed = view.as_slice_mut::<f32>()?;
-    for (o, row) in weights.chunks_exact(k).enumerate() {
-        let (block, r) = (o / MR, o % MR);
-        for (i, v) in row.iter().enumerate() {
-            packed[(block * k + i) * MR + r] = *v;
-        }
-    }
     let op = Pointwise {
         k,
         cout,
         pixels,
         in_rank,
         out_rank,
-        packed: Arc::new(tensor),
+        packed: weights,
+        rows: true,
         bias: Arc::new(Tensor::from_shape(&[cout], &bias)?),
         bounds,
         blocked: false,
     };
     fused::replacement(model, model.node(id), op, last)
+}
+
+/// Packs the weights of every [`Pointwise`] left in the model's layout (the
+/// blocked layout packs its own in `to_blocked`): after [`rewrite`] and
+/// the blocked layout's placement.
+pub(crate) fn pack(model: &mut TypedModel) -> TractResult<()> {
+    for id in 0..model.nodes().len() {
+        let Some(op) = model.node(id).op_as::<Pointwise>().filter(|op| op.rows) else {
+            continue;
+        };
+        let (k, cout) = (op.k, op.cout);
+        let weights = op.packed.try_as_plain_ram()?.as_slice::<f32>()?;
+        // Packed straight into the tensor (see `blocked::interleave`).
+        let mut tensor = Tensor::zero::<f32>(&[cout.div_ceil(MR) * k * MR])?;
+        let mut view = tensor.try_as_plain_ram_mut()?;
+        let packed = view.as_slice_mut::<f32>()?;
+        for (o, row) in weights.chunks_exact(k).enumerate() {
+            let (block, r) = (o / MR, o % MR);
+            for (i, v) in row.iter().enumerate() {
+                packed[(block * k + i) * MR + r] = *v;
+            }
+        }
+        let op = Pointwise {
+            packed: Arc::new(tensor),
+            rows: false,
+            ..op.clone()
+        };
+        model.node_mut(id).op = Box::new(op);
+    }
+    Ok(())
 }
 
 /// A 1×1 convolution still as a `Conv` (before tract's simplification makes
@@ -829,7 +868,7 @@ fn patch_for_conv(model: &TypedModel, id: usize) -> TractResult<Option<TypedMode
         model,
         id,
         shape,
-        conv.kernel()?,
+        conv.kernel_tensor(),
         conv.bias.clone(),
         id,
     )?))
