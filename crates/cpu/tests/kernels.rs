@@ -616,3 +616,43 @@ fn an_empty_image_is_an_error_or_empty_never_a_panic() {
         }
     }
 }
+
+#[test]
+fn a_global_average_pool_reads_the_blocked_layout() {
+    // `x` → 1×1 → `t` → GlobalAveragePool → `y`: the pool's sum reads the
+    // 1×1's blocked output as it is, with no conversion back before it.
+    for (batch, channels) in [(1, 16), (2, 24), (1, 12)] {
+        let c = Case {
+            batch,
+            channels,
+            out_channels: Some(channels),
+            kernel: (1, 1),
+            pads: [0; 4],
+            clip: None,
+            ..BASE
+        };
+        let mut g = graph(&c);
+        g.nodes[0].output = vec!["t".into()];
+        g.nodes.push(node("GlobalAveragePool", &["t"], "y", vec![]));
+        let x = values(batch * channels * c.h * c.w, 7);
+        let input = Tensor::new(vec![batch, channels, c.h, c.w], TensorData::Float(x)).unwrap();
+        let (tract, ops) = run(&g.bytes(), ConvLayout::ChannelsLast, &input);
+        assert!(
+            !ops.iter().any(|o| o.starts_with("Edgeserve")),
+            "tract alone ran {ops:?}"
+        );
+        let (ours, ops) = run(&g.bytes(), ConvLayout::Blocked, &input);
+        let ran = |name: &str| ops.iter().any(|o| o == name);
+        // Twelve channels are not whole blocks: NCHW throughout, tract's sum.
+        let blocked = blocked_applies(&c);
+        assert_eq!(ran("EdgeserveBlockedSpatialSum"), blocked, "{c:?} ran {ops:?}");
+        assert!(!ran("EdgeserveFromBlocked"), "{c:?} ran {ops:?}");
+        assert_eq!(ours.shape(), tract.shape(), "{c:?}");
+        assert_eq!(ours.shape(), [batch, channels, 1, 1], "{c:?}");
+        let (TensorData::Float(a), TensorData::Float(b)) = (ours.data(), tract.data()) else {
+            panic!("{c:?}: not f32 outputs")
+        };
+        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-4, "{c:?}: max abs diff {worst}");
+    }
+}
