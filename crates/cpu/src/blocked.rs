@@ -193,6 +193,28 @@ fn image_dims(shape: &[usize]) -> Option<(usize, usize, usize)> {
     })
 }
 
+/// The one input of an op on a blocked tensor.
+struct BlockedInput<'a> {
+    shape: Vec<usize>,
+    /// `(images, channels, pixels)`, the channels whole blocks.
+    dims: (usize, usize, usize),
+    x: &'a [f32],
+}
+
+impl<'a> BlockedInput<'a> {
+    fn of(op: &str, inputs: &'a [TValue]) -> TractResult<BlockedInput<'a>> {
+        let Some(input) = inputs.first() else {
+            bail!("{op} takes one input")
+        };
+        let shape = input.shape().to_vec();
+        let Some(dims) = image_dims(&shape).filter(|&(_, c, _)| c.is_multiple_of(BLOCK)) else {
+            bail!("{op}: input shape {shape:?} is not [N,] C, H, W with C a multiple of {BLOCK}")
+        };
+        let x = input.try_as_plain_ram()?.as_slice::<f32>()?;
+        Ok(BlockedInput { shape, dims, x })
+    }
+}
+
 /// Converts between NCHW and the blocked order; the shape stays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct Relayout {
@@ -215,17 +237,11 @@ impl EvalOp for Relayout {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let Some(input) = inputs.first() else {
-            bail!("{} takes one input", self.name())
-        };
-        let shape = input.shape().to_vec();
-        let Some((_, _, p)) = image_dims(&shape).filter(|&(_, c, _)| c.is_multiple_of(BLOCK)) else {
-            bail!(
-                "{}: input shape {shape:?} is not [N,] C, H, W with C a multiple of {BLOCK}",
-                self.name()
-            )
-        };
-        let x = input.try_as_plain_ram()?.as_slice::<f32>()?;
+        let BlockedInput {
+            shape,
+            dims: (_, _, p),
+            x,
+        } = BlockedInput::of(&self.name(), &inputs)?;
         let mut tensor = crate::recycle::output(&shape)?;
         let mut view = tensor.try_as_plain_ram_mut()?;
         let out = view.as_slice_mut::<f32>()?;
@@ -298,17 +314,11 @@ impl EvalOp for SpatialSum {
     op_out_of_plan!();
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let Some(input) = inputs.first() else {
-            bail!("{} takes one input", self.name())
-        };
-        let shape = input.shape().to_vec();
-        let Some((n, c, p)) = image_dims(&shape).filter(|&(_, c, _)| c.is_multiple_of(BLOCK)) else {
-            bail!(
-                "{}: input shape {shape:?} is not [N,] C, H, W with C a multiple of {BLOCK}",
-                self.name()
-            )
-        };
-        let x = input.try_as_plain_ram()?.as_slice::<f32>()?;
+        let BlockedInput {
+            shape,
+            dims: (n, c, p),
+            x,
+        } = BlockedInput::of(&self.name(), &inputs)?;
         let mut sums = vec![0f32; n * c];
         // Eight channels of one image at a time, `[p][8]`, summed in pixel
         // order lane by lane (an empty image sums to zero).
