@@ -264,17 +264,22 @@ impl EvalOp for Relayout {
     }
 }
 
+/// The one input fact of an op on a blocked tensor, which must be `f32`.
+fn f32_input_fact<'a>(op: &str, inputs: &[&'a TypedFact]) -> TractResult<&'a TypedFact> {
+    let Some(input) = inputs.first() else {
+        bail!("{op} takes one input")
+    };
+    ensure!(
+        input.datum_type == DatumType::F32,
+        "{op}: {:?} input",
+        input.datum_type
+    );
+    Ok(input)
+}
+
 impl TypedOp for Relayout {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let Some(input) = inputs.first() else {
-            bail!("{} takes one input", self.name())
-        };
-        ensure!(
-            input.datum_type == DatumType::F32,
-            "{}: {:?} input",
-            self.name(),
-            input.datum_type
-        );
+        let input = f32_input_fact(&self.name(), inputs)?;
         Ok(tvec!(TypedFact::dt_shape(DatumType::F32, input.shape.clone())))
     }
 
@@ -341,14 +346,11 @@ impl EvalOp for SpatialSum {
 
 impl TypedOp for SpatialSum {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let Some(input) = inputs.first() else {
-            bail!("{} takes one input", self.name())
-        };
+        let input = f32_input_fact(&self.name(), inputs)?;
         ensure!(
-            input.datum_type == DatumType::F32 && input.rank() >= 3,
-            "{}: {:?} input of rank {}",
+            input.rank() >= 3,
+            "{}: input of rank {}",
             self.name(),
-            input.datum_type,
             input.rank()
         );
         let shape = SpatialSum::output_shape(&input.shape.to_tvec());

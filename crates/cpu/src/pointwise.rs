@@ -69,10 +69,12 @@ pub(crate) struct Pointwise {
 
 impl Pointwise {
     /// The same convolution on the blocked layout, where its channel counts
-    /// allow it.
+    /// allow it. Only before [`pack`]: the blocked layout is placed first,
+    /// from the model's rows, and an op packed for NCHW stays NCHW.
     pub(crate) fn to_blocked(&self) -> TractResult<Option<Pointwise>> {
         // Runs of `PIXELS` pixels may overlap but not exceed the image.
         if self.blocked
+            || !self.rows
             || !self.k.is_multiple_of(BLOCK)
             || !self.cout.is_multiple_of(BLOCK)
             || self.pixels < PIXELS
@@ -81,11 +83,7 @@ impl Pointwise {
         }
         let k = self.k;
         let from = self.packed.try_as_plain_ram()?.as_slice::<f32>()?;
-        let packed = if self.rows {
-            blocked::interleave(self.cout, k, |o, i| from[o * k + i])?
-        } else {
-            blocked::interleave(self.cout, k, |o, i| from[((o / MR) * k + i) * MR + o % MR])?
-        };
+        let packed = blocked::interleave(self.cout, k, |o, i| from[o * k + i])?;
         Ok(Some(Pointwise {
             packed: Arc::new(packed),
             rows: false,
