@@ -378,9 +378,10 @@ fn a_constant_added_along_the_width_is_not_taken_for_a_bias() {
 }
 
 #[test]
-fn blocked_depthwise_runs_of_eight_and_four_pixels_with_overlap() {
+fn blocked_depthwise_runs_with_overlap_and_one_run_a_row() {
     let c = Case { channels: 16, ..BASE };
-    // 11 columns: a run of 8 and one overlapping it; 5 columns: runs of 4.
+    // 11 columns: two runs of 6 natively, the second overlapping the first
+    // (three of 4 in wasm); 5 columns: one run of 5.
     check(c);
     check(Case { w: 5, ..c });
     // 3 columns: too narrow for a run, so NCHW, and still right.
@@ -397,11 +398,12 @@ fn blocked_depthwise_runs_of_eight_and_four_pixels_with_overlap() {
 #[test]
 fn blocked_depthwise_run_lengths_strides_and_its_input_rewritten_in_place() {
     let c = Case { channels: 16, ..BASE };
-    // Rows of 7, 9, 14 and 17 pixels take runs of 7, 5, 7 and 6 natively
-    // (5 at most in wasm), with and without overlap. At stride 1 with
-    // "same" padding the kernel writes over its input, which only it reads;
-    // at stride 2 it cannot.
-    for w in [7, 9, 14, 17] {
+    // At stride 1, rows of 7, 8, 9, 14 and 17 pixels take runs of 7, 4, 5,
+    // 7 and 6 natively (5 at most in wasm), with and without overlap; at
+    // stride 2 their rows of 8, 9, 10, 15 and 18 take runs of 8, 5, 5, 8
+    // and 6. At stride 1 with "same" padding the kernel writes over its
+    // input, which only it reads; at stride 2 it cannot.
+    for w in [7, 8, 9, 14, 17] {
         check(Case { w, ..c });
         check(Case {
             w: 2 * w + 1,
