@@ -8,7 +8,8 @@
 //! clamp and then the conversion into the blocked layout: four passes over
 //! 1.6 MB, about 1.8 ms of a 13 ms run (`benches/README.md`). Here each
 //! output vector is eight output channels of one pixel, accumulated over
-//! the `cin · kh · kw` taps with the input value broadcast; only created
+//! the `cin · kh · kw` taps with the input value broadcast, natively for
+//! two blocks of output channels at once (see `PAIR_RUN`); only created
 //! where the blocked layout runs (AVX2 and FMA, or wasm SIMD).
 
 use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
@@ -134,48 +135,75 @@ impl EvalOp for DenseConv {
                 }
             }
             let padded = &padded[..];
-            let items: Vec<(usize, &mut [f32])> = out.chunks_mut(plane_out).enumerate().collect();
-            fused::for_each(items, |_: &mut (), (ob, out): (usize, &mut [f32])| {
-                let plane = Plane {
-                    g,
-                    padded,
-                    w: weights
-                        .get(ob * taps * BLOCK..(ob + 1) * taps * BLOCK)
-                        .unwrap_or_default(),
-                    bias: bias.get(ob * BLOCK..(ob + 1) * BLOCK).unwrap_or_default(),
-                    bounds: self.bounds,
-                    out,
-                };
-                let done = match g.sw {
-                    1 => blocked::vectorize(Stride::<1>(plane)),
-                    2 => blocked::vectorize(Stride::<2>(plane)),
-                    sw => bail!("EdgeserveDenseConv: stride {sw}"),
-                };
-                done.unwrap_or_else(|| bail!("EdgeserveDenseConv needs AVX2 and FMA, or wasm SIMD"))
-            })?;
+            // Output blocks two at a time natively (see `PAIR_RUN`; in wasm
+            // 12 accumulators of two 128-bit vectors would not fit V8's
+            // registers), their rows split so that every thread has a part.
+            let per_item = if cfg!(target_arch = "wasm32") { 1 } else { 2 };
+            let pairs = blocks.div_ceil(per_item);
+            let rows_per = g.out_h.div_ceil(fused::workers().div_ceil(pairs).max(1)).max(1);
+            let part = rows_per * g.out_w * BLOCK;
+            let mut items = Vec::new();
+            for (pair, planes) in out.chunks_mut(per_item * plane_out).enumerate() {
+                let (first, second) = planes.split_at_mut(plane_out.min(planes.len()));
+                let mut second = second.chunks_mut(part);
+                for (i, first) in first.chunks_mut(part).enumerate() {
+                    items.push((per_item * pair, i * rows_per, first, second.next()));
+                }
+            }
+            fused::for_each(
+                items,
+                |_: &mut (), (ob, row0, first, second): (usize, usize, &mut [f32], Option<&mut [f32]>)| {
+                    let nb = if second.is_some() { 2 } else { 1 };
+                    let plane = Plane {
+                        g,
+                        padded,
+                        w: weights
+                            .get(ob * taps * BLOCK..(ob + nb) * taps * BLOCK)
+                            .unwrap_or_default(),
+                        bias: bias.get(ob * BLOCK..(ob + nb) * BLOCK).unwrap_or_default(),
+                        bounds: self.bounds,
+                        row0,
+                        out: [first, second.unwrap_or_default()],
+                    };
+                    let done = match g.sw {
+                        1 => blocked::vectorize(Stride::<1>(plane)),
+                        2 => blocked::vectorize(Stride::<2>(plane)),
+                        sw => bail!("EdgeserveDenseConv: stride {sw}"),
+                    };
+                    done.unwrap_or_else(|| bail!("EdgeserveDenseConv needs AVX2 and FMA, or wasm SIMD"))
+                },
+            )?;
         }
         recycle::keep(inputs);
         Ok(tvec!(tensor.into_tvalue()))
     }
 }
 
-/// One block of eight output channels of one image.
+/// Rows of one or two blocks of eight output channels of one image.
 struct Plane<'a> {
     g: &'a Geometry,
     /// `[cin, rows, cols]`.
     padded: &'a [f32],
-    /// `[cin · kh · kw, 8]`.
+    /// `[blocks, cin · kh · kw, 8]`.
     w: &'a [f32],
-    /// `[8]`.
+    /// `[blocks, 8]`.
     bias: &'a [f32],
     bounds: Bounds,
-    /// `[out_h, out_w, 8]`.
-    out: &'a mut [f32],
+    /// The output row `out` starts at.
+    row0: usize,
+    /// `[rows, out_w, 8]` of each block; the second empty for one block.
+    out: [&'a mut [f32]; 2],
 }
 
 /// [`Plane`] for a horizontal stride known when compiling, so that the
 /// windows the taps read have a fixed size.
 struct Stride<'a, const SW: usize>(Plane<'a>);
+
+/// Output pixels of a row computed together for two blocks: 6 × 2
+/// accumulators, as in the 1×1 kernel. Each tap's broadcast input then
+/// feeds two blocks: with one block of 8 pixels, the 9 loads per 8
+/// multiply-adds bounded the stem (two 256-bit loads a cycle on x86).
+const PAIR_RUN: usize = 6;
 
 impl<const SW: usize> BlockOp for Stride<'_, SW> {
     type Output = TractResult<()>;
@@ -188,23 +216,91 @@ impl<const SW: usize> BlockOp for Stride<'_, SW> {
             w,
             bias,
             bounds,
-            out,
+            row0,
+            out: [first, second],
         } = self.0;
         let (wv, _) = w.as_chunks::<BLOCK>();
         let (bv, _) = bias.as_chunks::<BLOCK>();
-        let (ov, _) = out.as_chunks_mut::<BLOCK>();
+        let (o0, _) = first.as_chunks_mut::<BLOCK>();
+        let (o1, _) = second.as_chunks_mut::<BLOCK>();
         let (rows, cols) = (g.rows(), g.cols());
+        let taps = g.cin * g.kh * g.kw;
+        let pair = !o1.is_empty();
         ensure!(
-            wv.len() == g.cin * g.kh * g.kw
-                && bv.len() == 1
-                && ov.len() == g.out_h * g.out_w
+            wv.len() == taps * bv.len()
+                && bv.len() == 1 + usize::from(pair)
+                && o0.len().is_multiple_of(g.out_w)
+                && (!pair || o1.len() == o0.len())
+                && row0 + o0.len() / g.out_w <= g.out_h
                 && padded.len() == g.cin * rows * cols
                 && g.out_w >= RUN,
             "EdgeserveDenseConv: buffers do not match {g:?}"
         );
         let (lo, hi) = (simd.splat(bounds.lo()), simd.splat(bounds.hi()));
+        let clamp = |a| simd.clamp(a, lo, hi);
+        // The input window of a tap for `N` pixels from `at` of output row
+        // `oy`: value `j` of it is pixel `j`'s.
+        let window = |oy: usize, at: usize, c: usize, ky: usize, kx: usize| {
+            let base = (c * rows + oy * g.sh + ky) * cols + at * SW + kx;
+            padded.get(base..)
+        };
+        if pair {
+            let (w0, w1) = wv.split_at(taps);
+            let (b0, b1) = (simd.load(&bv[0]), simd.load(&bv[1]));
+            for (r, (row0_out, row1_out)) in o0
+                .chunks_exact_mut(g.out_w)
+                .zip(o1.chunks_exact_mut(g.out_w))
+                .enumerate()
+            {
+                let oy = row0 + r;
+                let mut ox = 0;
+                while ox < g.out_w {
+                    let at = ox.min(g.out_w - PAIR_RUN);
+                    let (mut a00, mut a10, mut a20, mut a30, mut a40, mut a50) = (b0, b0, b0, b0, b0, b0);
+                    let (mut a01, mut a11, mut a21, mut a31, mut a41, mut a51) = (b1, b1, b1, b1, b1, b1);
+                    let mut t = 0;
+                    for c in 0..g.cin {
+                        for ky in 0..g.kh {
+                            for kx in 0..g.kw {
+                                let x = window(oy, at, c, ky, kx)
+                                    .and_then(|w| w.get(..PAIR_RUN * SW))
+                                    .map(|w| <&[[f32; SW]; PAIR_RUN]>::try_from(w.as_chunks::<SW>().0));
+                                let (Some(Ok(x)), Some(u0), Some(u1)) = (x, w0.get(t), w1.get(t)) else {
+                                    bail!("EdgeserveDenseConv: a tap reads past the padded input")
+                                };
+                                t += 1;
+                                let (u0, u1) = (simd.load(u0), simd.load(u1));
+                                // Pixel `$p`'s input into both blocks.
+                                macro_rules! both {
+                                    ($($p:literal $a0:ident $a1:ident),+) => {$(
+                                        let v = simd.splat(x[$p][0]);
+                                        $a0 = simd.mul_add(v, u0, $a0);
+                                        $a1 = simd.mul_add(v, u1, $a1);
+                                    )+};
+                                }
+                                both!(0 a00 a01, 1 a10 a11, 2 a20 a21, 3 a30 a31, 4 a40 a41, 5 a50 a51);
+                            }
+                        }
+                    }
+                    if let (Some(o0), Some(o1)) = (
+                        row0_out.get_mut(at..at + PAIR_RUN),
+                        row1_out.get_mut(at..at + PAIR_RUN),
+                    ) {
+                        for (o, a) in o0.iter_mut().zip([a00, a10, a20, a30, a40, a50]) {
+                            simd.store(clamp(a), o);
+                        }
+                        for (o, a) in o1.iter_mut().zip([a01, a11, a21, a31, a41, a51]) {
+                            simd.store(clamp(a), o);
+                        }
+                    }
+                    ox += PAIR_RUN;
+                }
+            }
+            return Ok(());
+        }
         let b = simd.load(&bv[0]);
-        for (oy, row) in ov.chunks_exact_mut(g.out_w).enumerate() {
+        for (r, row) in o0.chunks_exact_mut(g.out_w).enumerate() {
+            let oy = row0 + r;
             let mut ox = 0;
             while ox < g.out_w {
                 let at = ox.min(g.out_w - RUN);
@@ -213,13 +309,11 @@ impl<const SW: usize> BlockOp for Stride<'_, SW> {
                 let mut t = 0;
                 for c in 0..g.cin {
                     for ky in 0..g.kh {
-                        let base = (c * rows + oy * g.sh + ky) * cols + at * SW;
                         for kx in 0..g.kw {
-                            let window = padded.get(base + kx..base + kx + RUN * SW).unwrap_or_default();
-                            let (Ok(x), Some(wk)) = (
-                                <&[[f32; SW]; RUN]>::try_from(window.as_chunks::<SW>().0),
-                                wv.get(t),
-                            ) else {
+                            let x = window(oy, at, c, ky, kx)
+                                .and_then(|w| w.get(..RUN * SW))
+                                .map(|w| <&[[f32; SW]; RUN]>::try_from(w.as_chunks::<SW>().0));
+                            let (Some(Ok(x)), Some(wk)) = (x, wv.get(t)) else {
                                 bail!("EdgeserveDenseConv: a tap reads past the padded input")
                             };
                             t += 1;
@@ -237,7 +331,7 @@ impl<const SW: usize> BlockOp for Stride<'_, SW> {
                 }
                 if let Some(o) = row.get_mut(at..at + RUN) {
                     for (o, a) in o.iter_mut().zip([a0, a1, a2, a3, a4, a5, a6, a7]) {
-                        simd.store(simd.clamp(a, lo, hi), o);
+                        simd.store(clamp(a), o);
                     }
                 }
                 ox += RUN;

@@ -549,6 +549,19 @@ fn dense_stem_into_the_blocked_layout() {
         pads: [2, 1, 2, 1],
         ..STEM
     });
+    // Natively, output blocks go two at a time, and a pair's rows are
+    // split between threads where there are more threads than pairs: three
+    // blocks are a pair and one alone, and one block is alone, its rows
+    // split.
+    check(Case {
+        out_channels: Some(24),
+        ..STEM
+    });
+    check(Case {
+        out_channels: Some(8),
+        h: 31,
+        ..STEM
+    });
     // Rows of 7: too narrow for a run of 8, so tract's, and still right;
     // and a stride of 3, which the kernel does not take.
     check(Case { w: 13, ..STEM });
