@@ -453,7 +453,6 @@ impl CpuEngine {
         use edgeserve_engine::cancel;
         cancel::checkpoint()?;
         let (plan, values) = self.prepare(inputs)?;
-        let _spares = Spares::new();
         let mut state = plan.spawn().map_err(|e| run_error(tract_error(e)))?;
         let outputs = state
             .run_plan_with_eval(values, |ctx, op_state, node, input| {
@@ -472,23 +471,6 @@ impl CpuEngine {
             .zip(outputs)
             .map(|(s, v)| Ok((s.name.clone(), from_tract(&v).map_err(run_error)?)))
             .collect()
-    }
-}
-
-/// The spare tensors of one inference (`recycle`): none before it starts,
-/// and none kept after it ends, by an error or a panic too.
-struct Spares;
-
-impl Spares {
-    fn new() -> Spares {
-        recycle::clear();
-        Spares
-    }
-}
-
-impl Drop for Spares {
-    fn drop(&mut self) {
-        recycle::clear();
     }
 }
 
@@ -515,7 +497,6 @@ impl CpuEngine {
         use std::collections::HashMap;
         use web_time::Instant;
         let (plan, values) = self.prepare(inputs)?;
-        let _spares = Spares::new();
         let mut state = plan.spawn().map_err(|e| run_error(tract_error(e)))?;
         let mut times: HashMap<String, (usize, f64)> = HashMap::new();
         state

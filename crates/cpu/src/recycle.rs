@@ -1,37 +1,42 @@
 //! Output tensors of edgeserve's kernels, made from tensors an earlier
-//! kernel of the same inference was the last to read.
+//! kernel was the last to read.
 //!
 //! tract hands an operator a new tensor only zeroed (`Tensor::zero`), and
 //! every kernel here then writes every value of it: the zeros are work
-//! thrown away, 5-7 % of a Lite0 run natively (a `memset` of ~26 MB). Safe
-//! Rust cannot ask for memory left unwritten (the workspace forbids
-//! `unsafe`), but it can keep a dead tensor: when a kernel's input has no
-//! other reader (tract hands over its last reference), the tensor is kept
-//! here, and a later kernel asking for an output of the same length gets
-//! it, stale values and all, instead of a zeroed one. In an inverted
-//! residual network that is most outputs: a block's 1×1 expansion has the
-//! size of the depthwise output of the block before, and its projection
-//! that of the block's input.
+//! thrown away. Safe Rust cannot ask for memory left unwritten (the
+//! workspace forbids `unsafe`), but it can keep a dead tensor: when a
+//! kernel's input has no other reader (tract hands over its last
+//! reference), the tensor is kept here, and a later kernel asking for an
+//! output of the same length gets it, stale values and all, instead of a
+//! zeroed one.
 //!
 //! Spares are kept per thread (operators run on the thread that runs the
-//! plan), at most [`KEEP`] of them and [`KEEP_BYTES`] together, and dropped
-//! when the inference ends ([`clear`]), so that nothing is held between
-//! runs.
+//! plan), at most [`KEEP`] of them and [`KEEP_BYTES`] together, and they
+//! outlive the inference, as onnxruntime's arena keeps its buffers from
+//! run to run. Within one inference few lengths come back: a depthwise
+//! layer writes over its input, so a block's expansion finds no spare of
+//! its size, and Lite0 zeroed 14.7 MB of new outputs in every run (a
+//! `memset` of about 4 % of its time natively). From the second inference
+//! on, every output finds the buffer the run before freed.
 
 use std::cell::RefCell;
 use tract_onnx::prelude::{Arc, DatumType, IntoArcTensor, TValue, TVec, Tensor, TractResult};
 
-/// The most spare tensors kept at once: the last few inputs read.
-const KEEP: usize = 4;
+/// The most spare tensors kept at once: enough for one of each length an
+/// image classifier's intermediate tensors have (Lite0 has 19).
+const KEEP: usize = 32;
 
 /// The most bytes the spares may hold together, and so the most they add
-/// to the inference's peak memory: a freed tensor goes back to the
-/// allocator, a kept one does not. Batch-1 image models' tensors fit many
-/// times over (Lite0's largest is 4.8 MB, Lite2's 6.5 MB); a large batch's
-/// do not, and are freed as before. A batch of 60 Lite0 images has 289 MB
-/// ones: with no such bound, the server's hostile-input test peaked at
-/// 701 MB against 420 MB before recycling (`crates/cli/tests/hostile.rs`);
-/// with it, at 421 MB.
+/// to the thread's memory, between inferences too: a freed tensor goes
+/// back to the allocator, a kept one does not. Lite0's tensors take
+/// 15 MB, Lite2's about 25 MB. A large batch's do not fit, and are freed
+/// as before: a batch of 60 Lite0 images has 289 MB ones. With no such
+/// bound, the server's hostile-input test peaked at 701 MB against 420 MB
+/// before recycling (`crates/cli/tests/hostile.rs`). In wasm, where the
+/// memory never shrinks and a Worker has 128 MB, half as much.
+#[cfg(not(target_arch = "wasm32"))]
+const KEEP_BYTES: usize = 32 << 20;
+#[cfg(target_arch = "wasm32")]
 const KEEP_BYTES: usize = 16 << 20;
 
 thread_local! {
@@ -84,8 +89,9 @@ pub(crate) fn keep(values: TVec<TValue>) {
     }
 }
 
-/// Drops this thread's spares: at the end of every inference.
-pub(crate) fn clear() {
+/// Drops this thread's spares.
+#[cfg(test)]
+fn clear() {
     // Taken out before dropping, so that no borrow is held meanwhile.
     let spare = SPARE.with(|spare| std::mem::take(&mut *spare.borrow_mut()));
     drop(spare);
