@@ -52,6 +52,8 @@ pub(crate) trait Lanes8: Copy {
     fn splat(self, v: f32) -> Self::B;
     fn load(self, v: &[f32; BLOCK]) -> Self::B;
     fn store(self, v: Self::B, out: &mut [f32; BLOCK]);
+    /// `a + b`.
+    fn add(self, a: Self::B, b: Self::B) -> Self::B;
     /// `a · b + c`.
     fn mul_add(self, a: Self::B, b: Self::B, c: Self::B) -> Self::B;
     /// `min(max(v, lo), hi)`.
@@ -75,6 +77,11 @@ impl Lanes8 for pulp::x86::V3 {
     #[inline(always)]
     fn store(self, v: pulp::f32x8, out: &mut [f32; BLOCK]) {
         *out = pulp::bytemuck::cast(v);
+    }
+
+    #[inline(always)]
+    fn add(self, a: pulp::f32x8, b: pulp::f32x8) -> pulp::f32x8 {
+        pulp::Simd::add_f32s(self, a, b)
     }
 
     #[inline(always)]
@@ -111,6 +118,12 @@ impl Lanes8 for pulp::wasm::Simd128 {
     #[inline(always)]
     fn store(self, v: Self::B, out: &mut [f32; BLOCK]) {
         *out = pulp::bytemuck::cast(v);
+    }
+
+    #[inline(always)]
+    fn add(self, a: Self::B, b: Self::B) -> Self::B {
+        use core::arch::wasm32::f32x4_add;
+        [f32x4_add(a[0], b[0]), f32x4_add(a[1], b[1])]
     }
 
     #[inline(always)]

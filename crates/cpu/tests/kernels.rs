@@ -510,7 +510,19 @@ fn blocked_pointwise_odd_block_counts_and_partial_pixel_runs() {
             ..POINTWISE
         });
     }
-    // Enough input channels for several pixel tiles.
+    // 20 pixels, over a batch: natively three runs of 6 and the last two
+    // pixels one by one (`NARROW_TAIL`), for the pair of blocks; in wasm
+    // four runs of 5.
+    check(Case {
+        batch: 2,
+        channels: 16,
+        out_channels: Some(24),
+        h: 4,
+        w: 5,
+        ..POINTWISE
+    });
+    // Enough input channels for several pixel tiles, the last of them one
+    // pixel.
     check(Case {
         channels: 1152,
         out_channels: Some(40),
