@@ -185,12 +185,12 @@ const MAX_RUN_S1: usize = MAX_RUN;
 /// The fewest: rows narrower than this are left to tract.
 const MIN_RUN: usize = 4;
 
-/// The run length for rows of `width` output pixels: the one that computes
-/// the fewest pixels twice (a run that does not divide the row overlaps
-/// the run before), counting one pixel's worth of work per run for its
-/// set-up and stores. Runs of 8 over 14×14 planes, and of 4 over 7×7
-/// ones, computed 14 % more pixels than the plane has; runs of 7 compute
-/// none more.
+/// The run length for rows of `width` output pixels at `stride`: the one
+/// that computes the fewest pixels twice (a run that does not divide the
+/// row overlaps the run before), counting one pixel's worth of work per
+/// run for its set-up and stores. Runs of 8 over 14×14 planes, and of 4
+/// over 7×7 ones, computed 14 % more pixels than the plane has; runs of 7
+/// compute none more.
 fn run_length(width: usize, stride: usize) -> usize {
     let most = if stride == 1 { MAX_RUN_S1 } else { MAX_RUN };
     (MIN_RUN..=most.min(width.max(MIN_RUN)))
