@@ -238,8 +238,9 @@ impl<const SW: usize> BlockOp for Stride<'_, SW> {
         );
         let (lo, hi) = (simd.splat(bounds.lo()), simd.splat(bounds.hi()));
         let clamp = |a| simd.clamp(a, lo, hi);
-        // The input window of a tap for `N` pixels from `at` of output row
-        // `oy`: value `j` of it is pixel `j`'s.
+        // The padded input from where tap `(c, ky, kx)` reads for the
+        // pixels from `at` of output row `oy`: value `j · SW` is pixel
+        // `at + j`'s.
         let window = |oy: usize, at: usize, c: usize, ky: usize, kx: usize| {
             let base = (c * rows + oy * g.sh + ky) * cols + at * SW + kx;
             padded.get(base..)

@@ -443,7 +443,9 @@ macro_rules! row_run {
 /// every input of every tap from memory. `$n` accumulators and `$n` inputs
 /// fit AVX2's 16 registers up to 7 pixels. Measured on Lite0, one thread,
 /// interleaved: the 5×5 layers on 14×14 and 7×7 planes took 20 % less
-/// time than runs of the form above.
+/// time than runs of the form above. Only used at stride 1: at stride 2,
+/// phase by phase, it measured slower than the form above
+/// (`benches/README.md`).
 #[cfg(not(target_arch = "wasm32"))]
 macro_rules! row_run_shifted {
     ($name:ident, $n:literal, $s:literal, $($a:ident $x:ident $j:literal),+) => {
