@@ -12,8 +12,9 @@
 //! AVX-512 or AVX2+FMA chosen at run time). The NCHW form natively only: in
 //! wasm tract's own kernels measured as fast (see `lib.rs`). The blocked
 //! form, natively and in wasm, is below `to_blocked`: there a pixel is a
-//! vector of its own, so strides need no reordering, and a large plane is
-//! padded a few rows at a time.
+//! vector of its own, so strides need no reordering; an input it does not
+//! write over is read where it is, and one it does is padded a few rows at
+//! a time when its plane is large.
 
 use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
 use crate::fused::{self, Bounds};
@@ -54,6 +55,30 @@ impl Geometry {
     /// Height of a phase plane, likewise.
     fn phase_h(&self) -> usize {
         ((self.out_h - 1) * self.sh + self.kh).div_ceil(self.sh)
+    }
+
+    /// The output columns whose taps all read input columns, none of the
+    /// padding.
+    fn inner_cols(&self) -> std::ops::Range<usize> {
+        let from = self.pad_left.div_ceil(self.sw).min(self.out_w);
+        // Output `ox`'s last tap reads input column
+        // `ox · sw + kw - 1 - pad_left`.
+        let to = (self.in_w + self.pad_left)
+            .checked_sub(self.kw)
+            .map_or(0, |last| last / self.sw + 1)
+            .min(self.out_w);
+        from..to.max(from)
+    }
+
+    /// The kernel rows of output row `oy` that read input rows, and the
+    /// input row of the first of them.
+    fn inner_taps(&self, oy: usize) -> (std::ops::Range<usize>, usize) {
+        let top = oy * self.sh;
+        let from = self.pad_top.saturating_sub(top).min(self.kh);
+        let to = (self.in_h + self.pad_top)
+            .saturating_sub(top)
+            .clamp(from, self.kh);
+        (from..to, (top + from).saturating_sub(self.pad_top))
     }
 }
 
@@ -219,11 +244,50 @@ impl BlockOp for BlockedPlane<'_> {
         // (Splitting the columns into stride phases, as the NCHW kernel
         // must, cost a strided gather per pixel: the stride-2 layers took
         // 2.1-2.5× onnxruntime's time.)
+        let (wv, _) = w.as_chunks::<BLOCK>();
+        let (bv, _) = bias.as_chunks::<BLOCK>();
+        ensure!(
+            wv.len() == g.kh * g.kw
+                && out.len() == g.out_h * g.out_w * BLOCK
+                && bv.len() == 1
+                && g.kh <= MAX_KH,
+            "EdgeserveDepthwiseConv: blocked buffers do not match {g:?}"
+        );
+        let template = RowRun {
+            simd,
+            pv: &[],
+            row_len: 0,
+            ring: 0,
+            taps: 0..g.kh,
+            first: 0,
+            wv,
+            bias: simd.load(&bv[0]),
+            lo: simd.splat(bounds.lo()),
+            hi: simd.splat(bounds.hi()),
+            g,
+        };
+        // Not in place, the runs read the input where it is, and only the
+        // pixels at a row's ends whose taps reach into the padding are
+        // computed alone (`RowRun::pixel`), where those are at most a
+        // quarter of the row. Copying each plane into a padded buffer
+        // first was 5 % of a Lite0 run (14.5 MB copied), and the stride-2
+        // layers, which are never in place, took 494-552 µs where
+        // onnxruntime took 390. With 2 edge pixels of 9 (Lite2's last 5×5
+        // layer at stride 2) reading in place still gained, 119 → 100 µs;
+        // with 2 of 7 (Lite0's) it lost, 60 → 66 µs, so that one is still
+        // copied.
+        let inner = g.inner_cols();
+        if let Some(x) = x
+            && inner.len() >= MIN_RUN
+            && (g.out_w - inner.len()) * 4 <= g.out_w
+        {
+            return direct(g, x, &template, inner, out);
+        }
         let rows = (g.out_h - 1) * g.sh + g.kh;
         let cols = (g.out_w - 1) * g.sw + g.kw;
-        // A large plane keeps only the `kh` padded rows an output row reads,
-        // in a ring, each copied in just before the first output row that
-        // needs it: a few kilobytes that stay in L1, where a whole padded
+        // Otherwise a large plane keeps only the `kh` padded rows an output
+        // row reads, in a ring, each copied in just before the first output
+        // row that needs it: a few kilobytes that stay in L1, where a whole padded
         // 112×112 plane (416 KB) went through L2. Smaller planes are padded
         // whole before their first output row: there copying between rows
         // cost more than it saved (`benches/README.md`).
@@ -237,19 +301,14 @@ impl BlockOp for BlockedPlane<'_> {
             padded.clear();
             padded.resize(len, 0.0);
         }
-        let (wv, _) = w.as_chunks::<BLOCK>();
-        let (bv, _) = bias.as_chunks::<BLOCK>();
         ensure!(
-            wv.len() == g.kh * g.kw
-                && out.len() == g.out_h * g.out_w * BLOCK
-                && bv.len() == 1
-                && g.kh <= MAX_KH
-                && (x.is_some() || g.pad_top < g.kh),
-            "EdgeserveDepthwiseConv: blocked buffers do not match {g:?}"
+            x.is_some() || g.pad_top < g.kh,
+            "EdgeserveDepthwiseConv: in place with {} padding rows above a kernel of {}",
+            g.pad_top,
+            g.kh
         );
         let left = g.pad_left.min(cols);
         let width = g.in_w.min(cols - left);
-        let (lo, hi) = (simd.splat(bounds.lo()), simd.splat(bounds.hi()));
         let step = run_length(g.out_w, g.sw);
         ensure!(
             g.out_w >= step,
@@ -264,16 +323,9 @@ impl BlockOp for BlockedPlane<'_> {
             ring,
         };
         let template = RowRun {
-            simd,
-            pv: &[],
             row_len: cols,
             ring,
-            first: 0,
-            wv,
-            bias: simd.load(&bv[0]),
-            lo,
-            hi,
-            g,
+            ..template
         };
         // The ring slot of the current output row's first tap row, advanced
         // by the stride from row to row.
@@ -298,7 +350,7 @@ impl BlockOp for BlockedPlane<'_> {
             };
             for row in ov.chunks_exact_mut(g.out_w) {
                 row_run.first = first;
-                row_run.row(step, row)?;
+                row_run.row(step, 0..g.out_w, 0, row)?;
                 first = next(first);
             }
             return Ok(());
@@ -318,13 +370,52 @@ impl BlockOp for BlockedPlane<'_> {
             let row_run = RowRun {
                 pv: padded.as_chunks::<BLOCK>().0,
                 first,
-                ..template
+                ..template.clone()
             };
-            row_run.row(step, row)?;
+            row_run.row(step, 0..g.out_w, 0, row)?;
             first = next(first);
         }
         Ok(())
     }
+}
+
+/// Every output row of one plane from its input `x` (`[in_h, in_w, 8]`)
+/// read in place: runs over the output columns `inner`, whose taps read
+/// only input columns, and the columns either side pixel by pixel. A
+/// row's kernel rows that fall in the padding are skipped. Inlined into
+/// `BlockedPlane::run`, whose SIMD it uses.
+#[inline(always)]
+fn direct<L: Lanes8>(
+    g: &Geometry,
+    x: &[f32],
+    template: &RowRun<'_, L>,
+    inner: std::ops::Range<usize>,
+    out: &mut [f32],
+) -> TractResult<()> {
+    let (xv, _) = x.as_chunks::<BLOCK>();
+    ensure!(
+        xv.len() == g.in_h * g.in_w,
+        "EdgeserveDepthwiseConv: an input plane of {} pixels for {g:?}",
+        xv.len()
+    );
+    let step = run_length(inner.len(), g.sw);
+    let (ov, _) = out.as_chunks_mut::<BLOCK>();
+    for (oy, row) in ov.chunks_exact_mut(g.out_w).enumerate() {
+        let (taps, first) = g.inner_taps(oy);
+        let run = RowRun {
+            pv: xv,
+            row_len: g.in_w,
+            ring: g.in_h,
+            taps,
+            first,
+            ..template.clone()
+        };
+        for ox in (0..inner.start).chain(inner.end..g.out_w) {
+            run.pixel(ox, row);
+        }
+        run.row(step, inner.clone(), g.pad_left, row)?;
+    }
+    Ok(())
 }
 
 /// Copies padded rows of one plane into its ring (or whole padded plane).
@@ -379,13 +470,19 @@ const MAX_KH: usize = 16;
 const RING_ABOVE: usize = 128 * 1024;
 
 /// What every run of output pixels of a row shares.
+#[derive(Clone)]
 struct RowRun<'a, L: Lanes8> {
     simd: L,
-    /// The padded input rows: `ring` of them, `row_len` pixels each.
+    /// The input rows: the padded ones in a ring of `ring`, or the input
+    /// itself (`ring` its height), `row_len` pixels each.
     pv: &'a [[f32; BLOCK]],
     row_len: usize,
     ring: usize,
-    /// The slot of the row's first tap row in `pv`.
+    /// The kernel rows computed: all of them from a padded buffer; from the
+    /// input itself, those that fall inside it (the others would multiply
+    /// zeros).
+    taps: std::ops::Range<usize>,
+    /// The slot in `pv` of tap row `taps.start`.
     first: usize,
     /// Eight channels' weights per tap.
     wv: &'a [[f32; BLOCK]],
@@ -395,8 +492,9 @@ struct RowRun<'a, L: Lanes8> {
     g: &'a Geometry,
 }
 
-/// A run of `$n` output pixels of a row at stride `$s`, accumulated in
-/// registers over every tap. The accumulators are named variables: an
+/// A run of `$n` output pixels of a row at stride `$s`, from output pixel
+/// `ox`, whose first tap reads column `at` of each tap row in `pv`,
+/// accumulated in registers over every tap. The accumulators are named variables: an
 /// array of them was kept on the stack (as in `pointwise`), and each tap
 /// reads one fixed-size window (`($n - 1) · $s + 1` pixels) so that the
 /// loads need no bounds checks of their own. The stride is a constant of
@@ -404,19 +502,19 @@ struct RowRun<'a, L: Lanes8> {
 macro_rules! row_run {
     ($name:ident, $n:literal, $s:literal, $($a:ident $j:literal),+) => {
         #[inline(always)]
-        fn $name(&self, ox: usize, row: &mut [[f32; BLOCK]]) {
+        fn $name(&self, at: usize, ox: usize, row: &mut [[f32; BLOCK]]) {
             let (simd, g) = (self.simd, self.g);
             $(let mut $a = self.bias;)+
-            for ky in 0..g.kh {
-                let base = self.tap_row(ky) + ox * $s;
+            for ky in self.taps.clone() {
+                let base = self.tap_row(ky) + at;
                 let Some(taps) = self.wv.get(ky * g.kw..(ky + 1) * g.kw) else {
                     return;
                 };
                 for (kx, tap) in taps.iter().enumerate() {
-                    let at = base + kx;
+                    let from = base + kx;
                     let window = self
                         .pv
-                        .get(at..at + ($n - 1) * $s + 1)
+                        .get(from..from + ($n - 1) * $s + 1)
                         .map(<&[[f32; BLOCK]; ($n - 1) * $s + 1]>::try_from);
                     let Some(Ok(win)) = window else {
                         return;
@@ -450,11 +548,11 @@ macro_rules! row_run {
 macro_rules! row_run_shifted {
     ($name:ident, $n:literal, $s:literal, $($a:ident $x:ident $j:literal),+) => {
         #[inline(always)]
-        fn $name(&self, ox: usize, row: &mut [[f32; BLOCK]]) {
+        fn $name(&self, at: usize, ox: usize, row: &mut [[f32; BLOCK]]) {
             let (simd, g) = (self.simd, self.g);
             $(let mut $a = self.bias;)+
-            for ky in 0..g.kh {
-                let base = self.tap_row(ky) + ox * $s;
+            for ky in self.taps.clone() {
+                let base = self.tap_row(ky) + at;
                 let (Some(taps), Some(win)) = (
                     self.wv.get(ky * g.kw..(ky + 1) * g.kw),
                     self.pv.get(base..base + ($n - 1) * $s + g.kw),
@@ -499,34 +597,41 @@ impl<L: Lanes8> RowRun<'_, L> {
     /// Where the padded input row of tap row `ky` starts in `pv`.
     #[inline(always)]
     fn tap_row(&self, ky: usize) -> usize {
-        let slot = self.first + ky;
+        let slot = self.first + (ky - self.taps.start);
         let slot = if slot >= self.ring { slot - self.ring } else { slot };
         slot * self.row_len
     }
 
-    /// One output row, in runs of `step` pixels, the last overlapping the
-    /// one before where the row does not divide.
+    /// Output pixels `cols` of a row, in runs of `step` pixels, the last
+    /// overlapping the one before where the range does not divide. Output
+    /// pixel `ox` reads from column `ox · stride - shift` of `pv`'s rows.
     #[inline(always)]
-    fn row(&self, step: usize, row: &mut [[f32; BLOCK]]) -> TractResult<()> {
-        let width = row.len();
-        let mut ox = 0;
-        while ox < width {
-            let at = ox.min(width - step);
+    fn row(
+        &self,
+        step: usize,
+        cols: std::ops::Range<usize>,
+        shift: usize,
+        row: &mut [[f32; BLOCK]],
+    ) -> TractResult<()> {
+        let mut ox = cols.start;
+        while ox < cols.end {
+            let out_at = ox.min(cols.end.saturating_sub(step)).max(cols.start);
+            let at = (out_at * self.g.sw).saturating_sub(shift);
             match (step, self.g.sw) {
-                (4, 1) => self.four(at, row),
-                (5, 1) => self.five(at, row),
-                (4, 2) => self.four_s2(at, row),
-                (5, 2) => self.five_s2(at, row),
+                (4, 1) => self.four(at, out_at, row),
+                (5, 1) => self.five(at, out_at, row),
+                (4, 2) => self.four_s2(at, out_at, row),
+                (5, 2) => self.five_s2(at, out_at, row),
                 #[cfg(not(target_arch = "wasm32"))]
-                (6, 1) => self.six(at, row),
+                (6, 1) => self.six(at, out_at, row),
                 #[cfg(not(target_arch = "wasm32"))]
-                (7, 1) => self.seven(at, row),
+                (7, 1) => self.seven(at, out_at, row),
                 #[cfg(not(target_arch = "wasm32"))]
-                (6, 2) => self.six_s2(at, row),
+                (6, 2) => self.six_s2(at, out_at, row),
                 #[cfg(not(target_arch = "wasm32"))]
-                (7, 2) => self.seven_s2(at, row),
+                (7, 2) => self.seven_s2(at, out_at, row),
                 #[cfg(not(target_arch = "wasm32"))]
-                (8, 2) => self.eight_s2(at, row),
+                (8, 2) => self.eight_s2(at, out_at, row),
                 _ => bail!(
                     "EdgeserveDepthwiseConv: no kernel for runs of {step} at stride {}",
                     self.g.sw
@@ -535,6 +640,44 @@ impl<L: Lanes8> RowRun<'_, L> {
             ox += step;
         }
         Ok(())
+    }
+
+    /// Output pixel `ox` alone, read from the input itself (`pv` is the
+    /// unpadded plane), skipping the taps that fall in the padding: for the
+    /// few pixels at a row's ends whose taps a run could not read without
+    /// a padded copy.
+    ///
+    /// Four accumulators, taken in turn: one chained through up to 25 taps
+    /// waited on each multiply-add, and these pixels are a tenth of a 7×7
+    /// plane's.
+    #[inline(always)]
+    fn pixel(&self, ox: usize, row: &mut [[f32; BLOCK]]) {
+        let (simd, g) = (self.simd, self.g);
+        // The kernel columns that fall inside the input, and the input
+        // column of the first.
+        let start = ox * g.sw;
+        let kx0 = g.pad_left.saturating_sub(start).min(g.kw);
+        let kx1 = (g.in_w + g.pad_left).saturating_sub(start).clamp(kx0, g.kw);
+        let ix0 = (start + kx0).saturating_sub(g.pad_left);
+        let zero = simd.splat(0.0);
+        let (mut a, mut b, mut c, mut d) = (self.bias, zero, zero, zero);
+        for ky in self.taps.clone() {
+            let (w0, x0) = (ky * g.kw + kx0, self.tap_row(ky) + ix0);
+            let (Some(w), Some(x)) = (
+                self.wv.get(w0..w0 + (kx1 - kx0)),
+                self.pv.get(x0..x0 + (kx1 - kx0)),
+            ) else {
+                return;
+            };
+            for (w, x) in w.iter().zip(x) {
+                let next = simd.mul_add(simd.load(w), simd.load(x), a);
+                (a, b, c, d) = (b, c, d, next);
+            }
+        }
+        if let Some(o) = row.get_mut(ox) {
+            let sum = simd.add(simd.add(a, b), simd.add(c, d));
+            simd.store(simd.clamp(sum, self.lo, self.hi), o);
+        }
     }
 
     #[cfg(not(target_arch = "wasm32"))]

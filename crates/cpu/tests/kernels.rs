@@ -424,8 +424,10 @@ fn blocked_depthwise_run_lengths_strides_and_its_input_rewritten_in_place() {
 fn blocked_depthwise_large_planes_keep_a_ring_of_rows() {
     // A padded plane over 128 KB keeps only the rows its kernel reads, in a
     // ring: in place at stride 1 (each input row is in the ring before its
-    // output row is written over it), at stride 2, with 5×5 kernels, with
-    // uneven padding and over a batch.
+    // output row is written over it), at stride 2 where 2 of a row's 7
+    // pixels are edges, with 5×5 kernels, with uneven padding and over a
+    // batch. At stride 2 with few edges the large plane is read where it
+    // is.
     let c = Case {
         channels: 16,
         h: 70,
@@ -446,11 +448,49 @@ fn blocked_depthwise_large_planes_keep_a_ring_of_rows() {
         ..c
     });
     check(Case {
+        kernel: (5, 5),
+        stride: (2, 2),
+        pads: [2, 2, 2, 2],
+        h: 250,
+        w: 13,
+        ..c
+    });
+    check(Case {
         kernel: (5, 3),
         pads: [1, 1, 3, 1],
         batch: 2,
         ..c
     });
+}
+
+#[test]
+fn blocked_depthwise_reads_an_input_it_does_not_write_over_where_it_is() {
+    // Not in place (stride 2), runs read the input itself, and the pixels
+    // at a row's ends whose taps reach into the padding are computed alone:
+    // edges on both sides, kernel rows in the padding above and below,
+    // uneven padding, a batch, a kernel wider than tall.
+    let c = Case {
+        channels: 16,
+        kernel: (5, 5),
+        stride: (2, 2),
+        pads: [2, 2, 2, 2],
+        h: 21,
+        w: 33,
+        ..BASE
+    };
+    check(c);
+    check(Case {
+        pads: [1, 3, 2, 0],
+        batch: 2,
+        ..c
+    });
+    check(Case {
+        kernel: (3, 5),
+        pads: [0, 1, 2, 2],
+        ..c
+    });
+    // 2 edge pixels of 7: copied into a padded plane instead.
+    check(Case { w: 13, ..c });
 }
 
 #[test]
