@@ -282,6 +282,7 @@ fn put_blocked_kernels(typed: &mut TypedModel) -> TractResult<()> {
     pointwise::rewrite(typed)?;
     depthwise::rewrite(typed)?;
     *typed = blocked::apply(std::mem::take(typed))?;
+    pointwise::fuse_residuals(typed)?;
     pointwise::pack(typed)
 }
 

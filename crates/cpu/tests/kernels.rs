@@ -685,6 +685,106 @@ fn an_empty_image_is_an_error_or_empty_never_a_panic() {
 }
 
 #[test]
+fn a_residual_add_after_a_1x1_product_is_folded_into_it() {
+    // `x` → 1×1 → `t` → 1×1 → `m` → 1×1 (→ Clip) → `u`, then `s` from `u`
+    // and `t`, and `y` a 1×1 of `s` (a model output is converted out of the
+    // blocked layout before any `Add`). On the blocked layout `s = u + t`
+    // becomes part of the third product, which adds into `t`'s own buffer;
+    // with the clip the product is clipped before the sum. With `t` read again after the sum, it adds
+    // into a copy of `t`, which the second sum then reads intact. With `u`
+    // read twice its `Add`s stay.
+    let c = Case {
+        batch: 2,
+        channels: 16,
+        out_channels: Some(16),
+        h: 5,
+        w: 7,
+        kernel: (1, 1),
+        pads: [0; 4],
+        clip: None,
+        ..BASE
+    };
+    // Each case: its name, whether `u` is clipped, whether an `Add` still
+    // runs on the blocked layout, and the nodes from `u` and `t` to `s`.
+    let cases: [(&str, bool, bool, Vec<_>); 5] = [
+        ("u + t", false, false, vec![node("Add", &["u", "t"], "s", vec![])]),
+        ("t + u", false, false, vec![node("Add", &["t", "u"], "s", vec![])]),
+        (
+            "clip(u) + t",
+            true,
+            false,
+            vec![node("Add", &["u", "t"], "s", vec![])],
+        ),
+        (
+            "(u + t) + t",
+            false,
+            true,
+            vec![
+                node("Add", &["u", "t"], "v", vec![]),
+                node("Add", &["v", "t"], "s", vec![]),
+            ],
+        ),
+        (
+            "(u + t) + u",
+            false,
+            true,
+            vec![
+                node("Add", &["u", "t"], "v", vec![]),
+                node("Add", &["v", "u"], "s", vec![]),
+            ],
+        ),
+    ];
+    for (name, clip, add_stays, tail) in cases {
+        let conv = |x: &str, k: &str, b: &str, y: &str| {
+            node("Conv", &[x, k, b], y, vec![a_ints("kernel_shape", &[1, 1])])
+        };
+        let mut nodes = vec![conv("x", "k1", "b1", "t"), conv("t", "km", "bm", "m")];
+        if clip {
+            nodes.push(conv("m", "k2", "b2", "p"));
+            nodes.push(node("Clip", &["p", "lo", "hi"], "u", vec![]));
+        } else {
+            nodes.push(conv("m", "k2", "b2", "u"));
+        }
+        nodes.extend(tail);
+        nodes.push(conv("s", "k3", "b3", "y"));
+        let shape = vec![c.batch, 16, c.h, c.w];
+        let mut g = Graph::new(nodes, vec![("x", shape.clone())]);
+        g.inits = vec![
+            floats("k1", &[16, 16, 1, 1], values(256, 8)),
+            floats("b1", &[16], values(16, 9)),
+            floats("k2", &[16, 16, 1, 1], values(256, 10)),
+            floats("b2", &[16], values(16, 11)),
+            floats("km", &[16, 16, 1, 1], values(256, 15)),
+            floats("bm", &[16], values(16, 16)),
+            floats("k3", &[16, 16, 1, 1], values(256, 13)),
+            floats("b3", &[16], values(16, 14)),
+            floats("lo", &[], vec![0.0]),
+            floats("hi", &[], vec![1.0]),
+        ];
+        g.outputs = vec![("y".into(), Some(shape.clone()))];
+        let x: Vec<f32> = values(shape.iter().product(), 12)
+            .iter()
+            .map(|v| v * 4.0)
+            .collect();
+        let input = Tensor::new(shape, TensorData::Float(x)).unwrap();
+        let (tract, _) = run(&g.bytes(), ConvLayout::ChannelsLast, &input);
+        let (ours, ops) = run(&g.bytes(), ConvLayout::Blocked, &input);
+        let add = ops.iter().any(|o| o.contains("Add"));
+        assert_eq!(add, add_stays || !blocked_applies(&c), "{name}: ran {ops:?}");
+        let (TensorData::Float(a), TensorData::Float(b)) = (ours.data(), tract.data()) else {
+            panic!("{name}: not f32 outputs")
+        };
+        // Relative: four products deep, the values reach the hundreds.
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs() / y.abs().max(1.0))
+            .fold(0f32, f32::max);
+        assert!(worst <= 1e-4, "{name}: max relative diff {worst}");
+    }
+}
+
+#[test]
 fn a_global_average_pool_reads_the_blocked_layout() {
     // `x` → 1×1 → `t` → GlobalAveragePool → `y`: the pool's sum reads the
     // 1×1's blocked output as it is, with no conversion back before it.
