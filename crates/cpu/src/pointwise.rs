@@ -435,8 +435,13 @@ impl<L: Lanes8> Run<'_, L> {
     #[inline(always)]
     fn store(&self, out: &mut [[f32; BLOCK]], at: usize, acc: [L::B; PIXELS]) {
         if let Some(o) = out.get_mut(at..at + PIXELS) {
-            for (o, a) in o.iter_mut().zip(acc).skip(self.stored) {
-                self.store_one(o, a);
+            // A loop of constant count, unrolled, so that `acc` stays in
+            // registers: skipping the first `stored` by an iterator kept
+            // it on the stack, and Lite0 took 8 % longer.
+            for j in 0..PIXELS {
+                if j >= self.stored {
+                    self.store_one(&mut o[j], acc[j]);
+                }
             }
         }
     }
