@@ -494,11 +494,11 @@ struct RowRun<'a, L: Lanes8> {
 
 /// A run of `$n` output pixels of a row at stride `$s`, from output pixel
 /// `ox`, whose first tap reads column `at` of each tap row in `pv`,
-/// accumulated in registers over every tap. The accumulators are named variables: an
-/// array of them was kept on the stack (as in `pointwise`), and each tap
-/// reads one fixed-size window (`($n - 1) · $s + 1` pixels) so that the
-/// loads need no bounds checks of their own. The stride is a constant of
-/// each instance, for the same reason.
+/// accumulated in registers over every tap. The accumulators are named
+/// variables: an array of them was kept on the stack (as in `pointwise`),
+/// and each tap reads one fixed-size window (`($n - 1) · $s + 1` pixels)
+/// so that the loads need no bounds checks of their own. The stride is a
+/// constant of each instance, for the same reason.
 macro_rules! row_run {
     ($name:ident, $n:literal, $s:literal, $($a:ident $j:literal),+) => {
         #[inline(always)]
@@ -594,7 +594,7 @@ macro_rules! row_run_shifted {
 }
 
 impl<L: Lanes8> RowRun<'_, L> {
-    /// Where the padded input row of tap row `ky` starts in `pv`.
+    /// Where the input row of tap row `ky` starts in `pv`.
     #[inline(always)]
     fn tap_row(&self, ky: usize) -> usize {
         let slot = self.first + (ky - self.taps.start);
@@ -648,8 +648,9 @@ impl<L: Lanes8> RowRun<'_, L> {
     /// a padded copy.
     ///
     /// Four accumulators, taken in turn: one chained through up to 25 taps
-    /// waited on each multiply-add, and these pixels are a tenth of a 7×7
-    /// plane's.
+    /// would wait on each multiply-add, and up to a quarter of a row's
+    /// pixels are computed here (2 of Lite2's 9 in its last stride-2
+    /// layer).
     #[inline(always)]
     fn pixel(&self, ox: usize, row: &mut [[f32; BLOCK]]) {
         let (simd, g) = (self.simd, self.g);
