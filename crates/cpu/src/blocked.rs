@@ -39,7 +39,7 @@ use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::math::Add;
 use tract_onnx::tract_core::ops::nn::{Reduce, Reducer};
 use tract_onnx::tract_core::{as_op, op_as_typed_op, op_out_of_plan};
-use tract_onnx::tract_hir::internal::{DimLike, bail, ensure};
+use tract_onnx::tract_hir::internal::{DimLike, bail, ensure, format_err};
 
 /// Channels stored side by side.
 pub(crate) const BLOCK: usize = 8;
@@ -179,6 +179,13 @@ pub(crate) fn vectorize<O: BlockOp>(op: O) -> Option<O::Output> {
     }
     drop(op);
     None
+}
+
+/// [`vectorize`], or the error that `op_name`'s blocked kernel cannot run
+/// on this CPU. The blocked ops are placed only where [`available`] holds,
+/// so this is a guard that keeps a wrong placement an error, not a panic.
+pub(crate) fn vectorize_or_fail<O: BlockOp>(op_name: &str, op: O) -> TractResult<O::Output> {
+    vectorize(op).ok_or_else(|| format_err!("{op_name}: the blocked layout needs AVX2 and FMA, or wasm SIMD"))
 }
 
 struct Probe;
@@ -339,18 +346,16 @@ impl EvalOp for SpatialSum {
         } = BlockedInput::of(&self.name(), &inputs)?;
         let mut sums = vec![0f32; n * c];
         // An empty image sums to zero.
-        let summed = p == 0
-            || vectorize(Sums {
-                x,
-                p,
-                sums: &mut sums,
-            })
-            .is_some();
-        ensure!(
-            summed,
-            "{}: the blocked layout needs AVX2 and FMA, or wasm SIMD",
-            self.name()
-        );
+        if p > 0 {
+            vectorize_or_fail(
+                &self.name(),
+                Sums {
+                    x,
+                    p,
+                    sums: &mut sums,
+                },
+            )?;
+        }
         let tensor = Tensor::from_shape(&SpatialSum::output_shape(&shape), &sums)?;
         crate::recycle::keep(inputs);
         Ok(tvec!(tensor.into_tvalue()))

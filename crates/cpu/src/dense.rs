@@ -165,12 +165,12 @@ impl EvalOp for DenseConv {
                         row0,
                         out: [first, second.unwrap_or_default()],
                     };
-                    let done = match g.sw {
-                        1 => blocked::vectorize(Stride::<1>(plane)),
-                        2 => blocked::vectorize(Stride::<2>(plane)),
-                        sw => bail!("EdgeserveDenseConv: stride {sw}"),
-                    };
-                    done.unwrap_or_else(|| bail!("EdgeserveDenseConv needs AVX2 and FMA, or wasm SIMD"))
+                    const NAME: &str = "EdgeserveDenseConv";
+                    match g.sw {
+                        1 => blocked::vectorize_or_fail(NAME, Stride::<1>(plane))?,
+                        2 => blocked::vectorize_or_fail(NAME, Stride::<2>(plane))?,
+                        sw => bail!("{NAME}: stride {sw}"),
+                    }
                 },
             )?;
         }

@@ -155,20 +155,20 @@ impl DepthwiseConv {
         let items: Vec<(usize, &mut [f32])> = out.chunks_mut(plane_out).enumerate().collect();
         fused::for_each(items, |padded: &mut Vec<f32>, (ix, out): (usize, &mut [f32])| {
             let cb = ix % blocks;
-            blocked::vectorize(BlockedPlane {
-                g,
-                x: x.map(|x| x.get(ix * plane_in..(ix + 1) * plane_in).unwrap_or_default()),
-                w: weights
-                    .get(cb * taps * BLOCK..(cb + 1) * taps * BLOCK)
-                    .unwrap_or_default(),
-                bias: bias.get(cb * BLOCK..(cb + 1) * BLOCK).unwrap_or_default(),
-                bounds: self.bounds,
-                padded,
-                out,
-            })
-            .unwrap_or_else(|| {
-                bail!("EdgeserveDepthwiseConv: the blocked layout needs AVX2 and FMA, or wasm SIMD")
-            })
+            blocked::vectorize_or_fail(
+                "EdgeserveDepthwiseConv",
+                BlockedPlane {
+                    g,
+                    x: x.map(|x| x.get(ix * plane_in..(ix + 1) * plane_in).unwrap_or_default()),
+                    w: weights
+                        .get(cb * taps * BLOCK..(cb + 1) * taps * BLOCK)
+                        .unwrap_or_default(),
+                    bias: bias.get(cb * BLOCK..(cb + 1) * BLOCK).unwrap_or_default(),
+                    bounds: self.bounds,
+                    padded,
+                    out,
+                },
+            )?
         })
     }
 }

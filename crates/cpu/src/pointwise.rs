@@ -241,19 +241,19 @@ impl Pointwise {
         fused::for_each(
             pieces,
             |_: &mut (), (n, first, out): (usize, usize, &mut [f32])| {
-                blocked::vectorize(BlockedProduct {
-                    x: x.get(n * k * p..(n + 1) * k * p).unwrap_or_default(),
-                    k,
-                    p,
-                    w: packed.get(first * k * BLOCK..).unwrap_or_default(),
-                    bias: bias.get(first * BLOCK..).unwrap_or_default(),
-                    bounds: self.bounds,
-                    residual: self.residual,
-                    out,
-                })
-                .unwrap_or_else(|| {
-                    bail!("EdgeservePointwiseConv: the blocked layout needs AVX2 and FMA, or wasm SIMD")
-                })
+                blocked::vectorize_or_fail(
+                    "EdgeservePointwiseConv",
+                    BlockedProduct {
+                        x: x.get(n * k * p..(n + 1) * k * p).unwrap_or_default(),
+                        k,
+                        p,
+                        w: packed.get(first * k * BLOCK..).unwrap_or_default(),
+                        bias: bias.get(first * BLOCK..).unwrap_or_default(),
+                        bounds: self.bounds,
+                        residual: self.residual,
+                        out,
+                    },
+                )?
             },
         )
     }
