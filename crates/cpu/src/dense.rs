@@ -238,13 +238,6 @@ impl<const SW: usize> BlockOp for Stride<'_, SW> {
         );
         let (lo, hi) = (simd.splat(bounds.lo()), simd.splat(bounds.hi()));
         let clamp = |a| simd.clamp(a, lo, hi);
-        // The padded input from where tap `(c, ky, kx)` reads for the
-        // pixels from `at` of output row `oy`: value `j · SW` is pixel
-        // `at + j`'s.
-        let window = |oy: usize, at: usize, c: usize, ky: usize, kx: usize| {
-            let base = (c * rows + oy * g.sh + ky) * cols + at * SW + kx;
-            padded.get(base..)
-        };
         if pair {
             let (w0, w1) = wv.split_at(taps);
             let (b0, b1) = (simd.load(&bv[0]), simd.load(&bv[1]));
@@ -259,30 +252,18 @@ impl<const SW: usize> BlockOp for Stride<'_, SW> {
                     let at = ox.min(g.out_w - PAIR_RUN);
                     let (mut a00, mut a10, mut a20, mut a30, mut a40, mut a50) = (b0, b0, b0, b0, b0, b0);
                     let (mut a01, mut a11, mut a21, mut a31, mut a41, mut a51) = (b1, b1, b1, b1, b1, b1);
-                    let mut t = 0;
-                    for c in 0..g.cin {
-                        for ky in 0..g.kh {
-                            for kx in 0..g.kw {
-                                let x = window(oy, at, c, ky, kx)
-                                    .and_then(|w| w.get(..PAIR_RUN * SW))
-                                    .map(|w| <&[[f32; SW]; PAIR_RUN]>::try_from(w.as_chunks::<SW>().0));
-                                let (Some(Ok(x)), Some(u0), Some(u1)) = (x, w0.get(t), w1.get(t)) else {
-                                    bail!("EdgeserveDenseConv: a tap reads past the padded input")
-                                };
-                                t += 1;
-                                let (u0, u1) = (simd.load(u0), simd.load(u1));
-                                // Pixel `$p`'s input into both blocks.
-                                macro_rules! both {
-                                    ($($p:literal $a0:ident $a1:ident),+) => {$(
-                                        let v = simd.splat(x[$p][0]);
-                                        $a0 = simd.mul_add(v, u0, $a0);
-                                        $a1 = simd.mul_add(v, u1, $a1);
-                                    )+};
-                                }
-                                both!(0 a00 a01, 1 a10 a11, 2 a20 a21, 3 a30 a31, 4 a40 a41, 5 a50 a51);
-                            }
+                    for_each_tap::<SW, PAIR_RUN, _>(g, padded, oy, at, w0.iter().zip(w1), |x, (u0, u1)| {
+                        let (u0, u1) = (simd.load(u0), simd.load(u1));
+                        // Pixel `$p`'s input into both blocks.
+                        macro_rules! both {
+                            ($($p:literal $a0:ident $a1:ident),+) => {$(
+                                let v = simd.splat(x[$p][0]);
+                                $a0 = simd.mul_add(v, u0, $a0);
+                                $a1 = simd.mul_add(v, u1, $a1);
+                            )+};
                         }
-                    }
+                        both!(0 a00 a01, 1 a10 a11, 2 a20 a21, 3 a30 a31, 4 a40 a41, 5 a50 a51);
+                    })?;
                     if let (Some(o0), Some(o1)) = (
                         row0_out.get_mut(at..at + PAIR_RUN),
                         row1_out.get_mut(at..at + PAIR_RUN),
@@ -307,29 +288,17 @@ impl<const SW: usize> BlockOp for Stride<'_, SW> {
                 let at = ox.min(g.out_w - RUN);
                 let (mut a0, mut a1, mut a2, mut a3) = (b, b, b, b);
                 let (mut a4, mut a5, mut a6, mut a7) = (b, b, b, b);
-                let mut t = 0;
-                for c in 0..g.cin {
-                    for ky in 0..g.kh {
-                        for kx in 0..g.kw {
-                            let x = window(oy, at, c, ky, kx)
-                                .and_then(|w| w.get(..RUN * SW))
-                                .map(|w| <&[[f32; SW]; RUN]>::try_from(w.as_chunks::<SW>().0));
-                            let (Some(Ok(x)), Some(wk)) = (x, wv.get(t)) else {
-                                bail!("EdgeserveDenseConv: a tap reads past the padded input")
-                            };
-                            t += 1;
-                            let wk = simd.load(wk);
-                            a0 = simd.mul_add(simd.splat(x[0][0]), wk, a0);
-                            a1 = simd.mul_add(simd.splat(x[1][0]), wk, a1);
-                            a2 = simd.mul_add(simd.splat(x[2][0]), wk, a2);
-                            a3 = simd.mul_add(simd.splat(x[3][0]), wk, a3);
-                            a4 = simd.mul_add(simd.splat(x[4][0]), wk, a4);
-                            a5 = simd.mul_add(simd.splat(x[5][0]), wk, a5);
-                            a6 = simd.mul_add(simd.splat(x[6][0]), wk, a6);
-                            a7 = simd.mul_add(simd.splat(x[7][0]), wk, a7);
-                        }
-                    }
-                }
+                for_each_tap::<SW, RUN, _>(g, padded, oy, at, wv.iter(), |x, wk| {
+                    let wk = simd.load(wk);
+                    a0 = simd.mul_add(simd.splat(x[0][0]), wk, a0);
+                    a1 = simd.mul_add(simd.splat(x[1][0]), wk, a1);
+                    a2 = simd.mul_add(simd.splat(x[2][0]), wk, a2);
+                    a3 = simd.mul_add(simd.splat(x[3][0]), wk, a3);
+                    a4 = simd.mul_add(simd.splat(x[4][0]), wk, a4);
+                    a5 = simd.mul_add(simd.splat(x[5][0]), wk, a5);
+                    a6 = simd.mul_add(simd.splat(x[6][0]), wk, a6);
+                    a7 = simd.mul_add(simd.splat(x[7][0]), wk, a7);
+                })?;
                 if let Some(o) = row.get_mut(at..at + RUN) {
                     for (o, a) in o.iter_mut().zip([a0, a1, a2, a3, a4, a5, a6, a7]) {
                         simd.store(clamp(a), o);
@@ -340,6 +309,39 @@ impl<const SW: usize> BlockOp for Stride<'_, SW> {
         }
         Ok(())
     }
+}
+
+/// Calls `f` for every tap `(c, ky, kx)` of the kernel, in weight order,
+/// with its weight from `weights` and the window of the padded input it
+/// reads for the `N` pixels from `at` of output row `oy`: value `j · SW` is
+/// pixel `at + j`'s. Both kernel forms read through here; inlined, so that
+/// their accumulators stay in registers.
+#[inline(always)]
+fn for_each_tap<const SW: usize, const N: usize, W>(
+    g: &Geometry,
+    padded: &[f32],
+    oy: usize,
+    at: usize,
+    mut weights: impl Iterator<Item = W>,
+    mut f: impl FnMut(&[[f32; SW]; N], W),
+) -> TractResult<()> {
+    let (rows, cols) = (g.rows(), g.cols());
+    for c in 0..g.cin {
+        for ky in 0..g.kh {
+            let row = (c * rows + oy * g.sh + ky) * cols + at * SW;
+            for kx in 0..g.kw {
+                let x = padded
+                    .get(row + kx..)
+                    .and_then(|w| w.get(..N * SW))
+                    .map(|w| <&[[f32; SW]; N]>::try_from(w.as_chunks::<SW>().0));
+                let (Some(Ok(x)), Some(w)) = (x, weights.next()) else {
+                    bail!("EdgeserveDenseConv: a tap reads past the padded input or its weights")
+                };
+                f(x, w);
+            }
+        }
+    }
+    Ok(())
 }
 
 impl TypedOp for DenseConv {
