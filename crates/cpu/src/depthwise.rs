@@ -534,13 +534,18 @@ macro_rules! row_run {
 
 /// [`row_run`] for a kernel `$kw` columns wide, known when compiling: the
 /// loop over a kernel row's taps unrolls, and the taps that read the same
-/// input (at stride 2, output `j`'s tap `kx + 2` reads what output
-/// `j + 1`'s tap `kx` does) share one load: a 5-wide row of 7 outputs
-/// loads 17 inputs, not 35. Used natively at stride 2 for kernels 3 and 5
-/// wide. Measured per node, interleaved (Lite0 and Lite2, one thread):
-/// the 5×5 stride-2 layers took 3-13 % less (Lite0's 144 channels on
-/// 56×56: 153 → 133 µs), the 3×3 ones from 8 % more (Lite0's 240
-/// channels, 39 → 42 µs) to 19 % less (Lite2's 288, 108 → 88 µs).
+/// input share one load (output `j`'s tap `kx + s` reads what output
+/// `j + 1`'s tap `kx` does): a 5-wide row of 7 outputs loads 11 inputs at
+/// stride 1 and 17 at stride 2, not 35. Used natively for kernels 3 and 5
+/// wide. Measured per node, interleaved, one thread:
+/// - stride 1, against [`row_run_shifted`], which keeps the inputs in
+///   registers and moves them along: every layer of Lite0 and Lite2 took
+///   less time, 10 % in all (Lite0 1081 → 970 µs, Lite2 2633 → 2357;
+///   Lite0's 3×3 on 56×56 with 144 channels 197 → 175);
+/// - stride 2, against [`row_run`]: the 5×5 layers took 3-13 % less
+///   (Lite0's 144 channels on 56×56: 153 → 133 µs), the 3×3 ones from
+///   8 % more (Lite0's 240 channels, 39 → 42 µs) to 19 % less (Lite2's
+///   288, 108 → 88 µs).
 #[cfg(not(target_arch = "wasm32"))]
 macro_rules! row_run_wide {
     ($name:ident, $n:literal, $s:literal, $kw:literal, $($a:ident $j:literal),+) => {
@@ -584,9 +589,10 @@ macro_rules! row_run_wide {
 /// every input of every tap from memory. `$n` accumulators and `$n` inputs
 /// fit AVX2's 16 registers up to 7 pixels. Measured on Lite0, one thread,
 /// interleaved: the 5×5 layers on 14×14 and 7×7 planes took 20 % less
-/// time than runs of the form above. Only used at stride 1: at stride 2,
-/// phase by phase, it measured slower than the form above
-/// (`benches/README.md`); there [`row_run_wide`] shares loads instead.
+/// time than runs of the form above. Used at stride 1 for kernels other
+/// than 3 and 5 wide, where [`row_run_wide`] measured faster still; at
+/// stride 2, phase by phase, it measured slower than the form above
+/// (`benches/README.md`).
 #[cfg(not(target_arch = "wasm32"))]
 macro_rules! row_run_shifted {
     ($name:ident, $n:literal, $s:literal, $($a:ident $x:ident $j:literal),+) => {
@@ -660,35 +666,39 @@ impl<L: Lanes8> RowRun<'_, L> {
         while ox < cols.end {
             let out_at = ox.min(cols.end.saturating_sub(step)).max(cols.start);
             let at = (out_at * self.g.sw).saturating_sub(shift);
+            // Natively, kernels 3 and 5 wide have runs whose taps share
+            // loads (`row_run_wide`); other widths the general forms.
+            #[cfg(not(target_arch = "wasm32"))]
+            macro_rules! by_width {
+                ($k3:ident, $k5:ident, $other:ident) => {
+                    match self.g.kw {
+                        3 => self.$k3(at, out_at, row),
+                        5 => self.$k5(at, out_at, row),
+                        _ => self.$other(at, out_at, row),
+                    }
+                };
+            }
             match (step, self.g.sw) {
+                #[cfg(not(target_arch = "wasm32"))]
+                (4, 1) => by_width!(four_s1_k3, four_s1_k5, four),
+                #[cfg(not(target_arch = "wasm32"))]
+                (5, 1) => by_width!(five_s1_k3, five_s1_k5, five),
+                #[cfg(not(target_arch = "wasm32"))]
+                (6, 1) => by_width!(six_s1_k3, six_s1_k5, six),
+                #[cfg(not(target_arch = "wasm32"))]
+                (7, 1) => by_width!(seven_s1_k3, seven_s1_k5, seven),
+                #[cfg(not(target_arch = "wasm32"))]
+                (6, 2) => by_width!(six_s2_k3, six_s2_k5, six_s2),
+                #[cfg(not(target_arch = "wasm32"))]
+                (7, 2) => by_width!(seven_s2_k3, seven_s2_k5, seven_s2),
+                #[cfg(not(target_arch = "wasm32"))]
+                (8, 2) => by_width!(eight_s2_k3, eight_s2_k5, eight_s2),
+                #[cfg(target_arch = "wasm32")]
                 (4, 1) => self.four(at, out_at, row),
+                #[cfg(target_arch = "wasm32")]
                 (5, 1) => self.five(at, out_at, row),
                 (4, 2) => self.four_s2(at, out_at, row),
                 (5, 2) => self.five_s2(at, out_at, row),
-                #[cfg(not(target_arch = "wasm32"))]
-                (6, 1) => self.six(at, out_at, row),
-                #[cfg(not(target_arch = "wasm32"))]
-                (7, 1) => self.seven(at, out_at, row),
-                // Kernels 3 and 5 wide share loads between taps
-                // (`row_run_wide`).
-                #[cfg(not(target_arch = "wasm32"))]
-                (6, 2) => match self.g.kw {
-                    3 => self.six_s2_k3(at, out_at, row),
-                    5 => self.six_s2_k5(at, out_at, row),
-                    _ => self.six_s2(at, out_at, row),
-                },
-                #[cfg(not(target_arch = "wasm32"))]
-                (7, 2) => match self.g.kw {
-                    3 => self.seven_s2_k3(at, out_at, row),
-                    5 => self.seven_s2_k5(at, out_at, row),
-                    _ => self.seven_s2(at, out_at, row),
-                },
-                #[cfg(not(target_arch = "wasm32"))]
-                (8, 2) => match self.g.kw {
-                    3 => self.eight_s2_k3(at, out_at, row),
-                    5 => self.eight_s2_k5(at, out_at, row),
-                    _ => self.eight_s2(at, out_at, row),
-                },
                 _ => bail!(
                     "EdgeserveDepthwiseConv: no kernel for runs of {step} at stride {}",
                     self.g.sw
@@ -746,6 +756,22 @@ impl<L: Lanes8> RowRun<'_, L> {
     row_run_shifted!(five, 5, 1, a0 x0 0, a1 x1 1, a2 x2 2, a3 x3 3, a4 x4 4);
     #[cfg(not(target_arch = "wasm32"))]
     row_run_shifted!(four, 4, 1, a0 x0 0, a1 x1 1, a2 x2 2, a3 x3 3);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run_wide!(four_s1_k3, 4, 1, 3, a0 0, a1 1, a2 2, a3 3);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run_wide!(four_s1_k5, 4, 1, 5, a0 0, a1 1, a2 2, a3 3);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run_wide!(five_s1_k3, 5, 1, 3, a0 0, a1 1, a2 2, a3 3, a4 4);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run_wide!(five_s1_k5, 5, 1, 5, a0 0, a1 1, a2 2, a3 3, a4 4);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run_wide!(six_s1_k3, 6, 1, 3, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run_wide!(six_s1_k5, 6, 1, 5, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run_wide!(seven_s1_k3, 7, 1, 3, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6);
+    #[cfg(not(target_arch = "wasm32"))]
+    row_run_wide!(seven_s1_k5, 7, 1, 5, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6);
     #[cfg(not(target_arch = "wasm32"))]
     row_run_wide!(eight_s2_k3, 8, 2, 3, a0 0, a1 1, a2 2, a3 3, a4 4, a5 5, a6 6, a7 7);
     #[cfg(not(target_arch = "wasm32"))]
