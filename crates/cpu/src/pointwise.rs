@@ -310,22 +310,57 @@ impl BlockOp for BlockedProduct<'_> {
         );
         let (lo, hi) = (simd.splat(bounds.lo()), simd.splat(bounds.hi()));
         let tile = (TILE_BYTES / (k * 4)).max(1).div_ceil(PIXELS) * PIXELS;
+        let run = |p0, stored| Run {
+            simd,
+            xc,
+            p,
+            kb,
+            p0,
+            stored,
+            lo,
+            hi,
+            residual,
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(fives) = five_runs(p) {
+            // Runs of six, then `fives` of five, in tiles of whole runs.
+            let sixes = (p - 5 * fives) / PIXELS;
+            let runs = sixes + fives;
+            let start = |i: usize| i * PIXELS - i.saturating_sub(sixes);
+            let per_tile = tile / PIXELS;
+            for first in (0..runs).step_by(per_tile) {
+                let last = runs.min(first + per_tile);
+                let mut b = 0;
+                while b < blocks {
+                    let nb = if blocks - b >= 2 { 2 } else { 1 };
+                    let w = &wv[b * k..(b + nb) * k];
+                    let out = &mut ov[b * p..(b + nb) * p];
+                    for i in first..last {
+                        let (r, five) = (run(start(i), 0), i >= sixes);
+                        if let Some((w0, w1)) = w.split_at_checked(k).filter(|_| nb == 2) {
+                            let (w0, w1) = (w0.as_chunks().0, w1.as_chunks().0);
+                            let bias = [simd.load(&bv[b]), simd.load(&bv[b + 1])];
+                            if five {
+                                r.two_blocks_five(w0, w1, bias, out);
+                            } else {
+                                r.two_blocks(w0, w1, bias, out);
+                            }
+                        } else if five {
+                            r.one_block_five(w.as_chunks().0, simd.load(&bv[b]), out);
+                        } else {
+                            r.one_block(w.as_chunks().0, simd.load(&bv[b]), out);
+                        }
+                    }
+                    b += nb;
+                }
+            }
+            return Ok(());
+        }
         for t0 in (0..p).step_by(tile) {
             let t1 = p.min(t0 + tile);
             let mut b = 0;
             while b < blocks {
                 let nb = if blocks - b >= 2 { 2 } else { 1 };
-                let run = |p0, stored| Run {
-                    simd,
-                    xc,
-                    p,
-                    kb,
-                    p0,
-                    stored,
-                    lo,
-                    hi,
-                    residual,
-                };
                 let w = &wv[b * k..(b + nb) * k];
                 let out = &mut ov[b * p..(b + nb) * p];
                 // Runs of `PIXELS`; one that does not divide the range
@@ -363,6 +398,19 @@ const PIXELS: usize = 6;
 #[cfg(target_arch = "wasm32")]
 const PIXELS: usize = 5;
 
+/// How many runs of five, with runs of [`PIXELS`], make `p` pixels whole
+/// runs, natively: `p = 6·a + 5·b` with the fewest (`b < 6`), where `p`
+/// allows. A run of five does five sixths of a run of six's work in about
+/// five sixths of its time, where a run overlapping the one before does a
+/// whole run's work for the pixels left: Lite2's 9×9 planes, 81 = 13 · 6 +
+/// 3, computed 84 pixels. Its five 81-pixel layers, interleaved, two
+/// processes each: 5784-5877 µs before, 5487-5680 after.
+#[cfg(not(target_arch = "wasm32"))]
+fn five_runs(p: usize) -> Option<usize> {
+    let fives = (PIXELS - p % PIXELS) % PIXELS;
+    (5 * fives <= p).then_some(fives)
+}
+
 /// The most pixels left at the end of a tile that [`Run::one_pixel`]
 /// computes one by one rather than a run of [`PIXELS`] overlapping the run
 /// before. A pixel alone loads two weight vectors per two multiply-adds,
@@ -370,7 +418,10 @@ const PIXELS: usize = 5;
 /// plane's last pixel (49 = 8 · 6 + 1) cost a whole run, 1/9 of the
 /// layer (Lite0's 49-pixel layers: 2954 → 2767 µs, interleaved). Natively
 /// only, where it was measured: in wasm runs are of 5, and a 7×7 plane
-/// leaves 4 (49 = 9 · 5 + 4).
+/// leaves 4 (49 = 9 · 5 + 4). Natively, now only for planes that
+/// [`five_runs`] cannot split (under 25 pixels): a 7×7 plane is 4 runs of
+/// six and 5 of five, which measured the same (Lite0's 49-pixel layers,
+/// 2581-2713 µs before, 2582-2640 after, two processes each).
 const NARROW_TAIL: usize = 2;
 
 /// [`PIXELS`] pixels from `p0` of every input channel.
@@ -398,10 +449,10 @@ type WeightBlock = [[f32; BLOCK]; BLOCK];
 /// (`PIXELS` of them); `$lanes` is the trip count of the loop over a
 /// block's eight input channels.
 macro_rules! one_block {
-    ($(#[$m:meta])* lanes: $lanes:expr; $($a:ident $x:ident),+) => {
+    ($(#[$m:meta])* $name:ident, lanes: $lanes:expr; $($a:ident $x:ident),+) => {
         $(#[$m])*
         #[inline(always)]
-        fn one_block(&self, w0: &[WeightBlock], b0: L::B, out: &mut [[f32; BLOCK]]) {
+        fn $name(&self, w0: &[WeightBlock], b0: L::B, out: &mut [[f32; BLOCK]]) {
             let simd = self.simd;
             $(let mut $a = b0;)+
             let lanes = $lanes;
@@ -417,29 +468,56 @@ macro_rules! one_block {
     };
 }
 
+/// `Run::two_blocks` with named accumulators `$a0`, `$a1` (the two blocks)
+/// per pixel `$x`: six of them for a run of [`PIXELS`], five for the runs
+/// of [`five_runs`].
+#[cfg(not(target_arch = "wasm32"))]
+macro_rules! two_blocks {
+    ($(#[$m:meta])* $name:ident; $($a0:ident $a1:ident $x:ident),+) => {
+        $(#[$m])*
+        #[inline(always)]
+        fn $name(&self, w0: &[WeightBlock], w1: &[WeightBlock], bias: [L::B; 2], out: &mut [[f32; BLOCK]]) {
+            let simd = self.simd;
+            let [b0, b1] = bias;
+            $(let (mut $a0, mut $a1) = (b0, b1);)+
+            let n = self.kb.min(w0.len()).min(w1.len());
+            for ib in 0..n {
+                let [$($x),+] = self.pixels(ib);
+                let (v0, v1) = (&w0[ib], &w1[ib]);
+                for ii in 0..BLOCK {
+                    let (u0, u1) = (simd.load(&v0[ii]), simd.load(&v1[ii]));
+                    $(
+                        let x = simd.splat($x[ii]);
+                        $a0 = simd.mul_add(x, u0, $a0);
+                        $a1 = simd.mul_add(x, u1, $a1);
+                    )+
+                }
+            }
+            self.store(out, self.p0, [$($a0),+]);
+            self.store(out, self.p + self.p0, [$($a1),+]);
+        }
+    };
+}
+
 impl<L: Lanes8> Run<'_, L> {
-    /// The pixels of input block `ib`.
+    /// The run's `N` pixels of input block `ib`.
     #[inline(always)]
-    fn pixels(&self, ib: usize) -> &[[f32; BLOCK]; PIXELS] {
+    fn pixels<const N: usize>(&self, ib: usize) -> &[[f32; BLOCK]; N] {
         let start = ib * self.p + self.p0;
-        match self
-            .xc
-            .get(start..start + PIXELS)
-            .map(<&[[f32; BLOCK]; PIXELS]>::try_from)
-        {
+        match self.xc.get(start..start + N).map(<&[[f32; BLOCK]; N]>::try_from) {
             Some(Ok(x)) => x,
-            _ => &[[0.0; BLOCK]; PIXELS],
+            _ => &[[0.0; BLOCK]; N],
         }
     }
 
     #[inline(always)]
-    fn store(&self, out: &mut [[f32; BLOCK]], at: usize, acc: [L::B; PIXELS]) {
-        if let Some(o) = out.get_mut(at..at + PIXELS) {
+    fn store<const N: usize>(&self, out: &mut [[f32; BLOCK]], at: usize, acc: [L::B; N]) {
+        if let Some(o) = out.get_mut(at..at + N) {
             // A loop of constant count, unrolled, so that `acc` stays in
             // registers: skipping the first `stored` by an iterator kept
             // it on the stack (Lite0, one interleaved run: 10.75 ms against
             // 9.96).
-            for j in 0..PIXELS {
+            for j in 0..N {
                 if j >= self.stored {
                     self.store_one(&mut o[j], acc[j]);
                 }
@@ -490,50 +568,35 @@ impl<L: Lanes8> Run<'_, L> {
         }
     }
 
-    /// Two blocks of eight output channels: twelve accumulators, named
-    /// rather than an array, which the compiler kept on the stack.
     #[cfg(not(target_arch = "wasm32"))]
-    #[inline(always)]
-    fn two_blocks(&self, w0: &[WeightBlock], w1: &[WeightBlock], bias: [L::B; 2], out: &mut [[f32; BLOCK]]) {
-        let simd = self.simd;
-        let [b0, b1] = bias;
-        let (mut a00, mut a10, mut a20, mut a30, mut a40, mut a50) = (b0, b0, b0, b0, b0, b0);
-        let (mut a01, mut a11, mut a21, mut a31, mut a41, mut a51) = (b1, b1, b1, b1, b1, b1);
-        let n = self.kb.min(w0.len()).min(w1.len());
-        for ib in 0..n {
-            let [x0, x1, x2, x3, x4, x5] = self.pixels(ib);
-            let (v0, v1) = (&w0[ib], &w1[ib]);
-            for ii in 0..BLOCK {
-                let (u0, u1) = (simd.load(&v0[ii]), simd.load(&v1[ii]));
-                let x = simd.splat(x0[ii]);
-                a00 = simd.mul_add(x, u0, a00);
-                a01 = simd.mul_add(x, u1, a01);
-                let x = simd.splat(x1[ii]);
-                a10 = simd.mul_add(x, u0, a10);
-                a11 = simd.mul_add(x, u1, a11);
-                let x = simd.splat(x2[ii]);
-                a20 = simd.mul_add(x, u0, a20);
-                a21 = simd.mul_add(x, u1, a21);
-                let x = simd.splat(x3[ii]);
-                a30 = simd.mul_add(x, u0, a30);
-                a31 = simd.mul_add(x, u1, a31);
-                let x = simd.splat(x4[ii]);
-                a40 = simd.mul_add(x, u0, a40);
-                a41 = simd.mul_add(x, u1, a41);
-                let x = simd.splat(x5[ii]);
-                a50 = simd.mul_add(x, u0, a50);
-                a51 = simd.mul_add(x, u1, a51);
-            }
-        }
-        self.store(out, self.p0, [a00, a10, a20, a30, a40, a50]);
-        self.store(out, self.p + self.p0, [a01, a11, a21, a31, a41, a51]);
-    }
+    two_blocks!(
+        /// Two blocks of eight output channels: twelve accumulators, named
+        /// rather than an array, which the compiler kept on the stack.
+        two_blocks;
+        a00 a01 x0, a10 a11 x1, a20 a21 x2, a30 a31 x3, a40 a41 x4, a50 a51 x5
+    );
+
+    #[cfg(not(target_arch = "wasm32"))]
+    two_blocks!(
+        /// Two blocks for a run of five (see [`five_runs`]).
+        two_blocks_five;
+        a00 a01 x0, a10 a11 x1, a20 a21 x2, a30 a31 x3, a40 a41 x4
+    );
 
     one_block!(
         /// One block of eight output channels (the last of an odd count).
         #[cfg(not(target_arch = "wasm32"))]
+        one_block,
         lanes: BLOCK;
         a0 x0, a1 x1, a2 x2, a3 x3, a4 x4, a5 x5
+    );
+
+    one_block!(
+        /// One block for a run of five (see [`five_runs`]).
+        #[cfg(not(target_arch = "wasm32"))]
+        one_block_five,
+        lanes: BLOCK;
+        a0 x0, a1 x1, a2 x2, a3 x3, a4 x4
     );
 
     /// Two blocks, one after the other: in wasm there are not registers
@@ -560,6 +623,7 @@ impl<L: Lanes8> Run<'_, L> {
         /// 25.3 ms, against 30.5-31.1 for the native shape, 28.6 for 4 × 1
         /// unrolled, 26.0 for 4 × 1 rolled and 26.2 for 6 × 1 rolled.
         #[cfg(target_arch = "wasm32")]
+        one_block,
         lanes: core::hint::black_box(BLOCK).min(BLOCK);
         a0 x0, a1 x1, a2 x2, a3 x3, a4 x4
     );
