@@ -445,9 +445,10 @@ struct Run<'a, L: Lanes8> {
 /// of eight output channels per input channel.
 type WeightBlock = [[f32; BLOCK]; BLOCK];
 
-/// `Run::one_block` with one named accumulator `$a` per pixel `$x`
-/// (`PIXELS` of them); `$lanes` is the trip count of the loop over a
-/// block's eight input channels.
+/// `Run::one_block` (named `$name`) with one named accumulator `$a` per
+/// pixel `$x` of its run: [`PIXELS`] of them, or five for the runs of
+/// `five_runs`; `$lanes` is the trip count of the loop over a block's eight
+/// input channels.
 macro_rules! one_block {
     ($(#[$m:meta])* $name:ident, lanes: $lanes:expr; $($a:ident $x:ident),+) => {
         $(#[$m])*
