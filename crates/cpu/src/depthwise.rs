@@ -538,7 +538,7 @@ macro_rules! row_run {
 /// `j + 1`'s tap `kx` does): a 5-wide row of 7 outputs loads 11 inputs at
 /// stride 1 and 17 at stride 2, not 35. Used natively for kernels 3 and 5
 /// wide. Measured per node, interleaved, one thread:
-/// - stride 1, against [`row_run_shifted`], which keeps the inputs in
+/// - stride 1, against `row_run_shifted` (below), which keeps the inputs in
 ///   registers and moves them along: every layer of Lite0 and Lite2 took
 ///   less time, 10 % in all (Lite0 1081 → 970 µs, Lite2 2633 → 2357;
 ///   Lite0's 3×3 on 56×56 with 144 channels 197 → 175);
