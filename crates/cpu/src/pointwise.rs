@@ -321,73 +321,110 @@ impl BlockOp for BlockedProduct<'_> {
             hi,
             residual,
         };
+        // The steps of every tile, and where each tile ends in `steps`.
+        let mut steps: Vec<Step> = Vec::with_capacity(p.div_ceil(PIXELS));
+        let mut tiles: Vec<usize> = Vec::with_capacity(p.div_ceil(tile));
+        // Natively, runs of six and then of five where `p` allows: tiles of
+        // whole runs.
         #[cfg(not(target_arch = "wasm32"))]
-        if let Some(fives) = five_runs(p) {
-            // Runs of six, then `fives` of five, in tiles of whole runs.
+        let split = five_runs(p).map(|fives| {
             let sixes = (p - 5 * fives) / PIXELS;
             let runs = sixes + fives;
-            let start = |i: usize| i * PIXELS - i.saturating_sub(sixes);
-            let per_tile = tile / PIXELS;
-            for first in (0..runs).step_by(per_tile) {
-                let last = runs.min(first + per_tile);
-                let mut b = 0;
-                while b < blocks {
-                    let nb = if blocks - b >= 2 { 2 } else { 1 };
-                    let w = &wv[b * k..(b + nb) * k];
-                    let out = &mut ov[b * p..(b + nb) * p];
-                    for i in first..last {
-                        let (r, five) = (run(start(i), 0), i >= sixes);
-                        if let Some((w0, w1)) = w.split_at_checked(k).filter(|_| nb == 2) {
-                            let (w0, w1) = (w0.as_chunks().0, w1.as_chunks().0);
-                            let bias = [simd.load(&bv[b]), simd.load(&bv[b + 1])];
-                            if five {
-                                r.two_blocks_five(w0, w1, bias, out);
-                            } else {
-                                r.two_blocks(w0, w1, bias, out);
-                            }
-                        } else if five {
-                            r.one_block_five(w.as_chunks().0, simd.load(&bv[b]), out);
-                        } else {
-                            r.one_block(w.as_chunks().0, simd.load(&bv[b]), out);
-                        }
-                    }
-                    b += nb;
+            steps.extend((0..runs).map(|i| {
+                let at = i * PIXELS - i.saturating_sub(sixes);
+                if i < sixes {
+                    Step::Six { at, stored: 0 }
+                } else {
+                    Step::Five(at)
                 }
+            }));
+            let per_tile = tile / PIXELS;
+            tiles.extend((per_tile..runs).step_by(per_tile));
+            tiles.push(runs);
+        });
+        #[cfg(target_arch = "wasm32")]
+        let split: Option<()> = None;
+        if split.is_none() {
+            for t0 in (0..p).step_by(tile) {
+                let t1 = p.min(t0 + tile);
+                // Runs of `PIXELS`; one that does not divide the range
+                // overlaps the run before, so that every run is whole.
+                let mut p0 = t0;
+                while p0 < t1 {
+                    #[cfg(not(target_arch = "wasm32"))]
+                    if t1 - p0 <= NARROW_TAIL {
+                        steps.push(Step::Tail { from: p0, to: t1 });
+                        break;
+                    }
+                    let at = p0.min(t1.saturating_sub(PIXELS));
+                    steps.push(Step::Six { at, stored: p0 - at });
+                    p0 += PIXELS;
+                }
+                tiles.push(steps.len());
             }
-            return Ok(());
         }
-        for t0 in (0..p).step_by(tile) {
-            let t1 = p.min(t0 + tile);
+        // Every block pair of the output (a last block alone) computes one
+        // tile's steps before the next tile: the tile's input pixels stay
+        // in cache while all the weights pass.
+        let mut first = 0;
+        for &end in &tiles {
+            let tile_steps = &steps[first..end];
+            first = end;
             let mut b = 0;
             while b < blocks {
                 let nb = if blocks - b >= 2 { 2 } else { 1 };
                 let w = &wv[b * k..(b + nb) * k];
                 let out = &mut ov[b * p..(b + nb) * p];
-                // Runs of `PIXELS`; one that does not divide the range
-                // overlaps the run before, so that every run is whole.
-                let mut p0 = t0;
-                while p0 < t1 {
-                    let at = p0.min(t1.saturating_sub(PIXELS));
+                for &step in tile_steps {
                     if let Some((w0, w1)) = w.split_at_checked(k).filter(|_| nb == 2) {
                         let (w0, w1) = (w0.as_chunks().0, w1.as_chunks().0);
                         let bias = [simd.load(&bv[b]), simd.load(&bv[b + 1])];
-                        if !cfg!(target_arch = "wasm32") && t1 - p0 <= NARROW_TAIL {
-                            for px in p0..t1 {
-                                run(px, 0).one_pixel(w0, w1, bias, out);
+                        match step {
+                            Step::Six { at, stored } => run(at, stored).two_blocks(w0, w1, bias, out),
+                            #[cfg(not(target_arch = "wasm32"))]
+                            Step::Five(at) => run(at, 0).two_blocks_five(w0, w1, bias, out),
+                            #[cfg(not(target_arch = "wasm32"))]
+                            Step::Tail { from, to } => {
+                                for px in from..to {
+                                    run(px, 0).one_pixel(w0, w1, bias, out);
+                                }
                             }
-                        } else {
-                            run(at, p0 - at).two_blocks(w0, w1, bias, out);
                         }
                     } else {
-                        run(at, p0 - at).one_block(w.as_chunks().0, simd.load(&bv[b]), out);
+                        let (w0, b0) = (w.as_chunks().0, simd.load(&bv[b]));
+                        match step {
+                            Step::Six { at, stored } => run(at, stored).one_block(w0, b0, out),
+                            #[cfg(not(target_arch = "wasm32"))]
+                            Step::Five(at) => run(at, 0).one_block_five(w0, b0, out),
+                            // One block alone: the run ending at the tile's
+                            // end, storing only the pixels left.
+                            #[cfg(not(target_arch = "wasm32"))]
+                            Step::Tail { from, to } => {
+                                let at = to.saturating_sub(PIXELS);
+                                run(at, from - at).one_block(w0, b0, out)
+                            }
+                        }
                     }
-                    p0 += PIXELS;
                 }
                 b += nb;
             }
         }
         Ok(())
     }
+}
+
+/// One step of a tile of the blocked product, for each output block.
+#[derive(Clone, Copy)]
+enum Step {
+    /// A run of [`PIXELS`] from pixel `at`, storing from its `stored`-th
+    /// pixel on (a run that overlaps the one before).
+    Six { at: usize, stored: usize },
+    /// A run of five from a pixel ([`five_runs`]).
+    #[cfg(not(target_arch = "wasm32"))]
+    Five(usize),
+    /// The pixels `from..to` left at a tile's end ([`NARROW_TAIL`]).
+    #[cfg(not(target_arch = "wasm32"))]
+    Tail { from: usize, to: usize },
 }
 
 /// Pixels computed together in the blocked product: 6 × 2 blocks of
@@ -422,6 +459,7 @@ fn five_runs(p: usize) -> Option<usize> {
 /// [`five_runs`] cannot split (under 25 pixels): a 7×7 plane is 4 runs of
 /// six and 5 of five, which measured the same (Lite0's 49-pixel layers,
 /// 2581-2713 µs before, 2582-2640 after, two processes each).
+#[cfg(not(target_arch = "wasm32"))]
 const NARROW_TAIL: usize = 2;
 
 /// [`PIXELS`] pixels from `p0` of every input channel.
@@ -544,6 +582,7 @@ impl<L: Lanes8> Run<'_, L> {
     /// [`NARROW_TAIL`]). Two accumulators a block, for the even and the odd
     /// input channels, so that successive multiply-adds do not wait on one
     /// another.
+    #[cfg(not(target_arch = "wasm32"))]
     #[inline(always)]
     fn one_pixel(&self, w0: &[WeightBlock], w1: &[WeightBlock], bias: [L::B; 2], out: &mut [[f32; BLOCK]]) {
         let simd = self.simd;
