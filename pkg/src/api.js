@@ -201,14 +201,18 @@ function fileName(url) {
 }
 
 /**
- * A model or labels file: from the Cache API when `cache` and a copy whose
- * SHA-256 is `sha256` is there (a copy that differs is dropped and fetched
- * again), else fetched, and kept there when it matches `sha256`. Resolves to
- * `{ bytes, cached, digest }` (the SHA-256 where it was computed, so that
- * the load does not hash the model twice).
+ * A model or labels file: from the Cache API when `cache`, the file is to
+ * be downloaded (not given as bytes) and a copy whose SHA-256 is `sha256`
+ * is there (a copy that differs is dropped and fetched again), else
+ * fetched, and kept there when it matches `sha256`. Resolves to `{ bytes,
+ * cached, digest }` (the SHA-256 where it was computed, so that the load
+ * does not hash the model twice).
  */
 async function cachedFile(source, { what, limit, onProgress, signal, cache, sha256, where }) {
-  const key = cache && sha256 ? `${CACHE_ORIGIN}/${what}/${sha256}` : undefined;
+  // Bytes given are used as they are: nothing is downloaded, so nothing is
+  // kept, nor is a kept copy read in their place. The load waited for
+  // that read, or for the write of a copy, the size of the model.
+  const key = cache && sha256 && !bytesOf(source) ? `${CACHE_ORIGIN}/${what}/${sha256}` : undefined;
   const store = key && (await openCache());
   if (store) {
     const hit = await store.match(key).catch(() => undefined);

@@ -100,6 +100,13 @@ test('a Vite app that installed edgeserve classifies a chosen photo in Chromium 
     assert.equal(threaded.result.report.threads, 2);
     assert.deepEqual(threaded.result.classes.map((c) => c.index), want.map((c) => c.index));
     for (let i = 0; i < 5; i++) assert.ok(Math.abs(threaded.result.classes[i].score - relaxed.fromFile.classes[i].score) < 1e-5);
+    // The model's bytes given with its manifest: the same answer, verified,
+    // and nothing kept in the model cache (the manifest names the labels
+    // file, which is downloaded and kept; the model is not).
+    assert.equal(threaded.fromBytes.report.modelVerified, true);
+    assert.deepEqual(threaded.fromBytes.classes.map((c) => c.index), want.map((c) => c.index));
+    for (let i = 0; i < 5; i++) assert.ok(Math.abs(threaded.fromBytes.classes[i].score - threaded.result.classes[i].score) < 1e-6);
+    assert.ok(!threaded.keptAfterBytes.some((p) => p.includes('/model/')), JSON.stringify(threaded.keptAfterBytes));
     // A wasm download that fails: a typed error, no build chosen, and the
     // next load fetches it again and classifies.
     const retried = await run('?cpu&retry', { failWasmOnce: true });

@@ -12,10 +12,20 @@ wasm.threads = 2;
 
 self.onmessage = async ({ data: file }) => {
   try {
-    const classifier = await Classifier.load({ model: new URL('/efficientnet-lite0/efficientnet-lite0.onnx', location.href), backend: 'cpu' });
+    const model = new URL('/efficientnet-lite0/efficientnet-lite0.onnx', location.href);
+    const classifier = await Classifier.load({ model, backend: 'cpu' });
     const result = await classifier.classify(file, { topK: 5 });
+    // The model's bytes at hand, as an app that keeps them itself gives
+    // them: used as they are, and not put in the package's model cache.
+    const bytes = new Uint8Array(await (await fetch(model)).arrayBuffer());
+    const manifest = await (await fetch(new URL('manifest.json', model))).json();
+    await Classifier.clearCache();
+    const fromBytes = await (await Classifier.load({ model: bytes, manifest, labels: new URL(manifest.labels.file, model), backend: 'cpu' })).classify(file, { topK: 5 });
+    const kept = await (await caches.open('edgeserve-models-v1')).keys();
     self.postMessage({
       result,
+      fromBytes,
+      keptAfterBytes: kept.map((r) => new URL(r.url).pathname),
       isolated: self.crossOriginIsolated,
       cores: navigator.hardwareConcurrency,
       threadsSupported: wasm.threadsSupported,
