@@ -272,14 +272,25 @@ impl BlockOp for BlockedPlane<'_> {
         // quarter of the row. Copying each plane into a padded buffer
         // first was 5 % of a Lite0 run (14.5 MB copied), and the stride-2
         // layers, which are never in place, took 494-552 µs where
-        // onnxruntime took 390. With 2 edge pixels of 9 (Lite2's last 5×5
-        // layer at stride 2) reading in place still gained, 119 → 100 µs;
-        // with 2 of 7 (Lite0's) it lost, 60 → 66 µs, so that one is still
+        // onnxruntime took 390. With 2 edge pixels of 7 (Lite0's last 5×5
+        // layer at stride 2) it lost, 60 → 66 µs, so that one is still
         // copied.
+        //
+        // Natively, a stride-2 layer whose rows start in the padding too
+        // (padded on the left: Lite2's, and Lite0's 5×5 ones) is copied as
+        // well. Measured per node, interleaved, four processes of each
+        // build, one thread, medians: Lite0's 5×5 on 56×56 took 291 → 216
+        // µs; Lite2's 5×5 on 65×65 373 → 316, 3×3 on 33×33 174 → 127 and
+        // 5×5 on 17×17 228 → 197. Rows padded on the right only (Lite0's
+        // 3×3 layers, as TensorFlow pads an even input) lost when copied,
+        // 275 → 353 µs on 112×112. Not measured in wasm, whose runs are
+        // shorter.
         let inner = g.inner_cols();
+        let left_edge_at_stride_2 = cfg!(not(target_arch = "wasm32")) && g.sw > 1 && inner.start > 0;
         if let Some(x) = x
             && inner.len() >= MIN_RUN
             && (g.out_w - inner.len()) * 4 <= g.out_w
+            && !left_edge_at_stride_2
         {
             return direct(g, x, &template, inner, out);
         }
