@@ -132,7 +132,9 @@ export interface LoadOptions {
    * Keep the model and labels in the Cache API, keyed by the manifest's
    * SHA-256 and checked on every read (a copy that differs is dropped and
    * downloaded again), and the manifest by its URL for loads without a
-   * network. Default: true in browsers; Node and Workers have no cache.
+   * network. Only what is downloaded: a model or labels given as bytes
+   * are used as they are, never kept. Default: true in browsers; Node and
+   * Workers have no cache.
    */
   cache?: boolean;
   /** Aborts the download and the load. */
