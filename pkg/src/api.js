@@ -146,8 +146,11 @@ async function readLimited(message, { url, what, limit, onProgress, signal }) {
 /**
  * The bytes of a model, manifest or labels file given as bytes, a URL or a
  * Response; with the URL it came from, to resolve the files it names.
+ * `onRequest`, where given, is called once a URL's request is out, for work
+ * this thread can do while the answer comes (`manifestFile` and
+ * `cachedFile` pass it on).
  */
-async function load(source, { what, limit, onProgress, signal, where }) {
+async function load(source, { what, limit, onProgress, signal, where, onRequest }) {
   const bytes = bytesOf(source);
   if (bytes) return { bytes };
   if (typeof Response !== 'undefined' && source instanceof Response) {
@@ -158,7 +161,10 @@ async function load(source, { what, limit, onProgress, signal, where }) {
     const url = toUrl(source, where);
     let response;
     try {
-      response = await fetch(url, { signal });
+      const request = fetch(url, { signal });
+      // The request is out: work this thread does now runs while it waits.
+      onRequest?.();
+      response = await request;
     } catch (e) {
       if (signal?.aborted) throw asEdgeserveError(e, signal);
       throw fail('fetch_failed', 'UNAVAILABLE', `${what} ${url}: ${reason(e)}${e?.cause ? ` (${reason(e.cause)})` : ''}`, e);
@@ -208,7 +214,7 @@ function fileName(url) {
  * cached, digest }` (the SHA-256 where it was computed, so that the load
  * does not hash the model twice).
  */
-async function cachedFile(source, { what, limit, onProgress, signal, cache, sha256, where }) {
+async function cachedFile(source, { what, limit, onProgress, signal, cache, sha256, where, onRequest }) {
   // Bytes given are used as they are: nothing is downloaded, so nothing is
   // kept, nor is a kept copy read in their place. The load waited for
   // that read, or for the write of a copy, the size of the model.
@@ -226,7 +232,7 @@ async function cachedFile(source, { what, limit, onProgress, signal, cache, sha2
       await store.delete(key).catch(() => {});
     }
   }
-  const { bytes } = await load(source, { what, limit, onProgress, signal, where });
+  const { bytes } = await load(source, { what, limit, onProgress, signal, where, onRequest });
   if (!store) return { bytes, cached: false };
   const digest = await sha256Of(bytes);
   // Only what the manifest vouches for is kept; a wrong file is refused by
@@ -240,8 +246,8 @@ async function cachedFile(source, { what, limit, onProgress, signal, cache, sha2
  * when `cache`, and read from there when the network fails, so that a page
  * that loaded a model once loads it again offline.
  */
-async function manifestFile(source, { onProgress, signal, cache }) {
-  const args = { what: 'manifest', limit: MAX_MANIFEST_BYTES, onProgress, signal, where: 'options.manifest' };
+async function manifestFile(source, { onProgress, signal, cache, onRequest }) {
+  const args = { what: 'manifest', limit: MAX_MANIFEST_BYTES, onProgress, signal, where: 'options.manifest', onRequest };
   const url = typeof source === 'string' || source instanceof URL ? toUrl(source, 'options.manifest') : undefined;
   const store = cache && url && (await openCache());
   if (!store) return load(source, args);
@@ -663,6 +669,16 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
       try {
         const g = await readyLive(onProgress);
         if (model === undefined && manifest === undefined) throw invalid('options.model: required (a URL, a Response or the ONNX bytes)');
+        // A model given as bytes (which are then the bytes loaded) is hashed
+        // while the manifest (or else the labels) downloads: Chromium's WebCrypto hashes on this
+        // thread, in the call (Lite2: 32 ms), so started once the request
+        // is out it overlaps the wait rather than following it (the caller
+        // leaves the bytes unchanged until the load settles: see
+        // `LoadOptions.model`). Not where only the remote runs the model,
+        // which never needs its bytes.
+        const atHand = rest.backend === 'remote' ? undefined : bytesOf(model);
+        let earlyDigest;
+        const hashAtHand = atHand ? () => (earlyDigest ??= sha256Of(atHand)) : undefined;
         // The manifest: given, or `manifest.json` beside a model URL.
         const modelUrl = typeof model === 'string' || model instanceof URL ? toUrl(model, 'options.model') : undefined;
         const inline = isManifestObject(manifest);
@@ -675,7 +691,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         } else {
           const source = manifest ?? (modelUrl && new URL('manifest.json', modelUrl));
           if (source === undefined) throw invalid('options.manifest: required when the model is given as bytes or a Response');
-          const got = await manifestFile(source, { onProgress, signal, cache });
+          const got = await manifestFile(source, { onProgress, signal, cache, onRequest: hashAtHand });
           manifestUrl = got.url;
           manifestText = text(got.bytes, 'options.manifest');
           try {
@@ -714,7 +730,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
             parsed = { ...parsed, model: { file, ...placeholder } };
           } else {
             modelBytes = await fetchModel(Infinity, undefined);
-            digest = await sha256Of(modelBytes);
+            digest = await (hashAtHand?.() ?? sha256Of(modelBytes));
             parsed = { ...parsed, model: { file, bytes: modelBytes.byteLength, sha256: hex(digest) } };
           }
           manifestText = JSON.stringify(parsed);
@@ -724,7 +740,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         const labelsSource = labels ?? (parsed.labels?.file && (manifestUrl ?? modelUrl) ? new URL(parsed.labels.file, manifestUrl ?? modelUrl) : undefined);
         if (labelsSource !== undefined) {
           const sha256 = typeof parsed.labels?.sha256 === 'string' ? parsed.labels.sha256 : undefined;
-          const got = await cachedFile(labelsSource, { what: 'labels', limit: MAX_LABELS_BYTES, onProgress, signal, cache: cache && sha256, sha256, where: 'options.labels' });
+          const got = await cachedFile(labelsSource, { what: 'labels', limit: MAX_LABELS_BYTES, onProgress, signal, cache: cache && sha256, sha256, where: 'options.labels', onRequest: hashAtHand });
           labelsText = text(got.bytes, 'options.labels');
         }
         if (inline && isObject(parsed.labels) && parsed.labels.sha256 === undefined) {
@@ -740,7 +756,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         }
         // The browser's native SHA-256 when it has one (secure contexts,
         // Node, workerd): hashing 18.5 MB in wasm took ~350 ms of a cold load.
-        if (modelBytes && !digest) digest = await sha256Of(modelBytes);
+        if (modelBytes && !digest) digest = await (hashAtHand?.() ?? sha256Of(modelBytes));
         checkSignal(signal, 'options');
         const raw = await g.RawClassifier.open(modelBytes, manifestText, labelsText, rest, digest);
         return new Classifier(token, raw, { verified: where.needsModel ? verified : null });

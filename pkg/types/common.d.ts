@@ -102,7 +102,11 @@ export interface ModelManifest {
 
 /** Options of {@link Classifier.load}. */
 export interface LoadOptions {
-  /** The ONNX model. With a URL, the manifest defaults to `manifest.json` beside it. */
+  /**
+   * The ONNX model. With a URL, the manifest defaults to `manifest.json`
+   * beside it. Bytes are read where they are, not copied first: leave them
+   * unchanged until the load settles.
+   */
   model?: FileSource;
   /** The manifest: an object, or its file. Required when `model` is bytes or a Response. */
   manifest?: ModelManifest | FileSource;

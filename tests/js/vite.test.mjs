@@ -100,13 +100,16 @@ test('a Vite app that installed edgeserve classifies a chosen photo in Chromium 
     assert.equal(threaded.result.report.threads, 2);
     assert.deepEqual(threaded.result.classes.map((c) => c.index), want.map((c) => c.index));
     for (let i = 0; i < 5; i++) assert.ok(Math.abs(threaded.result.classes[i].score - relaxed.fromFile.classes[i].score) < 1e-5);
-    // The model's bytes given with its manifest: the same answer, verified,
-    // and nothing kept in the model cache (the manifest names the labels
-    // file, which is downloaded and kept; the model is not).
+    // The model's bytes given with its manifest's URL: the same answer,
+    // verified, and nothing kept in the model cache (the manifest names the
+    // labels file, which is downloaded and kept; the model is not). One
+    // byte changed, they are refused, naming both hashes.
     assert.equal(threaded.fromBytes.report.modelVerified, true);
     assert.deepEqual(threaded.fromBytes.classes.map((c) => c.index), want.map((c) => c.index));
     for (let i = 0; i < 5; i++) assert.ok(Math.abs(threaded.fromBytes.classes[i].score - threaded.result.classes[i].score) < 1e-6);
     assert.ok(!threaded.keptAfterBytes.some((p) => p.includes('/model/')), JSON.stringify(threaded.keptAfterBytes));
+    assert.equal(threaded.refused?.code, 'integrity', JSON.stringify(threaded.refused));
+    assert.match(threaded.refused.message, /efficientnet-lite0\.onnx has sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
     // A wasm download that fails: a typed error, no build chosen, and the
     // next load fetches it again and classifies.
     const retried = await run('?cpu&retry', { failWasmOnce: true });

@@ -16,16 +16,25 @@ self.onmessage = async ({ data: file }) => {
     const classifier = await Classifier.load({ model, backend: 'cpu' });
     const result = await classifier.classify(file, { topK: 5 });
     // The model's bytes at hand, as an app that keeps them itself gives
-    // them: used as they are, and not put in the package's model cache.
+    // them with its manifest's URL: hashed while the manifest downloads,
+    // used as they are, and not put in the package's model cache. Bytes
+    // that are not the manifest's model are refused.
     const bytes = new Uint8Array(await (await fetch(model)).arrayBuffer());
-    const manifest = await (await fetch(new URL('manifest.json', model))).json();
+    const manifest = new URL('manifest.json', model);
     await Classifier.clearCache();
-    const fromBytes = await (await Classifier.load({ model: bytes, manifest, labels: new URL(manifest.labels.file, model), backend: 'cpu' })).classify(file, { topK: 5 });
+    const fromBytes = await (await Classifier.load({ model: bytes, manifest, backend: 'cpu' })).classify(file, { topK: 5 });
     const kept = await (await caches.open('edgeserve-models-v1')).keys();
+    const damaged = bytes.slice();
+    damaged[damaged.length >> 1] ^= 1;
+    const refused = await Classifier.load({ model: damaged, manifest, backend: 'cpu' }).then(
+      () => null,
+      (e) => ({ code: e.code, message: e.message }),
+    );
     self.postMessage({
       result,
       fromBytes,
       keptAfterBytes: kept.map((r) => new URL(r.url).pathname),
+      refused,
       isolated: self.crossOriginIsolated,
       cores: navigator.hardwareConcurrency,
       threadsSupported: wasm.threadsSupported,
