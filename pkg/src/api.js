@@ -670,12 +670,12 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         const g = await readyLive(onProgress);
         if (model === undefined && manifest === undefined) throw invalid('options.model: required (a URL, a Response or the ONNX bytes)');
         // A model given as bytes (which are then the bytes loaded) is hashed
-        // while the manifest (or else the labels) downloads: Chromium's WebCrypto hashes on this
-        // thread, in the call (Lite2: 32 ms), so started once the request
-        // is out it overlaps the wait rather than following it (the caller
-        // leaves the bytes unchanged until the load settles: see
-        // `LoadOptions.model`). Not where only the remote runs the model,
-        // which never needs its bytes.
+        // while the manifest (or else the labels) downloads: Chromium's
+        // WebCrypto hashes on this thread, in the call (Lite2: 32 ms), so
+        // started once the request is out it overlaps the wait rather than
+        // following it (the caller leaves the bytes unchanged until the
+        // load settles: see `LoadOptions.model`). Not where only the remote
+        // runs the model, which never needs its bytes.
         const atHand = rest.backend === 'remote' ? undefined : bytesOf(model);
         let earlyDigest;
         const hashAtHand = atHand ? () => (earlyDigest ??= sha256Of(atHand)) : undefined;
