@@ -666,6 +666,8 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
       if (typeof cache !== 'boolean') throw invalid(`options.cache: expected a boolean, got ${describe(cache)}`);
       if (cache && !cacheByDefault) throw invalid('options.cache: this entry point has no Cache API to keep models in (Node and Workers read them from where they are)');
       const rest = routingOptions(options);
+      // A load begun on the pool's other thread, until `open_loading` takes it.
+      let loading;
       try {
         const g = await readyLive(onProgress);
         if (model === undefined && manifest === undefined) throw invalid('options.model: required (a URL, a Response or the ONNX bytes)');
@@ -679,6 +681,10 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         const atHand = rest.backend === 'remote' ? undefined : bytesOf(model);
         let earlyDigest;
         const hashAtHand = atHand ? () => (earlyDigest ??= sha256Of(atHand)) : undefined;
+        // Better still, in the threaded build, while the pool's other thread
+        // loads them (Lite2: 51–88 ms, longer than the hash): once the
+        // manifest is read, the load starts there, and the hash after it.
+        const beside = Boolean(atHand && globalThis.crypto?.subtle && g.RawLoadingModel?.possible());
         // The manifest: given, or `manifest.json` beside a model URL.
         const modelUrl = typeof model === 'string' || model instanceof URL ? toUrl(model, 'options.model') : undefined;
         const inline = isManifestObject(manifest);
@@ -691,7 +697,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         } else {
           const source = manifest ?? (modelUrl && new URL('manifest.json', modelUrl));
           if (source === undefined) throw invalid('options.manifest: required when the model is given as bytes or a Response');
-          const got = await manifestFile(source, { onProgress, signal, cache, onRequest: hashAtHand });
+          const got = await manifestFile(source, { onProgress, signal, cache, onRequest: beside ? undefined : hashAtHand });
           manifestUrl = got.url;
           manifestText = text(got.bytes, 'options.manifest');
           try {
@@ -718,8 +724,11 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         // Every manifest is checked whole before anything is downloaded: one
         // without hashes with placeholders where they will go.
         const placeholder = { bytes: 0, sha256: '0'.repeat(64) };
-        if (verified || !inline) g.plan(manifestText, rest);
-        else if (isObject(parsed)) {
+        if (verified || !inline) {
+          g.plan(manifestText, rest);
+          // Undefined where the model does not load on this device's CPU.
+          if (beside && verified) loading = g.RawLoadingModel.start(atHand, manifestText, rest);
+        } else if (isObject(parsed)) {
           const labelsSpec = isObject(parsed.labels) ? { labels: { sha256: placeholder.sha256, ...parsed.labels } } : {};
           g.plan(JSON.stringify({ ...parsed, model: { file: 'model.onnx', ...parsed.model, ...placeholder }, ...labelsSpec }), { ...rest, backend: 'cpu' });
         }
@@ -751,6 +760,21 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
           manifestText = JSON.stringify(sha256 ? { ...parsed, labels: { ...parsed.labels, sha256 } } : without);
         }
         const where = g.plan(manifestText, rest);
+        if (loading && where.needsModel) {
+          checkSignal(signal, 'options');
+          const started = loading;
+          loading = undefined;
+          // The loading thread's wake comes through `Atomics.waitAsync`,
+          // which does not keep Node's event loop alive: with nothing else
+          // pending, Node would end the process before it came.
+          const alive = setInterval(() => {}, 60_000);
+          try {
+            const raw = await g.RawClassifier.open_loading(started, manifestText, labelsText, rest, hashAtHand);
+            return new Classifier(token, raw, { verified });
+          } finally {
+            clearInterval(alive);
+          }
+        }
         if (where.needsModel && modelBytes === undefined) {
           modelBytes = await fetchModel(Number(parsed.model?.bytes) || Infinity, parsed.model?.sha256);
         }
@@ -762,6 +786,10 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         return new Classifier(token, raw, { verified: where.needsModel ? verified : null });
       } catch (e) {
         throw failure(e, signal);
+      } finally {
+        // Not taken (a failure, or no local run after all): its thread's
+        // work is dropped when it ends.
+        loading?.free();
       }
     }
 

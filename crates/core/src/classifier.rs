@@ -104,7 +104,13 @@ impl Classifier {
         labels: Option<&str>,
         options: &LoadOptions,
     ) -> Result<Classifier, EngineError> {
-        Classifier::open_model(model.map(Cow::Borrowed), manifest_json, labels, options).await
+        Classifier::open_model(
+            LocalModel::<NoDigest>::Bytes(model.map(Cow::Borrowed)),
+            manifest_json,
+            labels,
+            options,
+        )
+        .await
     }
 
     /// [`Classifier::open`] taking the model's bytes: the CPU backend frees
@@ -116,11 +122,41 @@ impl Classifier {
         labels: Option<&str>,
         options: &LoadOptions,
     ) -> Result<Classifier, EngineError> {
-        Classifier::open_model(model.map(Cow::Owned), manifest_json, labels, options).await
+        Classifier::open_model(
+            LocalModel::<NoDigest>::Bytes(model.map(Cow::Owned)),
+            manifest_json,
+            labels,
+            options,
+        )
+        .await
     }
 
-    async fn open_model(
-        model: Option<Cow<'_, [u8]>>,
+    /// [`Classifier::open_owned`] for a model whose load is already under
+    /// way ([`LoadingModel::start`]) and whose SHA-256 `digest` computes
+    /// while it runs: a browser's WebCrypto hashes on the calling thread
+    /// (Lite2: 32–46 ms), which is then not spent before the load (51–88
+    /// ms). The digest is checked against the manifest before the loaded
+    /// model is used; one that differs fails the load as a mismatch found
+    /// before loading would have (with `fallback`, the remote then runs the
+    /// model), whatever the load's outcome.
+    pub async fn open_loading(
+        loading: LoadingModel,
+        manifest_json: &[u8],
+        labels: Option<&str>,
+        options: &LoadOptions,
+        digest: impl Future<Output = Result<[u8; 32], EngineError>>,
+    ) -> Result<Classifier, EngineError> {
+        Classifier::open_model(
+            LocalModel::Loading(loading, digest),
+            manifest_json,
+            labels,
+            options,
+        )
+        .await
+    }
+
+    async fn open_model<D: Future<Output = Result<[u8; 32], EngineError>>>(
+        model: LocalModel<'_, D>,
         manifest_json: &[u8],
         labels: Option<&str>,
         options: &LoadOptions,

@@ -43,6 +43,7 @@ pub use edgeserve_protocol as protocol;
 pub use edgeserve_remote::{Discovery, RemoteConfig, RemoteError, RetryPolicy, SignatureSource};
 pub use edgeserve_vision::{DecodeOptions, PixelFormat};
 pub use images::ImageInput;
+pub use local::LoadingModel;
 pub use options::LoadOptions;
 pub use report::{Candidate, ClassScore, Classification, LocalChoice, RemoteSignature, Report, Timings};
 pub use routing::{

@@ -86,20 +86,86 @@ pub(crate) fn candidate(backend: BackendKind, outcome: Option<&Result<f64, Engin
     }
 }
 
+/// Whether these options load a local model on the CPU alone: neither the
+/// GPU asked for nor, under `auto`, a GPU to time against it.
+fn cpu_alone(options: &LoadOptions) -> bool {
+    match options.backend {
+        Backend::Webgpu => false,
+        Backend::Auto => !cfg!(feature = "webgpu"),
+        _ => true,
+    }
+}
+
+/// A model's load on the CPU begun before its bytes are checked against its
+/// manifest, on another thread of the CPU backend's pool, so that the
+/// caller can hash them meanwhile ([`crate::Classifier::open_loading`]).
+#[derive(Debug)]
+pub struct LoadingModel(edgeserve_cpu::PendingLoad);
+
+impl LoadingModel {
+    /// Whether [`LoadingModel::start`] may start a load when called from
+    /// this thread: the pool has a thread to spare and this is its first.
+    pub fn possible() -> bool {
+        edgeserve_cpu::loads_beside()
+    }
+
+    /// Starts loading `model` where these options run it on the local CPU
+    /// (the routing keeps it on this device, and no GPU is in the running),
+    /// its size is the manifest's, and the pool has a thread to spare for
+    /// it ([`CpuEngine::load_beside`]: the threaded wasm build). Else gives
+    /// the bytes back, for [`crate::Classifier::open_owned`].
+    pub fn start(
+        model: Vec<u8>,
+        manifest: &ModelManifest,
+        options: &LoadOptions,
+    ) -> Result<LoadingModel, Vec<u8>> {
+        let local = matches!(plan(manifest, options), Ok(Plan::Local(_)));
+        if !local || !cpu_alone(options) || u64::try_from(model.len()) != Ok(manifest.model.bytes) {
+            return Err(model);
+        }
+        CpuEngine::load_beside(model, &options.cpu).map(LoadingModel)
+    }
+}
+
+/// A local model as [`load_local`] takes it: its bytes, or its load under
+/// way with the SHA-256 that will check it still to come.
+pub(crate) enum LocalModel<'a, D> {
+    Bytes(Option<Cow<'a, [u8]>>),
+    Loading(LoadingModel, D),
+}
+
+/// What [`LocalModel::Loading`]'s digest is when there is none: the type
+/// [`LocalModel::Bytes`] names.
+pub(crate) type NoDigest = std::future::Ready<Result<[u8; 32], EngineError>>;
+
 /// The model on a local backend: the one asked for, or under `auto` the
 /// faster of the CPU and the GPU on one measured run (the CPU alone when
 /// the GPU cannot take the model, with the reason).
-pub(crate) async fn load_local(
-    model: Option<Cow<'_, [u8]>>,
+pub(crate) async fn load_local<D: Future<Output = Result<[u8; 32], EngineError>>>(
+    model: LocalModel<'_, D>,
     manifest: &ModelManifest,
     options: &LoadOptions,
 ) -> Result<(Box<dyn Engine>, Option<LocalChoice>), EngineError> {
-    let model = model.ok_or_else(|| no_model_bytes(manifest))?;
+    let model = match model {
+        LocalModel::Bytes(model) => model.ok_or_else(|| no_model_bytes(manifest))?,
+        LocalModel::Loading(LoadingModel(loading), digest) => {
+            // Computed by the caller while the load runs on its own thread.
+            let digest = digest.await;
+            let bytes_len = loading.bytes_len();
+            let engine = loading.await;
+            // The bytes' check before the load's outcome: a file that is
+            // not the manifest's may also fail to load, and the mismatch
+            // says more.
+            manifest.verify_model_digest(bytes_len, &digest?)?;
+            return Ok((Box::new(engine?), None));
+        }
+    };
     verify(&model, manifest, options)?;
-    match options.backend {
-        Backend::Webgpu => return Ok((load_gpu(&model, options).await?, None)),
-        Backend::Auto if cfg!(feature = "webgpu") => {}
-        _ => return Ok((Box::new(load_cpu(model, &options.cpu)?), None)),
+    if cpu_alone(options) {
+        return Ok((Box::new(load_cpu(model, &options.cpu)?), None));
+    }
+    if options.backend == Backend::Webgpu {
+        return Ok((load_gpu(&model, options).await?, None));
     }
     // The GPU first: the CPU may take the bytes and free them.
     let gpu = load_gpu(&model, options).await;

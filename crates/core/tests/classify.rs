@@ -247,6 +247,111 @@ fn a_digest_given_by_the_caller_is_checked_against_the_manifest() {
     assert!(e.to_string().contains("is 1000 bytes"), "{e}");
 }
 
+/// The threaded wasm build's load: begun on the pool's other thread, the
+/// digest computed by the caller meanwhile. Here a native pool whose first
+/// thread is a test thread, as the wasm build's caller is its pool's first
+/// (the pool is this thread's executor alone: other tests keep theirs).
+#[test]
+fn a_load_begun_on_another_thread_answers_as_any_and_checks_the_digest_after() {
+    use edgeserve::{Backend, LoadingModel, RemoteConfig};
+    use tract_linalg::multithread::{Executor, multithread_tract_scope};
+    let manifest_json = bundled("manifest.json");
+    let manifest = edgeserve::ModelManifest::from_json(&manifest_json).unwrap();
+    let digest: [u8; 32] =
+        std::array::from_fn(|i| u8::from_str_radix(&manifest.model.sha256[2 * i..2 * i + 2], 16).unwrap());
+    let cpu = LoadOptions {
+        backend: Backend::Cpu,
+        ..LoadOptions::default()
+    };
+    let model = suite::bundled_lite0();
+    let open = |loading, digest: Result<[u8; 32], EngineError>| {
+        suite::block_on(Classifier::open_loading(
+            loading,
+            &manifest_json,
+            Some(&labels()),
+            &cpu,
+            async { digest },
+        ))
+    };
+    let want = suite::block_on(lite0().classify(ImageInput::Encoded(&photo("coffee")), 5)).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Outside a pool: nothing to load beside.
+            assert!(!LoadingModel::possible());
+            assert_eq!(
+                LoadingModel::start(model.clone(), &manifest, &cpu)
+                    .unwrap_err()
+                    .len(),
+                model.len()
+            );
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .use_current_thread()
+                .build()
+                .unwrap();
+            multithread_tract_scope(Executor::MultiThread(std::sync::Arc::new(pool)), || {
+                assert!(LoadingModel::possible());
+                // Given back where the load would not run on this CPU, or
+                // the bytes are not the manifest's size.
+                let gpu = LoadOptions {
+                    backend: Backend::Webgpu,
+                    ..LoadOptions::default()
+                };
+                let remote = LoadOptions {
+                    backend: Backend::Remote,
+                    remote: Some(RemoteConfig::new("http://127.0.0.1:9", "lite0")),
+                    ..LoadOptions::default()
+                };
+                for options in [&gpu, &remote] {
+                    assert!(LoadingModel::start(model.clone(), &manifest, options).is_err());
+                }
+                assert_eq!(
+                    LoadingModel::start(model[..1000].to_vec(), &manifest, &cpu)
+                        .unwrap_err()
+                        .len(),
+                    1000
+                );
+
+                let c = open(
+                    LoadingModel::start(model.clone(), &manifest, &cpu).unwrap(),
+                    Ok(digest),
+                )
+                .unwrap();
+                assert_eq!(c.backend(), BackendKind::Cpu);
+                let got = suite::block_on(c.classify(ImageInput::Encoded(&photo("coffee")), 5)).unwrap();
+                assert_eq!(got.classes, want.classes);
+                // A digest that is not the manifest's refuses the model…
+                let mut wrong = digest;
+                wrong[0] ^= 0xff;
+                let e = open(
+                    LoadingModel::start(model.clone(), &manifest, &cpu).unwrap(),
+                    Ok(wrong),
+                )
+                .err()
+                .unwrap();
+                assert!(matches!(e, EngineError::Integrity(_)), "{e:?}");
+                assert!(e.to_string().contains("the manifest says ad5c487b"), "{e}");
+                // …also where the bytes do not load either: the mismatch
+                // says more than the parse error.
+                let junk = LoadingModel::start(vec![7; model.len()], &manifest, &cpu).unwrap();
+                let e = open(junk, Ok(wrong)).err().unwrap();
+                assert!(e.to_string().contains("the manifest says ad5c487b"), "{e}");
+                // A digest that could not be computed is the load's error.
+                let e = open(
+                    LoadingModel::start(model.clone(), &manifest, &cpu).unwrap(),
+                    Err(EngineError::Integrity("no hash here".into())),
+                )
+                .err()
+                .unwrap();
+                assert_eq!(
+                    e.to_string(),
+                    "model file does not match its manifest: no hash here"
+                );
+            });
+        });
+    });
+}
+
 #[test]
 fn metadata_is_tf_servings() {
     let m = lite0().metadata();

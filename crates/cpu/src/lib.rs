@@ -105,6 +105,87 @@ pub struct CpuEngine {
     batch_plans: Option<Mutex<BatchPlans>>,
 }
 
+/// Whether [`CpuEngine::load_beside`] loads on another thread when called
+/// from this one.
+pub fn loads_beside() -> bool {
+    #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+    return pool_beside().is_some();
+    #[cfg(not(any(not(target_arch = "wasm32"), target_feature = "atomics")))]
+    false
+}
+
+/// The pool, where this thread is its first and it has others: the
+/// threaded wasm build's caller (`edgeserve_wasm::threads`).
+#[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+fn pool_beside() -> Option<Arc<rayon::ThreadPool>> {
+    use tract_linalg::multithread::{Executor, current_tract_executor};
+    match current_tract_executor() {
+        Executor::MultiThread(pool)
+            if pool.current_num_threads() > 1 && pool.current_thread_index() == Some(0) =>
+        {
+            Some(pool)
+        }
+        _ => None,
+    }
+}
+
+/// A load under way on another of the pool's threads
+/// ([`CpuEngine::load_beside`]): a future of the engine.
+///
+/// Awaited, not waited for: the caller's event loop stays free, and in
+/// the threaded wasm build a caller blocked on a channel instead never saw
+/// the load begin (Node: the caller spun in the channel's wait at 100 % of
+/// a core while the other thread slept).
+pub struct PendingLoad {
+    bytes_len: usize,
+    slot: Arc<Mutex<LoadSlot>>,
+}
+
+impl std::fmt::Debug for PendingLoad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingLoad")
+            .field("bytes_len", &self.bytes_len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the loading thread leaves for the [`PendingLoad`].
+#[derive(Default)]
+struct LoadSlot {
+    loaded: Option<Result<CpuEngine, EngineError>>,
+    waker: Option<std::task::Waker>,
+}
+
+impl PendingLoad {
+    /// The size of the model being loaded, in bytes.
+    pub fn bytes_len(&self) -> usize {
+        self.bytes_len
+    }
+}
+
+impl std::future::Future for PendingLoad {
+    type Output = Result<CpuEngine, EngineError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        // Poisoned only by a panic while the lock was held, which neither
+        // side can have (they only move values in and out).
+        let mut slot = self
+            .slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match slot.loaded.take() {
+            Some(loaded) => std::task::Poll::Ready(loaded),
+            None => {
+                slot.waker = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
+    }
+}
+
 /// The plans for batch sizes over 1 of a model whose batch is free.
 struct BatchPlans {
     /// The simplified model every plan is optimised from.
@@ -321,6 +402,47 @@ impl CpuEngine {
         let proto = edgeserve_onnx::decode(&bytes)?;
         drop(bytes);
         CpuEngine::from_proto(proto, options)
+    }
+
+    /// Starts [`CpuEngine::load_owned`] on another thread of the pool the
+    /// backend runs on, for a caller with other work meanwhile: in the
+    /// threaded wasm build, the browser's SHA-256 of the same bytes, which
+    /// WebCrypto computes on the calling thread (Lite2: a 32–46 ms hash,
+    /// then a 51–88 ms load, one after the other). Gives the bytes back
+    /// where there is no such thread (one thread, no pool yet, or a caller
+    /// not on the pool: natively the pool's threads are all its own).
+    pub fn load_beside(bytes: Vec<u8>, options: &CpuOptions) -> Result<PendingLoad, Vec<u8>> {
+        #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
+        {
+            if let Some(pool) = pool_beside() {
+                let bytes_len = bytes.len();
+                let options = options.clone();
+                let slot = Arc::new(Mutex::new(LoadSlot::default()));
+                let done = Arc::clone(&slot);
+                // Thread 0 (the caller) takes no jobs outside an inference,
+                // so another thread runs this. Dropped meanwhile (the
+                // caller gave up), the engine goes with the slot.
+                pool.spawn(move || {
+                    // Unwound natively (rayon aborts the process on a
+                    // panic in a spawned job); in wasm a panic traps.
+                    let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        CpuEngine::load_owned(bytes, &options)
+                    }))
+                    .unwrap_or_else(|_| Err(EngineError::InvalidModel("loading the model panicked".into())));
+                    let waker = {
+                        let mut slot = done.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        slot.loaded = Some(loaded);
+                        slot.waker.take()
+                    };
+                    if let Some(waker) = waker {
+                        waker.wake();
+                    }
+                });
+                return Ok(PendingLoad { bytes_len, slot });
+            }
+        }
+        let _ = options;
+        Err(bytes)
     }
 
     fn from_proto(mut proto: ModelProto, options: &CpuOptions) -> Result<CpuEngine, EngineError> {

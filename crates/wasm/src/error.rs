@@ -69,14 +69,18 @@ pub(crate) fn disposed() -> JsValue {
     .into()
 }
 
+/// What a thrown JS value says: an `Error`'s message, or a string.
+pub(crate) fn js_reason(value: &JsValue) -> Option<String> {
+    value
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| value.as_string())
+}
+
 /// The error for a call its `AbortSignal` stopped, with the signal's reason.
 pub(crate) fn aborted(signal: &web_sys::AbortSignal) -> JsValue {
     let reason = signal.reason();
-    let why = reason
-        .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
-        .or_else(|| reason.as_string())
-        .unwrap_or_else(|| "aborted".into());
+    let why = js_reason(&reason).unwrap_or_else(|| "aborted".into());
     let error: JsValue =
         JsError::new("aborted", Code::Cancelled, format!("the call was aborted: {why}")).into();
     let _ = Reflect::set(&error, &"cause".into(), &reason);

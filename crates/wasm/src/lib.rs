@@ -27,7 +27,7 @@ pub use tensors::RawTensorModel;
 
 use edgeserve::protocol::Code;
 use edgeserve::{Classifier, ImageInput, PixelFormat, Report};
-use error::{JsError, disposed};
+use error::{JsError, disposed, js_reason};
 use js_sys::{Reflect, Uint8Array};
 use serde::Serialize;
 use std::future::Future;
@@ -341,6 +341,43 @@ impl JsImage {
     }
 }
 
+/// A model's load begun on another of the threaded build's pool threads
+/// before its bytes are hashed: [`RawClassifier::open_loading`] finishes it.
+#[wasm_bindgen]
+pub struct RawLoadingModel {
+    inner: edgeserve::LoadingModel,
+}
+
+#[wasm_bindgen]
+impl RawLoadingModel {
+    /// Whether [`RawLoadingModel::start`] can start a load from this thread
+    /// (the threaded build, with a pool thread to spare).
+    pub fn possible() -> bool {
+        edgeserve::LoadingModel::possible()
+    }
+
+    /// Starts loading `model` (copied into wasm memory) on another pool
+    /// thread where `manifest` and `options` (as for [`RawClassifier::open`])
+    /// run it on this device's CPU and its size is the manifest's;
+    /// `undefined` otherwise, when it is to load through
+    /// [`RawClassifier::open`].
+    pub fn start(
+        model: &Uint8Array,
+        manifest: &str,
+        options: JsValue,
+    ) -> Result<Option<RawLoadingModel>, JsValue> {
+        edgeserve_ctors::ensure();
+        let parsed = edgeserve::ModelManifest::from_json(manifest.as_bytes()).map_err(JsError::from)?;
+        let options = options::load_options(options, &parsed)?;
+        // Asked first: the copy is the size of the model.
+        if !edgeserve::LoadingModel::possible() {
+            return Ok(None);
+        }
+        let loading = edgeserve::LoadingModel::start(copy_bytes(model), &parsed, &options).ok();
+        Ok(loading.map(|inner| RawLoadingModel { inner }))
+    }
+}
+
 /// A loaded model (the raw export; the package's `Classifier` wraps it).
 #[wasm_bindgen]
 pub struct RawClassifier {
@@ -381,6 +418,53 @@ impl RawClassifier {
         let classifier = Classifier::open_owned(model, manifest.as_bytes(), labels.as_deref(), &options)
             .await
             .map_err(JsError::from)?;
+        Ok(RawClassifier {
+            inner: Some(Rc::new(classifier)),
+        })
+    }
+
+    /// [`RawClassifier::open`] for a model whose load `loading` started:
+    /// `hash` is called once the classifier's other inputs are read, and
+    /// its promise resolves to the model's SHA-256 (32 bytes), which
+    /// WebCrypto computes on this thread while the pool's other thread
+    /// loads (see `Classifier::open_loading`).
+    pub async fn open_loading(
+        loading: RawLoadingModel,
+        manifest: String,
+        labels: Option<String>,
+        options: JsValue,
+        hash: js_sys::Function,
+    ) -> Result<RawClassifier, JsValue> {
+        let parsed = edgeserve::ModelManifest::from_json(manifest.as_bytes()).map_err(JsError::from)?;
+        let options = options::load_options(options, &parsed)?;
+        let unhashed = |why: String| {
+            edgeserve::EngineError::Integrity(format!(
+                "the model's SHA-256 could not be computed to check it against the manifest: {why}"
+            ))
+        };
+        let digest = async move {
+            let promise = hash
+                .call0(&JsValue::NULL)
+                .map_err(|e| unhashed(js_reason(&e).unwrap_or_else(|| format!("{e:?}"))))?;
+            let got = JsFuture::from(js_sys::Promise::resolve(&promise))
+                .await
+                .map_err(|e| unhashed(js_reason(&e).unwrap_or_else(|| format!("{e:?}"))))?;
+            let got = got
+                .dyn_into::<Uint8Array>()
+                .map_err(|v| unhashed(format!("expected 32 bytes, got {v:?}")))?
+                .to_vec();
+            <[u8; 32]>::try_from(got.as_slice())
+                .map_err(|_| unhashed(format!("expected 32 bytes, got {}", got.len())))
+        };
+        let classifier = Classifier::open_loading(
+            loading.inner,
+            manifest.as_bytes(),
+            labels.as_deref(),
+            &options,
+            digest,
+        )
+        .await
+        .map_err(JsError::from)?;
         Ok(RawClassifier {
             inner: Some(Rc::new(classifier)),
         })

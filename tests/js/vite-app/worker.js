@@ -16,9 +16,9 @@ self.onmessage = async ({ data: file }) => {
     const classifier = await Classifier.load({ model, backend: 'cpu' });
     const result = await classifier.classify(file, { topK: 5 });
     // The model's bytes at hand, as an app that keeps them itself gives
-    // them with its manifest's URL: hashed while the manifest downloads,
-    // used as they are, and not put in the package's model cache. Bytes
-    // that are not the manifest's model are refused.
+    // them with its manifest's URL: loaded on the pool's other thread while
+    // this one hashes them, used as they are, and not put in the package's
+    // model cache. Bytes that are not the manifest's model are refused.
     const bytes = new Uint8Array(await (await fetch(model)).arrayBuffer());
     const manifest = new URL('manifest.json', model);
     await Classifier.clearCache();
