@@ -684,7 +684,8 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         // Better still, in the threaded build, while the pool's other thread
         // loads them (Lite2: 51–88 ms, longer than the hash): once the
         // manifest is read, the load starts there, and the hash after it.
-        const beside = Boolean(atHand && globalThis.crypto?.subtle && g.RawLoadingModel?.possible());
+        const canLoadBeside = Boolean(globalThis.crypto?.subtle && g.RawLoadingModel?.possible());
+        const beside = Boolean(atHand) && canLoadBeside;
         // The manifest: given, or `manifest.json` beside a model URL.
         const modelUrl = typeof model === 'string' || model instanceof URL ? toUrl(model, 'options.model') : undefined;
         const inline = isManifestObject(manifest);
@@ -760,6 +761,14 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
           manifestText = JSON.stringify(sha256 ? { ...parsed, labels: { ...parsed.labels, sha256 } } : without);
         }
         const where = g.plan(manifestText, rest);
+        if (where.needsModel && modelBytes === undefined && !loading) {
+          modelBytes = await fetchModel(Number(parsed.model?.bytes) || Infinity, parsed.model?.sha256);
+        }
+        // A model downloaded and not hashed yet (no model cache to keep it
+        // in) loads beside its hash too.
+        if (!loading && !atHand && verified && modelBytes && !digest && canLoadBeside) {
+          loading = g.RawLoadingModel.start(modelBytes, manifestText, rest);
+        }
         if (loading && where.needsModel) {
           checkSignal(signal, 'options');
           const started = loading;
@@ -769,14 +778,12 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
           // pending, Node would end the process before it came.
           const alive = setInterval(() => {}, 60_000);
           try {
-            const raw = await g.RawClassifier.open_loading(started, manifestText, labelsText, rest, hashAtHand);
+            const hash = hashAtHand ?? (() => sha256Of(modelBytes));
+            const raw = await g.RawClassifier.open_loading(started, manifestText, labelsText, rest, hash);
             return new Classifier(token, raw, { verified });
           } finally {
             clearInterval(alive);
           }
-        }
-        if (where.needsModel && modelBytes === undefined) {
-          modelBytes = await fetchModel(Number(parsed.model?.bytes) || Infinity, parsed.model?.sha256);
         }
         // The browser's native SHA-256 when it has one (secure contexts,
         // Node, workerd): hashing 18.5 MB in wasm took ~350 ms of a cold load.
