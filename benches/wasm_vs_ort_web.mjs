@@ -68,12 +68,12 @@ try {
   }
   const f = (x) => `${x.toFixed(1)} ms`;
   const ratio = (a, b) => `${(a / b).toFixed(2)}×`;
-  console.log('\n| model | edgeserve build | edgeserve threads | ort-web threads | tensor: edgeserve `run` | tensor: ort-web `session.run` | **tensor ratio** | tensor p10–p90: edgeserve / ort-web | old method: edgeserve inside Rust | old ratio | image → top-5: edgeserve `classify` | image → top-5: ort-web + JS preprocessing | **image ratio** | edgeserve warm start after the first load (load + first result) | warm start after the runs, median of 3 | edgeserve cold load / first result | ort-web session |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  console.log('\n| model | edgeserve build | edgeserve threads | ort-web threads | tensor: edgeserve `run` | tensor: ort-web `session.run` | **tensor ratio** | tensor p10–p90: edgeserve / ort-web | old method: edgeserve inside Rust | old ratio | image → top-5: edgeserve `classify` | image → top-5: ort-web + JS preprocessing | **image ratio** | edgeserve warm start after the first load (load + first result) | warm start after the runs, median of 3 | warm start, the load code optimised (median of the 7th–11th after the runs) | edgeserve cold load / first result | ort-web session |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const m = r.medians;
     console.log(
-      `| ${r.model} | ${r.build} | ${r.threads} | ${r.ortThreads} | ${f(m.esTensor)} | ${f(m.ortTensor)} | **${ratio(m.esTensor, m.ortTensor)}** | ${r.spread.esTensor.map((x) => x.toFixed(1)).join('–')} / ${r.spread.ortTensor.map((x) => x.toFixed(1)).join('–')} ms | ${f(m.esInside)} | ${ratio(m.esInside, m.ortTensor)} | ${f(m.esImage)} | ${f(m.ortImage)} | **${ratio(m.esImage, m.ortImage)}** | ${f(r.edgeserve.warmStartMs)} (${f(r.edgeserve.warmLoadMs)} + ${f(r.edgeserve.warmStartMs - r.edgeserve.warmLoadMs)}) | ${f(r.edgeserve.warmStartAfterMs)} (${f(r.edgeserve.warmLoadAfterMs)} + ${f(r.edgeserve.warmStartAfterMs - r.edgeserve.warmLoadAfterMs)}) | ${f(r.edgeserve.loadMs)} / ${f(r.edgeserve.firstResultMs)} | ${f(r.onnxruntimeWeb.loadMs)} |`,
+      `| ${r.model} | ${r.build} | ${r.threads} | ${r.ortThreads} | ${f(m.esTensor)} | ${f(m.ortTensor)} | **${ratio(m.esTensor, m.ortTensor)}** | ${r.spread.esTensor.map((x) => x.toFixed(1)).join('–')} / ${r.spread.ortTensor.map((x) => x.toFixed(1)).join('–')} ms | ${f(m.esInside)} | ${ratio(m.esInside, m.ortTensor)} | ${f(m.esImage)} | ${f(m.ortImage)} | **${ratio(m.esImage, m.ortImage)}** | ${f(r.edgeserve.warmStartMs)} (${f(r.edgeserve.warmLoadMs)} + ${f(r.edgeserve.warmStartMs - r.edgeserve.warmLoadMs)}) | ${f(r.edgeserve.warmStartAfterMs)} (${f(r.edgeserve.warmLoadAfterMs)} + ${f(r.edgeserve.warmStartAfterMs - r.edgeserve.warmLoadAfterMs)}) | ${f(r.edgeserve.warmStartTieredMs)} (${f(r.edgeserve.warmLoadTieredMs)} + ${f(r.edgeserve.warmStartTieredMs - r.edgeserve.warmLoadTieredMs)}) | ${f(r.edgeserve.loadMs)} / ${f(r.edgeserve.firstResultMs)} | ${f(r.onnxruntimeWeb.loadMs)} |`,
     );
   }
 } finally {
