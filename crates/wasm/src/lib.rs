@@ -53,8 +53,7 @@ fn start() {
 /// a model, so a model that goes to the remote is never fetched.
 #[wasm_bindgen]
 pub fn plan(manifest: &str, options: JsValue) -> Result<JsValue, JsValue> {
-    let manifest = edgeserve::ModelManifest::from_json(manifest.as_bytes()).map_err(JsError::from)?;
-    let options = options::load_options(options, &manifest)?;
+    let (manifest, options) = options::manifest_and_options(manifest, options)?;
     let plan = edgeserve::plan(&manifest, &options).map_err(JsError::from)?;
     let (backend, why) = match &plan {
         edgeserve::Plan::Local(why) => (edgeserve::BackendKind::Cpu, why),
@@ -367,8 +366,7 @@ impl RawLoadingModel {
         options: JsValue,
     ) -> Result<Option<RawLoadingModel>, JsValue> {
         edgeserve_ctors::ensure();
-        let parsed = edgeserve::ModelManifest::from_json(manifest.as_bytes()).map_err(JsError::from)?;
-        let options = options::load_options(options, &parsed)?;
+        let (parsed, options) = options::manifest_and_options(manifest, options)?;
         // Asked first: the copy is the size of the model.
         if !edgeserve::LoadingModel::possible() {
             return Ok(None);
@@ -402,8 +400,7 @@ impl RawClassifier {
         model_sha256: Option<Vec<u8>>,
     ) -> Result<RawClassifier, JsValue> {
         edgeserve_ctors::ensure();
-        let parsed = edgeserve::ModelManifest::from_json(manifest.as_bytes()).map_err(JsError::from)?;
-        let mut options = options::load_options(options, &parsed)?;
+        let (_, mut options) = options::manifest_and_options(&manifest, options)?;
         if let Some(digest) = model_sha256 {
             let digest = <[u8; 32]>::try_from(digest.as_slice()).map_err(|_| {
                 JsError::new(
@@ -435,20 +432,18 @@ impl RawClassifier {
         options: JsValue,
         hash: js_sys::Function,
     ) -> Result<RawClassifier, JsValue> {
-        let parsed = edgeserve::ModelManifest::from_json(manifest.as_bytes()).map_err(JsError::from)?;
-        let options = options::load_options(options, &parsed)?;
+        let (_, options) = options::manifest_and_options(&manifest, options)?;
         let unhashed = |why: String| {
             edgeserve::EngineError::Integrity(format!(
                 "the model's SHA-256 could not be computed to check it against the manifest: {why}"
             ))
         };
+        let thrown = |e: JsValue| unhashed(js_reason(&e).unwrap_or_else(|| format!("{e:?}")));
         let digest = async move {
-            let promise = hash
-                .call0(&JsValue::NULL)
-                .map_err(|e| unhashed(js_reason(&e).unwrap_or_else(|| format!("{e:?}"))))?;
+            let promise = hash.call0(&JsValue::NULL).map_err(thrown)?;
             let got = JsFuture::from(js_sys::Promise::resolve(&promise))
                 .await
-                .map_err(|e| unhashed(js_reason(&e).unwrap_or_else(|| format!("{e:?}"))))?;
+                .map_err(thrown)?;
             let got = got
                 .dyn_into::<Uint8Array>()
                 .map_err(|v| unhashed(format!("expected 32 bytes, got {v:?}")))?

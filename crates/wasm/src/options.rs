@@ -151,6 +151,17 @@ pub(crate) fn describe(value: &JsValue) -> String {
     }
 }
 
+/// A manifest's JSON text and the load options given with it, both read:
+/// what every entry that plans or loads a model starts from.
+pub(crate) fn manifest_and_options(
+    manifest: &str,
+    options: JsValue,
+) -> Result<(ModelManifest, LoadOptions), JsValue> {
+    let manifest = ModelManifest::from_json(manifest.as_bytes()).map_err(JsError::from)?;
+    let options = load_options(options, &manifest)?;
+    Ok((manifest, options))
+}
+
 /// The load options `value` sets, over the defaults; the remote's model
 /// name defaults to the manifest's.
 pub(crate) fn load_options(value: JsValue, manifest: &ModelManifest) -> Result<LoadOptions, JsError> {
