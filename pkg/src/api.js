@@ -715,6 +715,9 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         const verified = isObject(parsed) && Number.isSafeInteger(parsed.model?.bytes) && typeof parsed.model?.sha256 === 'string';
         let modelBytes;
         let digest;
+        // The model's SHA-256: of the bytes at hand (hashed once), else of
+        // those fetched.
+        const hashModel = () => hashAtHand?.() ?? sha256Of(modelBytes);
         const fetchModel = async (limit, sha256) => {
           const source = model ?? (manifestUrl && parsed.model?.file && new URL(parsed.model.file, manifestUrl));
           if (source === undefined) throw invalid('options.model: required to run the model locally');
@@ -740,7 +743,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
             parsed = { ...parsed, model: { file, ...placeholder } };
           } else {
             modelBytes = await fetchModel(Infinity, undefined);
-            digest = await (hashAtHand?.() ?? sha256Of(modelBytes));
+            digest = await hashModel();
             parsed = { ...parsed, model: { file, bytes: modelBytes.byteLength, sha256: hex(digest) } };
           }
           manifestText = JSON.stringify(parsed);
@@ -778,8 +781,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
           // pending, Node would end the process before it came.
           const alive = setInterval(() => {}, 60_000);
           try {
-            const hash = hashAtHand ?? (() => sha256Of(modelBytes));
-            const raw = await g.RawClassifier.open_loading(started, manifestText, labelsText, rest, hash);
+            const raw = await g.RawClassifier.open_loading(started, manifestText, labelsText, rest, hashModel);
             return new Classifier(token, raw, { verified });
           } finally {
             clearInterval(alive);
@@ -787,7 +789,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         }
         // The browser's native SHA-256 when it has one (secure contexts,
         // Node, workerd): hashing 18.5 MB in wasm took ~350 ms of a cold load.
-        if (modelBytes && !digest) digest = await (hashAtHand?.() ?? sha256Of(modelBytes));
+        if (modelBytes && !digest) digest = await hashModel();
         checkSignal(signal, 'options');
         const raw = await g.RawClassifier.open(modelBytes, manifestText, labelsText, rest, digest);
         return new Classifier(token, raw, { verified: where.needsModel ? verified : null });
