@@ -20,6 +20,7 @@ mod recycle;
 #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
 mod team;
 mod tract_workarounds;
+mod typing;
 
 use edgeserve_engine::{
     BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors, TensorSpec,
@@ -29,8 +30,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tract_onnx::pb::ModelProto;
 use tract_onnx::prelude::{
-    Datum, DatumType, Framework, InferenceModelExt, IntoRunnable, TDim, TValue, TVec, TractResult, TypedFact,
-    TypedModel, TypedRunnableModel,
+    Datum, DatumType, Framework, IntoRunnable, TDim, TValue, TVec, TractResult, TypedFact, TypedModel,
+    TypedRunnableModel,
 };
 use tract_onnx::tract_hir::internal::DimLike;
 
@@ -488,9 +489,7 @@ impl CpuEngine {
         // copies (an edge isolate has 128 MB in all; Lite0's weights are
         // 18.5 MB).
         drop(proto);
-        let mut typed = inference
-            .into_typed()
-            .map_err(|e| invalid("analysing the graph", e))?;
+        let mut typed = typing::into_typed(inference).map_err(|e| invalid("analysing the graph", e))?;
         if options.layout == ConvLayout::Blocked {
             put_blocked_kernels(&mut typed).map_err(|e| invalid("placing edgeserve's kernels", e))?;
         }
