@@ -400,9 +400,7 @@ impl CpuEngine {
     /// the peak of loading, which is what a memory-bound host (an edge
     /// isolate, a phone's tab) runs out of.
     pub fn load_owned(bytes: Vec<u8>, options: &CpuOptions) -> Result<CpuEngine, EngineError> {
-        let proto = edgeserve_onnx::decode(&bytes)?;
-        drop(bytes);
-        CpuEngine::from_proto(proto, options)
+        CpuEngine::from_proto(edgeserve_onnx::decode_owned(bytes)?, options)
     }
 
     /// Starts [`CpuEngine::load_owned`] on another thread of the pool the
