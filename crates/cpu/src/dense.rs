@@ -438,7 +438,7 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
     };
     let taps = cin * kh * kw;
     let kernel = conv.kernel()?;
-    let weights = blocked::interleave(cout, taps, |o, t| kernel[o * taps + t])?;
+    let weights = blocked::interleave(cout, taps, kernel)?;
     let (bounds, last) = fused::following_clamp(model, id)?;
     let op = DenseConv {
         g,

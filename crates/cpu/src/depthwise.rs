@@ -125,7 +125,7 @@ impl DepthwiseConv {
         }
         let taps = self.g.kh * self.g.kw;
         let from = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
-        let weights = blocked::interleave(c, taps, |ch, t| from[ch * taps + t])?;
+        let weights = blocked::interleave(c, taps, from)?;
         Ok(Some(DepthwiseConv {
             weights: Arc::new(weights),
             blocked: true,

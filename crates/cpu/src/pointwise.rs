@@ -87,7 +87,7 @@ impl Pointwise {
         }
         let k = self.k;
         let from = self.packed.try_as_plain_ram()?.as_slice::<f32>()?;
-        let packed = blocked::interleave(self.cout, k, |o, i| from[o * k + i])?;
+        let packed = blocked::interleave(self.cout, k, from)?;
         Ok(Some(Pointwise {
             packed: Arc::new(packed),
             rows: false,
