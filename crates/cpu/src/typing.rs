@@ -83,7 +83,8 @@ impl Translate<InferenceFact, Box<dyn InferenceOp>, TypedFact, Box<dyn TypedOp>>
     }
 }
 
-#[cfg(test)]
+// Native only: the zoo's files are read from disk.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::into_typed;
