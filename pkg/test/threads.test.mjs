@@ -78,3 +78,30 @@ test('wasm.threads is checked', () => {
   for (const m of got.out) assert.match(m, /^invalid_options: wasm.threads: expected 'auto' or a whole number from 1 to 64, got /);
   assert.deepEqual([got.threads, got.used], ['auto', null]);
 });
+
+test('bytes whose load starts before their manifest arrives are still checked against it', () => {
+  // Threaded, with a thread to spare: the load of bytes given with a
+  // manifest to read starts before the manifest is read, and the manifest's
+  // size and SHA-256 are checked once it is.
+  const script = `import { readFileSync } from 'node:fs';
+    import { Classifier, wasm } from '../src/node.js';
+    wasm.threads = 2;
+    const dir = ${JSON.stringify(path.join(root, 'models/efficientnet-lite0'))};
+    const model = readFileSync(dir + '/efficientnet-lite0.onnx');
+    const [manifest, labels] = [readFileSync(dir + '/manifest.json'), readFileSync(dir + '/imagenet_labels.txt')];
+    const refused = async (bytes) => {
+      try { await Classifier.load({ model: bytes, manifest, labels }); return 'loaded'; } catch (e) { return e.code + ': ' + e.message; }
+    };
+    const changed = new Uint8Array(model);
+    changed[5000] ^= 1;
+    const out = { short: await refused(model.subarray(0, 1000)), changed: await refused(changed) };
+    const c = await Classifier.load({ model, manifest, labels });
+    out.after = (await c.classify(readFileSync(${JSON.stringify(path.join(root, 'www/samples/coffee_orig.png'))}), { topK: 1 })).classes[0].index;
+    console.log(JSON.stringify(out));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd: here, encoding: 'utf8', timeout: 240_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const got = JSON.parse(r.stdout);
+  assert.match(got.short, /^integrity: model file does not match its manifest: efficientnet-lite0\.onnx is 1000 bytes, the manifest says 18547719/);
+  assert.match(got.changed, /^integrity: model file does not match its manifest: efficientnet-lite0\.onnx has sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
+  assert.equal(got.after, reference.coffee.top5[0].index);
+});

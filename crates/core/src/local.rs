@@ -125,6 +125,21 @@ impl LoadingModel {
         }
         CpuEngine::load_beside(model, &options.cpu).map(LoadingModel)
     }
+
+    /// [`LoadingModel::start`] before the manifest is read, planned on the
+    /// bytes' own size: a manifest that gives another size, or another
+    /// SHA-256, is refused once it is read ([`crate::Classifier::open_loading`]
+    /// checks both), and one whose size would plan the model elsewhere
+    /// drops this load. So a load begun here ends as one begun once the
+    /// manifest is read, only sooner: the manifest's and the labels'
+    /// downloads overlap it instead of coming first.
+    pub fn start_unread(model: Vec<u8>, options: &LoadOptions) -> Result<LoadingModel, Vec<u8>> {
+        let size = u64::try_from(model.len()).unwrap_or(u64::MAX);
+        if !matches!(plan_size(size, options), Ok(Plan::Local(_))) || !cpu_alone(options) {
+            return Err(model);
+        }
+        CpuEngine::load_beside(model, &options.cpu).map(LoadingModel)
+    }
 }
 
 /// A local model as [`load_local`] takes it: its bytes, or its load under

@@ -182,7 +182,14 @@ pub(crate) fn no_remote() -> EngineError {
 /// run locally may still end on the remote if the local load fails and
 /// fallback is on.
 pub fn plan(manifest: &ModelManifest, options: &LoadOptions) -> Result<Plan, EngineError> {
-    let (model_bytes, budget) = (manifest.model.bytes, options.max_local_model_bytes);
+    plan_size(manifest.model.bytes, options)
+}
+
+/// [`plan`] for a model of `model_bytes` bytes: the size is all a plan
+/// reads from a manifest, so bytes at hand are planned before their
+/// manifest is read ([`crate::LoadingModel::start_unread`]).
+pub(crate) fn plan_size(model_bytes: u64, options: &LoadOptions) -> Result<Plan, EngineError> {
+    let budget = options.max_local_model_bytes;
     let has_remote = options.remote.is_some();
     let needed = model_bytes.saturating_mul(LOCAL_MEMORY_PER_MODEL_BYTE);
     let over_memory = options

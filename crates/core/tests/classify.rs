@@ -347,6 +347,39 @@ fn a_load_begun_on_another_thread_answers_as_any_and_checks_the_digest_after() {
                     e.to_string(),
                     "model file does not match its manifest: no hash here"
                 );
+
+                // Begun before the manifest is read, planned on the bytes'
+                // size: the same answer, and the same checks once it is.
+                let c = open(
+                    LoadingModel::start_unread(model.clone(), &cpu).unwrap(),
+                    Ok(digest),
+                )
+                .unwrap();
+                let got = suite::block_on(c.classify(ImageInput::Encoded(&photo("coffee")), 5)).unwrap();
+                assert_eq!(got.classes, want.classes);
+                let short = LoadingModel::start_unread(model[..1000].to_vec(), &cpu).unwrap();
+                let e = open(short, Ok(digest)).err().unwrap();
+                assert!(matches!(e, EngineError::Integrity(_)), "{e:?}");
+                // Not begun where the options alone send a model of this
+                // size elsewhere: over the local budget with a remote, the
+                // GPU asked for, or the remote.
+                let over_budget = LoadOptions {
+                    max_local_model_bytes: 1000,
+                    remote: Some(RemoteConfig::new("http://127.0.0.1:9", "lite0")),
+                    ..LoadOptions::default()
+                };
+                for options in [&over_budget, &gpu, &remote] {
+                    let back = LoadingModel::start_unread(model.clone(), options).unwrap_err();
+                    assert_eq!(back.len(), model.len());
+                }
+                // Under the budget, with the remote only a fallback, it is,
+                // unless a GPU build puts the GPU in the running under auto.
+                let within = LoadOptions {
+                    max_local_model_bytes: model.len() as u64,
+                    ..over_budget.clone()
+                };
+                let begun = LoadingModel::start_unread(model.clone(), &within).is_ok();
+                assert_eq!(begun, !cfg!(feature = "webgpu"));
             });
         });
     });

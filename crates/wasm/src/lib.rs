@@ -374,6 +374,22 @@ impl RawLoadingModel {
         let loading = edgeserve::LoadingModel::start(copy_bytes(model), &parsed, &options).ok();
         Ok(loading.map(|inner| RawLoadingModel { inner }))
     }
+
+    /// [`RawLoadingModel::start`] before the manifest is read, where
+    /// `options` alone keep a model of this size on this device's CPU (see
+    /// `LoadingModel::start_unread`); `undefined` otherwise, and where the
+    /// options are not valid (the load that follows says why).
+    pub fn start_unread(model: &Uint8Array, options: JsValue) -> Option<RawLoadingModel> {
+        edgeserve_ctors::ensure();
+        // No manifest, so no model name yet for a remote's default: this
+        // load runs here, and the remote is only there or not.
+        let options = options::load_options_named(options, "").ok()?;
+        if !edgeserve::LoadingModel::possible() {
+            return None;
+        }
+        let loading = edgeserve::LoadingModel::start_unread(copy_bytes(model), &options).ok();
+        loading.map(|inner| RawLoadingModel { inner })
+    }
 }
 
 /// A loaded model (the raw export; the package's `Classifier` wraps it).

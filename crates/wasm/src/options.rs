@@ -165,6 +165,11 @@ pub(crate) fn manifest_and_options(
 /// The load options `value` sets, over the defaults; the remote's model
 /// name defaults to the manifest's.
 pub(crate) fn load_options(value: JsValue, manifest: &ModelManifest) -> Result<LoadOptions, JsError> {
+    load_options_named(value, &manifest.name)
+}
+
+/// [`load_options`] with `name` for the remote's model name by default.
+pub(crate) fn load_options_named(value: JsValue, name: &str) -> Result<LoadOptions, JsError> {
     let given: JsLoadOptions = if value.is_undefined() || value.is_null() {
         JsLoadOptions::default()
     } else if !value.is_object() {
@@ -218,7 +223,7 @@ pub(crate) fn load_options(value: JsValue, manifest: &ModelManifest) -> Result<L
         options.decode.max_images_per_run = images;
     }
     if let Some(r) = given.remote {
-        let mut config = RemoteConfig::new(r.url, r.model.unwrap_or_else(|| manifest.name.clone()));
+        let mut config = RemoteConfig::new(r.url, r.model.unwrap_or_else(|| name.to_owned()));
         config.version = match (r.version, r.version_label) {
             (Some(_), Some(_)) => {
                 return Err(invalid(
