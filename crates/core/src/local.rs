@@ -119,11 +119,11 @@ impl LoadingModel {
         manifest: &ModelManifest,
         options: &LoadOptions,
     ) -> Result<LoadingModel, Vec<u8>> {
-        let local = matches!(plan(manifest, options), Ok(Plan::Local(_)));
-        if !local || !cpu_alone(options) || u64::try_from(model.len()) != Ok(manifest.model.bytes) {
+        // Of the manifest's size, the bytes plan as the manifest does.
+        if u64::try_from(model.len()) != Ok(manifest.model.bytes) {
             return Err(model);
         }
-        CpuEngine::load_beside(model, &options.cpu).map(LoadingModel)
+        LoadingModel::start_unread(model, options)
     }
 
     /// [`LoadingModel::start`] before the manifest is read, planned on the
