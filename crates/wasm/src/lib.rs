@@ -383,7 +383,7 @@ impl RawLoadingModel {
         edgeserve_ctors::ensure();
         // No manifest, so no model name yet for a remote's default: this
         // load runs here, and the remote is only there or not.
-        let options = options::load_options_named(options, "").ok()?;
+        let options = options::load_options(options, "").ok()?;
         if !edgeserve::LoadingModel::possible() {
             return None;
         }

@@ -158,18 +158,13 @@ pub(crate) fn manifest_and_options(
     options: JsValue,
 ) -> Result<(ModelManifest, LoadOptions), JsValue> {
     let manifest = ModelManifest::from_json(manifest.as_bytes()).map_err(JsError::from)?;
-    let options = load_options(options, &manifest)?;
+    let options = load_options(options, &manifest.name)?;
     Ok((manifest, options))
 }
 
 /// The load options `value` sets, over the defaults; the remote's model
-/// name defaults to the manifest's.
-pub(crate) fn load_options(value: JsValue, manifest: &ModelManifest) -> Result<LoadOptions, JsError> {
-    load_options_named(value, &manifest.name)
-}
-
-/// [`load_options`] with `name` for the remote's model name by default.
-pub(crate) fn load_options_named(value: JsValue, name: &str) -> Result<LoadOptions, JsError> {
+/// name defaults to `name` (the manifest's).
+pub(crate) fn load_options(value: JsValue, name: &str) -> Result<LoadOptions, JsError> {
     let given: JsLoadOptions = if value.is_undefined() || value.is_null() {
         JsLoadOptions::default()
     } else if !value.is_object() {
