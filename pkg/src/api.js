@@ -442,9 +442,20 @@ export function wasmLoader({ relaxedSupported, webgpu: offered = false, threadsU
 }
 
 /**
- * A `.wasm` file's response as a stream that reports download progress as
- * `file: 'wasm'`, for streaming compilation (`instantiateStreaming` compiles
- * while it downloads, so the progress costs nothing).
+ * A `.wasm` file's response for streaming compilation (`instantiateStreaming`
+ * compiles while it downloads), and `counted`, which settles once the
+ * download's progress (`file: 'wasm'`) has all been reported, rejecting with
+ * what `onProgress` threw.
+ *
+ * The compiler gets the response `fetch` gave, not one made here: Chromium
+ * keeps a module's compiled code, and the optimised code V8 makes of its hot
+ * functions as it runs, in its code cache only for a response that came from
+ * `fetch` with the type `application/wasm` (the cache is keyed by its URL and
+ * HTTP cache entry; `new Response(stream)` has neither), and a later visit
+ * then starts with that code instead of compiling again and running the
+ * baseline tier's. Progress is read from a clone of the body, which keeps the
+ * cache's link. Only a response of another type, which streaming compilation
+ * refuses and no browser caches, is made again with that type.
  */
 export async function fetchWasm(url, onProgress) {
   const response = await fetch(url);
@@ -453,23 +464,37 @@ export async function fetchWasm(url, onProgress) {
   // with its index page: say what fixes it.
   const vite = " (Vite's dev server pre-bundled edgeserve? add `optimizeDeps: { exclude: ['edgeserve'] }` to vite.config)";
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status} ${response.statusText}${String(url).includes('/.vite/') ? vite : ''}`);
-  if (/^text\/html/.test(response.headers.get('content-type') ?? '')) {
+  const type = response.headers.get('content-type') ?? '';
+  if (/^text\/html/.test(type)) {
     response.body?.cancel().catch(() => {});
     throw new Error(`${url}: the server answered with an HTML page, not the wasm${vite}`);
   }
   const length = response.headers.get('content-encoding') ? NaN : Number(response.headers.get('content-length'));
   const total = Number.isFinite(length) && length > 0 ? length : undefined;
+  if (type.toLowerCase() !== 'application/wasm') {
+    const body = onProgress && response.body ? response.body.pipeThrough(progressCounter(onProgress, total)) : response.body;
+    return { response: new Response(body, { headers: { 'content-type': 'application/wasm' } }), counted: Promise.resolve() };
+  }
+  if (!onProgress || !response.body) return { response, counted: Promise.resolve() };
+  const counted = response
+    .clone()
+    .body.pipeThrough(progressCounter(onProgress, total))
+    .pipeTo(new WritableStream());
+  // Handled here too: the caller awaits it only once the glue has loaded.
+  counted.catch(() => {});
+  return { response, counted };
+}
+
+/** A stream passing a download through, reporting it to `onProgress` as `file: 'wasm'`. */
+function progressCounter(onProgress, total) {
   let loaded = 0;
-  const counted = response.body.pipeThrough(
-    new TransformStream({
-      transform(chunk, out) {
-        loaded += chunk.byteLength;
-        onProgress?.({ file: 'wasm', loaded, total });
-        out.enqueue(chunk);
-      },
-    }),
-  );
-  return new Response(counted, { headers: { 'content-type': 'application/wasm' } });
+  return new TransformStream({
+    transform(chunk, out) {
+      loaded += chunk.byteLength;
+      onProgress({ file: 'wasm', loaded, total });
+      out.enqueue(chunk);
+    },
+  });
 }
 
 /** Whether a compiled module is a build with WebGPU (its imports name WebGPU's calls). */

@@ -127,8 +127,8 @@ export async function startBuild(builds, kind, { relaxed, paths, module, threads
   const [beside, file] = useRelaxed ? build.relaxed : build.simd128;
   // A directory, with or without its trailing slash.
   const url = paths ? new URL(file, new URL(String(paths).replace(/\/?$/, '/'), globalThis.location?.href)) : beside;
-  const [glue, response] = await Promise.all([build.glue(), fetchWasm(url, onProgress)]);
-  await glue.default({ module_or_path: response });
+  const [glue, { response, counted }] = await Promise.all([build.glue(), fetchWasm(url, onProgress)]);
+  await Promise.all([glue.default({ module_or_path: response }), counted]);
   if (kind === 'threads') return { glue, webgpu: false, threads: await pool(glue, threads) };
   return { glue, webgpu: kind === 'full', threads: 1 };
 }
