@@ -1,6 +1,6 @@
 // One visit of benches/warm_revisit.mjs, in a dedicated Worker of a cross-origin
 // isolated page: the threaded relaxed-SIMD build starts with a Lite0 load
-// (load + classify, timed together), then Lite2 is loaded `n` times from
+// (load + classify, timed together; the wasm's download progress counted), then Lite2 is loaded `n` times from
 // bytes at hand with its manifest's URL, each followed by one classify,
 // after 150 ms of quiet: the warm start, as cpu-worker.js times it.
 import { Classifier, wasm } from '/pkg/src/cpu.js';
@@ -14,7 +14,10 @@ self.onmessage = async ({ data: { n } }) => {
     const lite2 = await get('/models/efficientnet-lite2/efficientnet-lite2.onnx');
     const png = await (await fetch('/samples/chelsea_orig.png')).blob();
     let t = performance.now();
-    const first = await Classifier.load({ model: lite0, manifest: '/models/efficientnet-lite0/manifest.json', backend: 'cpu', cache: false });
+    // With a progress callback, as a page with a progress bar starts it.
+    let wasmBytes = 0;
+    const onProgress = (p) => p.file === 'wasm' && (wasmBytes = p.loaded);
+    const first = await Classifier.load({ model: lite0, manifest: '/models/efficientnet-lite0/manifest.json', backend: 'cpu', cache: false, onProgress });
     await first.classify(png);
     const startMs = performance.now() - t;
     first.dispose();
@@ -28,7 +31,7 @@ self.onmessage = async ({ data: { n } }) => {
       warm.push({ loadMs, ms: performance.now() - t });
       c.dispose();
     }
-    self.postMessage({ startMs, warm });
+    self.postMessage({ startMs, wasmBytes, warm });
   } catch (e) {
     self.postMessage({ error: String(e?.stack ?? e) });
   }
