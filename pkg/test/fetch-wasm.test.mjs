@@ -4,13 +4,17 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fetchWasm } from '../src/api.js';
+import { serveStatic } from '../../tests/js/support.mjs';
 
 // A module with one exported function returning 42, padded with a custom
-// section so that its body comes in more than one chunk.
+// section so that its body comes in more than one chunk (the server writes
+// 1 MiB pieces).
 const MODULE = (() => {
-  const pad = new Uint8Array(200_000).fill(7);
+  const pad = new Uint8Array(2_500_000).fill(7);
   const name = [4, 0x70, 0x61, 0x64, 0x21]; // "pad!"
   const custom = [0, ...leb(name.length + pad.length), ...name];
   const body = [0x00, 0x41, 42, 0x0b];
@@ -35,20 +39,19 @@ function leb(n) {
   return out;
 }
 
+// The module as three files, typed by their names: `f.wasm` as
+// application/wasm, `f.bin` as application/octet-stream, `f.html` as text/html.
 async function serve() {
-  const server = createServer((req, res) => {
-    const type = { '/wasm': 'application/wasm', '/octets': 'application/octet-stream', '/page': 'text/html' }[req.url];
-    if (!type) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': type, 'content-length': MODULE.length });
-    // In pieces, as a network delivers it.
-    for (let at = 0; at < MODULE.length; at += 65_536) res.write(MODULE.subarray(at, at + 65_536));
-    res.end();
-  });
-  await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
-  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((ok) => server.close(ok)) };
+  const dir = mkdtempSync(path.join(tmpdir(), 'edgeserve-fetch-wasm-'));
+  for (const name of ['f.wasm', 'f.bin', 'f.html']) writeFileSync(path.join(dir, name), MODULE);
+  const server = await serveStatic(dir);
+  return {
+    url: server.url,
+    close: async () => {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 const run = async (response) => new WebAssembly.Instance(await WebAssembly.compileStreaming(response)).exports.f();
@@ -57,16 +60,16 @@ test("the compiler gets fetch's own response (what Chromium keeps compiled code 
   const server = await serve();
   try {
     // No progress asked for: the response as fetched.
-    const plain = await fetchWasm(`${server.url}/wasm`);
-    assert.equal(plain.response.url, `${server.url}/wasm`);
+    const plain = await fetchWasm(`${server.url}/f.wasm`);
+    assert.equal(plain.response.url, `${server.url}/f.wasm`);
     assert.equal(await run(plain.response), 42);
     await plain.counted;
 
     // Progress: still the fetched response (its URL is the code cache's key),
     // and every byte reported, against the length the server gave.
     const events = [];
-    const counted = await fetchWasm(`${server.url}/wasm`, (p) => events.push(p));
-    assert.equal(counted.response.url, `${server.url}/wasm`);
+    const counted = await fetchWasm(`${server.url}/f.wasm`, (p) => events.push(p));
+    assert.equal(counted.response.url, `${server.url}/f.wasm`);
     const [answer] = await Promise.all([run(counted.response), counted.counted]);
     assert.equal(answer, 42);
     assert.ok(events.length > 1, `${events.length} progress events`);
@@ -82,16 +85,16 @@ test('a .wasm served with another type is compiled all the same; a page or an er
   const server = await serve();
   try {
     const events = [];
-    const other = await fetchWasm(`${server.url}/octets`, (p) => events.push(p.loaded));
+    const other = await fetchWasm(`${server.url}/f.bin`, (p) => events.push(p.loaded));
     assert.equal(other.response.headers.get('content-type'), 'application/wasm');
     assert.equal(await run(other.response), 42);
     assert.equal(events.at(-1), MODULE.length);
 
-    await assert.rejects(fetchWasm(`${server.url}/page`), /the server answered with an HTML page, not the wasm/);
+    await assert.rejects(fetchWasm(`${server.url}/f.html`), /the server answered with an HTML page, not the wasm/);
     await assert.rejects(fetchWasm(`${server.url}/missing.wasm`), /missing\.wasm: HTTP 404/);
 
     const thrown = new Error('a progress bar that broke');
-    const broken = await fetchWasm(`${server.url}/wasm`, () => {
+    const broken = await fetchWasm(`${server.url}/f.wasm`, () => {
       throw thrown;
     });
     const [compiled, progress] = await Promise.allSettled([run(broken.response), broken.counted]);
