@@ -1,8 +1,9 @@
 // One visit of benches/warm_revisit.mjs, in a dedicated Worker of a cross-origin
 // isolated page: the threaded relaxed-SIMD build starts with a Lite0 load
-// (load + classify, timed together; the wasm's download progress counted), then Lite2 is loaded `n` times from
-// bytes at hand with its manifest's URL, each followed by one classify,
-// after 150 ms of quiet: the warm start, as cpu-worker.js times it.
+// (load + classify, timed together; the wasm's download progress counted),
+// then Lite2 is loaded `n` times from bytes at hand with its manifest's URL,
+// each followed by one classify, after 150 ms of quiet: the warm start, as
+// cpu-worker.js times it.
 import { Classifier, wasm } from '/pkg/src/cpu.js';
 
 self.onmessage = async ({ data: { n } }) => {
