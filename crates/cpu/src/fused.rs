@@ -8,6 +8,7 @@ use tract_onnx::prelude::{
 use tract_onnx::tract_core::internal::{Op, TypedOp};
 use tract_onnx::tract_core::ops::binary::TypedBinOp;
 use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::einsum::EinSum;
 use tract_onnx::tract_core::ops::math::{Max, Min};
 use tract_onnx::tract_core::ops::nn::DataFormat;
 use tract_onnx::tract_hir::internal::{DimLike, bail, ensure};
@@ -70,6 +71,15 @@ pub(crate) fn next_binary_with_const(
         return Ok(None);
     }
     Ok(Some((next, bin, k)))
+}
+
+/// The axes of `node` (as `"ab,cd->ef"`) when it is an f32 `EinSum` of two
+/// inputs with no quantisation: what the 1×1 and matrix–vector kernels
+/// take the place of.
+pub(crate) fn f32_einsum_axes(node: &TypedNode) -> Option<String> {
+    let einsum = node.op_as::<EinSum>()?;
+    let plain = einsum.q_params.is_none() && einsum.operating_dt == DatumType::F32 && node.inputs.len() == 2;
+    plain.then(|| einsum.axes.to_string())
 }
 
 /// The clamp that follows node `id`'s only output, if any: up to one

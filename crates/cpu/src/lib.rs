@@ -15,6 +15,7 @@ mod blocked;
 mod dense;
 mod depthwise;
 mod fused;
+mod gemv;
 mod pointwise;
 mod recycle;
 #[cfg(any(not(target_arch = "wasm32"), target_feature = "atomics"))]
@@ -380,6 +381,9 @@ fn optimise(mut typed: TypedModel, layout: ConvLayout) -> TractResult<Arc<TypedR
         depthwise::rewrite(&mut typed)?;
         pointwise::rewrite(&mut typed)?;
         pointwise::pack(&mut typed)?;
+    }
+    if layout != ConvLayout::ChannelsLast {
+        gemv::rewrite(&mut typed)?;
     }
     if layout == ConvLayout::ChannelsLast
         && let Some(t) = tract_onnx::tract_core::transform::get_transform("conv_nhwc")?

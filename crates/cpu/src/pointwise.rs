@@ -920,13 +920,7 @@ fn pointwise_axes(axes: &str) -> Option<(usize, usize)> {
 
 fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatch>> {
     let node = model.node(id);
-    let Some(einsum) = node.op_as::<EinSum>() else {
-        return Ok(None);
-    };
-    if einsum.q_params.is_some() || einsum.operating_dt != DatumType::F32 || node.inputs.len() != 2 {
-        return Ok(None);
-    }
-    let Some((in_rank, out_rank)) = pointwise_axes(&einsum.axes.to_string()) else {
+    let Some((in_rank, out_rank)) = fused::f32_einsum_axes(node).and_then(|a| pointwise_axes(&a)) else {
         return Ok(None);
     };
     let input = model.outlet_fact(node.inputs[0])?;

@@ -1,6 +1,6 @@
-//! edgeserve's depthwise and pointwise kernels against tract's own, op by
-//! op: tiny ONNX graphs (one `Conv`, optionally followed by `Clip`) built
-//! here, run with edgeserve's kernels in NCHW (`ConvLayout::AsModel`) and
+//! edgeserve's depthwise, pointwise and matrix–vector kernels against
+//! tract's own, op by op: tiny ONNX graphs (one `Conv`, optionally followed
+//! by `Clip`, or a classifier's `Gemm`) built here, run with edgeserve's kernels in NCHW (`ConvLayout::AsModel`) and
 //! in blocks of eight channels (`ConvLayout::Blocked`, the default), and
 //! compared with `ConvLayout::ChannelsLast` (every convolution on tract).
 //! Natively and, built for wasm32, under Node (`./x test` runs the simd128
@@ -828,5 +828,93 @@ fn a_global_average_pool_reads_the_blocked_layout() {
         };
         let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
         assert!(worst <= 1e-4, "{c:?}: max abs diff {worst}");
+    }
+}
+
+/// A classifier's last layer, as exporters write it.
+#[derive(Debug, Clone, Copy)]
+enum Head {
+    /// `Gemm` with `transB = 1`: weights `[n, k]`, and a bias.
+    Gemm,
+    /// The same without its bias.
+    GemmNoBias,
+    /// `MatMul` with weights `[k, n]`, then `Add` of a bias.
+    MatMulAdd,
+}
+
+/// `x [batch, k]` → the head → `y [batch, n]`.
+fn head(form: Head, batch: usize, k: usize, n: usize) -> Vec<u8> {
+    let (nodes, inits) = match form {
+        Head::Gemm | Head::GemmNoBias => {
+            let inputs: &[&str] = if matches!(form, Head::Gemm) {
+                &["x", "w", "b"]
+            } else {
+                &["x", "w"]
+            };
+            (
+                vec![node("Gemm", inputs, "y", vec![a_i("transB", 1)])],
+                vec![
+                    floats("w", &[n, k], values(n * k, 11)),
+                    floats("b", &[n], values(n, 12)),
+                ],
+            )
+        }
+        Head::MatMulAdd => (
+            vec![
+                node("MatMul", &["x", "w"], "t", vec![]),
+                node("Add", &["t", "b"], "y", vec![]),
+            ],
+            vec![
+                floats("w", &[k, n], values(k * n, 11)),
+                floats("b", &[n], values(n, 12)),
+            ],
+        ),
+    };
+    let mut g = Graph::new(nodes, vec![("x", vec![batch, k])]);
+    g.inits = inits;
+    g.outputs = vec![("y".into(), Some(vec![batch, n]))];
+    g.bytes()
+}
+
+/// The matrix–vector kernel (`EdgeserveGemv`) takes a classifier head on
+/// one image natively, in each form, with sizes that are not whole
+/// vectors or groups of rows, and gives tract's answer; a batch of two,
+/// and wasm, stay on tract's product (and still give its answer).
+#[test]
+fn a_classifier_head_on_one_image_runs_on_the_matrix_vector_kernel() {
+    #[cfg(target_arch = "x86_64")]
+    let cpu = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    let cpu = false;
+    for form in [Head::Gemm, Head::GemmNoBias, Head::MatMulAdd] {
+        for (batch, k, n) in [(1, 1280, 1000), (1, 21, 7), (1, 3, 2), (2, 21, 7)] {
+            let bytes = head(form, batch, k, n);
+            let x: Vec<f32> = values(batch * k, 13).iter().map(|v| v * 4.0).collect();
+            let input = Tensor::new(vec![batch, k], TensorData::Float(x)).unwrap();
+            let (tract, ops) = run(&bytes, ConvLayout::ChannelsLast, &input);
+            assert!(
+                !ops.iter().any(|o| o.starts_with("Edgeserve")),
+                "tract alone ran {ops:?}"
+            );
+            for layout in [ConvLayout::AsModel, ConvLayout::Blocked] {
+                let (ours, ops) = run(&bytes, layout, &input);
+                let case = format!("{form:?} batch {batch}, {k} → {n}, {layout:?}");
+                assert_eq!(
+                    ops.iter().any(|o| o == "EdgeserveGemv"),
+                    cpu && batch == 1,
+                    "{case} ran {ops:?}"
+                );
+                assert_eq!(ours.shape(), tract.shape(), "{case}");
+                let (TensorData::Float(a), TensorData::Float(b)) = (ours.data(), tract.data()) else {
+                    panic!("{case}: not f32 outputs")
+                };
+                for (i, (g, w)) in a.iter().zip(b).enumerate() {
+                    assert!(
+                        (g - w).abs() <= 1e-5 * (1.0 + k as f32).sqrt() * (1.0 + w.abs()),
+                        "{case}, value {i}: {g} against {w}"
+                    );
+                }
+            }
+        }
     }
 }

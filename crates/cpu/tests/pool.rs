@@ -135,3 +135,55 @@ fn kernels_split_across_the_pool_give_tracts_answer_run_after_run_and_side_by_si
         }
     });
 }
+
+/// A classifier head on one image, `[1, 300] → Gemm → [1, 37]`: its rows
+/// split between the pool's two threads (20 and 17, not whole groups of
+/// four), each answer tract's own.
+#[test]
+fn a_classifier_head_split_across_the_pool_gives_tracts_answer() {
+    let (k, n) = (300usize, 37usize);
+    let engine = |layout| {
+        let mut g = Graph::new(
+            vec![node("Gemm", &["x", "w", "b"], "y", vec![a_i("transB", 1)])],
+            vec![("x", vec![1, k])],
+        );
+        g.inits = vec![
+            floats("w", &[n, k], values(n * k, 5)),
+            floats("b", &[n], values(n, 6)),
+        ];
+        g.outputs = vec![("y".into(), Some(vec![1, n]))];
+        let options = CpuOptions {
+            threads: Some(2),
+            layout,
+            ..CpuOptions::default()
+        };
+        CpuEngine::load(&g.bytes(), &options).unwrap()
+    };
+    let (ours, tracts) = (engine(ConvLayout::Blocked), engine(ConvLayout::ChannelsLast));
+    let x = |seed| {
+        NamedTensors::from([(
+            "x".to_owned(),
+            Tensor::from_vec(vec![1, k], values(k, seed)).unwrap(),
+        )])
+    };
+    let ops: Vec<String> = ours.profile(x(1)).unwrap().into_iter().map(|o| o.op).collect();
+    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    assert_eq!(ops.iter().any(|o| o == "EdgeserveGemv"), avx2, "ran {ops:?}");
+    for seed in 20..40 {
+        let (got, want) = (
+            ours.run_blocking(x(seed)).unwrap(),
+            tracts.run_blocking(x(seed)).unwrap(),
+        );
+        let (got, want) = (
+            got["y"].as_slice::<f32>().unwrap(),
+            want["y"].as_slice::<f32>().unwrap(),
+        );
+        assert_eq!(got.len(), n);
+        for (i, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "seed {seed}, value {i}: {g} against {w}"
+            );
+        }
+    }
+}
