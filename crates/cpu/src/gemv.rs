@@ -12,8 +12,9 @@
 //! against 284 µs at one thread and 186 against 309 at two; Lite2 337
 //! against 316 and 193 against 353. Four rows at a time, as four streams,
 //! took 344 µs on a cold matrix where one row at a time took 226–256 (a C
-//! loop over the rows: 190–270). Only natively: in wasm tract's product
-//! was not measured against this one.
+//! loop over the rows: 190–270). Only natively: in Chromium the same
+//! kernel in the threaded relaxed-SIMD build made no difference (three
+//! runs of each package alternated, `benches/README.md`).
 
 use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
 use crate::fused;
