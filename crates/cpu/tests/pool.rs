@@ -137,21 +137,13 @@ fn kernels_split_across_the_pool_give_tracts_answer_run_after_run_and_side_by_si
 }
 
 /// A classifier head on one image, `[1, 300] → Gemm → [1, 37]`: its rows
-/// split between the pool's two threads (20 and 17, not whole groups of
-/// four), each answer tract's own.
+/// split between the pool's two threads (19 and 18), each answer tract's
+/// own.
 #[test]
 fn a_classifier_head_split_across_the_pool_gives_tracts_answer() {
     let (k, n) = (300usize, 37usize);
     let engine = |layout| {
-        let mut g = Graph::new(
-            vec![node("Gemm", &["x", "w", "b"], "y", vec![a_i("transB", 1)])],
-            vec![("x", vec![1, k])],
-        );
-        g.inits = vec![
-            floats("w", &[n, k], values(n * k, 5)),
-            floats("b", &[n], values(n, 6)),
-        ];
-        g.outputs = vec![("y".into(), Some(vec![1, n]))];
+        let g = edgeserve_testkit::onnx::gemm_head(1, k, n);
         let options = CpuOptions {
             threads: Some(2),
             layout,

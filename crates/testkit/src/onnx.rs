@@ -196,6 +196,21 @@ impl Graph {
     }
 }
 
+/// A classifier's head: `x [batch, k]` → `Gemm` (`transB = 1`, weights
+/// `w [n, k]` and bias `b [n]`, seeded) → `y [batch, n]`.
+pub fn gemm_head(batch: usize, k: usize, n: usize) -> Graph {
+    let mut g = Graph::new(
+        vec![node("Gemm", &["x", "w", "b"], "y", vec![a_i("transB", 1)])],
+        vec![("x", vec![batch, k])],
+    );
+    g.inits = vec![
+        floats("w", &[n, k], values(n * k, 5)),
+        floats("b", &[n], values(n, 6)),
+    ];
+    g.outputs = vec![("y".into(), Some(vec![batch, n]))];
+    g
+}
+
 /// TF Serving's `half_plus_two` test model rebuilt as ONNX: `y = 0.5 * x +
 /// 2` on a float vector `x` of any length (a dynamic dimension named
 /// `batch`), output `y` of the same shape. The model TF Serving's REST
