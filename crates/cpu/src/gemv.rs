@@ -167,10 +167,7 @@ pub(crate) fn product(x: &[f32], w: &[f32], bias: &[f32], out: &mut [f32]) -> Tr
             bias: bias.get(first..first + rows).unwrap_or_default(),
             outs,
         };
-        match blocked::vectorize(op) {
-            Some(done) => done,
-            None => bail!("EdgeserveGemv: needs AVX2 and FMA"),
-        }
+        blocked::vectorize_or_fail("EdgeserveGemv", op)?
     })
 }
 
