@@ -173,6 +173,114 @@ impl DepthwiseConv {
     }
 }
 
+/// Where a blocked depthwise convolution reads its input from when a
+/// producer is fused in front of it (`crate::expand`): per block of
+/// channels, a ring of `slots` padded rows of `cols` pixels, padded row
+/// `r` in slot `r % slots`, the input's row `r - pad_top` from column
+/// `left`. The padding columns and rows are zeros.
+#[cfg(not(target_arch = "wasm32"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ring {
+    pub(crate) slots: usize,
+    pub(crate) cols: usize,
+    pub(crate) left: usize,
+    /// Padded rows read in all, padding included.
+    pub(crate) rows: usize,
+    pub(crate) pad_top: usize,
+    pub(crate) in_h: usize,
+    pub(crate) in_w: usize,
+    pub(crate) out_h: usize,
+    pub(crate) out_w: usize,
+    pub(crate) sh: usize,
+    pub(crate) kh: usize,
+    pub(crate) channels: usize,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl Ring {
+    /// The slot of the first tap row of the output row after the one
+    /// whose first tap row is in `first`.
+    pub(crate) fn next(&self, first: usize) -> usize {
+        (first + self.sh) % self.slots.max(1)
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl DepthwiseConv {
+    /// The ring a fused producer fills, for a blocked convolution whose
+    /// every input column lands inside the padded row (the taps read all
+    /// of them) and whose rows take whole runs.
+    pub(crate) fn ring(&self) -> Option<Ring> {
+        let g = &self.g;
+        let cols = (g.out_w - 1) * g.sw + g.kw;
+        let left = g.pad_left.min(cols);
+        let fits = left + g.in_w <= cols && g.out_w >= run_length(g.out_w, g.sw) && g.sh > 0;
+        (self.blocked && fits).then_some(Ring {
+            slots: g.kh,
+            cols,
+            left,
+            rows: (g.out_h - 1) * g.sh + g.kh,
+            pad_top: g.pad_top,
+            in_h: g.in_h,
+            in_w: g.in_w,
+            out_h: g.out_h,
+            out_w: g.out_w,
+            sh: g.sh,
+            kh: g.kh,
+            channels: g.channels,
+        })
+    }
+
+    /// Output row `row` of channel block `cb` from `ring`, that block's
+    /// slots ([`Ring`]), the first tap row in slot `first`. Inlined into a
+    /// caller's `BlockOp::run`, whose SIMD it uses.
+    #[inline(always)]
+    pub(crate) fn ring_row<L: Lanes8>(
+        &self,
+        simd: L,
+        cb: usize,
+        ring: &[[f32; BLOCK]],
+        first: usize,
+        row: &mut [[f32; BLOCK]],
+    ) -> TractResult<()> {
+        let g = &self.g;
+        let taps = g.kh * g.kw;
+        let (wv, _) = self
+            .weights
+            .try_as_plain_ram()?
+            .as_slice::<f32>()?
+            .as_chunks::<BLOCK>();
+        let (bv, _) = self
+            .bias
+            .try_as_plain_ram()?
+            .as_slice::<f32>()?
+            .as_chunks::<BLOCK>();
+        let (Some(wv), Some(bias)) = (wv.get(cb * taps..(cb + 1) * taps), bv.get(cb)) else {
+            bail!("EdgeserveDepthwiseConv: no weights for channel block {cb}")
+        };
+        ensure!(
+            self.blocked && row.len() == g.out_w && ring.len() == g.kh * ((g.out_w - 1) * g.sw + g.kw),
+            "EdgeserveDepthwiseConv: a ring of {} pixels for a row of {} of {g:?}",
+            ring.len(),
+            row.len()
+        );
+        let run = RowRun {
+            simd,
+            pv: ring,
+            row_len: (g.out_w - 1) * g.sw + g.kw,
+            ring: g.kh,
+            taps: 0..g.kh,
+            first,
+            wv,
+            bias: simd.load(bias),
+            lo: simd.splat(self.bounds.lo()),
+            hi: simd.splat(self.bounds.hi()),
+            g,
+        };
+        run.row(run_length(g.out_w, g.sw), 0..g.out_w, 0, row)
+    }
+}
+
 /// One block of eight channels of one image, in the blocked layout.
 struct BlockedPlane<'a> {
     g: &'a Geometry,
@@ -922,7 +1030,7 @@ impl DepthwiseConv {
     /// The output's shape for an input of `shape` (checked by `eval`).
     /// Kernels write into the output tensor's own buffer: made from a
     /// `Vec`, tract copied it once more.
-    fn output_shape(&self, shape: &[usize]) -> Vec<usize> {
+    pub(crate) fn output_shape(&self, shape: &[usize]) -> Vec<usize> {
         let mut out_shape: Vec<usize> = shape.to_vec();
         let rank = out_shape.len();
         out_shape[rank - 2] = self.g.out_h;

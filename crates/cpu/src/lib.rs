@@ -14,6 +14,8 @@
 mod blocked;
 mod dense;
 mod depthwise;
+#[cfg(not(target_arch = "wasm32"))]
+mod expand;
 mod fused;
 mod gemv;
 mod pointwise;
@@ -366,6 +368,8 @@ fn put_blocked_kernels(typed: &mut TypedModel) -> TractResult<()> {
     depthwise::rewrite(typed)?;
     *typed = blocked::apply(std::mem::take(typed))?;
     pointwise::fuse_residuals(typed)?;
+    #[cfg(not(target_arch = "wasm32"))]
+    expand::fuse(typed)?;
     pointwise::pack(typed)
 }
 

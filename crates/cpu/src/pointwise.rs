@@ -42,33 +42,33 @@ const MAX_LANES: usize = 16;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Pointwise {
     /// Input channels.
-    k: usize,
+    pub(crate) k: usize,
     /// Output channels.
-    cout: usize,
+    pub(crate) cout: usize,
     /// Pixels per image (H·W).
-    pixels: usize,
+    pub(crate) pixels: usize,
     /// Input rank: 3 (`[K, H, W]`) or 4 (`[N, K, H, W]`).
-    in_rank: usize,
+    pub(crate) in_rank: usize,
     /// Output rank: 3 or 4 (tract drops a batch of 1 on the way).
-    out_rank: usize,
+    pub(crate) out_rank: usize,
     /// Weights in blocks of `MR` output channels, each `k × MR`, k-major;
     /// the last block is padded with zero rows. In the blocked layout,
     /// blocks of [`BLOCK`] output channels, each `k × BLOCK`. While `rows`,
     /// still the model's `[cout, k]` tensor.
-    packed: Arc<Tensor>,
+    pub(crate) packed: Arc<Tensor>,
     /// `packed` is the model's weights as they came, not yet packed: a
     /// convolution the blocked layout takes over is packed once, for it,
     /// and the others by [`pack`] (Lite2's 1×1 weights are 24 MB, and
     /// each packing pass over them is time at load).
-    rows: bool,
+    pub(crate) rows: bool,
     /// `[cout]`, zeros when the model adds no bias.
-    bias: Arc<Tensor>,
-    bounds: Bounds,
+    pub(crate) bias: Arc<Tensor>,
+    pub(crate) bounds: Bounds,
     /// Input and output in the blocked layout (`crate::blocked`).
-    blocked: bool,
+    pub(crate) blocked: bool,
     /// A residual `Add` folded in ([`fuse_residuals`]): a second input, of
     /// the output's shape, that the clamped product is added to.
-    residual: bool,
+    pub(crate) residual: bool,
 }
 
 impl Pointwise {
@@ -215,7 +215,7 @@ impl Pointwise {
     /// The output's shape for an input of `shape` (checked by `eval`).
     /// Kernels write into the output tensor's own buffer: made from a
     /// `Vec`, tract copied it once more.
-    fn output_shape(&self, shape: &[usize]) -> Vec<usize> {
+    pub(crate) fn output_shape(&self, shape: &[usize]) -> Vec<usize> {
         let mut out_shape: Vec<usize> = shape.to_vec();
         if self.out_rank != self.in_rank {
             out_shape.remove(0);
@@ -308,114 +308,173 @@ impl BlockOp for BlockedProduct<'_> {
             wv.len(),
             ov.len()
         );
-        let (lo, hi) = (simd.splat(bounds.lo()), simd.splat(bounds.hi()));
         let tile = (TILE_BYTES / (k * 4)).max(1).div_ceil(PIXELS) * PIXELS;
-        let run = |p0, stored| Run {
+        let (steps, tiles) = plan(p, tile);
+        let products = Products {
             simd,
             xc,
             p,
-            kb,
-            p0,
-            stored,
-            lo,
-            hi,
+            k,
+            lo: simd.splat(bounds.lo()),
+            hi: simd.splat(bounds.hi()),
             residual,
         };
-        // The steps of every tile, and where each tile ends in `steps`.
-        let mut steps: Vec<Step> = Vec::with_capacity(p.div_ceil(PIXELS));
-        let mut tiles: Vec<usize> = Vec::with_capacity(p.div_ceil(tile));
-        // Natively, runs of six and then of five where `p` allows: tiles of
-        // whole runs.
-        #[cfg(not(target_arch = "wasm32"))]
-        let split = five_runs(p).map(|fives| {
-            let sixes = (p - 5 * fives) / PIXELS;
-            let runs = sixes + fives;
-            steps.extend((0..runs).map(|i| {
-                let at = i * PIXELS - i.saturating_sub(sixes);
-                if i < sixes {
-                    Step::Six { at, stored: 0 }
-                } else {
-                    Step::Five(at)
-                }
-            }));
-            let per_tile = tile / PIXELS;
-            tiles.extend((per_tile..runs).step_by(per_tile));
-            tiles.push(runs);
-        });
-        #[cfg(target_arch = "wasm32")]
-        let split: Option<()> = None;
-        if split.is_none() {
-            for t0 in (0..p).step_by(tile) {
-                let t1 = p.min(t0 + tile);
-                // Runs of `PIXELS`; one that does not divide the range
-                // overlaps the run before, so that every run is whole.
-                let mut p0 = t0;
-                while p0 < t1 {
-                    #[cfg(not(target_arch = "wasm32"))]
-                    if t1 - p0 <= NARROW_TAIL {
-                        steps.push(Step::Tail { from: p0, to: t1 });
-                        break;
-                    }
-                    let at = p0.min(t1.saturating_sub(PIXELS));
-                    steps.push(Step::Six { at, stored: p0 - at });
-                    p0 += PIXELS;
-                }
-                tiles.push(steps.len());
-            }
-        }
         // Every block pair of the output (a last block alone) computes one
         // tile's steps before the next tile: the tile's input pixels stay
         // in cache while all the weights pass.
         let mut first = 0;
         for &end in &tiles {
-            let tile_steps = &steps[first..end];
+            products.blocks(steps.get(first..end).unwrap_or_default(), 0, wv, bv, ov, p, 0);
             first = end;
-            let mut b = 0;
-            while b < blocks {
-                let nb = if blocks - b >= 2 { 2 } else { 1 };
-                let w = &wv[b * k..(b + nb) * k];
-                let out = &mut ov[b * p..(b + nb) * p];
-                for &step in tile_steps {
-                    if let Some((w0, w1)) = w.split_at_checked(k).filter(|_| nb == 2) {
-                        let (w0, w1) = (w0.as_chunks().0, w1.as_chunks().0);
-                        let bias = [simd.load(&bv[b]), simd.load(&bv[b + 1])];
-                        match step {
-                            Step::Six { at, stored } => run(at, stored).two_blocks(w0, w1, bias, out),
-                            #[cfg(not(target_arch = "wasm32"))]
-                            Step::Five(at) => run(at, 0).two_blocks_five(w0, w1, bias, out),
-                            #[cfg(not(target_arch = "wasm32"))]
-                            Step::Tail { from, to } => {
-                                for px in from..to {
-                                    run(px, 0).one_pixel(w0, w1, bias, out);
-                                }
-                            }
-                        }
-                    } else {
-                        let (w0, b0) = (w.as_chunks().0, simd.load(&bv[b]));
-                        match step {
-                            Step::Six { at, stored } => run(at, stored).one_block(w0, b0, out),
-                            #[cfg(not(target_arch = "wasm32"))]
-                            Step::Five(at) => run(at, 0).one_block_five(w0, b0, out),
-                            // One block alone: the run ending at the tile's
-                            // end, storing only the pixels left.
-                            #[cfg(not(target_arch = "wasm32"))]
-                            Step::Tail { from, to } => {
-                                let at = to.saturating_sub(PIXELS);
-                                run(at, from - at).one_block(w0, b0, out)
-                            }
-                        }
-                    }
-                }
-                b += nb;
-            }
         }
         Ok(())
     }
 }
 
+/// The steps that compute pixels `0..p` in tiles of about `tile` pixels,
+/// and where each tile ends in the steps.
+pub(crate) fn plan(p: usize, tile: usize) -> (Vec<Step>, Vec<usize>) {
+    let mut steps: Vec<Step> = Vec::with_capacity(p.div_ceil(PIXELS));
+    let mut tiles: Vec<usize> = Vec::with_capacity(p.div_ceil(tile.max(1)));
+    // Natively, runs of six and then of five where `p` allows: tiles of
+    // whole runs.
+    #[cfg(not(target_arch = "wasm32"))]
+    let split = five_runs(p).map(|fives| {
+        let sixes = (p - 5 * fives) / PIXELS;
+        let runs = sixes + fives;
+        steps.extend((0..runs).map(|i| {
+            let at = i * PIXELS - i.saturating_sub(sixes);
+            if i < sixes {
+                Step::Six { at, stored: 0 }
+            } else {
+                Step::Five(at)
+            }
+        }));
+        let per_tile = (tile / PIXELS).max(1);
+        tiles.extend((per_tile..runs).step_by(per_tile));
+        tiles.push(runs);
+    });
+    #[cfg(target_arch = "wasm32")]
+    let split: Option<()> = None;
+    if split.is_none() {
+        for t0 in (0..p).step_by(tile.max(1)) {
+            let t1 = p.min(t0 + tile);
+            // Runs of `PIXELS`; one that does not divide the range
+            // overlaps the run before, so that every run is whole.
+            let mut p0 = t0;
+            while p0 < t1 {
+                #[cfg(not(target_arch = "wasm32"))]
+                if t1 - p0 <= NARROW_TAIL {
+                    steps.push(Step::Tail { from: p0, to: t1 });
+                    break;
+                }
+                let at = p0.min(t1.saturating_sub(PIXELS));
+                steps.push(Step::Six { at, stored: p0 - at });
+                p0 += PIXELS;
+            }
+            tiles.push(steps.len());
+        }
+    }
+    (steps, tiles)
+}
+
+/// What every run of a blocked product shares: one image's input and the
+/// clamp.
+#[derive(Clone, Copy)]
+pub(crate) struct Products<'a, L: Lanes8> {
+    pub(crate) simd: L,
+    /// `[k/8, p, 8]`.
+    pub(crate) xc: &'a [[f32; BLOCK]],
+    pub(crate) p: usize,
+    pub(crate) k: usize,
+    pub(crate) lo: L::B,
+    pub(crate) hi: L::B,
+    /// Stores add to what the output holds.
+    pub(crate) residual: bool,
+}
+
+impl<L: Lanes8> Products<'_, L> {
+    /// `steps` (of [`plan`], shifted by `shift` input pixels) for every
+    /// output block of `wv`/`bv` that `ov` holds, block pairs first. Block
+    /// `b` of `ov` starts at `b · stride`, and a step's pixel `at` goes to
+    /// `at + to` in it: in a blocked tensor `stride` is the plane and `to`
+    /// 0; a fused consumer ([`crate::expand`]) puts a row where it wants it.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn blocks(
+        &self,
+        steps: &[Step],
+        shift: usize,
+        wv: &[[f32; BLOCK]],
+        bv: &[[f32; BLOCK]],
+        ov: &mut [[f32; BLOCK]],
+        stride: usize,
+        to: usize,
+    ) {
+        let (simd, k) = (self.simd, self.k);
+        let blocks = ov.len() / stride.max(1);
+        let run = |at: usize, stored| Run {
+            simd,
+            xc: self.xc,
+            p: self.p,
+            kb: k / BLOCK,
+            p0: at + shift,
+            o_at: at + to,
+            o_stride: stride,
+            stored,
+            lo: self.lo,
+            hi: self.hi,
+            residual: self.residual,
+        };
+        let mut b = 0;
+        while b < blocks {
+            let nb = if blocks - b >= 2 { 2 } else { 1 };
+            let (Some(w), Some(out), Some(bias)) = (
+                wv.get(b * k..(b + nb) * k),
+                ov.get_mut(b * stride..(b + nb) * stride),
+                bv.get(b..b + nb),
+            ) else {
+                return;
+            };
+            for &step in steps {
+                if let Some((w0, w1)) = w.split_at_checked(k).filter(|_| nb == 2) {
+                    let (w0, w1) = (w0.as_chunks().0, w1.as_chunks().0);
+                    let bias = [simd.load(&bias[0]), simd.load(&bias[nb - 1])];
+                    match step {
+                        Step::Six { at, stored } => run(at, stored).two_blocks(w0, w1, bias, out),
+                        #[cfg(not(target_arch = "wasm32"))]
+                        Step::Five(at) => run(at, 0).two_blocks_five(w0, w1, bias, out),
+                        #[cfg(not(target_arch = "wasm32"))]
+                        Step::Tail { from, to } => {
+                            for px in from..to {
+                                run(px, 0).one_pixel(w0, w1, bias, out);
+                            }
+                        }
+                    }
+                } else {
+                    let (w0, b0) = (w.as_chunks().0, simd.load(&bias[0]));
+                    match step {
+                        Step::Six { at, stored } => run(at, stored).one_block(w0, b0, out),
+                        #[cfg(not(target_arch = "wasm32"))]
+                        Step::Five(at) => run(at, 0).one_block_five(w0, b0, out),
+                        // One block alone: the run ending at the tile's
+                        // end, storing only the pixels left.
+                        #[cfg(not(target_arch = "wasm32"))]
+                        Step::Tail { from, to } => {
+                            let at = to.saturating_sub(PIXELS);
+                            run(at, from - at).one_block(w0, b0, out)
+                        }
+                    }
+                }
+            }
+            b += nb;
+        }
+    }
+}
+
 /// One step of a tile of the blocked product, for each output block.
 #[derive(Clone, Copy)]
-enum Step {
+pub(crate) enum Step {
     /// A run of [`PIXELS`] from pixel `at`, storing from its `stored`-th
     /// pixel on (a run that overlaps the one before).
     Six { at: usize, stored: usize },
@@ -431,9 +490,9 @@ enum Step {
 /// accumulators natively (12 of AVX2's 16 registers), 5 × 1 in wasm (10 of
 /// the 15 that V8 allocates on x86-64, see [`Run::one_block`]).
 #[cfg(not(target_arch = "wasm32"))]
-const PIXELS: usize = 6;
+pub(crate) const PIXELS: usize = 6;
 #[cfg(target_arch = "wasm32")]
-const PIXELS: usize = 5;
+pub(crate) const PIXELS: usize = 5;
 
 /// How many runs of five, with runs of [`PIXELS`], make `p` pixels whole
 /// runs, natively: `p = 6·a + 5·b` with the fewest (`b < 6`), where `p`
@@ -469,6 +528,10 @@ struct Run<'a, L: Lanes8> {
     p: usize,
     kb: usize,
     p0: usize,
+    /// Where in the output its pixel `p0` goes, and the distance from one
+    /// output block to the next.
+    o_at: usize,
+    o_stride: usize,
     /// The run's first pixels that the run before it (which it overlaps)
     /// stored already, and that it does not store again: with a residual
     /// a second store would add it twice.
@@ -502,7 +565,7 @@ macro_rules! one_block {
                     $($a = simd.mul_add(simd.splat($x[ii]), u0, $a);)+
                 }
             }
-            self.store(out, self.p0, [$($a),+]);
+            self.store(out, self.o_at, [$($a),+]);
         }
     };
 }
@@ -532,8 +595,8 @@ macro_rules! two_blocks {
                     )+
                 }
             }
-            self.store(out, self.p0, [$($a0),+]);
-            self.store(out, self.p + self.p0, [$($a1),+]);
+            self.store(out, self.o_at, [$($a0),+]);
+            self.store(out, self.o_stride + self.o_at, [$($a1),+]);
         }
     };
 }
@@ -601,7 +664,10 @@ impl<L: Lanes8> Run<'_, L> {
                 c1 = simd.mul_add(s, simd.load(&v1[ii + 1]), c1);
             }
         }
-        for (at, a) in [(self.p0, simd.add(a0, c0)), (self.p + self.p0, simd.add(a1, c1))] {
+        for (at, a) in [
+            (self.o_at, simd.add(a0, c0)),
+            (self.o_stride + self.o_at, simd.add(a1, c1)),
+        ] {
             if let Some(o) = out.get_mut(at) {
                 self.store_one(o, a);
             }
@@ -644,7 +710,7 @@ impl<L: Lanes8> Run<'_, L> {
     #[cfg(target_arch = "wasm32")]
     #[inline(always)]
     fn two_blocks(&self, w0: &[WeightBlock], w1: &[WeightBlock], bias: [L::B; 2], out: &mut [[f32; BLOCK]]) {
-        let (first, second) = out.split_at_mut(self.p.min(out.len()));
+        let (first, second) = out.split_at_mut(self.o_stride.min(out.len()));
         self.one_block(w0, bias[0], first);
         self.one_block(w1, bias[1], second);
     }

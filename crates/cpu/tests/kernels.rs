@@ -942,3 +942,124 @@ fn input_rows(t: &Tensor, k: usize) -> Vec<Vec<f32>> {
     };
     v.chunks(k).map(<[f32]>::to_vec).collect()
 }
+
+/// An inverted bottleneck's expansion and depthwise step
+/// (`testkit::onnx::Expansion`). Natively, with AVX2 and FMA, the 1×1
+/// product is fused into the depthwise convolution that reads it
+/// (`EdgeserveExpandDepthwise`) where the expansion is over 1 MB an image
+/// and every input column lands in the padded rows the depthwise kernel
+/// reads; elsewhere, and in wasm, the two run apart. Either way the answer
+/// is tract's.
+#[test]
+fn an_expansion_is_fused_into_the_depthwise_convolution_that_reads_it() {
+    use edgeserve_testkit::onnx::Expansion;
+    #[cfg(target_arch = "x86_64")]
+    let cpu = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    let cpu = false;
+    let base = Expansion {
+        batch: 1,
+        k: 16,
+        channels: 96,
+        h: 56,
+        w: 56,
+        kernel: 3,
+        stride: 1,
+        pads: [1; 4],
+    };
+    // Each case, whether it is fused, and whether the expansion is also a
+    // model output (then it must be kept whole).
+    let cases = [
+        // 1.2 MB; rows of 56 pixels: runs of six and of five.
+        (base, true, false),
+        // TensorFlow's padding at stride 2, on 57 columns (runs of six and
+        // three of five).
+        (
+            Expansion {
+                w: 57,
+                stride: 2,
+                pads: [0, 0, 1, 1],
+                ..base
+            },
+            true,
+            false,
+        ),
+        // 5×5 at stride 2, padded on the left too.
+        (
+            Expansion {
+                kernel: 5,
+                stride: 2,
+                pads: [1, 1, 2, 2],
+                ..base
+            },
+            true,
+            false,
+        ),
+        // Rows of 14 pixels, which end in single pixels, two images, and
+        // more padding rows than the ring has slots above the first.
+        (
+            Expansion {
+                batch: 2,
+                k: 24,
+                channels: 256,
+                h: 80,
+                w: 14,
+                kernel: 5,
+                pads: [2; 4],
+                ..base
+            },
+            true,
+            false,
+        ),
+        // Unpadded at stride 2: the last input column is read by no tap,
+        // so the padded rows do not hold it.
+        (
+            Expansion {
+                stride: 2,
+                pads: [0; 4],
+                ..base
+            },
+            false,
+            false,
+        ),
+        // 401 KB: small enough to stay in cache unfused.
+        (Expansion { channels: 32, ..base }, false, false),
+        // The expansion is also an output.
+        (base, false, true),
+    ];
+    for (c, fused, expansion_out) in cases {
+        let mut g = c.graph();
+        if expansion_out {
+            g.outputs
+                .push(("e".into(), Some(vec![c.batch, c.channels, c.h, c.w])));
+        }
+        let bytes = g.bytes();
+        let x: Vec<f32> = values(c.batch * c.k * c.h * c.w, 17)
+            .iter()
+            .map(|v| v * 4.0)
+            .collect();
+        let input = Tensor::new(vec![c.batch, c.k, c.h, c.w], TensorData::Float(x)).unwrap();
+        let (tract, _) = run(&bytes, ConvLayout::ChannelsLast, &input);
+        let (ours, ops) = run(&bytes, ConvLayout::Blocked, &input);
+        let case = format!("{c:?}, the expansion an output: {expansion_out}");
+        let fused = fused && cpu;
+        let ran = |name: &str| ops.iter().any(|o| o == name);
+        assert_eq!(ran("EdgeserveExpandDepthwise"), fused, "{case} ran {ops:?}");
+        assert_eq!(ran("EdgeservePointwiseConv"), !fused, "{case} ran {ops:?}");
+        assert_eq!(ran("EdgeserveDepthwiseConv"), !fused, "{case} ran {ops:?}");
+        assert_eq!(ours.shape(), tract.shape(), "{case}");
+        let (TensorData::Float(a), TensorData::Float(b)) = (ours.data(), tract.data()) else {
+            panic!("{case}: not f32 outputs")
+        };
+        for (i, (g, w)) in a.iter().zip(b).enumerate() {
+            assert!(
+                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "{case}, value {i}: {g} against {w}"
+            );
+        }
+        assert!(
+            a.contains(&0.0) && a.contains(&6.0),
+            "{case}: the test data should reach both bounds"
+        );
+    }
+}

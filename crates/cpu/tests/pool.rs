@@ -97,6 +97,33 @@ fn image(seed: u64) -> NamedTensors {
     NamedTensors::from([("x".to_owned(), x)])
 }
 
+/// Runs `inputs` on both engines and asserts that `y` is tract's answer.
+fn gives_tracts_answer(ours: &CpuEngine, tracts: &CpuEngine, inputs: NamedTensors, seed: u64) {
+    let (got, want) = (
+        ours.run_blocking(inputs.clone()).unwrap(),
+        tracts.run_blocking(inputs).unwrap(),
+    );
+    let (got, want) = (
+        got["y"].as_slice::<f32>().unwrap(),
+        want["y"].as_slice::<f32>().unwrap(),
+    );
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+            "seed {seed}, value {i}: {g} against {w}"
+        );
+    }
+}
+
+/// Whether the CPU has what the blocked kernels need (AVX2 and FMA).
+fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// edgeserve's kernels split their work across the pool's threads, which
 /// an inference keeps awake (`team.rs`): run after run, and with three
 /// callers at once, each answer is tract's own (its convolutions, in
@@ -107,21 +134,7 @@ fn image(seed: u64) -> NamedTensors {
 fn kernels_split_across_the_pool_give_tracts_answer_run_after_run_and_side_by_side() {
     let ours = convolutions(ConvLayout::Blocked);
     let tracts = convolutions(ConvLayout::ChannelsLast);
-    let check = |seed: u64| {
-        let got = ours.run_blocking(image(seed)).unwrap();
-        let want = tracts.run_blocking(image(seed)).unwrap();
-        let (got, want) = (
-            got["y"].as_slice::<f32>().unwrap(),
-            want["y"].as_slice::<f32>().unwrap(),
-        );
-        assert_eq!(got.len(), want.len());
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                "seed {seed}, element {i}: {g} against {w}"
-            );
-        }
-    };
+    let check = |seed: u64| gives_tracts_answer(&ours, &tracts, image(seed), seed);
     for seed in 10..30 {
         check(seed);
     }
@@ -159,26 +172,59 @@ fn a_classifier_head_split_across_the_pool_gives_tracts_answer() {
         )])
     };
     let ops: Vec<String> = ours.profile(x(1)).unwrap().into_iter().map(|o| o.op).collect();
-    #[cfg(target_arch = "x86_64")]
-    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    #[cfg(not(target_arch = "x86_64"))]
-    let avx2 = false;
-    assert_eq!(ops.iter().any(|o| o == "EdgeserveGemv"), avx2, "ran {ops:?}");
+    assert_eq!(ops.iter().any(|o| o == "EdgeserveGemv"), avx2(), "ran {ops:?}");
+    assert_eq!(
+        ours.run_blocking(x(1)).unwrap()["y"]
+            .as_slice::<f32>()
+            .unwrap()
+            .len(),
+        n
+    );
     for seed in 20..40 {
-        let (got, want) = (
-            ours.run_blocking(x(seed)).unwrap(),
-            tracts.run_blocking(x(seed)).unwrap(),
-        );
-        let (got, want) = (
-            got["y"].as_slice::<f32>().unwrap(),
-            want["y"].as_slice::<f32>().unwrap(),
-        );
-        assert_eq!(got.len(), n);
-        for (i, (g, w)) in got.iter().zip(want).enumerate() {
-            assert!(
-                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                "seed {seed}, value {i}: {g} against {w}"
-            );
-        }
+        gives_tracts_answer(&ours, &tracts, x(seed), seed);
+    }
+}
+
+/// An expansion and its depthwise step (`testkit::onnx::Expansion`, 104
+/// channels of 56×56, 1.3 MB an image), fused natively with AVX2 and FMA
+/// (`EdgeserveExpandDepthwise`): each image's 13 channel blocks split
+/// between the pool's two threads (7 and 6), each with its rings of rows,
+/// two images a run. Run after run, the answer is tract's own.
+#[test]
+fn an_expansion_fused_into_its_depthwise_step_split_across_the_pool_gives_tracts_answer() {
+    use edgeserve_testkit::onnx::Expansion;
+    let c = Expansion {
+        batch: 2,
+        k: 16,
+        channels: 104,
+        h: 56,
+        w: 56,
+        kernel: 5,
+        stride: 2,
+        pads: [1, 1, 2, 2],
+    };
+    let engine = |layout| {
+        let options = CpuOptions {
+            threads: Some(2),
+            layout,
+            ..CpuOptions::default()
+        };
+        CpuEngine::load(&c.graph().bytes(), &options).unwrap()
+    };
+    let (ours, tracts) = (engine(ConvLayout::Blocked), engine(ConvLayout::ChannelsLast));
+    let shape = vec![c.batch, c.k, c.h, c.w];
+    let x = |seed| {
+        let n = shape.iter().product();
+        let v = values(n, seed).iter().map(|v| v * 2.0).collect();
+        NamedTensors::from([("x".to_owned(), Tensor::from_vec(shape.clone(), v).unwrap())])
+    };
+    let ops: Vec<String> = ours.profile(x(1)).unwrap().into_iter().map(|o| o.op).collect();
+    assert_eq!(
+        ops.iter().any(|o| o == "EdgeserveExpandDepthwise"),
+        avx2(),
+        "ran {ops:?}"
+    );
+    for seed in 2..12 {
+        gives_tracts_answer(&ours, &tracts, x(seed), seed);
     }
 }

@@ -211,6 +211,85 @@ pub fn gemm_head(batch: usize, k: usize, n: usize) -> Graph {
     g
 }
 
+/// An inverted bottleneck's expansion and depthwise step (MobileNet v2,
+/// EfficientNet): `x [batch, k, h, w]` → 1×1 `Conv` (`k` → `channels`,
+/// with a bias) → `Clip(0, 6)` → `e` → depthwise `Conv` (`kernel` square,
+/// `stride`, `pads` in ONNX order: top, left, bottom, right) → `Clip(0, 6)`
+/// → `y`, with seeded weights.
+#[derive(Debug, Clone, Copy)]
+pub struct Expansion {
+    /// Images.
+    pub batch: usize,
+    /// Input channels.
+    pub k: usize,
+    /// Channels of the expansion and of the output.
+    pub channels: usize,
+    /// Input height.
+    pub h: usize,
+    /// Input width.
+    pub w: usize,
+    /// The depthwise kernel's height and width.
+    pub kernel: usize,
+    /// The depthwise step's stride, both ways.
+    pub stride: usize,
+    /// The depthwise step's padding: top, left, bottom, right.
+    pub pads: [usize; 4],
+}
+
+impl Expansion {
+    /// The depthwise step's output height and width.
+    pub fn out_size(&self) -> (usize, usize) {
+        let [top, left, bottom, right] = self.pads;
+        (
+            (self.h + top + bottom - self.kernel) / self.stride + 1,
+            (self.w + left + right - self.kernel) / self.stride + 1,
+        )
+    }
+
+    /// The graph, with `y` its one output.
+    pub fn graph(&self) -> Graph {
+        let (c, kn) = (self.channels, self.kernel);
+        let clip = |x: &str, y: &str| node("Clip", &[x, "lo", "hi"], y, vec![]);
+        let mut g = Graph::new(
+            vec![
+                node(
+                    "Conv",
+                    &["x", "ke", "be"],
+                    "ep",
+                    vec![a_ints("kernel_shape", &[1, 1])],
+                ),
+                clip("ep", "e"),
+                node(
+                    "Conv",
+                    &["e", "kd", "bd"],
+                    "dp",
+                    vec![
+                        a_i("group", c as i64),
+                        a_ints("kernel_shape", &[kn as i64, kn as i64]),
+                        a_ints("strides", &[self.stride as i64, self.stride as i64]),
+                        a_ints("pads", &self.pads.map(|p| p as i64)),
+                    ],
+                ),
+                clip("dp", "y"),
+            ],
+            vec![("x", vec![self.batch, self.k, self.h, self.w])],
+        );
+        // Scaled so that both clips cut on both sides.
+        let scaled = |n: usize, seed: u64, by: f32| values(n, seed).iter().map(|v| v * by).collect();
+        g.inits = vec![
+            floats("ke", &[c, self.k, 1, 1], scaled(c * self.k, 21, 0.5)),
+            floats("be", &[c], values(c, 22)),
+            floats("kd", &[c, 1, kn, kn], scaled(c * kn * kn, 23, 0.5)),
+            floats("bd", &[c], values(c, 24)),
+            floats("lo", &[], vec![0.0]),
+            floats("hi", &[], vec![6.0]),
+        ];
+        let (oh, ow) = self.out_size();
+        g.outputs = vec![("y".into(), Some(vec![self.batch, c, oh, ow]))];
+        g
+    }
+}
+
 /// TF Serving's `half_plus_two` test model rebuilt as ONNX: `y = 0.5 * x +
 /// 2` on a float vector `x` of any length (a dynamic dimension named
 /// `batch`), output `y` of the same shape. The model TF Serving's REST
