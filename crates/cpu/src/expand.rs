@@ -16,8 +16,9 @@
 //! Only where the expansion is larger than L2 ([`FUSE_ABOVE`]). Measured in
 //! one process, two engines of the same model with and without the fusion,
 //! run in turn 150 times (one thread, medians): Lite0 9.30 → 9.13 ms
-//! (−1.9 %), Lite2 19.75 → 19.81 (+0.3 %); at two threads Lite0 −1.5 %,
-//! Lite2 −2.8 % (a noisy spell). Lite0's first expansion and its depthwise
+//! (−1.9 %), Lite2 19.75 → 19.81 (+0.3 %); at two threads, in two sets,
+//! Lite0 −1.5 % and +1.3 %, Lite2 −2.8 % and −1.7 % (`benches/README.md`).
+//! Lite0's first expansion and its depthwise
 //! step took 1009 → 798 µs and 1475 → 1194 in two per-node profiles (each
 //! engine's 21 runs one after the other, so drift counts too). Fusing every
 //! expansion over 512 KB as well took Lite0's 28×28 pairs (752 KB) no
