@@ -212,14 +212,15 @@ impl DepthwiseConv {
     /// of them) and whose rows take whole runs.
     pub(crate) fn ring(&self) -> Option<Ring> {
         let g = &self.g;
-        let cols = (g.out_w - 1) * g.sw + g.kw;
+        let cols = self.ring_cols()?;
+        let last_row = g.out_h.checked_sub(1)?;
         let left = g.pad_left.min(cols);
         let fits = left + g.in_w <= cols && g.out_w >= run_length(g.out_w, g.sw) && g.sh > 0;
         (self.blocked && fits).then_some(Ring {
             slots: g.kh,
             cols,
             left,
-            rows: (g.out_h - 1) * g.sh + g.kh,
+            rows: last_row * g.sh + g.kh,
             pad_top: g.pad_top,
             in_h: g.in_h,
             in_w: g.in_w,
@@ -229,6 +230,12 @@ impl DepthwiseConv {
             kh: g.kh,
             channels: g.channels,
         })
+    }
+
+    /// The padded columns a row of taps reads; none for an empty output.
+    fn ring_cols(&self) -> Option<usize> {
+        let g = &self.g;
+        Some(g.out_w.checked_sub(1)? * g.sw + g.kw)
     }
 
     /// Output row `row` of channel block `cb` from `ring`, that block's
@@ -258,8 +265,9 @@ impl DepthwiseConv {
         let (Some(wv), Some(bias)) = (wv.get(cb * taps..(cb + 1) * taps), bv.get(cb)) else {
             bail!("EdgeserveDepthwiseConv: no weights for channel block {cb}")
         };
+        let cols = self.ring_cols().unwrap_or_default();
         ensure!(
-            self.blocked && row.len() == g.out_w && ring.len() == g.kh * ((g.out_w - 1) * g.sw + g.kw),
+            self.blocked && cols > 0 && row.len() == g.out_w && ring.len() == g.kh * cols,
             "EdgeserveDepthwiseConv: a ring of {} pixels for a row of {} of {g:?}",
             ring.len(),
             row.len()
@@ -267,7 +275,7 @@ impl DepthwiseConv {
         let run = RowRun {
             simd,
             pv: ring,
-            row_len: (g.out_w - 1) * g.sw + g.kw,
+            row_len: cols,
             ring: g.kh,
             taps: 0..g.kh,
             first,
@@ -1257,4 +1265,46 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
         blocked: false,
     };
     Ok(Some(fused::replacement(model, node, op, last)?))
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    fn blocked(out_h: usize, out_w: usize) -> DepthwiseConv {
+        DepthwiseConv {
+            g: Geometry {
+                channels: 8,
+                in_h: 2,
+                in_w: 40,
+                out_h,
+                out_w,
+                kh: 3,
+                kw: 3,
+                sh: 1,
+                sw: 1,
+                pad_top: 0,
+                pad_left: 1,
+            },
+            batched: false,
+            weights: Arc::new(Tensor::zero::<f32>(&[9 * 8]).unwrap_or_else(|_| Tensor::from(0f32))),
+            bias: Arc::new(Tensor::zero::<f32>(&[8]).unwrap_or_else(|_| Tensor::from(0f32))),
+            bounds: Bounds::new(0.0, 6.0),
+            blocked: true,
+        }
+    }
+
+    /// A fused producer gets a ring only for an output of some rows and
+    /// columns: tract folds such layers away, but a ring's size must not
+    /// wrap below zero if one is ever handed over.
+    #[test]
+    fn no_ring_for_an_output_without_rows_or_columns() {
+        assert!(blocked(0, 40).ring().is_none());
+        assert!(blocked(2, 0).ring().is_none());
+        let ring = blocked(2, 40).ring();
+        assert_eq!(
+            ring.map(|r| (r.cols, r.left, r.rows, r.slots)),
+            Some((42, 1, 4, 3))
+        );
+    }
 }

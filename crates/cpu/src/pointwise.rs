@@ -397,8 +397,9 @@ impl<L: Lanes8> Products<'_, L> {
     /// `steps` (of [`plan`], shifted by `shift` input pixels) for every
     /// output block of `wv`/`bv` that `ov` holds, block pairs first. Block
     /// `b` of `ov` starts at `b · stride`, and a step's pixel `at` goes to
-    /// `at + to` in it: in a blocked tensor `stride` is the plane and `to`
-    /// 0; a fused consumer ([`crate::expand`]) puts a row where it wants it.
+    /// `at + dst` in it: in a blocked tensor `stride` is the plane and
+    /// `dst` 0; a fused consumer (`crate::expand`) puts a row where it
+    /// wants it.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn blocks(
@@ -409,7 +410,7 @@ impl<L: Lanes8> Products<'_, L> {
         bv: &[[f32; BLOCK]],
         ov: &mut [[f32; BLOCK]],
         stride: usize,
-        to: usize,
+        dst: usize,
     ) {
         let (simd, k) = (self.simd, self.k);
         let blocks = ov.len() / stride.max(1);
@@ -419,7 +420,7 @@ impl<L: Lanes8> Products<'_, L> {
             p: self.p,
             kb: k / BLOCK,
             p0: at + shift,
-            o_at: at + to,
+            o_at: at + dst,
             o_stride: stride,
             stored,
             lo: self.lo,

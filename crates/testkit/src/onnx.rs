@@ -237,13 +237,15 @@ pub struct Expansion {
 }
 
 impl Expansion {
-    /// The depthwise step's output height and width.
+    /// The depthwise step's output height and width: 0 where the padded
+    /// input is smaller than the kernel.
     pub fn out_size(&self) -> (usize, usize) {
         let [top, left, bottom, right] = self.pads;
-        (
-            (self.h + top + bottom - self.kernel) / self.stride + 1,
-            (self.w + left + right - self.kernel) / self.stride + 1,
-        )
+        let side = |n: usize| {
+            n.checked_sub(self.kernel)
+                .map_or(0, |n| n / self.stride.max(1) + 1)
+        };
+        (side(self.h + top + bottom), side(self.w + left + right))
     }
 
     /// The graph, with `y` its one output.
