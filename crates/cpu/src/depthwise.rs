@@ -70,6 +70,16 @@ impl Geometry {
         from..to.max(from)
     }
 
+    /// The padded rows and columns the taps read over the whole output
+    /// (`(out_h - 1) · sh + kh` and the same across); none for an output
+    /// of no rows or columns.
+    fn padded(&self) -> Option<(usize, usize)> {
+        Some((
+            self.out_h.checked_sub(1)? * self.sh + self.kh,
+            self.out_w.checked_sub(1)? * self.sw + self.kw,
+        ))
+    }
+
     /// The kernel rows of output row `oy` that read input rows, and the
     /// input row of the first of them.
     fn inner_taps(&self, oy: usize) -> (std::ops::Range<usize>, usize) {
@@ -80,6 +90,17 @@ impl Geometry {
             .clamp(from, self.kh);
         (from..to, (top + from).saturating_sub(self.pad_top))
     }
+}
+
+/// In a ring of `slots` padded rows, the slot of the next output row's
+/// first tap row, `step` (the stride) after `first`.
+fn next_slot(first: usize, step: usize, slots: usize) -> usize {
+    let slots = slots.max(1);
+    let mut at = first + step;
+    while at >= slots {
+        at -= slots;
+    }
+    at
 }
 
 /// Per-thread buffers, reused from plane to plane.
@@ -175,13 +196,12 @@ impl DepthwiseConv {
 
 /// Where a blocked depthwise convolution reads its input from when a
 /// producer is fused in front of it (`crate::expand`): per block of
-/// channels, a ring of `slots` padded rows of `cols` pixels, padded row
-/// `r` in slot `r % slots`, the input's row `r - pad_top` from column
-/// `left`. The padding columns and rows are zeros.
+/// channels, a ring of `kh` padded rows of `cols` pixels, padded row `r` in
+/// slot `r % kh`, the input's row `r - pad_top` from column `left`. The
+/// padding columns and rows are zeros.
 #[cfg(not(target_arch = "wasm32"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Ring {
-    pub(crate) slots: usize,
     pub(crate) cols: usize,
     pub(crate) left: usize,
     /// Padded rows read in all, padding included.
@@ -201,7 +221,7 @@ impl Ring {
     /// The slot of the first tap row of the output row after the one
     /// whose first tap row is in `first`.
     pub(crate) fn next(&self, first: usize) -> usize {
-        (first + self.sh) % self.slots.max(1)
+        next_slot(first, self.sh, self.kh)
     }
 }
 
@@ -212,15 +232,13 @@ impl DepthwiseConv {
     /// of them) and whose rows take whole runs.
     pub(crate) fn ring(&self) -> Option<Ring> {
         let g = &self.g;
-        let cols = self.ring_cols()?;
-        let last_row = g.out_h.checked_sub(1)?;
+        let (rows, cols) = g.padded()?;
         let left = g.pad_left.min(cols);
         let fits = left + g.in_w <= cols && g.out_w >= run_length(g.out_w, g.sw) && g.sh > 0;
         (self.blocked && fits).then_some(Ring {
-            slots: g.kh,
             cols,
             left,
-            rows: last_row * g.sh + g.kh,
+            rows,
             pad_top: g.pad_top,
             in_h: g.in_h,
             in_w: g.in_w,
@@ -230,12 +248,6 @@ impl DepthwiseConv {
             kh: g.kh,
             channels: g.channels,
         })
-    }
-
-    /// The padded columns a row of taps reads; none for an empty output.
-    fn ring_cols(&self) -> Option<usize> {
-        let g = &self.g;
-        Some(g.out_w.checked_sub(1)? * g.sw + g.kw)
     }
 
     /// Output row `row` of channel block `cb` from `ring`, that block's
@@ -265,7 +277,7 @@ impl DepthwiseConv {
         let (Some(wv), Some(bias)) = (wv.get(cb * taps..(cb + 1) * taps), bv.get(cb)) else {
             bail!("EdgeserveDepthwiseConv: no weights for channel block {cb}")
         };
-        let cols = self.ring_cols().unwrap_or_default();
+        let cols = g.padded().map_or(0, |(_, cols)| cols);
         ensure!(
             self.blocked && cols > 0 && row.len() == g.out_w && ring.len() == g.kh * cols,
             "EdgeserveDepthwiseConv: a ring of {} pixels for a row of {} of {g:?}",
@@ -410,8 +422,9 @@ impl BlockOp for BlockedPlane<'_> {
         {
             return direct(g, x, &template, inner, out);
         }
-        let rows = (g.out_h - 1) * g.sh + g.kh;
-        let cols = (g.out_w - 1) * g.sw + g.kw;
+        let Some((rows, cols)) = g.padded() else {
+            bail!("EdgeserveDepthwiseConv: an output of no rows or columns, {g:?}")
+        };
         // Otherwise a large plane keeps only the `kh` padded rows an output
         // row reads, in a ring, each copied in just before the first output
         // row that needs it: a few kilobytes that stay in L1, where a whole padded
@@ -457,13 +470,7 @@ impl BlockOp for BlockedPlane<'_> {
         // The ring slot of the current output row's first tap row, advanced
         // by the stride from row to row.
         let mut first = 0;
-        let next = |first: usize| {
-            let mut at = first + g.sh;
-            while at >= ring {
-                at -= ring;
-            }
-            at
-        };
+        let next = |first: usize| next_slot(first, g.sh, ring);
         // A whole plane has a loop of its own, with one `RowRun` for all its
         // rows: folded into the ring's loop below (padding all rows at the
         // first), every depthwise layer of Lite0 ran slower, 1686 → 1828 µs
@@ -1302,9 +1309,6 @@ mod tests {
         assert!(blocked(0, 40).ring().is_none());
         assert!(blocked(2, 0).ring().is_none());
         let ring = blocked(2, 40).ring();
-        assert_eq!(
-            ring.map(|r| (r.cols, r.left, r.rows, r.slots)),
-            Some((42, 1, 4, 3))
-        );
+        assert_eq!(ring.map(|r| (r.cols, r.left, r.rows, r.kh)), Some((42, 1, 4, 3)));
     }
 }

@@ -181,7 +181,7 @@ impl BlockOp for Blocks<'_> {
         let plane_out = ring.out_h * ring.out_w;
         let (ov, _) = out.as_chunks_mut::<BLOCK>();
         let blocks = ov.len() / plane_out.max(1);
-        let per_ring = ring.slots * ring.cols;
+        let per_ring = ring.kh * ring.cols;
         // Zeros where the padding is: the product writes only the input's
         // columns of a slot, and padding rows are zeroed as they come.
         rows.clear();
@@ -211,7 +211,7 @@ impl BlockOp for Blocks<'_> {
         for oy in 0..ring.out_h {
             let need = (oy * ring.sh + ring.kh).min(ring.rows);
             for r in filled..need {
-                let at = (r % ring.slots) * ring.cols + ring.left;
+                let at = (r % ring.kh) * ring.cols + ring.left;
                 match r.checked_sub(ring.pad_top).filter(|iy| *iy < ring.in_h) {
                     Some(iy) => products.blocks(&steps, iy * w_in, wv, bv, rv, per_ring, at),
                     // A padding row: zeros where an input row went before.

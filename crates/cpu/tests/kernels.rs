@@ -105,7 +105,7 @@ const NCHW_KERNELS: bool = cfg!(not(target_arch = "wasm32"));
 fn blocked_applies(c: &Case) -> bool {
     let (out_h, out_w) = out_size(c);
     #[cfg(target_arch = "x86_64")]
-    let cpu = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    let cpu = avx2_fma();
     #[cfg(target_arch = "wasm32")]
     let cpu = true;
     #[cfg(not(any(target_arch = "x86_64", target_arch = "wasm32")))]
@@ -120,6 +120,16 @@ fn blocked_applies(c: &Case) -> bool {
         }
         None => cpu && c.channels.is_multiple_of(8) && out_w >= 4 && c.kernel.1 <= 16,
     }
+}
+
+/// Whether the CPU is x86_64 with AVX2 and FMA, which the blocked kernels
+/// need natively and the native-only ones (the matrix–vector product, the
+/// fused expansion) need at all.
+fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 fn out_size(c: &Case) -> (usize, usize) {
@@ -884,10 +894,7 @@ fn head(form: Head, batch: usize, k: usize, n: usize) -> Vec<u8> {
 /// answer).
 #[test]
 fn a_classifier_head_runs_on_the_matrix_vector_kernel_and_a_batch_answers_as_its_images_alone() {
-    #[cfg(target_arch = "x86_64")]
-    let cpu = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    #[cfg(not(target_arch = "x86_64"))]
-    let cpu = false;
+    let cpu = avx2_fma();
     for form in [Head::Gemm, Head::GemmNoBias, Head::MatMulAdd] {
         for (batch, k, n) in [(1, 1280, 1000), (1, 21, 7), (1, 3, 2), (2, 21, 7)] {
             let bytes = head(form, batch, k, n);
@@ -953,10 +960,7 @@ fn input_rows(t: &Tensor, k: usize) -> Vec<Vec<f32>> {
 #[test]
 fn an_expansion_is_fused_into_the_depthwise_convolution_that_reads_it() {
     use edgeserve_testkit::onnx::Expansion;
-    #[cfg(target_arch = "x86_64")]
-    let cpu = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    #[cfg(not(target_arch = "x86_64"))]
-    let cpu = false;
+    let cpu = avx2_fma();
     let base = Expansion {
         batch: 1,
         k: 16,
