@@ -55,15 +55,21 @@ export async function startPool(glue, n, spawn) {
  */
 export function threadMain(glue, post) {
   return ({ module, memory, run }) => {
+    // Set once this thread traps, for the thread that runs the inference:
+    // it may be spinning for this thread's work, and nothing on this side
+    // can reach it but the shared memory (its own event loop is blocked).
+    let lost;
     try {
       if (module) {
         glue.initSync({ module, memory });
         post({ ready: true });
       } else {
+        lost = new Int32Array(glue.wasm_memory().buffer, glue.thread_lost_flag(), 1);
         post({ running: true });
         glue.thread_run(run);
       }
     } catch (e) {
+      if (lost) Atomics.store(lost, 0, 1);
       post({ error: String(e?.message ?? e) });
     }
   };

@@ -208,7 +208,11 @@ where
             let item = slots[i].lock().unwrap_or_else(PoisonError::into_inner).take();
             let go = failed.lock().unwrap_or_else(PoisonError::into_inner).is_none();
             if let Some(item) = item.filter(|_| go) {
-                match catch_unwind(AssertUnwindSafe(|| f(&mut scratch, item))) {
+                match catch_unwind(AssertUnwindSafe(|| {
+                    #[cfg(debug_assertions)]
+                    team.fault_here();
+                    f(&mut scratch, item)
+                })) {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => fail(e),
                     Err(_) => fail(tract_onnx::prelude::TractError::msg(format!(
@@ -227,6 +231,8 @@ where
         // Every item is claimed; those on other threads end soon. (A spawned
         // piece no thread took yet claims nothing: the scope runs it here.)
         while done.load(Ordering::Acquire) < len {
+            // A thread that died with an item claimed never counts it.
+            crate::team::end_if_a_thread_died(done.load(Ordering::Relaxed), len);
             std::hint::spin_loop();
         }
     });

@@ -691,6 +691,30 @@ pub fn use_thread_pool(pool: Arc<rayon::ThreadPool>) {
     tract_linalg::multithread::set_default_executor(tract_linalg::multithread::Executor::MultiThread(pool));
 }
 
+/// Where in the threaded wasm build's shared memory the flag lies that a
+/// pool thread's host sets (to a non-zero `u32`) when the thread traps: the
+/// inference's own thread then stops waiting for that thread's work, and
+/// traps too, instead of spinning for ever. Its host calls this while the
+/// thread is still alive, so as not to call into the instance after it
+/// trapped.
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+pub fn lost_thread_flag() -> usize {
+    team::lost_flag_address()
+}
+
+/// A test hook, in debug builds only: the next item of a parallel operator
+/// that a pool thread other than the inference's own takes panics there, as
+/// a bug in a kernel would. Natively the inference fails with a typed
+/// error; in the threaded wasm build the thread traps.
+#[cfg(all(
+    debug_assertions,
+    any(not(target_arch = "wasm32"), target_feature = "atomics")
+))]
+#[doc(hidden)]
+pub fn inject_pool_thread_fault() {
+    team::inject_helper_fault();
+}
+
 /// How many threads the CPU backend runs a model on now: the pool's size, or
 /// 1 without one.
 pub fn threads() -> usize {

@@ -15,7 +15,56 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+/// Non-zero once one of the pool's threads is gone: in the threaded wasm
+/// build, a trap there (a panic aborts in wasm, so `catch_unwind` cannot
+/// stop it) ends that thread's work mid-item. The thread's host sets it
+/// (`pkg/src/threads.js`), since nothing runs in the instance on that
+/// thread any more. Its items would never be counted done, and the thread
+/// that split the operator spun for them for ever; it checks this instead.
+/// Never cleared: an instance is not called again after a trap (`pkg/src/api.js`).
+static LOST: AtomicU32 = AtomicU32::new(0);
+
+/// The address of the flag a pool thread's host sets when the thread dies
+/// (see [`LOST`]), for the host to set it in the shared memory without
+/// calling into the instance.
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+pub(crate) fn lost_flag_address() -> usize {
+    std::ptr::from_ref(&LOST).addr()
+}
+
+/// Ends this thread if one of the pool's threads died ([`LOST`]) while
+/// this one waits for `done` of an operator's `len` pieces. No error can be
+/// returned from there: its rayon scope would wait for the dead thread's
+/// piece. So this thread ends as the other one did (in wasm a panic traps),
+/// and its host gets the trap.
+pub(crate) fn end_if_a_thread_died(done: usize, len: usize) {
+    if LOST.load(Ordering::Acquire) != 0 {
+        died(done, len);
+    }
+}
+
+#[cold]
+#[allow(
+    clippy::panic,
+    reason = "a trap is the only way out of the wait, see end_if_a_thread_died"
+)]
+fn died(done: usize, len: usize) -> ! {
+    panic!("a thread of the pool died during this operator ({done} of {len} pieces done)")
+}
+
+/// A test hook, in debug builds only: the next item of a parallel operator
+/// that a thread other than the inference's own claims panics there, as a
+/// bug in a kernel would.
+#[cfg(debug_assertions)]
+static FAULT: AtomicBool = AtomicBool::new(false);
+
+/// Arms [`FAULT`].
+#[cfg(debug_assertions)]
+pub(crate) fn inject_helper_fault() {
+    FAULT.store(true, Ordering::Release);
+}
 
 /// Polls of an idle helper before it goes back to rayon (and sleeps): a
 /// poll is a look for work in the pool's queues, plus a `pause` natively
@@ -67,6 +116,16 @@ impl Team {
     /// The team of the inference running on this thread, if any.
     pub(crate) fn current() -> Option<Arc<Team>> {
         CURRENT.with(|c| c.borrow().clone())
+    }
+
+    /// Panics here if [`FAULT`] is armed and this is not the inference's
+    /// own thread (a debug build's test hook).
+    #[cfg(debug_assertions)]
+    #[allow(clippy::panic, reason = "the hook's whole point: a kernel's panic")]
+    pub(crate) fn fault_here(&self) {
+        if rayon::current_thread_index() != self.owner && FAULT.swap(false, Ordering::AcqRel) {
+            panic!("a fault injected into a pool thread (a test hook of debug builds)");
+        }
     }
 
     /// Asks for helpers until the pool's other `threads - 1` threads are

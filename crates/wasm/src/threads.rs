@@ -101,6 +101,25 @@ pub fn thread_run(index: usize) -> Result<(), JsValue> {
     Ok(())
 }
 
+/// The byte address in the shared memory of the `u32` a pool thread's host
+/// sets (`Atomics.store`, non-zero) once the thread has trapped:
+/// `edgeserve_cpu::lost_thread_flag`. Asked before the thread runs, since
+/// nothing should call into the instance on a thread after a trap there.
+#[wasm_bindgen]
+pub fn thread_lost_flag() -> u32 {
+    // wasm32 addresses are 32 bits wide.
+    u32::try_from(edgeserve_cpu::lost_thread_flag()).unwrap_or(0)
+}
+
+/// A test hook of debug builds: the next piece of a parallel operator that
+/// a pool thread other than the inference's own takes panics there, which
+/// traps that thread (`edgeserve_cpu::inject_pool_thread_fault`).
+#[cfg(debug_assertions)]
+#[wasm_bindgen]
+pub fn debug_fault_pool_thread() {
+    edgeserve_cpu::inject_pool_thread_fault();
+}
+
 /// The compiled module, for the workers to instantiate.
 #[wasm_bindgen]
 pub fn wasm_module() -> JsValue {
