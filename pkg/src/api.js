@@ -573,6 +573,58 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
     return fail('internal', 'INTERNAL', `the wasm instance trapped (a bug, please report): ${e.message}; ${replaced}`, e);
   }
 
+  // The instance's asynchronous calls not yet settled. A trap inside one
+  // comes out of the microtask that polled its future (wasm-bindgen's
+  // futures queue), not out of the call, and its promise would never
+  // settle. Browsers report it as the global scope's error event: there it
+  // fails every pending call the way a trap thrown by a call fails that
+  // call (`failure`), once the instance says a poll of its own trapped
+  // (`trapped_in_a_call`), so that another module's trap is left alone.
+  // Node has no such event: the uncaught trap ends its process.
+  const pending = new Set();
+  const onGlobalError = (event) => {
+    if (!(event?.error instanceof WebAssembly.RuntimeError) || pending.size === 0) return;
+    let ours = false;
+    try {
+      ours = glue().trapped_in_a_call() === true;
+    } catch {
+      // No instance to ask: not ours to fail.
+    }
+    if (!ours) return;
+    const error = failure(event.error);
+    const calls = [...pending];
+    pending.clear();
+    globalThis.removeEventListener('error', onGlobalError);
+    for (const reject of calls) reject(error);
+  };
+  /** `promise` (a call into the instance), failed by a trap inside it where the host reports one. */
+  const settled = (promise) => {
+    if (typeof globalThis.addEventListener !== 'function') return promise;
+    return new Promise((resolve, reject) => {
+      try {
+        if (pending.size === 0) globalThis.addEventListener('error', onGlobalError);
+      } catch {
+        // A host without a global error event (workerd's may refuse one).
+        promise.then(resolve, reject);
+        return;
+      }
+      pending.add(reject);
+      const done = () => {
+        if (pending.delete(reject) && pending.size === 0) globalThis.removeEventListener('error', onGlobalError);
+      };
+      promise.then(
+        (value) => {
+          done();
+          resolve(value);
+        },
+        (e) => {
+          done();
+          reject(e);
+        },
+      );
+    });
+  };
+
   const lost = (what) =>
     fail('instance_lost', 'UNAVAILABLE', `the wasm instance this ${what} lived in trapped during an earlier call and was replaced; ${what === 'endpoint' ? 'create the endpoint' : 'load the model'} again`);
 
@@ -617,7 +669,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
       const { signal } = options;
       try {
         checkSignal(signal, 'predict options');
-        const out = await liveRaw(this).predict(requestBody(request), signal);
+        const out = await settled(liveRaw(this).predict(requestBody(request), signal));
         return { response: parseTfJson(out.body), report: this.#finish(out.report) };
       } catch (e) {
         throw failure(e, signal);
@@ -814,7 +866,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
           // pending, Node would end the process before it came.
           const alive = setInterval(() => {}, 60_000);
           try {
-            const raw = await g.RawClassifier.open_loading(started, manifestText, labelsText, rest, hashModel);
+            const raw = await settled(g.RawClassifier.open_loading(started, manifestText, labelsText, rest, hashModel));
             return new Classifier(token, raw, { verified });
           } finally {
             clearInterval(alive);
@@ -824,7 +876,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         // Node, workerd): hashing 18.5 MB in wasm took ~350 ms of a cold load.
         if (modelBytes && !digest) digest = await hashModel();
         checkSignal(signal, 'options');
-        const raw = await g.RawClassifier.open(modelBytes, manifestText, labelsText, rest, digest);
+        const raw = await settled(g.RawClassifier.open(modelBytes, manifestText, labelsText, rest, digest));
         return new Classifier(token, raw, { verified: where.needsModel ? verified : null });
       } catch (e) {
         throw failure(e, signal);
@@ -854,7 +906,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
         this.#live();
         let input = toPixels(image);
         if (input instanceof Promise) input = await input;
-        const result = await this.#live().classify(input, topK, signal);
+        const result = await settled(this.#live().classify(input, topK, signal));
         finishReport(this, result.report);
         return result;
       } catch (e) {
@@ -874,7 +926,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
       try {
         checkSignal(signal, 'run options');
         if (tensor === null || typeof tensor !== 'object') throw fail('request', 'INVALID_ARGUMENT', `run: expected a tensor { data: Float32Array, dims }, got ${describe(tensor)}`);
-        const result = await this.#live().run(tensor.data, tensor.dims, signal);
+        const result = await settled(this.#live().run(tensor.data, tensor.dims, signal));
         finishReport(this, result.report);
         return result;
       } catch (e) {
@@ -1098,7 +1150,7 @@ export function makeApi({ ready, glue, cache: cacheByDefault = false }) {
       try {
         // Every answer, refusals included, comes back as a response: what
         // throws here is a trap (or a lost instance), never the request.
-        out = await this.#live().handle(request.method, url.pathname + url.search, header('origin'), header('content-encoding'), body, this.#cors);
+        out = await settled(this.#live().handle(request.method, url.pathname + url.search, header('origin'), header('content-encoding'), body, this.#cors));
       } catch (e) {
         throw failure(e);
       }

@@ -122,7 +122,7 @@ impl RawEndpoint {
         let store = self.store.clone();
         let limits = self.limits;
         let body = crate::copy_bytes(&body);
-        wasm_bindgen_futures::future_to_promise(async move {
+        wasm_bindgen_futures::future_to_promise(crate::counted(async move {
             let head = RequestHead {
                 method: &method,
                 path: &path,
@@ -145,7 +145,7 @@ impl RawEndpoint {
             })?;
             js_sys::Reflect::set(&out, &"body".into(), &Uint8Array::from(reply.body.as_slice()))?;
             Ok(out)
-        })
+        }))
     }
 }
 

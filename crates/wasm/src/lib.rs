@@ -145,9 +145,48 @@ impl Drop for AbortListener {
     }
 }
 
+/// Polls of this instance's futures under way. A trap inside one leaves it
+/// raised: the trap comes out of the microtask that polled (js-sys's
+/// futures queue), not out of any call the package made, so the package
+/// sees it only as a global error event, and asks [`trapped_in_a_call`]
+/// whether the trap was this instance's before it fails the calls it has
+/// pending (`pkg/src/api.js`, `settled`).
+static POLLING: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// `work`, each of its polls counted in [`POLLING`] while it runs. Every
+/// asynchronous export runs its work through this.
+async fn counted<T>(work: impl Future<Output = T>) -> T {
+    use std::sync::atomic::Ordering;
+    let mut work = std::pin::pin!(work);
+    std::future::poll_fn(|cx| {
+        POLLING.fetch_add(1, Ordering::Relaxed);
+        let polled = work.as_mut().poll(cx);
+        POLLING.fetch_sub(1, Ordering::Relaxed);
+        polled
+    })
+    .await
+}
+
+/// Whether a poll of one of this instance's futures began and never ended:
+/// it trapped. Called by the package after a trap, so it does nothing but
+/// read one value of the instance's memory.
+#[wasm_bindgen]
+pub fn trapped_in_a_call() -> bool {
+    POLLING.load(std::sync::atomic::Ordering::Relaxed) != 0
+}
+
 /// Runs `work` unless `signal` aborts first; dropping `work` then cancels
-/// whatever it had in flight (a remote call aborts its fetch).
+/// whatever it had in flight (a remote call aborts its fetch). Counted
+/// ([`counted`]) either way.
 async fn abortable<T>(
+    signal: Option<web_sys::AbortSignal>,
+    work: impl Future<Output = Result<T, JsValue>>,
+) -> Result<T, JsValue> {
+    counted(abortable_uncounted(signal, work)).await
+}
+
+/// [`abortable`]'s work, not counted itself.
+async fn abortable_uncounted<T>(
     signal: Option<web_sys::AbortSignal>,
     work: impl Future<Output = Result<T, JsValue>>,
 ) -> Result<T, JsValue> {
@@ -415,25 +454,28 @@ impl RawClassifier {
         options: JsValue,
         model_sha256: Option<Vec<u8>>,
     ) -> Result<RawClassifier, JsValue> {
-        edgeserve_ctors::ensure();
-        let (_, mut options) = options::manifest_and_options(&manifest, options)?;
-        if let Some(digest) = model_sha256 {
-            let digest = <[u8; 32]>::try_from(digest.as_slice()).map_err(|_| {
-                JsError::new(
-                    "internal",
-                    Code::Internal,
-                    format!("a SHA-256 digest is 32 bytes, got {}", digest.len()),
-                )
-            })?;
-            options.model_sha256 = Some(digest);
-        }
-        let model = model.as_ref().map(copy_bytes);
-        let classifier = Classifier::open_owned(model, manifest.as_bytes(), labels.as_deref(), &options)
-            .await
-            .map_err(JsError::from)?;
-        Ok(RawClassifier {
-            inner: Some(Rc::new(classifier)),
+        counted(async move {
+            edgeserve_ctors::ensure();
+            let (_, mut options) = options::manifest_and_options(&manifest, options)?;
+            if let Some(digest) = model_sha256 {
+                let digest = <[u8; 32]>::try_from(digest.as_slice()).map_err(|_| {
+                    JsError::new(
+                        "internal",
+                        Code::Internal,
+                        format!("a SHA-256 digest is 32 bytes, got {}", digest.len()),
+                    )
+                })?;
+                options.model_sha256 = Some(digest);
+            }
+            let model = model.as_ref().map(copy_bytes);
+            let classifier = Classifier::open_owned(model, manifest.as_bytes(), labels.as_deref(), &options)
+                .await
+                .map_err(JsError::from)?;
+            Ok(RawClassifier {
+                inner: Some(Rc::new(classifier)),
+            })
         })
+        .await
     }
 
     /// [`RawClassifier::open`] for a model whose load `loading` started:
@@ -448,37 +490,40 @@ impl RawClassifier {
         options: JsValue,
         hash: js_sys::Function,
     ) -> Result<RawClassifier, JsValue> {
-        let (_, options) = options::manifest_and_options(&manifest, options)?;
-        let unhashed = |why: String| {
-            edgeserve::EngineError::Integrity(format!(
-                "the model's SHA-256 could not be computed to check it against the manifest: {why}"
-            ))
-        };
-        let thrown = |e: JsValue| unhashed(js_reason(&e).unwrap_or_else(|| format!("{e:?}")));
-        let digest = async move {
-            let promise = hash.call0(&JsValue::NULL).map_err(thrown)?;
-            let got = JsFuture::from(js_sys::Promise::resolve(&promise))
-                .await
-                .map_err(thrown)?;
-            let got = got
-                .dyn_into::<Uint8Array>()
-                .map_err(|v| unhashed(format!("expected 32 bytes, got {v:?}")))?
-                .to_vec();
-            <[u8; 32]>::try_from(got.as_slice())
-                .map_err(|_| unhashed(format!("expected 32 bytes, got {}", got.len())))
-        };
-        let classifier = Classifier::open_loading(
-            loading.inner,
-            manifest.as_bytes(),
-            labels.as_deref(),
-            &options,
-            digest,
-        )
-        .await
-        .map_err(JsError::from)?;
-        Ok(RawClassifier {
-            inner: Some(Rc::new(classifier)),
+        counted(async move {
+            let (_, options) = options::manifest_and_options(&manifest, options)?;
+            let unhashed = |why: String| {
+                edgeserve::EngineError::Integrity(format!(
+                    "the model's SHA-256 could not be computed to check it against the manifest: {why}"
+                ))
+            };
+            let thrown = |e: JsValue| unhashed(js_reason(&e).unwrap_or_else(|| format!("{e:?}")));
+            let digest = async move {
+                let promise = hash.call0(&JsValue::NULL).map_err(thrown)?;
+                let got = JsFuture::from(js_sys::Promise::resolve(&promise))
+                    .await
+                    .map_err(thrown)?;
+                let got = got
+                    .dyn_into::<Uint8Array>()
+                    .map_err(|v| unhashed(format!("expected 32 bytes, got {v:?}")))?
+                    .to_vec();
+                <[u8; 32]>::try_from(got.as_slice())
+                    .map_err(|_| unhashed(format!("expected 32 bytes, got {}", got.len())))
+            };
+            let classifier = Classifier::open_loading(
+                loading.inner,
+                manifest.as_bytes(),
+                labels.as_deref(),
+                &options,
+                digest,
+            )
+            .await
+            .map_err(JsError::from)?;
+            Ok(RawClassifier {
+                inner: Some(Rc::new(classifier)),
+            })
         })
+        .await
     }
 
     fn inner(&self) -> Result<Rc<Classifier>, JsValue> {
