@@ -160,11 +160,34 @@ async fn counted<T>(work: impl Future<Output = T>) -> T {
     let mut work = std::pin::pin!(work);
     std::future::poll_fn(|cx| {
         POLLING.fetch_add(1, Ordering::Relaxed);
+        #[cfg(debug_assertions)]
+        if TRAP_NEXT_POLL.swap(false, Ordering::Relaxed) {
+            trap_in_this_poll();
+        }
         let polled = work.as_mut().poll(cx);
         POLLING.fetch_sub(1, Ordering::Relaxed);
         polled
     })
     .await
+}
+
+/// A test hook of debug builds: the next poll of an asynchronous call's work
+/// panics inside it, as a bug there would, which traps the instance in the
+/// microtask that polls (the case [`trapped_in_a_call`] is for).
+#[cfg(debug_assertions)]
+static TRAP_NEXT_POLL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Arms [`TRAP_NEXT_POLL`] (debug builds only: the package's tests).
+#[cfg(debug_assertions)]
+#[wasm_bindgen]
+pub fn debug_trap_next_call() {
+    TRAP_NEXT_POLL.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+#[cfg(debug_assertions)]
+#[allow(clippy::panic, reason = "the test hook's whole point: a panic inside a poll")]
+fn trap_in_this_poll() -> ! {
+    panic!("a trap injected into an asynchronous call (a test hook of debug builds)")
 }
 
 /// Whether a poll of one of this instance's futures began and never ended:
