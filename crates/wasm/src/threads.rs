@@ -106,9 +106,8 @@ pub fn thread_run(index: usize) -> Result<(), JsValue> {
 /// `edgeserve_cpu::lost_thread_flag`. Asked before the thread runs, since
 /// nothing should call into the instance on a thread after a trap there.
 #[wasm_bindgen]
-pub fn thread_lost_flag() -> u32 {
-    // wasm32 addresses are 32 bits wide.
-    u32::try_from(edgeserve_cpu::lost_thread_flag()).unwrap_or(0)
+pub fn thread_lost_flag() -> usize {
+    edgeserve_cpu::lost_thread_flag()
 }
 
 /// A test hook of debug builds: the next piece of a parallel operator that
