@@ -3,8 +3,8 @@
 //! expansion and depthwise step (MobileNet v2/v3, EfficientNet), natively.
 //!
 //! Why: the expansion is the widest tensor of its block, 4.8 MB for
-//! Lite0's first (96 channels of 112×112) and 1.8 MB for the next two, more
-//! than this machine's 1 MB of L2. Unfused, the 1×1 kernel writes it out
+//! Lite0's first (96 channels of 112×112), several times this machine's
+//! 1 MB of L2. Unfused, the 1×1 kernel writes it out
 //! to L3 and the depthwise kernel reads it back. Fused, the 1×1 product
 //! computes one input row at a time into the ring of padded rows the
 //! depthwise kernel keeps anyway (`depthwise::Ring`, `kh` rows per block of
@@ -13,18 +13,18 @@
 //! kernels they run unfused (`pointwise::Products`,
 //! `DepthwiseConv::ring_row`, the depthwise kernel's ring form).
 //!
-//! Only where the expansion is larger than L2 ([`FUSE_ABOVE`]). Measured in
-//! one process, two engines of the same model with and without the fusion,
-//! run in turn 150 times (one thread, medians): Lite0 9.30 → 9.13 ms
-//! (−1.9 %), Lite2 19.75 → 19.81 (+0.3 %); at two threads, in two sets,
-//! Lite0 −1.5 % and +1.3 %, Lite2 −2.8 % and −1.7 % (`benches/README.md`).
-//! Lite0's first expansion and its depthwise
-//! step took 1009 → 798 µs and 1475 → 1194 in two per-node profiles (each
-//! engine's 21 runs one after the other, so drift counts too). Fusing every
-//! expansion over 512 KB as well took Lite0's 28×28 pairs (752 KB) no
-//! faster and its 14×14 ones (527 KB) 5 % slower: a product one row at a
-//! time takes runs of a row's width, and rows of 14 pixels leave pixels
-//! over that a whole plane's runs do not.
+//! Only where the expansion is over 4 MB an image ([`FUSE_ABOVE`]):
+//! Lite0's first pair (112×112) and Lite2's (130×130). Measured per node,
+//! one thread, two workers of one binary run in turn (40–60 profiled runs
+//! each, medians; `benches/README.md`): fused, those pairs took 662 against
+//! 781 µs (Lite0) and 868 against 1033 (Lite2); but Lite0's 56×56 pairs
+//! (1.8 MB) took 903 against 847 unfused, Lite2's 65×65 (2.4 MB) 1752
+//! against 1631, and its 33×33 (1.25 MB) 1594–1649 against 1407–1425. At two
+//! threads the smaller pairs were even either way. Likely why, not
+//! isolated: fused, the depthwise step must take its ring form, which
+//! `depthwise.rs` measured slower on planes under 128 KB a block (the 56×56
+//! and 33×33 ones), and the product runs a row's width at a time, leaving
+//! pixels over at each row's end, for a saving of one round trip to L3.
 
 use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
 use crate::depthwise::{DepthwiseConv, Ring};
@@ -38,9 +38,10 @@ use tract_onnx::tract_core::internal::{EvalContext, EvalOp, Op, StaticName, Type
 use tract_onnx::tract_core::{as_op, op_as_typed_op, op_out_of_plan};
 use tract_onnx::tract_hir::internal::{bail, ensure};
 
-/// The expansion (bytes per image) above which it is fused: this
-/// machine's L2 (Zen 4: 1 MB a core).
-const FUSE_ABOVE: usize = 1024 * 1024;
+/// The expansion (bytes per image) above which it is fused: measured, not
+/// derived (see the module's documentation), four times this machine's L2
+/// (Zen 4: 1 MB a core).
+const FUSE_ABOVE: usize = 4 * 1024 * 1024;
 
 /// The fused operator: [`Pointwise`] (blocked, no residual), then
 /// [`DepthwiseConv`] (blocked) on its output.

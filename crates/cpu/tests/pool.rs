@@ -185,10 +185,10 @@ fn a_classifier_head_split_across_the_pool_gives_tracts_answer() {
     }
 }
 
-/// An expansion and its depthwise step (`testkit::onnx::Expansion`, 104
-/// channels of 56×56, 1.3 MB an image), fused natively with AVX2 and FMA
-/// (`EdgeserveExpandDepthwise`): each image's 13 channel blocks split
-/// between the pool's two threads (7 and 6), each with its rings of rows,
+/// An expansion and its depthwise step (`testkit::onnx::Expansion`, 344
+/// channels of 56×56, 4.3 MB an image), fused natively with AVX2 and FMA
+/// (`EdgeserveExpandDepthwise`): each image's 43 channel blocks split
+/// between the pool's two threads (22 and 21), each with its rings of rows,
 /// two images a run. Run after run, the answer is tract's own.
 #[test]
 fn an_expansion_fused_into_its_depthwise_step_split_across_the_pool_gives_tracts_answer() {
@@ -196,7 +196,7 @@ fn an_expansion_fused_into_its_depthwise_step_split_across_the_pool_gives_tracts
     let c = Expansion {
         batch: 2,
         k: 16,
-        channels: 104,
+        channels: 344,
         h: 56,
         w: 56,
         kernel: 5,
