@@ -230,9 +230,13 @@ where
         drain();
         // Every item is claimed; those on other threads end soon. (A spawned
         // piece no thread took yet claims nothing: the scope runs it here.)
-        while done.load(Ordering::Acquire) < len {
+        loop {
+            let finished = done.load(Ordering::Acquire);
+            if finished >= len {
+                break;
+            }
             // A thread that died with an item claimed never counts it.
-            crate::team::end_if_a_thread_died(done.load(Ordering::Relaxed), len);
+            crate::team::end_if_a_thread_died(finished, len);
             std::hint::spin_loop();
         }
     });
