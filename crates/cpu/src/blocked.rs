@@ -58,11 +58,26 @@ pub(crate) trait Lanes8: Copy {
     fn mul_add(self, a: Self::B, b: Self::B, c: Self::B) -> Self::B;
     /// `min(max(v, lo), hi)`.
     fn clamp(self, v: Self::B, lo: Self::B, hi: Self::B) -> Self::B;
+    /// Asks for the cache line that holds `v` to be brought into L2 ahead
+    /// of its use; a hint, which does nothing where there is no such
+    /// instruction (wasm).
+    #[inline(always)]
+    fn prefetch(self, v: &[f32; BLOCK]) {
+        let _ = v;
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 impl Lanes8 for pulp::x86::V3 {
     type B = pulp::f32x8;
+
+    /// `prefetcht1`: into L2, not L1, where the weights in use sit
+    /// (`crate::pointwise::Products::blocks`).
+    #[inline(always)]
+    fn prefetch(self, v: &[f32; BLOCK]) {
+        use core::arch::x86_64::_MM_HINT_T1;
+        self.sse._mm_prefetch::<_MM_HINT_T1>(v.as_ptr().cast());
+    }
 
     #[inline(always)]
     fn splat(self, v: f32) -> pulp::f32x8 {
