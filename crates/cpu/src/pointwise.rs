@@ -501,10 +501,10 @@ impl<L: Lanes8> Products<'_, L> {
 /// on 49 pixels took 194 µs hot, 277-353 µs cold, and 224-251 µs cold with
 /// this (198-205 hot). Where a pair is larger than L1, its runs read it
 /// from L2 and the prefetch lost: 1152 → 192 took 240-317 µs cold
-/// without, 275-345 with (`benches/README.md`). Whole runs, two worker processes in turn, six
-/// times each, new / old: Lite0 0.91-1.00 at one thread (median 0.95),
-/// 0.96-1.03 at two; Lite2 0.90-1.07 at one (median 1.00), 0.99-1.07 at
-/// two.
+/// without, 275-345 with (`benches/README.md`). Whole runs, two worker
+/// processes in turn, six times each, new / old: Lite0 0.91-1.00 at one
+/// thread (median 0.95), 0.96-1.03 at two; Lite2 0.90-1.07 at one (median
+/// 1.00), 0.99-1.07 at two.
 const PREFETCH_PAIR_BYTES: usize = 16 * 1024;
 
 /// One step of a tile of the blocked product, for each output block.
