@@ -118,7 +118,7 @@ impl EvalOp for ExpandDepthwise {
             }
         }
         let (packed, bias) = (
-            pw.packed.try_as_plain_ram()?.as_slice::<f32>()?,
+            pw.packed.as_slice()?,
             pw.bias.try_as_plain_ram()?.as_slice::<f32>()?,
         );
         let k = pw.k;

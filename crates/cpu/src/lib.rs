@@ -24,6 +24,7 @@ mod recycle;
 mod team;
 mod tract_workarounds;
 mod typing;
+mod weights;
 
 use edgeserve_engine::{
     BackendKind, BoxFuture, Engine, EngineError, ModelSignature, NamedTensors, TensorSpec,
@@ -370,7 +371,8 @@ fn put_blocked_kernels(typed: &mut TypedModel) -> TractResult<()> {
     pointwise::fuse_residuals(typed)?;
     #[cfg(not(target_arch = "wasm32"))]
     expand::fuse(typed)?;
-    pointwise::pack(typed)
+    pointwise::pack(typed)?;
+    pointwise::place_weights(typed)
 }
 
 /// Optimises a simplified model into a runnable plan.

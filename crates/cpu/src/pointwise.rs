@@ -19,6 +19,7 @@
 use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
 use crate::fused::{self, Bounds};
 use crate::recycle;
+use crate::weights::Weights;
 use tract_onnx::prelude::{
     Arc, DatumType, IntoArcTensor, IntoTValue, OutletId, TValue, TVec, Tensor, TractResult, TypedFact,
     TypedModel, TypedModelPatch, tvec,
@@ -55,7 +56,7 @@ pub(crate) struct Pointwise {
     /// the last block is padded with zero rows. In the blocked layout,
     /// blocks of [`BLOCK`] output channels, each `k × BLOCK`. While `rows`,
     /// still the model's `[cout, k]` tensor.
-    pub(crate) packed: Arc<Tensor>,
+    pub(crate) packed: Weights,
     /// `packed` is the model's weights as they came, not yet packed: a
     /// convolution the blocked layout takes over is packed once, for it,
     /// and the others by [`pack`] (Lite2's 1×1 weights are 24 MB, and
@@ -86,10 +87,10 @@ impl Pointwise {
             return Ok(None);
         }
         let k = self.k;
-        let from = self.packed.try_as_plain_ram()?.as_slice::<f32>()?;
+        let from = self.packed.as_slice()?;
         let packed = blocked::interleave(self.cout, k, from)?;
         Ok(Some(Pointwise {
-            packed: Arc::new(packed),
+            packed: Arc::new(packed).into(),
             rows: false,
             blocked: true,
             ..self.clone()
@@ -152,7 +153,7 @@ impl EvalOp for Pointwise {
             "EdgeservePointwiseConv: its weights were never packed"
         );
         let x = input.try_as_plain_ram()?.as_slice::<f32>()?;
-        let packed = self.packed.try_as_plain_ram()?.as_slice::<f32>()?;
+        let packed = self.packed.as_slice()?;
         let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
         let (p, k, cout) = (self.pixels, self.k, self.cout);
         let out_shape = self.output_shape(shape);
@@ -506,6 +507,28 @@ impl<L: Lanes8> Products<'_, L> {
 /// thread (median 0.95), 0.96-1.03 at two; Lite2 0.90-1.07 at one (median
 /// 1.00), 0.99-1.07 at two.
 const PREFETCH_PAIR_BYTES: usize = 16 * 1024;
+
+/// Moves every packed 1×1 kernel's weights into one mapping
+/// ([`crate::weights`]), in the order the nodes are run.
+pub(crate) fn place_weights(model: &mut TypedModel) -> TractResult<()> {
+    let ids: Vec<usize> = model
+        .eval_order()?
+        .into_iter()
+        .filter(|&id| model.node(id).op_as::<Pointwise>().is_some_and(|op| !op.rows))
+        .collect();
+    let ops: Vec<Pointwise> = ids
+        .iter()
+        .filter_map(|&id| model.node(id).op_as::<Pointwise>().cloned())
+        .collect();
+    let all: Vec<&Weights> = ops.iter().map(|op| &op.packed).collect();
+    let Some(placed) = crate::weights::place(&all)? else {
+        return Ok(());
+    };
+    for ((id, op), packed) in ids.into_iter().zip(ops).zip(placed) {
+        model.node_mut(id).op = Box::new(Pointwise { packed, ..op });
+    }
+    Ok(())
+}
 
 /// One step of a tile of the blocked product, for each output block.
 #[derive(Clone, Copy)]
@@ -1103,6 +1126,7 @@ fn replace(
         weights.len()
     );
     let (bounds, last) = fused::following_clamp(model, last)?;
+    let weights: Weights = weights.into();
     let op = Pointwise {
         k,
         cout,
@@ -1198,7 +1222,7 @@ pub(crate) fn pack(model: &mut TypedModel) -> TractResult<()> {
             continue;
         };
         let (k, cout) = (op.k, op.cout);
-        let weights = op.packed.try_as_plain_ram()?.as_slice::<f32>()?;
+        let weights = op.packed.as_slice()?;
         // Packed straight into the tensor (see `blocked::interleave`).
         let mut tensor = Tensor::zero::<f32>(&[cout.div_ceil(MR) * k * MR])?;
         let mut view = tensor.try_as_plain_ram_mut()?;
@@ -1210,7 +1234,7 @@ pub(crate) fn pack(model: &mut TypedModel) -> TractResult<()> {
             }
         }
         let op = Pointwise {
-            packed: Arc::new(tensor),
+            packed: Arc::new(tensor).into(),
             rows: false,
             ..op.clone()
         };
