@@ -485,19 +485,28 @@ fn kernel_of(node: &TypedNode) -> TractResult<Option<Kernel>> {
 /// straight through (as here), or moved four columns of eight rows at a
 /// time as vector transposes (6.9–7.2 ms per load against 5.6–6.4 ms).
 pub(crate) fn interleave(rows: usize, cols: usize, from: &[f32]) -> TractResult<Tensor> {
+    let mut tensor = Tensor::zero::<f32>(&[rows * cols])?;
+    if rows * cols > 0 {
+        let mut view = tensor.try_as_plain_ram_mut()?;
+        interleave_into(rows, cols, from, view.as_slice_mut::<f32>()?)?;
+    }
+    Ok(tensor)
+}
+
+/// [`interleave`] into `out`, of `rows × cols` values: where the weights
+/// are to live in memory that is not a tensor's (`crate::weights`).
+pub(crate) fn interleave_into(rows: usize, cols: usize, from: &[f32], out: &mut [f32]) -> TractResult<()> {
     let len = rows * cols;
-    if !rows.is_multiple_of(BLOCK) || from.len() < len {
+    if !rows.is_multiple_of(BLOCK) || from.len() < len || out.len() != len {
         bail!(
-            "edgeserve blocked layout: {rows}×{cols} weights from {} values, in blocks of {BLOCK} rows",
-            from.len()
+            "edgeserve blocked layout: {rows}×{cols} weights from {} values into {}, in blocks of {BLOCK} rows",
+            from.len(),
+            out.len()
         );
     }
-    let mut tensor = Tensor::zero::<f32>(&[len])?;
     if len == 0 {
-        return Ok(tensor);
+        return Ok(());
     }
-    let mut view = tensor.try_as_plain_ram_mut()?;
-    let out = view.as_slice_mut::<f32>()?;
     for (block, rows) in out
         .chunks_exact_mut(cols * BLOCK)
         .zip(from.chunks_exact(cols * BLOCK))
@@ -509,7 +518,7 @@ pub(crate) fn interleave(rows: usize, cols: usize, from: &[f32]) -> TractResult<
             }
         }
     }
-    Ok(tensor)
+    Ok(())
 }
 
 /// A residual `Add` of two tensors of one shape (the batch may be free)

@@ -51,6 +51,22 @@ pub(crate) struct ExpandDepthwise {
     dw: DepthwiseConv,
 }
 
+impl ExpandDepthwise {
+    /// The 1×1 expansion it computes.
+    pub(crate) fn pointwise(&self) -> &Pointwise {
+        &self.pw
+    }
+
+    /// The same fusion with `pw` for its expansion (its weights placed:
+    /// `crate::pointwise::place_weights`).
+    pub(crate) fn with_pointwise(&self, pw: Pointwise) -> ExpandDepthwise {
+        ExpandDepthwise {
+            pw,
+            dw: self.dw.clone(),
+        }
+    }
+}
+
 impl Op for ExpandDepthwise {
     fn name(&self) -> StaticName {
         "EdgeserveExpandDepthwise".into()

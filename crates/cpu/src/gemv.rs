@@ -25,6 +25,7 @@
 use crate::blocked::{self, BLOCK, BlockOp, Lanes8};
 use crate::fused;
 use crate::recycle;
+use crate::weights::{Heads, Weights};
 use tract_onnx::prelude::{
     Arc, DatumType, IntoTValue, OutletId, TDim, TValue, TVec, Tensor, TractResult, TypedFact, TypedModel,
     TypedModelPatch, tvec,
@@ -43,8 +44,12 @@ pub(crate) struct Gemv {
     k: usize,
     /// Values of each image's output vector.
     n: usize,
-    /// `[n, k]`, a row per output value.
-    weights: Arc<Tensor>,
+    /// `[n, k]`, a row per output value, placed once for every plan
+    /// (`crate::weights::Heads`): 5.1 MB for Lite0, read from memory in
+    /// every inference; in Lite0, one thread, in one process, two copies
+    /// alternated (the mapping and the tensor) took 0.973-1.009 of the
+    /// tensor's whole-run time (median 0.99, six runs of 60).
+    weights: Weights,
     /// `[n]`, zeros when the model adds none.
     bias: Arc<Tensor>,
     /// The input's batch axis, if it has one (its other axes but the
@@ -96,7 +101,7 @@ impl EvalOp for Gemv {
             self.k
         );
         let x = input.try_as_plain_ram()?.as_slice::<f32>()?;
-        let w = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
+        let w = self.weights.as_slice()?;
         let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
         let mut tensor = recycle::output(&self.output_shape(batch))?;
         let mut view = tensor.try_as_plain_ram_mut()?;
@@ -254,11 +259,14 @@ fn dot<L: Lanes8>(simd: L, wv: &[[f32; BLOCK]], xv: &[[f32; BLOCK]]) -> f32 {
 /// matrix (and the bias `Add` after it) by [`Gemv`], natively: the input is
 /// `[images, k]` in memory (its axes other than the summed one and the
 /// batch's are 1) and so is the output `[images, n]`.
-pub(crate) fn rewrite(model: &mut TypedModel) -> TractResult<usize> {
+///
+/// Each head's weights are placed once, through `heads`, for all the
+/// model's plans.
+pub(crate) fn rewrite(model: &mut TypedModel, heads: &Heads) -> TractResult<usize> {
     if cfg!(target_arch = "wasm32") || !blocked::available() {
         return Ok(0);
     }
-    fused::rewrite_all::<EinSum>(model, patch_for)
+    fused::rewrite_all::<EinSum>(model, |model, id| patch_for(model, id, heads))
 }
 
 /// The letters of an `EinSum` of one vector per image with a matrix.
@@ -309,7 +317,7 @@ fn vector_axes(axes: &str) -> Option<Axes> {
     })
 }
 
-fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatch>> {
+fn patch_for(model: &TypedModel, id: usize, heads: &Heads) -> TractResult<Option<TypedModelPatch>> {
     let node = model.node(id);
     let Some(axes) = fused::f32_einsum_axes(node).and_then(|a| vector_axes(&a)) else {
         return Ok(None);
@@ -380,7 +388,7 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
         let t: Vec<f32> = (0..n * k).map(|i| m[(i % k) * n + i / k]).collect();
         Arc::new(Tensor::from_shape(&[n, k], &t)?)
     } else {
-        matrix
+        matrix.clone()
     };
     // A following `Add` of a constant of `n` values, laid along the
     // output's axis of `n` (1 on the others, the batch's included), is
@@ -403,7 +411,7 @@ fn patch_for(model: &TypedModel, id: usize) -> TractResult<Option<TypedModelPatc
     let op = Gemv {
         k,
         n,
-        weights: rows,
+        weights: heads.place(&matrix, rows)?,
         bias: Arc::new(Tensor::from_shape(&[n], &bias)?),
         batch_axis: batch.map(|(i, _)| i),
         out_shape,

@@ -203,6 +203,9 @@ struct BatchPlans {
     /// (and any whose own plan failed): built on first use; its error once
     /// its planning failed.
     free: Option<Result<Arc<TypedRunnableModel>, String>>,
+    /// The classifier heads' weights placed by the first plan, shared by
+    /// the others.
+    heads: Arc<weights::Heads>,
     /// Sizes whose own plan failed, the most recent last, at most
     /// `capacity`: they go straight to the free plan. Planning optimises the
     /// whole graph (tens to hundreds of milliseconds for a CNN), which a
@@ -211,12 +214,13 @@ struct BatchPlans {
 }
 
 impl BatchPlans {
-    fn new(model: TypedModel, capacity: usize) -> BatchPlans {
+    fn new(model: TypedModel, capacity: usize, heads: Arc<weights::Heads>) -> BatchPlans {
         BatchPlans {
             model,
             sized: Vec::new(),
             capacity,
             free: None,
+            heads,
             failed: Vec::new(),
         }
     }
@@ -224,9 +228,10 @@ impl BatchPlans {
     /// The plan for `batch`: its own (kept, evicting the least recently
     /// used), else the free one.
     fn get(&mut self, batch: usize, layout: ConvLayout) -> Result<Arc<TypedRunnableModel>, String> {
+        let heads = self.heads.clone();
         self.get_planned(batch, |model, size| match size {
-            Some(size) => with_batch(model, size).and_then(|m| optimise(m, layout)),
-            None => optimise(model.clone(), layout),
+            Some(size) => with_batch(model, size).and_then(|m| optimise(m, layout, &heads)),
+            None => optimise(model.clone(), layout, &heads),
         })
     }
 
@@ -376,7 +381,11 @@ fn put_blocked_kernels(typed: &mut TypedModel) -> TractResult<()> {
 }
 
 /// Optimises a simplified model into a runnable plan.
-fn optimise(mut typed: TypedModel, layout: ConvLayout) -> TractResult<Arc<TypedRunnableModel>> {
+fn optimise(
+    mut typed: TypedModel,
+    layout: ConvLayout,
+    heads: &weights::Heads,
+) -> TractResult<Arc<TypedRunnableModel>> {
     // `AsModel`: edgeserve's NCHW kernels natively only. In wasm32 tract
     // lays most convolutions out channels-last here (3 of 48 were left for
     // the kernels), and measured in Chromium on Lite0 its own wasm kernels
@@ -389,7 +398,7 @@ fn optimise(mut typed: TypedModel, layout: ConvLayout) -> TractResult<Arc<TypedR
         pointwise::pack(&mut typed)?;
     }
     if layout != ConvLayout::ChannelsLast {
-        gemv::rewrite(&mut typed)?;
+        gemv::rewrite(&mut typed, heads)?;
     }
     if layout == ConvLayout::ChannelsLast
         && let Some(t) = tract_onnx::tract_core::transform::get_transform("conv_nhwc")?
@@ -515,14 +524,16 @@ impl CpuEngine {
         // made for batch 1 (tract picks its kernels by shape), so batch 1
         // gets its own and the graph is kept for the rest.
         let optimising = |e| invalid("optimising the graph", e);
+        let heads = Arc::new(weights::Heads::default());
         let (single, batch_plans) = if free_batch {
             let single = with_batch(&typed, 1)
-                .and_then(|m| optimise(m, options.layout))
+                .and_then(|m| optimise(m, options.layout, &heads))
                 .map_err(optimising)?;
-            let plans = BatchPlans::new(typed, options.batch_plans.unwrap_or(DEFAULT_BATCH_PLANS));
+            let capacity = options.batch_plans.unwrap_or(DEFAULT_BATCH_PLANS);
+            let plans = BatchPlans::new(typed, capacity, heads);
             (single, Some(Mutex::new(plans)))
         } else {
-            (optimise(typed, options.layout).map_err(optimising)?, None)
+            (optimise(typed, options.layout, &heads).map_err(optimising)?, None)
         };
         Ok(CpuEngine {
             signature,
@@ -806,7 +817,7 @@ mod tests {
             ensure!(size.is_none_or(|s| s < 3), "no plan for {size:?}");
             TypedModel::default().into_runnable()
         };
-        let mut plans = BatchPlans::new(TypedModel::default(), 2);
+        let mut plans = BatchPlans::new(TypedModel::default(), 2, Default::default());
         let mut run = |batches: &[usize]| {
             asked.borrow_mut().clear();
             for &batch in batches {

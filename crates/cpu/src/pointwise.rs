@@ -55,12 +55,14 @@ pub(crate) struct Pointwise {
     /// Weights in blocks of `MR` output channels, each `k × MR`, k-major;
     /// the last block is padded with zero rows. In the blocked layout,
     /// blocks of [`BLOCK`] output channels, each `k × BLOCK`. While `rows`,
-    /// still the model's `[cout, k]` tensor.
+    /// still the model's `[cout, k]` tensor; in the blocked layout, until
+    /// [`place_weights`], those rows to be interleaved where they will live.
     pub(crate) packed: Weights,
     /// `packed` is the model's weights as they came, not yet packed: a
     /// convolution the blocked layout takes over is packed once, for it,
-    /// and the others by [`pack`] (Lite2's 1×1 weights are 24 MB, and
-    /// each packing pass over them is time at load).
+    /// where its weights are placed, and the others by [`pack`] (Lite2's
+    /// 1×1 weights are 24 MB, and each packing pass over them is time at
+    /// load).
     pub(crate) rows: bool,
     /// `[cout]`, zeros when the model adds no bias.
     pub(crate) bias: Arc<Tensor>,
@@ -86,11 +88,10 @@ impl Pointwise {
         {
             return Ok(None);
         }
-        let k = self.k;
-        let from = self.packed.as_slice()?;
-        let packed = blocked::interleave(self.cout, k, from)?;
+        // Interleaved once the weights have their place
+        // ([`place_weights`]).
         Ok(Some(Pointwise {
-            packed: Arc::new(packed).into(),
+            packed: self.packed.interleaved_later(self.cout, self.k)?,
             rows: false,
             blocked: true,
             ..self.clone()
@@ -508,24 +509,43 @@ impl<L: Lanes8> Products<'_, L> {
 /// 1.00), 0.99-1.07 at two.
 const PREFETCH_PAIR_BYTES: usize = 16 * 1024;
 
-/// Moves every packed 1×1 kernel's weights into one mapping
-/// ([`crate::weights`]), in the order the nodes are run.
+/// Gives every packed 1×1 kernel's weights, the fused expansions'
+/// (`crate::expand`) among them, their place: one mapping in the order the
+/// nodes run ([`crate::weights::place`]), or where there is none, the
+/// blocked layout's rows interleaved into tensors of their own. Last at
+/// load: until then the blocked layout's weights are the model's rows.
 pub(crate) fn place_weights(model: &mut TypedModel) -> TractResult<()> {
-    let ids: Vec<usize> = model
-        .eval_order()?
-        .into_iter()
-        .filter(|&id| model.node(id).op_as::<Pointwise>().is_some_and(|op| !op.rows))
-        .collect();
-    let ops: Vec<Pointwise> = ids
-        .iter()
-        .filter_map(|&id| model.node(id).op_as::<Pointwise>().cloned())
-        .collect();
+    let mut ids = Vec::new();
+    let mut ops = Vec::new();
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        if let Some(op) = node.op_as::<Pointwise>().filter(|op| !op.rows) {
+            ids.push(id);
+            ops.push(op.clone());
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(op) = node.op_as::<crate::expand::ExpandDepthwise>() {
+            ids.push(id);
+            ops.push(op.pointwise().clone());
+        }
+    }
     let all: Vec<&Weights> = ops.iter().map(|op| &op.packed).collect();
-    let Some(placed) = crate::weights::place(&all)? else {
-        return Ok(());
+    let placed = match crate::weights::place(&all)? {
+        Some(placed) => placed,
+        None => all
+            .iter()
+            .map(|w| crate::weights::settle(w))
+            .collect::<TractResult<_>>()?,
     };
     for ((id, op), packed) in ids.into_iter().zip(ops).zip(placed) {
-        model.node_mut(id).op = Box::new(Pointwise { packed, ..op });
+        let pw = Pointwise { packed, ..op };
+        let node = model.node_mut(id);
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(fused) = node.op_as::<crate::expand::ExpandDepthwise>() {
+            node.op = Box::new(fused.with_pointwise(pw));
+            continue;
+        }
+        node.op = Box::new(pw);
     }
     Ok(())
 }
