@@ -39,7 +39,7 @@ pub(crate) enum Weights {
     /// straight into the mapping by [`place`], or into a tensor by
     /// [`settle`] where there is none. Interleaved into a tensor first and
     /// then copied, Lite0 loaded in 54.5-56.7 ms, and in 52.8-54.7 this
-    /// way (Lite2: 69.7-75.1, and 65.7-69.5).
+    /// way but for one load of 72.9 (Lite2: 69.7-75.1, and 65.7-69.5).
     Rows {
         rows: Arc<Tensor>,
         cout: usize,
