@@ -48,7 +48,7 @@ pub(crate) struct Gemv {
     /// (`crate::weights::Heads`): 5.1 MB for Lite0, read from memory in
     /// every inference; in Lite0, one thread, in one process, two copies
     /// alternated (the mapping and the tensor) took 0.973-1.009 of the
-    /// tensor's whole-run time (median 0.99, six runs of 60).
+    /// tensor's whole-run time (median 0.99; six processes, 60 runs each).
     weights: Weights,
     /// `[n]`, zeros when the model adds none.
     bias: Arc<Tensor>,
