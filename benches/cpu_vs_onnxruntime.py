@@ -8,6 +8,7 @@ benchmark, not a test: it asserts nothing. Run it with `./x bench`.
 """
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -61,7 +62,34 @@ class Worker:
         self.p.wait(timeout=10)
 
 
-def bench(exe, name, model, data, size, threads, runs, warmup, layout, batch=1, batch_plans=None):
+def same_cpus(threads, how):
+    """The CPUs both sides of a row are held to: with `--cpus same`, the first
+    `threads` of this process's own when that leaves some out, so that both
+    run on the same cores (the worker inherits this process's mask). Why: on
+    this VM a core is at times slowed for seconds at a time, and a
+    one-thread row whose two sides sat on different cores then measured the
+    core, not the code (`benches/README.md`, 2026-12-08). None: both free."""
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if how != "same" or threads >= len(allowed):
+        return None
+    return set(allowed[:threads])
+
+
+def bench(exe, name, model, data, size, threads, runs, warmup, layout, batch=1, batch_plans=None, cpus="same"):
+    pinned = same_cpus(threads, cpus)
+    everywhere = os.sched_getaffinity(0) if pinned else None
+    if pinned:
+        os.sched_setaffinity(0, pinned)
+    try:
+        r = bench_on(exe, name, model, data, size, threads, runs, warmup, layout, batch, batch_plans)
+    finally:
+        if everywhere:
+            os.sched_setaffinity(0, everywhere)
+    r["cpus"] = sorted(pinned) if pinned else None
+    return r
+
+
+def bench_on(exe, name, model, data, size, threads, runs, warmup, layout, batch, batch_plans):
     sess = ort_session(model, threads)
     inp = sess.get_inputs()[0].name
     x = np.repeat(np.fromfile(data, dtype="<f4").reshape(1, 3, size, size), batch, axis=0)
@@ -107,6 +135,9 @@ def main():
                          " batching can win on this machine at most)")
     ap.add_argument("--batch-plans", type=int, default=None,
                     help="edgeserve's CpuOptions::batch_plans (0: batches over 1 on the plan with a free batch)")
+    ap.add_argument("--cpus", choices=["same", "any"], default="same",
+                    help="same (the default): a row with fewer threads than this process has CPUs runs both"
+                         " sides on the same first CPUs; any: wherever the scheduler puts them")
     a = ap.parse_args()
     results = []
     per_image = {}
@@ -116,14 +147,15 @@ def main():
                                        for b in a.batch.split(",")]:
             try:
                 r = bench(a.worker, name, model, data, int(size), threads, a.runs, a.warmup, layout, batch,
-                          a.batch_plans)
+                          a.batch_plans, a.cpus)
             except SystemExit as e:
                 print(f"{name:6} {layout} threads={threads} batch={batch}  skipped: {e}", flush=True)
                 continue
             results.append(r)
             print(f"{name:6} {layout} threads={threads} batch={batch}  onnxruntime {r['ort_ms']:7.2f} ms"
                   f"  edgeserve {r['tract_ms']:7.2f} ms  ratio {r['ratio']:.2f}x"
-                  f"  (median of {a.runs}, interleaved; edgeserve load {r['load_ms']:.0f} ms)", flush=True)
+                  f"  (median of {a.runs}, interleaved; edgeserve load {r['load_ms']:.0f} ms"
+                  f"{'; both on CPU ' + ','.join(map(str, r['cpus'])) if r['cpus'] else ''})", flush=True)
             if a.batch != "1":
                 rates = (batch * 1e3 / r["ort_ms"], batch * 1e3 / r["tract_ms"])
                 base = per_image.setdefault((name, layout, threads), rates) if batch == 1 else per_image.get(
