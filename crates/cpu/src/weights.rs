@@ -27,7 +27,9 @@
 //! ignore the advice; the values are the same either way.
 
 use tract_onnx::prelude::{Arc, Tensor, TractResult};
-use tract_onnx::tract_hir::internal::{bail, ensure};
+use tract_onnx::tract_hir::internal::bail;
+#[cfg(target_os = "linux")]
+use tract_onnx::tract_hir::internal::ensure;
 
 /// One operator's weights: a tensor of its own, a model's 1×1 rows still
 /// to be interleaved, or a range of a model's shared mapping ([`place`]).
@@ -76,17 +78,13 @@ impl Weights {
     }
 
     /// The same rows, to be interleaved for the blocked layout once they
-    /// have a place: `cout × k` values of a tensor, `cout` whole blocks.
+    /// have a place: `cout × k` values of a tensor, `cout` whole blocks
+    /// (`crate::blocked::interleave_into` checks both when it runs, at
+    /// load).
     pub(crate) fn interleaved_later(&self, cout: usize, k: usize) -> TractResult<Weights> {
         let Weights::Tensor(rows) = self else {
             bail!("edgeserve 1×1 weights: only a model's rows are interleaved")
         };
-        ensure!(
-            cout.is_multiple_of(crate::blocked::BLOCK) && rows.len() >= cout * k,
-            "edgeserve blocked layout: {cout}×{k} weights from {} values, in blocks of {} rows",
-            rows.len(),
-            crate::blocked::BLOCK
-        );
         Ok(Weights::Rows {
             rows: rows.clone(),
             cout,
@@ -253,9 +251,10 @@ pub(crate) fn place(all: &[&Weights]) -> TractResult<Option<Vec<Weights>>> {
     let mut values = 0usize;
     let mut lens = Vec::with_capacity(all.len());
     for w in all {
+        let len = w.len()?;
         starts.push(values);
-        lens.push(w.len()?);
-        values += w.len()?.next_multiple_of(ALIGN_VALUES);
+        lens.push(len);
+        values += len.next_multiple_of(ALIGN_VALUES);
     }
     let bytes = values * 4;
     if bytes < MAP_FROM_BYTES {
